@@ -1,0 +1,52 @@
+/**
+ * The one interface every device model implements.
+ *
+ * A device claims port (PIO) and MMIO ranges; the run loop builds one address map from
+ * all devices once, at start, and dispatches each exit to exactly one device. Accesses
+ * are 1, 2 or 4 bytes wide (the run loop splits 8-byte MMIO accesses into two 4-byte
+ * halves, low address first), and `addr` is absolute (port number or guest-physical).
+ *
+ * Devices never touch KVM directly: what they need from the machine comes through the
+ * DeviceContext (raise an interrupt line, ask the machine to stop, write output).
+ */
+import type { DevicePlan, Plan, Range } from "../../lang/plan/types.ts";
+
+export type Space = "pio" | "mmio";
+export type AccessSize = 1 | 2 | 4;
+
+/** Why a device asks the machine to stop. */
+export type StopRequest =
+  /** isa-debug-exit: the process exits with (value << 1) | 1. */
+  | { kind: "debug_exit"; value: number }
+  /** i8042 reset line (0xFE to port 0x64), or a reset through another device. */
+  | { kind: "reset"; source: string };
+
+export interface DeviceContext {
+  /** Set the level of a GSI on the in-kernel irqchip (KVM_IRQ_LINE). */
+  setIrq(gsi: number, level: boolean): void;
+  /** End the run loop after the current exit is handled. */
+  requestStop(request: StopRequest): void;
+  /** Where guest-visible text output goes (serial TX): stdout, a file, or a test buffer. */
+  output(deviceId: string, bytes: Uint8Array): void;
+  /** Monotonic time in milliseconds (for timeouts inside models). */
+  now(): number;
+}
+
+export interface Device {
+  readonly id: string;
+  readonly kind: string;
+  readonly ports: readonly Range[];
+  readonly mmio: readonly Range[];
+  /** Returns the value read (only the low `size` bytes are used). */
+  read(space: Space, addr: number, size: AccessSize): number;
+  write(space: Space, addr: number, size: AccessSize, value: number): void;
+  /** Back to power-on state. */
+  reset(): void;
+  /** Counters for `boot --stats` (accesses, bytes, whatever the model finds useful). */
+  stats(): Record<string, number>;
+  /** Release anything the model holds (stdin readers, files). Called exactly once. */
+  close?(): void;
+}
+
+/** Creates a device from its Plan entry; `plan` is the whole Plan for context. */
+export type DeviceFactory = (entry: DevicePlan, ctx: DeviceContext, plan: Plan) => Device;
