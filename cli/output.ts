@@ -1,0 +1,91 @@
+/**
+ * Printing helpers shared by the commands: colors only on a terminal without NO_COLOR,
+ * whole writes (a short write is retried), a closed pipe is not a crash, and files are
+ * written atomically (temp file in the same directory, then rename).
+ */
+import { UsageError } from "./args.ts";
+import { dirname } from "./host.ts";
+
+const encoder = new TextEncoder();
+
+type Stream = typeof Deno.stdout | typeof Deno.stderr;
+
+export function useColor(stream: Stream = Deno.stdout): boolean {
+  try {
+    if (Deno.env.get("NO_COLOR")) return false;
+  } catch {
+    return false; // no --allow-env: stay plain
+  }
+  return stream.isTerminal();
+}
+
+export function writeAll(stream: Stream, text: string): void {
+  const bytes = encoder.encode(text);
+  let off = 0;
+  try {
+    while (off < bytes.length) off += stream.writeSync(bytes.subarray(off));
+  } catch (e) {
+    // `vmdesc plan x | head`: the reader went away; nothing more to say.
+    if (!(e instanceof Deno.errors.BrokenPipe)) throw e;
+  }
+}
+
+export const out = (text: string) => writeAll(Deno.stdout, text);
+export const err = (text: string) => writeAll(Deno.stderr, text);
+
+/** A usage error in the diagnostics' style, on stderr. Returns exit status 2. */
+export function usageError(
+  e: UsageError | { message: string; hint?: string | null } | string,
+  command?: string,
+): number {
+  const color = useColor(Deno.stderr);
+  const red = (s: string) => color ? `\x1b[1;31m${s}\x1b[0m` : s;
+  const bold = (s: string) => color ? `\x1b[1m${s}\x1b[0m` : s;
+  const message = typeof e === "string" ? e : e.message;
+  const hint = typeof e === "string" ? null : e.hint ?? null;
+  let text = `${red("error")}${bold(`: ${message}`)}\n`;
+  if (hint) text += `  = help: ${hint}\n`;
+  text += `  = note: run 'vmdesc ${command ? command + " " : ""}--help' for usage\n`;
+  err(text);
+  return 2;
+}
+
+/** Any non-usage failure of the CLI itself (unreadable file, ...), in the same style. */
+export function failure(message: string, hint: string | null = null): void {
+  const color = useColor(Deno.stderr);
+  const red = (s: string) => color ? `\x1b[1;31m${s}\x1b[0m` : s;
+  const bold = (s: string) => color ? `\x1b[1m${s}\x1b[0m` : s;
+  err(`${red("error")}${bold(`: ${message}`)}\n${hint ? `  = help: ${hint}\n` : ""}`);
+}
+
+/**
+ * Writes `path` so that readers see the old content or the new one, never half of it:
+ * a temp file beside it, then rename. Keeps the file mode of an existing file.
+ */
+export async function writeFileAtomic(path: string, data: string): Promise<void> {
+  const dir = dirname(path) || ".";
+  const base = path.slice(path.lastIndexOf("/") + 1);
+  const tmp = `${dir}/.${base}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+  let mode: number | undefined;
+  try {
+    mode = (await Deno.stat(path)).mode ?? undefined;
+  } catch {
+    mode = undefined;
+  }
+  try {
+    await Deno.writeTextFile(tmp, data, mode !== undefined ? { mode: mode & 0o7777 } : {});
+    if (mode !== undefined) await Deno.chmod(tmp, mode & 0o7777);
+    await Deno.rename(tmp, path);
+  } catch (e) {
+    await Deno.remove(tmp).catch(() => {});
+    throw e;
+  }
+}
+
+/** A short description of a file system error for messages ("not found", "permission denied"). */
+export function describeFsError(e: unknown): string {
+  if (e instanceof Deno.errors.NotFound) return "no such file";
+  if (e instanceof Deno.errors.PermissionDenied) return "permission denied";
+  if (e instanceof Deno.errors.IsADirectory) return "is a directory";
+  return e instanceof Error ? e.message : String(e);
+}

@@ -1,0 +1,603 @@
+/**
+ * Renders diagnostics for people (rustc/Elm-like snippets) and for tools (versioned JSON).
+ *
+ * Pure: the caller passes a lookup from file name to source text (the CLI's host keeps
+ * every file it read, imports included). No colors unless asked; the CLI decides from
+ * the terminal and NO_COLOR.
+ *
+ * Columns: 1-based, counted in Unicode code points (what a person counts, and what
+ * Terraform's JSON does). Ends are exclusive: `end` is the position just after the span.
+ */
+import type { Diagnostic, Label, Severity, Span } from "./types.ts";
+import { CODES, isKnownCode } from "./codes.ts";
+
+export type SourceLookup = (file: string) => string | undefined;
+
+export interface RenderOptions {
+  /** ANSI colors (default false). */
+  color?: boolean;
+  /** Columns a tab advances to (default 4). */
+  tabWidth?: number;
+}
+
+// ── positions ──────────────────────────────────────────────────────────────
+
+export interface Position {
+  /** 1-based line. */
+  line: number;
+  /** 1-based column in code points. */
+  column: number;
+}
+
+/** Offsets of the first character of every line; "\r\n", "\n" and lone "\r" end a line. */
+export function lineStarts(text: string): number[] {
+  const starts = [0];
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 10) starts.push(i + 1);
+    else if (c === 13) {
+      if (text.charCodeAt(i + 1) === 10) i++;
+      starts.push(i + 1);
+    }
+  }
+  return starts;
+}
+
+/** Index (0-based) of the line holding `offset`. */
+function lineOf(starts: number[], offset: number): number {
+  let lo = 0;
+  let hi = starts.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (starts[mid] <= offset) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+function codePointsBetween(text: string, from: number, to: number): number {
+  let n = 0;
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i);
+    // A high surrogate followed by a low one is one code point.
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < to) {
+      const d = text.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) i++;
+    }
+    n++;
+  }
+  return n;
+}
+
+function clamp(offset: number, text: string): number {
+  if (!Number.isFinite(offset) || offset < 0) return 0;
+  return Math.min(Math.floor(offset), text.length);
+}
+
+/** 1-based line and code-point column of a UTF-16 offset. */
+export function positionAt(text: string, offset: number, starts = lineStarts(text)): Position {
+  const off = clamp(offset, text);
+  const line = lineOf(starts, off);
+  return { line: line + 1, column: codePointsBetween(text, starts[line], off) + 1 };
+}
+
+// ── colors ─────────────────────────────────────────────────────────────────
+
+type Style = "error" | "warning" | "info" | "gutter" | "bold" | "secondary" | "help";
+
+const ANSI: Record<Style, string> = {
+  error: "\x1b[1;31m",
+  warning: "\x1b[1;33m",
+  info: "\x1b[1;36m",
+  gutter: "\x1b[1;34m",
+  bold: "\x1b[1m",
+  secondary: "\x1b[1;34m",
+  help: "\x1b[1;36m",
+};
+
+function painter(color: boolean) {
+  return (style: Style, text: string) => color && text ? `${ANSI[style]}${text}\x1b[0m` : text;
+}
+
+// ── human rendering ────────────────────────────────────────────────────────
+
+/** Display width of one code point: tabs expand, wide East Asian characters take two. */
+function isWide(cp: number): boolean {
+  return (cp >= 0x1100 && cp <= 0x115f) || (cp >= 0x2e80 && cp <= 0xa4cf) ||
+    (cp >= 0xac00 && cp <= 0xd7a3) || (cp >= 0xf900 && cp <= 0xfaff) ||
+    (cp >= 0xfe30 && cp <= 0xfe4f) || (cp >= 0xff00 && cp <= 0xff60) ||
+    (cp >= 0xffe0 && cp <= 0xffe6) || (cp >= 0x1f300 && cp <= 0x1f64f) ||
+    (cp >= 0x1f900 && cp <= 0x1f9ff) || (cp >= 0x20000 && cp <= 0x3fffd);
+}
+
+interface DisplayLine {
+  /** The line as printed: tabs expanded, control characters made visible. */
+  text: string;
+  /** cols[i] = display column where UTF-16 offset i (relative to line start) begins. */
+  cols: number[];
+}
+
+function displayLine(raw: string, tabWidth: number): DisplayLine {
+  let text = "";
+  const cols: number[] = [];
+  let col = 0;
+  for (let i = 0; i < raw.length;) {
+    const cp = raw.codePointAt(i)!;
+    const units = cp > 0xffff ? 2 : 1;
+    for (let u = 0; u < units; u++) cols.push(col);
+    if (cp === 9) {
+      const w = tabWidth - (col % tabWidth);
+      text += " ".repeat(w);
+      col += w;
+    } else if (cp < 0x20 || cp === 0x7f) {
+      // Control pictures (U+2400..) so stray bytes cannot drive the terminal.
+      text += String.fromCodePoint(cp === 0x7f ? 0x2421 : 0x2400 + cp);
+      col += 1;
+    } else if (cp >= 0xd800 && cp <= 0xdfff) {
+      text += "\ufffd"; // lone surrogate
+      col += 1;
+    } else {
+      text += String.fromCodePoint(cp);
+      col += isWide(cp) ? 2 : 1;
+    }
+    i += units;
+  }
+  cols.push(col);
+  return { text, cols };
+}
+
+interface Annotation {
+  span: Span;
+  message: string;
+  primary: boolean;
+}
+
+/** Long lines are cut to a window around the marks so a minified file stays readable. */
+const MAX_LINE_COLUMNS = 140;
+
+class FileView {
+  readonly starts: number[];
+  private lines = new Map<number, DisplayLine>();
+  constructor(readonly text: string, private tabWidth: number) {
+    this.starts = lineStarts(text);
+  }
+  /** Raw line (0-based index) without its line ending. */
+  raw(line: number): string {
+    const start = this.starts[line];
+    let end = line + 1 < this.starts.length ? this.starts[line + 1] : this.text.length;
+    while (end > start && (this.text[end - 1] === "\n" || this.text[end - 1] === "\r")) end--;
+    return this.text.slice(start, end);
+  }
+  display(line: number): DisplayLine {
+    let d = this.lines.get(line);
+    if (!d) {
+      d = displayLine(this.raw(line), this.tabWidth);
+      this.lines.set(line, d);
+    }
+    return d;
+  }
+  /** Display column of an absolute offset on a given line (clamped to the line). */
+  col(line: number, offset: number): number {
+    const d = this.display(line);
+    const rel = Math.max(0, Math.min(offset - this.starts[line], d.cols.length - 1));
+    return d.cols[rel];
+  }
+  lineOf(offset: number): number {
+    return lineOf(this.starts, clamp(offset, this.text));
+  }
+  /**
+   * An empty span at the very end of a file that ends with a newline points at an empty
+   * last line; show it at the end of the last real line instead, as rustc does.
+   */
+  adjust(span: Span): { start: number; end: number } {
+    const s = clamp(Math.min(span.start, span.end), this.text);
+    const e = clamp(Math.max(span.start, span.end), this.text);
+    const line = this.lineOf(s);
+    if (s === e && s === this.text.length && line > 0 && this.starts[line] === s) {
+      const at = this.starts[line - 1] + this.raw(line - 1).length;
+      return { start: at, end: at };
+    }
+    return { start: s, end: e };
+  }
+}
+
+/** One underline row: [fromCol, toCol) drawn with `mark`, then an optional message. */
+interface Mark {
+  from: number;
+  to: number;
+  primary: boolean;
+  message: string;
+}
+
+export function renderDiagnostic(
+  d: Diagnostic,
+  sources: SourceLookup,
+  options: RenderOptions = {},
+): string {
+  return new Renderer(sources, options).diagnostic(d);
+}
+
+/** Renders every diagnostic, separated by blank lines (no summary line). */
+export function renderDiagnostics(
+  diags: Diagnostic[],
+  sources: SourceLookup,
+  options: RenderOptions = {},
+): string {
+  const r = new Renderer(sources, options);
+  return diags.map((d) => r.diagnostic(d)).join("\n");
+}
+
+class Renderer {
+  private views = new Map<string, FileView | null>();
+  private paint: ReturnType<typeof painter>;
+  private tabWidth: number;
+  constructor(private sources: SourceLookup, options: RenderOptions) {
+    this.paint = painter(options.color ?? false);
+    this.tabWidth = options.tabWidth ?? 4;
+  }
+
+  private view(file: string): FileView | null {
+    if (!this.views.has(file)) {
+      const text = this.sources(file);
+      this.views.set(file, text === undefined ? null : new FileView(text, this.tabWidth));
+    }
+    return this.views.get(file)!;
+  }
+
+  diagnostic(d: Diagnostic): string {
+    const p = this.paint;
+    const sev: Style = d.severity === "error"
+      ? "error"
+      : d.severity === "warning"
+      ? "warning"
+      : "info";
+    const word = d.severity === "info" ? "note" : d.severity;
+    let out = p(sev, `${word}[${d.code}]`) + p("bold", `: ${oneLine(d.message)}`) + "\n";
+
+    // Group annotations by file: the primary's file first, then others in order of appearance.
+    const anns: Annotation[] = [];
+    let primaryMessage = "";
+    for (const l of d.labels ?? []) {
+      if (d.span && sameSpan(l.span, d.span) && !primaryMessage) primaryMessage = l.message;
+    }
+    if (d.span) anns.push({ span: d.span, message: primaryMessage, primary: true });
+    for (const l of d.labels ?? []) {
+      if (d.span && sameSpan(l.span, d.span) && l.message === primaryMessage) continue;
+      anns.push({ span: l.span, message: l.message, primary: false });
+    }
+    const files: string[] = [];
+    for (const a of anns) if (!files.includes(a.span.file)) files.push(a.span.file);
+
+    // Gutter width from every line number we will print.
+    let maxLine = 1;
+    for (const a of anns) {
+      const v = this.view(a.span.file);
+      if (v) maxLine = Math.max(maxLine, v.lineOf(Math.max(a.span.start, a.span.end)) + 1);
+    }
+    const gw = String(maxLine).length;
+    const pad = " ".repeat(gw);
+    const bar = p("gutter", "|");
+
+    let first = true;
+    for (const file of files) {
+      const fileAnns = anns.filter((a) => a.span.file === file);
+      const v = this.view(file);
+      const lead = fileAnns.find((a) => a.primary) ?? fileAnns[0];
+      const arrow = first ? "-->" : ":::";
+      if (!v) {
+        out += `${pad}${p("gutter", arrow)} ${file}\n`;
+        for (const a of fileAnns) {
+          if (a.message) out += `${pad} ${p("gutter", "=")} note: ${oneLine(a.message)}\n`;
+        }
+        first = false;
+        continue;
+      }
+      const pos = positionAt(v.text, v.adjust(lead.span).start, v.starts);
+      if (!first) out += `${pad} ${bar}\n`;
+      out += `${pad}${p("gutter", arrow)} ${file}:${pos.line}:${pos.column}\n`;
+      out += `${pad} ${bar}\n`;
+      out += this.snippet(v, fileAnns, gw);
+      first = false;
+    }
+    if (files.length) out += `${pad} ${bar}\n`;
+    if (d.hint) {
+      const lines = d.hint.split(/\r?\n/);
+      out += `${pad} ${p("gutter", "=")} ${p("bold", "help")}: ${lines[0]}\n`;
+      for (const l of lines.slice(1)) out += `${pad}         ${l}\n`;
+    }
+    return out;
+  }
+
+  /** Source lines with marks under them; gaps of more than one line become "...". */
+  private snippet(v: FileView, anns: Annotation[], gw: number): string {
+    const p = this.paint;
+    // Which lines to show, and the marks on each.
+    const marks = new Map<number, Mark[]>();
+    const add = (line: number, m: Mark) => {
+      if (!marks.has(line)) marks.set(line, []);
+      marks.get(line)!.push(m);
+    };
+    for (const a of anns) {
+      const { start: s, end: e } = v.adjust(a.span);
+      const ls = v.lineOf(s);
+      // An end at the very start of a line belongs to the previous line.
+      let le = v.lineOf(e);
+      if (le > ls && v.starts[le] === e) le--;
+      if (ls === le) {
+        const from = v.col(ls, s);
+        const to = Math.max(from + 1, v.col(ls, e));
+        add(ls, { from, to, primary: a.primary, message: a.message });
+        continue;
+      }
+      // Multi-line: mark from the start to the end of the first line, the content of the
+      // lines in between (at most two shown), and up to the end on the last line.
+      const lineMarks: number[] = [ls];
+      for (let l = ls + 1; l < le; l++) {
+        if (le - ls - 1 <= 2 || l === ls + 1) lineMarks.push(l);
+      }
+      lineMarks.push(le);
+      for (const l of lineMarks) {
+        const d = v.display(l);
+        const indent = d.text.length - d.text.trimStart().length;
+        const from = l === ls ? v.col(l, s) : Math.min(indent, d.cols[d.cols.length - 1]);
+        const to = l === le ? v.col(l, e) : d.cols[d.cols.length - 1];
+        add(l, {
+          from,
+          to: Math.max(from + 1, to),
+          primary: a.primary,
+          message: l === le ? a.message : "",
+        });
+      }
+    }
+    const lines = [...marks.keys()].sort((a, b) => a - b);
+    let out = "";
+    let prev = -1;
+    for (const line of lines) {
+      if (prev >= 0 && line > prev + 1) {
+        if (line === prev + 2) out += this.sourceLine(v, prev + 1, gw, null);
+        else out += p("gutter", "...") + "\n";
+      }
+      const ms = marks.get(line)!.sort((a, b) =>
+        a.from - b.from || Number(b.primary) - Number(a.primary)
+      );
+      out += this.sourceLine(v, line, gw, ms);
+      prev = line;
+    }
+    return out;
+  }
+
+  private sourceLine(v: FileView, line: number, gw: number, ms: Mark[] | null): string {
+    const p = this.paint;
+    const d = v.display(line);
+    let text = d.text;
+    let shift = 0;
+    // Cut very long lines to a window around their marks.
+    if (ms && ms.length && text.length > MAX_LINE_COLUMNS) {
+      const lo = Math.max(0, Math.min(...ms.map((m) => m.from)) - 20);
+      if (lo > 0) {
+        text = "..." + text.slice(lo);
+        shift = lo - 3;
+      }
+      if (text.length > MAX_LINE_COLUMNS) text = text.slice(0, MAX_LINE_COLUMNS) + "...";
+    } else if (text.length > MAX_LINE_COLUMNS) {
+      text = text.slice(0, MAX_LINE_COLUMNS) + "...";
+    }
+    const num = String(line + 1).padStart(gw);
+    let out = `${p("gutter", num + " |")}${text ? " " + text : ""}\n`.replace(/ +\n$/, "\n");
+    if (!ms) return out;
+    const pad = " ".repeat(gw);
+    // All marks without messages share one row; each message gets its own row so
+    // several labels on one line stay readable.
+    const rows: Mark[][] = [];
+    const silent = ms.filter((m) => !m.message);
+    const talking = ms.filter((m) => m.message);
+    if (talking.length <= 1) rows.push([...silent, ...talking]);
+    else {
+      rows.push([...silent, talking[talking.length - 1]]);
+      for (let i = talking.length - 2; i >= 0; i--) rows.push([talking[i]]);
+    }
+    for (const row of rows) {
+      let under = "";
+      let col = 0;
+      let message = "";
+      let lastPrimary = true;
+      for (const m of row.sort((a, b) => a.from - b.from)) {
+        const from = Math.max(0, m.from - shift);
+        const to = Math.max(from + 1, m.to - shift);
+        if (from < col) continue; // overlapping marks on one row: keep the first
+        under += " ".repeat(from - col);
+        const ch = m.primary ? "^" : "-";
+        under += p(m.primary ? "error" : "secondary", ch.repeat(to - from));
+        col = to;
+        if (m.message) {
+          message = m.message;
+          lastPrimary = m.primary;
+        }
+      }
+      if (message) under += " " + p(lastPrimary ? "error" : "secondary", oneLine(message));
+      out += `${pad} ${p("gutter", "|")} ${under}\n`;
+    }
+    return out;
+  }
+}
+
+function sameSpan(a: Span, b: Span): boolean {
+  return a.file === b.file && a.start === b.start && a.end === b.end;
+}
+
+function oneLine(s: string): string {
+  return s.replace(/\r?\n/g, " ");
+}
+
+/** "2 errors, 1 warning" (empty string when there is nothing). */
+export function countText(diags: Diagnostic[]): string {
+  const n = counts(diags);
+  const parts: string[] = [];
+  if (n.error) parts.push(plural(n.error, "error"));
+  if (n.warning) parts.push(plural(n.warning, "warning"));
+  if (n.info) parts.push(plural(n.info, "note"));
+  return parts.join(", ");
+}
+
+export function counts(diags: Diagnostic[]): Record<Severity, number> {
+  const n: Record<Severity, number> = { error: 0, warning: 0, info: 0 };
+  for (const d of diags) n[d.severity] = (n[d.severity] ?? 0) + 1;
+  return n;
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
+/** The closing line: "error: 2 errors, 1 warning emitted", or "" when there is nothing. */
+export function renderSummary(diags: Diagnostic[], options: RenderOptions = {}): string {
+  const p = painter(options.color ?? false);
+  const n = counts(diags);
+  const text = countText(diags);
+  if (!text) return "";
+  const word = n.error ? "error" : n.warning ? "warning" : "info";
+  return p(word as Style, word === "info" ? "note" : word) + p("bold", `: ${text} emitted`) + "\n";
+}
+
+// ── JSON ───────────────────────────────────────────────────────────────────
+
+/** Version of the JSON shape below; bump on incompatible changes (documented in docs/diagnostics.md). */
+export const DIAGNOSTICS_JSON_VERSION = 1;
+
+export interface JsonRange {
+  start: Position;
+  end: Position;
+}
+
+export interface JsonLabel {
+  file: string;
+  range: JsonRange | null;
+  message: string;
+}
+
+export interface JsonFix {
+  title: string;
+  file: string;
+  range: JsonRange | null;
+  replacement: string;
+}
+
+export interface JsonDiagnostic {
+  code: string;
+  severity: Severity;
+  /** The code's title from the code table ("overlapping regions"). */
+  title: string | null;
+  message: string;
+  file: string | null;
+  range: JsonRange | null;
+  labels: JsonLabel[];
+  hint: string | null;
+  fixes: JsonFix[];
+}
+
+export interface JsonFile {
+  path: string;
+  /** No errors in this file or anything it imports. */
+  valid: boolean;
+  error_count: number;
+  warning_count: number;
+  /** Machines the file defines that lowered to a Plan. */
+  machines: string[];
+}
+
+export interface JsonReport {
+  version: number;
+  valid: boolean;
+  error_count: number;
+  warning_count: number;
+  files: JsonFile[];
+  diagnostics: JsonDiagnostic[];
+}
+
+export function rangeOf(
+  span: Span,
+  sources: SourceLookup,
+  cache?: Map<string, number[]>,
+): JsonRange | null {
+  const text = sources(span.file);
+  if (text === undefined) return null;
+  let starts = cache?.get(span.file);
+  if (!starts) {
+    starts = lineStarts(text);
+    cache?.set(span.file, starts);
+  }
+  const s = Math.min(span.start, span.end);
+  const e = Math.max(span.start, span.end);
+  return { start: positionAt(text, s, starts), end: positionAt(text, e, starts) };
+}
+
+export function diagnosticToJson(
+  d: Diagnostic,
+  sources: SourceLookup,
+  cache = new Map<string, number[]>(),
+): JsonDiagnostic {
+  const label = (l: Label): JsonLabel => ({
+    file: l.span.file,
+    range: rangeOf(l.span, sources, cache),
+    message: l.message,
+  });
+  return {
+    code: d.code,
+    severity: d.severity,
+    title: isKnownCode(d.code) ? CODES[d.code].title : null,
+    message: d.message,
+    file: d.span ? d.span.file : null,
+    range: d.span ? rangeOf(d.span, sources, cache) : null,
+    labels: (d.labels ?? []).map(label),
+    hint: d.hint ?? null,
+    fixes: (d.fixes ?? []).map((f) => ({
+      title: f.title,
+      file: f.span.file,
+      range: rangeOf(f.span, sources, cache),
+      replacement: f.replacement,
+    })),
+  };
+}
+
+export interface FileResult {
+  path: string;
+  diagnostics: Diagnostic[];
+  machines: string[];
+}
+
+/** The whole `check --format json` document. */
+export function jsonReport(results: FileResult[], sources: SourceLookup): JsonReport {
+  const cache = new Map<string, number[]>();
+  const all = dedupe(results.flatMap((r) => r.diagnostics));
+  const n = counts(all);
+  return {
+    version: DIAGNOSTICS_JSON_VERSION,
+    valid: n.error === 0,
+    error_count: n.error,
+    warning_count: n.warning,
+    files: results.map((r) => {
+      const c = counts(r.diagnostics);
+      return {
+        path: r.path,
+        valid: c.error === 0,
+        error_count: c.error,
+        warning_count: c.warning,
+        machines: r.machines,
+      };
+    }),
+    diagnostics: all.map((d) => diagnosticToJson(d, sources, cache)),
+  };
+}
+
+/** Drops repeats (two checked files importing the same broken file report it once). */
+export function dedupe(diags: Diagnostic[]): Diagnostic[] {
+  const seen = new Set<string>();
+  const out: Diagnostic[] = [];
+  for (const d of diags) {
+    const key = JSON.stringify([d.code, d.message, d.span?.file, d.span?.start, d.span?.end]);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(d);
+  }
+  return out;
+}
