@@ -30,6 +30,18 @@ export interface DeviceContext {
   output(deviceId: string, bytes: Uint8Array): void;
   /** Monotonic time in milliseconds (for timeouts inside models). */
   now(): number;
+  /**
+   * Host-side input for a device's receive side (serial RX), or null/absent for none.
+   * The CLI gives stdin (`runtime/devices/serial/stdin.ts`) to the first serial port;
+   * library users and tests leave it out and call the device's `inject()` instead.
+   */
+  input?(deviceId: string): InputSource | null;
+}
+
+/** A source of guest-bound bytes; delivery happens on the device's own thread. */
+export interface InputSource {
+  /** Start delivering bytes to `onData`; the returned function stops and releases the source. */
+  subscribe(onData: (bytes: Uint8Array) => void): () => void;
 }
 
 export interface Device {

@@ -1,0 +1,45 @@
+/**
+ * isa-debug-exit, as QEMU has it: a write of value v (any width) to the port ends the
+ * machine, and the process exits with status (v << 1) | 1. The odd status can never be 0,
+ * so a test can tell "the guest asked to exit" from "the VMM finished normally".
+ * Reads return 0 (QEMU's behaviour). The size of the claimed range is the Plan's `size`
+ * property (default 1).
+ */
+import type { AccessSize, Device, DeviceContext, Space } from "../device.ts";
+import type { DevicePlan, Plan, Range } from "../../../lang/plan/types.ts";
+
+export function createDebugExit(entry: DevicePlan, ctx: DeviceContext, _plan: Plan): Device {
+  const first = entry.ports[0];
+  if (!first) throw new Error(`debug_exit ${entry.id}: no port range in the Plan`);
+  const size = typeof entry.props.size === "number" ? entry.props.size : first.size;
+  const ports: Range[] = [{ base: first.base, size }];
+  let writes = 0, reads = 0;
+  let lastValue = -1;
+  return {
+    id: entry.id,
+    kind: entry.kind,
+    ports,
+    mmio: [],
+    read(_space: Space, _addr: number, _size: AccessSize): number {
+      reads++;
+      return 0;
+    },
+    write(_space: Space, _addr: number, size: AccessSize, value: number): void {
+      writes++;
+      const mask = size === 4 ? 0xffffffff : (1 << (8 * size)) - 1;
+      lastValue = (value & mask) >>> 0;
+      ctx.requestStop({ kind: "debug_exit", value: lastValue });
+    },
+    reset(): void {
+      lastValue = -1;
+    },
+    stats(): Record<string, number> {
+      return { reads, writes, last_value: lastValue };
+    },
+  };
+}
+
+/** The process exit status QEMU's isa-debug-exit gives for a written value. */
+export function debugExitStatus(value: number): number {
+  return ((value << 1) | 1) & 0xff;
+}

@@ -1,0 +1,223 @@
+/**
+ * The PCI host bridge: legacy CF8/CFC configuration mechanism #1 and ECAM (MMCONFIG)
+ * MMIO, both reaching the same type-0 config spaces of the functions the Plan declares.
+ *
+ * - 00:00.0 (on the ECAM window's first bus) is always present: the Plan's own function
+ *   there if it lists one, else a host bridge 1b36:0008 class 060000 (the generic
+ *   "QEMU PCIe host bridge" ID: no chipset-specific quirks fire in Linux, unlike an Intel
+ *   MCH ID whose MMCONFIG-register probe would run).
+ * - CF8 (4-byte accesses only) holds the config address: bit 31 enable, bus 23:16,
+ *   device 15:11, function 10:8, register 7:2, and AMD's extended register bits 27:24.
+ *   CFC..CFF is the data window, any width at any offset inside the dword. CF9 is the
+ *   reset control register: a write with bit 2 (reset CPU) set ends the machine as a reset.
+ * - ECAM: offset = (bus - bus_start) << 20 | dev << 15 | fn << 12 | reg from ecam.base.
+ * - Absent functions read all-ones; writes to them are dropped.
+ *
+ * Under the `shadow` hole strategy the runtime hands each present function's 4 KiB page
+ * (the private page mapped into the read-only ECAM slot) to this model, through the
+ * `configBacking` option or `bindConfigBacking()`; the model then reads and writes those
+ * very bytes, so exit-less guest reads always see the current state.
+ */
+import type { AccessSize, Device, DeviceContext, Space } from "../device.ts";
+import type { DevicePlan, PciFunctionPlan, Plan, Range } from "../../../lang/plan/types.ts";
+import { ConfigSpace } from "./config_space.ts";
+import { formatBdf, PCI_FUNCTION_MODELS, syntheticHostBridge } from "./functions.ts";
+
+export { CONFIG_SPACE_SIZE, ConfigSpace } from "./config_space.ts";
+export {
+  HOST_BRIDGE_CLASS,
+  HOST_BRIDGE_DEVICE,
+  HOST_BRIDGE_VENDOR,
+  PCI_FUNCTION_MODELS,
+} from "./functions.ts";
+
+export const CF8_PORT = 0xcf8;
+export const CFC_PORT = 0xcfc;
+const CF9_PORT = 0xcf9;
+
+export interface PciHostOptions {
+  /**
+   * Storage for a present function's config space (>= 4096 bytes), keyed by "BB:DD.F".
+   * Return undefined to let the model allocate its own. Called once per present function,
+   * at creation, for every function `presentPciFunctions(plan)` lists.
+   */
+  configBacking?: (bdf: string) => Uint8Array | undefined;
+}
+
+export interface PciHostDevice extends Device {
+  /** The functions this bridge presents (Plan's + the synthetic host bridge), in BDF order. */
+  readonly functions: readonly PciFunctionPlan[];
+  /** Live config-space bytes of a present function, or undefined when absent. */
+  configBytes(bdf: string): Uint8Array | undefined;
+  /** Move a function's config space into `page` (contents copied; model uses it from now on). */
+  bindConfigBacking(bdf: string, page: Uint8Array): void;
+}
+
+/**
+ * Every function the host bridge of `plan` presents, including 00:00.0: what the `shadow`
+ * strategy needs a private config page for. Pure; usable before the device exists.
+ */
+export function presentPciFunctions(plan: Plan): PciFunctionPlan[] {
+  const firstBus = plan.hole?.ecam?.bus_start ?? 0;
+  const fns = [...plan.pci];
+  if (!fns.some((f) => f.bus === firstBus && f.device === 0 && f.function === 0)) {
+    fns.push(syntheticHostBridge(firstBus));
+  }
+  return fns.sort((a, b) => key(a.bus, a.device, a.function) - key(b.bus, b.device, b.function));
+}
+
+function key(bus: number, dev: number, fn: number): number {
+  return (bus << 8) | (dev << 3) | fn;
+}
+
+export function createPciHost(
+  entry: DevicePlan,
+  ctx: DeviceContext,
+  plan: Plan,
+  options: PciHostOptions = {},
+): PciHostDevice {
+  const ecam = plan.hole?.ecam ?? null;
+  const functions = presentPciFunctions(plan);
+  const spaces = new Map<number, ConfigSpace>();
+  const byBdf = new Map<string, ConfigSpace>();
+  for (const fn of functions) {
+    const model = PCI_FUNCTION_MODELS.get(fn.kind);
+    if (!model) throw new Error(`pci ${fn.bdf}: no runtime model for kind "${fn.kind}"`);
+    const space = new ConfigSpace(model(fn), options.configBacking?.(fn.bdf));
+    spaces.set(key(fn.bus, fn.device, fn.function), space);
+    byBdf.set(fn.bdf, space);
+    byBdf.set(formatBdf(fn.bus, fn.device, fn.function), space);
+  }
+
+  const ports: Range[] = entry.ports.length > 0
+    ? entry.ports.map((r) => ({ ...r }))
+    : [{ base: CF8_PORT, size: 8 }];
+  const mmio: Range[] = entry.mmio.map((r) => ({ ...r }));
+  if (ecam && !mmio.some((r) => r.base === ecam.base)) {
+    mmio.push({ base: ecam.base, size: ecam.size });
+  }
+
+  let address = 0; // CF8 config address register
+  const counters = {
+    ecam_reads: 0,
+    ecam_writes: 0,
+    cf8_reads: 0,
+    cf8_writes: 0,
+    absent_reads: 0,
+    absent_writes: 0,
+    cf9_resets: 0,
+  };
+
+  function ones(size: AccessSize): number {
+    return size === 4 ? 0xffffffff : (1 << (8 * size)) - 1;
+  }
+
+  function configRead(bus: number, dev: number, fn: number, reg: number, size: AccessSize) {
+    const space = spaces.get(key(bus, dev, fn));
+    if (!space) {
+      counters.absent_reads++;
+      return ones(size);
+    }
+    return space.read(reg, size);
+  }
+
+  function configWrite(
+    bus: number,
+    dev: number,
+    fn: number,
+    reg: number,
+    size: AccessSize,
+    value: number,
+  ): void {
+    const space = spaces.get(key(bus, dev, fn));
+    if (!space) {
+      counters.absent_writes++;
+      return;
+    }
+    space.write(reg, size, value);
+  }
+
+  /** Decode an ECAM address; null when outside the window. */
+  function ecamDecode(addr: number): [number, number, number, number] | null {
+    if (!ecam || addr < ecam.base || addr >= ecam.base + ecam.size) return null;
+    const off = addr - ecam.base;
+    return [
+      ecam.bus_start + Math.floor(off / 0x100000),
+      (off >>> 15) & 0x1f,
+      (off >>> 12) & 0x7,
+      off & 0xfff,
+    ];
+  }
+
+  /** Decode the CF8 address for a data access at `port`; null when disabled. */
+  function cf8Decode(port: number): [number, number, number, number] | null {
+    if (!(address & 0x80000000)) return null;
+    const reg = (address & 0xfc) | ((address >>> 16) & 0xf00) | (port - CFC_PORT);
+    return [(address >>> 16) & 0xff, (address >>> 11) & 0x1f, (address >>> 8) & 0x7, reg];
+  }
+
+  function pioRead(port: number, size: AccessSize): number {
+    if (port >= CFC_PORT && port < CFC_PORT + 4) {
+      counters.cf8_reads++;
+      const d = cf8Decode(port);
+      if (!d) return ones(size);
+      return configRead(d[0], d[1], d[2], d[3], size);
+    }
+    if (port === CF8_PORT && size === 4) return address >>> 0;
+    if (port === CF9_PORT && size === 1) return 0;
+    return ones(size);
+  }
+
+  function pioWrite(port: number, size: AccessSize, value: number): void {
+    if (port >= CFC_PORT && port < CFC_PORT + 4) {
+      counters.cf8_writes++;
+      const d = cf8Decode(port);
+      if (d) configWrite(d[0], d[1], d[2], d[3], size, value);
+      return;
+    }
+    if (port === CF8_PORT && size === 4) {
+      address = (value & 0x8ffffffc) >>> 0;
+      return;
+    }
+    if (port === CF9_PORT && size === 1 && (value & 0x04)) {
+      counters.cf9_resets++;
+      ctx.requestStop({ kind: "reset", source: entry.id });
+    }
+  }
+
+  return {
+    id: entry.id,
+    kind: entry.kind,
+    ports,
+    mmio,
+    functions,
+    read(space: Space, addr: number, size: AccessSize): number {
+      if (space === "pio") return pioRead(addr, size);
+      counters.ecam_reads++;
+      const d = ecamDecode(addr);
+      if (!d) return ones(size);
+      return configRead(d[0], d[1], d[2], d[3], size);
+    },
+    write(space: Space, addr: number, size: AccessSize, value: number): void {
+      if (space === "pio") return pioWrite(addr, size, value);
+      counters.ecam_writes++;
+      const d = ecamDecode(addr);
+      if (d) configWrite(d[0], d[1], d[2], d[3], size, value);
+    },
+    reset(): void {
+      address = 0;
+      for (const s of spaces.values()) s.reset();
+    },
+    stats(): Record<string, number> {
+      return { ...counters, present_functions: spaces.size };
+    },
+    configBytes(bdf: string): Uint8Array | undefined {
+      return byBdf.get(bdf.toLowerCase())?.bytes;
+    },
+    bindConfigBacking(bdf: string, page: Uint8Array): void {
+      const space = byBdf.get(bdf.toLowerCase());
+      if (!space) throw new Error(`pci ${bdf}: not a present function`);
+      space.rebind(page);
+    },
+  };
+}

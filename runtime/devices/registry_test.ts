@@ -1,0 +1,26 @@
+import assert from "node:assert/strict";
+import { DEVICE_MODELS } from "./registry.ts";
+import { devicePlan, minimalPlan, recordingContext } from "./testing.ts";
+
+Deno.test("registry: every v1 device kind builds from a Plan entry and closes", () => {
+  const plan = minimalPlan();
+  const entries = [
+    devicePlan({ id: "com1", kind: "serial", ports: [{ base: 0x3f8, size: 8 }], irq: 4 }),
+    devicePlan({ id: "debug_exit", kind: "debug_exit", ports: [{ base: 0xf4, size: 1 }] }),
+    devicePlan({
+      id: "i8042",
+      kind: "i8042",
+      ports: [{ base: 0x60, size: 1 }, { base: 0x64, size: 1 }],
+    }),
+    devicePlan({ id: "pci_host", kind: "pci_host", ports: [{ base: 0xcf8, size: 8 }] }),
+  ];
+  assert.deepEqual([...DEVICE_MODELS.keys()].sort(), ["debug_exit", "i8042", "pci_host", "serial"]);
+  for (const entry of entries) {
+    const dev = DEVICE_MODELS.get(entry.kind)!(entry, recordingContext(), plan);
+    assert.equal(dev.id, entry.id);
+    assert.ok(dev.ports.length > 0);
+    dev.reset();
+    assert.equal(typeof dev.stats(), "object");
+    dev.close?.();
+  }
+});
