@@ -108,7 +108,9 @@ export function dword(value: number): Uint8Array {
 }
 
 export function string(s: string): Uint8Array {
-  if (!/^[\x01-\x7f]*$/.test(s)) throw new RangeError(`AML strings are ASCII: "${s}"`);
+  if ([...s].some((c) => c.charCodeAt(0) < 1 || c.charCodeAt(0) > 0x7f)) {
+    throw new RangeError(`AML strings are ASCII: "${s}"`);
+  }
   return concat([Uint8Array.of(0x0d), new TextEncoder().encode(s), Uint8Array.of(0)]);
 }
 
