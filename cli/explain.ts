@@ -1,0 +1,114 @@
+/**
+ * `vmdesc explain CODE`: prints the `## CODE: title` section of docs/diagnostics.md
+ * (meaning, example, fix). Without a code it lists every code with its title.
+ */
+import { parseArgs, suggest, UsageError } from "./args.ts";
+import { failure, out, usageError } from "./output.ts";
+import { CODES, isKnownCode } from "../lang/diagnostics/codes.ts";
+
+export const HELP = `Explain a diagnostic code: what it means, an example, and how to fix it.
+
+Usage: vmdesc explain CODE     e.g. vmdesc explain E0201
+       vmdesc explain          list every code with its title
+
+Codes: E00xx syntax, E01xx names and imports, E02xx layout, E03xx devices,
+E04xx machine requirements, E05xx boot payload, E1xxx runtime, W0xxx warnings.
+The same text is in docs/diagnostics.md.
+Exit status: 0 ok, 2 unknown code or usage error.
+`;
+
+export const DOC_URL = new URL("../docs/diagnostics.md", import.meta.url);
+
+/** Sections of the document by code: the text from `## CODE: ...` up to the next `## `. */
+export function sections(markdown: string): Map<string, { title: string; text: string }> {
+  const map = new Map<string, { title: string; text: string }>();
+  const lines = markdown.split(/\r?\n/);
+  let current: { code: string; title: string; lines: string[] } | null = null;
+  const flush = () => {
+    if (current) {
+      map.set(current.code, {
+        title: current.title,
+        text: current.lines.join("\n").trimEnd() + "\n",
+      });
+    }
+  };
+  let fence = false;
+  for (const line of lines) {
+    if (/^(```|~~~)/.test(line)) fence = !fence;
+    const m = fence ? null : /^## ([EW]\d{4}): (.*)$/.exec(line);
+    if (m) {
+      flush();
+      current = { code: m[1], title: m[2].trim(), lines: [line] };
+    } else if (!fence && /^#{1,2} /.test(line)) {
+      flush();
+      current = null;
+    } else if (current) current.lines.push(line);
+  }
+  flush();
+  return map;
+}
+
+/** "e201", "0201", "E0201" → "E0201"; anything else unchanged. */
+export function normalizeCode(raw: string): string {
+  const s = raw.trim().toUpperCase();
+  if (/^\d{1,4}$/.test(s)) return "E" + s.padStart(4, "0");
+  const m = /^([EW])(\d{1,4})$/.exec(s);
+  return m ? m[1] + m[2].padStart(4, "0") : s;
+}
+
+export async function run(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs(args, {});
+  } catch (e) {
+    if (e instanceof UsageError) return usageError(e, "explain");
+    throw e;
+  }
+  if (parsed.flags.help) {
+    out(HELP);
+    return 0;
+  }
+  if (parsed.positionals.length > 1) {
+    return usageError(
+      { message: "explain takes one code", hint: "vmdesc explain E0201" },
+      "explain",
+    );
+  }
+  if (parsed.positionals.length === 0) {
+    out(
+      Object.entries(CODES).map(([code, info]) =>
+        `${code}  ${info.severity.padEnd(7)}  ${info.title}\n`
+      )
+        .join(""),
+    );
+    return 0;
+  }
+  const raw = parsed.positionals[0];
+  const code = normalizeCode(raw);
+  if (!isKnownCode(code)) {
+    const best = suggest(code, Object.keys(CODES));
+    return usageError(
+      {
+        message: `unknown diagnostic code '${raw}'`,
+        hint: best
+          ? `did you mean ${best} (${CODES[best as keyof typeof CODES].title})?`
+          : "run 'vmdesc explain' to list every code",
+      },
+      "explain",
+    );
+  }
+  let markdown: string;
+  try {
+    markdown = await Deno.readTextFile(DOC_URL);
+  } catch {
+    failure(`cannot read ${DOC_URL.pathname}`, "the docs/ folder ships with vmdesc; reinstall it");
+    return 1;
+  }
+  const section = sections(markdown).get(code);
+  if (!section) {
+    failure(`${code} (${CODES[code].title}) has no explanation in docs/diagnostics.md yet`);
+    return 1;
+  }
+  out(section.text);
+  return 0;
+}

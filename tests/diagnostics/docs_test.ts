@@ -1,0 +1,43 @@
+/**
+ * docs/diagnostics.md covers exactly the code table: every code has a `## CODE: title`
+ * section whose title matches codes.ts, and every such section is a known code.
+ */
+import { CODES, isKnownCode } from "../../lang/diagnostics/codes.ts";
+import { DOC_URL, normalizeCode, sections } from "../../cli/explain.ts";
+
+function assert(cond: unknown, msg: string): asserts cond {
+  if (!cond) throw new Error(msg);
+}
+
+const doc = sections(await Deno.readTextFile(DOC_URL));
+
+Deno.test("every code has a section in docs/diagnostics.md with its title", () => {
+  const missing = Object.keys(CODES).filter((c) => !doc.has(c));
+  assert(missing.length === 0, `codes without a section: ${missing.join(", ")}`);
+  for (const [code, info] of Object.entries(CODES)) {
+    const title = doc.get(code)!.title;
+    assert(
+      title === info.title,
+      `${code}: docs title "${title}" != codes.ts title "${info.title}"`,
+    );
+  }
+});
+
+Deno.test("every section of docs/diagnostics.md is a known code", () => {
+  const unknown = [...doc.keys()].filter((c) => !isKnownCode(c));
+  assert(unknown.length === 0, `sections for unknown codes: ${unknown.join(", ")}`);
+});
+
+Deno.test("every section explains: an example block and a fix", () => {
+  for (const [code, s] of doc) {
+    assert(/```(vmdesc|sh)\n[\s\S]+?```/.test(s.text), `${code}: no example block`);
+    assert(/\*\*Fix:\*\*/.test(s.text), `${code}: no **Fix:** paragraph`);
+  }
+});
+
+Deno.test("explain accepts loose spellings of a code", () => {
+  assert(normalizeCode("e201") === "E0201", "e201");
+  assert(normalizeCode("0201") === "E0201", "0201");
+  assert(normalizeCode("w2") === "W0002", "w2");
+  assert(normalizeCode("E0201") === "E0201", "E0201");
+});
