@@ -41,7 +41,8 @@ export function size(n: number): string {
   // Not a whole number of this unit: two decimals, or the exact smaller unit when short.
   const smaller = n / 1024 ** (u - 1);
   if (Number.isInteger(smaller) && smaller < 10_000) return `${smaller} ${UNITS[u - 1]}`;
-  return `${v.toFixed(2).replace(/\.?0+$/, "")} ${UNITS[u]}`;
+  const r = v.toFixed(2).replace(/\.?0+$/, "");
+  return `${Number(r) === v ? "" : "~"}${r} ${UNITS[u]}`;
 }
 
 /** `0xC000_0000-0xFFFF_FFFF` (inclusive end). */
