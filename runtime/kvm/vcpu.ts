@@ -1,0 +1,224 @@
+/**
+ * One vCPU: its fd, its shared `kvm_run` page, and register access. The same class is
+ * used by the main thread (setup: registers, CPUID) and by the vCPU's worker (run loop):
+ * fds and mappings are process-wide, so a worker rebuilds a Vcpu from plain numbers.
+ */
+import * as host from "../host/libc.ts";
+import {
+  KVM_CPUID2,
+  KVM_CPUID_ENTRY2,
+  KVM_DTABLE,
+  KVM_GET_MP_STATE,
+  KVM_GET_REGS,
+  KVM_GET_SREGS,
+  KVM_MP_STATE,
+  KVM_REGS,
+  KVM_RUN_STRUCT,
+  KVM_SEGMENT,
+  KVM_SET_CPUID2,
+  KVM_SET_MP_STATE,
+  KVM_SET_REGS,
+  KVM_SET_SREGS,
+  KVM_SREGS,
+  type RegName,
+  type SegName,
+} from "./abi.ts";
+import { getField, type Layout, setField, Struct } from "./layout.ts";
+import type { GuestMemory } from "../memory/mod.ts";
+
+export type Regs = Struct<RegName>;
+export type Sregs = Struct<keyof typeof KVM_SREGS.f>;
+
+/** The fields of a kvm_segment, as numbers. */
+export interface Segment {
+  base: number;
+  limit: number;
+  selector: number;
+  type: number;
+  present: number;
+  dpl: number;
+  db: number;
+  s: number;
+  l: number;
+  g: number;
+  avl?: number;
+  unusable?: number;
+}
+
+export const CR0_PE = 1;
+export const CR0_ET = 1 << 4;
+export const CR0_PG = 0x8000_0000;
+export const CR4_PAE = 1 << 5;
+export const EFER_LME = 1 << 8;
+export const EFER_LMA = 1 << 10;
+
+/** Flat 4 GiB segments: 32-bit code (execute/read, accessed), data (read/write, accessed). */
+export const FLAT_CODE32: Segment = {
+  base: 0, limit: 0xffff_ffff, selector: 0x10, type: 0xb, present: 1, dpl: 0, db: 1, s: 1, l: 0, g: 1,
+};
+export const FLAT_DATA: Segment = {
+  base: 0, limit: 0xffff_ffff, selector: 0x18, type: 0x3, present: 1, dpl: 0, db: 1, s: 1, l: 0, g: 1,
+};
+export const FLAT_CODE64: Segment = { ...FLAT_CODE32, db: 0, l: 1 };
+
+/** GDT descriptor words for the segments above (selector 0x10 code, 0x18 data). */
+function descriptor(seg: Segment): bigint {
+  const lim = seg.g ? seg.limit >>> 12 : seg.limit;
+  const access = BigInt(seg.type | (seg.s << 4) | (seg.dpl << 5) | (seg.present << 7));
+  const flags = BigInt((seg.l << 1) | (seg.db << 2) | (seg.g << 3));
+  const b = BigInt(seg.base);
+  return (BigInt(lim & 0xffff)) | ((b & 0xffffffn) << 16n) | (access << 40n) |
+    (BigInt((lim >>> 16) & 0xf) << 48n) | (flags << 52n) | (((b >> 24n) & 0xffn) << 56n);
+}
+
+export function readSegment(s: Sregs, name: SegName): Segment {
+  const base = s.layout.f[name].off;
+  const f = KVM_SEGMENT.f;
+  const g = (k: keyof typeof f) => getField(s.dv, base, f[k]);
+  return {
+    base: g("base"), limit: g("limit"), selector: g("selector"), type: g("type"),
+    present: g("present"), dpl: g("dpl"), db: g("db"), s: g("s"), l: g("l"), g: g("g"),
+    avl: g("avl"), unusable: g("unusable"),
+  };
+}
+
+export function writeSegment(s: Sregs, name: SegName, seg: Segment): void {
+  const base = s.layout.f[name].off;
+  const f = KVM_SEGMENT.f;
+  for (const k of Object.keys(f) as (keyof typeof f)[]) {
+    setField(s.dv, base, f[k], (seg as unknown as Record<string, number>)[k] ?? 0);
+  }
+}
+
+export function writeDtable(s: Sregs, name: "gdt" | "idt", base: number, limit: number): void {
+  const o = s.layout.f[name].off;
+  setField(s.dv, o, KVM_DTABLE.f.base, base);
+  setField(s.dv, o, KVM_DTABLE.f.limit, limit);
+}
+
+export class Vcpu {
+  /** View of the shared kvm_run page. */
+  readonly run: DataView;
+  readonly runBytes: Uint8Array<ArrayBuffer>;
+
+  constructor(
+    readonly index: number,
+    readonly fd: number,
+    readonly runAddr: bigint,
+    readonly runSize: number,
+  ) {
+    this.runBytes = host.hostBytes(runAddr, runSize);
+    this.run = new DataView(this.runBytes.buffer);
+  }
+
+  #get<F extends string>(layout: Layout<F>, req: number, what: string): Struct<F> {
+    const s = new Struct(layout);
+    host.ioctlBuf(this.fd, req, s.bytes, what);
+    return s;
+  }
+
+  getRegs(): Regs {
+    return this.#get(KVM_REGS, KVM_GET_REGS, "KVM_GET_REGS");
+  }
+  setRegs(r: Regs): void {
+    host.ioctlBuf(this.fd, KVM_SET_REGS, r.bytes, "KVM_SET_REGS");
+  }
+  getSregs(): Sregs {
+    return this.#get(KVM_SREGS, KVM_GET_SREGS, "KVM_GET_SREGS");
+  }
+  setSregs(s: Sregs): void {
+    host.ioctlBuf(this.fd, KVM_SET_SREGS, s.bytes, "KVM_SET_SREGS");
+  }
+  getMpState(): number {
+    return this.#get(KVM_MP_STATE, KVM_GET_MP_STATE, "KVM_GET_MP_STATE").get("mp_state");
+  }
+  setMpState(state: number): void {
+    const s = new Struct(KVM_MP_STATE).set("mp_state", state);
+    host.ioctlBuf(this.fd, KVM_SET_MP_STATE, s.bytes, "KVM_SET_MP_STATE");
+  }
+  /** `buf` is a kvm_cpuid2 header followed by its entries. */
+  setCpuid(buf: Uint8Array<ArrayBuffer>): void {
+    host.ioctlBuf(this.fd, KVM_SET_CPUID2, buf, "KVM_SET_CPUID2");
+  }
+
+  /** Sets general registers: every register not named is zero; rflags bit 1 always set. */
+  setGeneral(values: Partial<Record<RegName, number | bigint>>): void {
+    const r = new Struct(KVM_REGS);
+    r.set("rflags", 2);
+    for (const [k, v] of Object.entries(values)) r.set(k as RegName, v!);
+    this.setRegs(r);
+  }
+
+  /** 32-bit protected mode, paging off, flat CS/DS/ES/FS/GS/SS (base 0, limit 4 GiB). */
+  enterProtectedMode(gdtAddr: number | null, mem: GuestMemory | null): void {
+    const s = this.getSregs();
+    if (gdtAddr !== null && mem !== null) {
+      writeGdt(mem, gdtAddr, FLAT_CODE32);
+      writeDtable(s, "gdt", gdtAddr, 4 * 8 - 1);
+    }
+    writeSegment(s, "cs", FLAT_CODE32);
+    for (const n of ["ds", "es", "fs", "gs", "ss"] as const) writeSegment(s, n, FLAT_DATA);
+    s.set("cr0", (s.get("cr0") | CR0_PE | CR0_ET) & ~CR0_PG & 0xffff_ffff);
+    s.set("cr4", 0);
+    s.set("efer", 0);
+    this.setSregs(s);
+  }
+
+  /** Real mode at segment 0: CS base 0, so `entry` must be below 64 KiB. */
+  enterRealMode(): void {
+    const s = this.getSregs();
+    for (const n of ["cs", "ds", "es", "fs", "gs", "ss"] as const) {
+      const seg = readSegment(s, n);
+      writeSegment(s, n, { ...seg, base: 0, selector: 0 });
+    }
+    s.set("cr0", s.get("cr0") & ~CR0_PE & ~CR0_PG);
+    this.setSregs(s);
+  }
+
+  /**
+   * 64-bit long mode: identity-maps the first 4 GiB with 2 MiB pages at `pageTablesAddr`
+   * (PML4, PDPT, 4 PDs: 6 pages) and loads a GDT with a 64-bit code segment (selector
+   * 0x10) and data (0x18), as the Linux 64-bit boot protocol expects.
+   */
+  enterLongMode(mem: GuestMemory, gdtAddr: number, pageTablesAddr: number): void {
+    const pml4 = pageTablesAddr;
+    const pdpt = pml4 + 0x1000;
+    const pd = pml4 + 0x2000;
+    mem.fill(pml4, 6 * 0x1000, 0);
+    mem.writeU64(pml4, pdpt | 0x3);
+    for (let i = 0; i < 4; i++) {
+      mem.writeU64(pdpt + i * 8, (pd + i * 0x1000) | 0x3);
+      for (let j = 0; j < 512; j++) {
+        const addr = BigInt(i) * 0x4000_0000n + BigInt(j) * 0x20_0000n;
+        mem.writeU64(pd + i * 0x1000 + j * 8, addr | 0x83n);
+      }
+    }
+    writeGdt(mem, gdtAddr, FLAT_CODE64);
+    const s = this.getSregs();
+    writeDtable(s, "gdt", gdtAddr, 4 * 8 - 1);
+    writeSegment(s, "cs", FLAT_CODE64);
+    for (const n of ["ds", "es", "fs", "gs", "ss"] as const) writeSegment(s, n, FLAT_DATA);
+    s.set("cr3", pml4);
+    s.set("cr4", s.get("cr4") | CR4_PAE);
+    s.set("cr0", s.get("cr0") | CR0_PE | CR0_ET | CR0_PG);
+    s.set("efer", s.get("efer") | EFER_LME | EFER_LMA);
+    this.setSregs(s);
+  }
+}
+
+/** GDT: null, null, code (0x10), data (0x18). */
+function writeGdt(mem: GuestMemory, at: number, code: Segment): void {
+  mem.writeU64(at, 0n);
+  mem.writeU64(at + 8, 0n);
+  mem.writeU64(at + 16, descriptor(code));
+  mem.writeU64(at + 24, descriptor(FLAT_DATA));
+}
+
+// ── kvm_run accessors used outside the hot loop ──────────────────────────────────────
+export function runField(v: Vcpu, name: keyof typeof KVM_RUN_STRUCT.f, index = 0): number {
+  return getField(v.run, 0, KVM_RUN_STRUCT.f[name], index);
+}
+
+// ── CPUID ────────────────────────────────────────────────────────────────────────────
+export const CPUID_ENTRY_SIZE = KVM_CPUID_ENTRY2.size;
+export const CPUID_HEADER = KVM_CPUID2.size;

@@ -1,0 +1,267 @@
+/**
+ * A KVM virtual machine built from a Plan: /dev/kvm checks, the VM fd, platform pieces
+ * (TSS, identity map, irqchip, PIT), memslots exactly as listed, and vCPUs with CPUID and
+ * their kvm_run pages. Construction is all-or-nothing: whatever was created before a
+ * failure is released before the error propagates, and `close()` releases everything.
+ */
+import type { Plan } from "../../lang/plan/types.ts";
+import * as host from "../host/libc.ts";
+import { HostError } from "../host/libc.ts";
+import {
+  type CapName,
+  KVM_API_VERSION,
+  KVM_CAP,
+  KVM_CHECK_EXTENSION,
+  KVM_CREATE_IRQCHIP,
+  KVM_CREATE_PIT2,
+  KVM_CREATE_VCPU,
+  KVM_CREATE_VM,
+  KVM_GET_API_VERSION,
+  KVM_GET_VCPU_MMAP_SIZE,
+  KVM_IRQ_LEVEL,
+  KVM_IRQ_LINE,
+  KVM_MEM_LOG_DIRTY_PAGES,
+  KVM_MEM_READONLY,
+  KVM_PIT_CONFIG,
+  KVM_SET_IDENTITY_MAP_ADDR,
+  KVM_SET_TSS_ADDR,
+  KVM_SET_USER_MEMORY_REGION,
+  KVM_USERSPACE_MEMORY_REGION,
+} from "./abi.ts";
+import { Struct } from "./layout.ts";
+import { Vcpu } from "./vcpu.ts";
+import { supportedCpuid, vcpuCpuid } from "./cpuid.ts";
+import { RuntimeError } from "../errors.ts";
+import {
+  GuestMemory,
+  type HostMapping,
+  loadOnesAlias,
+  mapMemslot,
+  type RegionInfo,
+} from "../memory/mod.ts";
+
+export const KVM_DEVICE = "/dev/kvm";
+
+/** Releases resources in reverse order of acquisition; never throws. */
+export class Releaser {
+  #fns: (() => void)[] = [];
+  add(fn: () => void): void {
+    this.#fns.push(fn);
+  }
+  releaseAll(): void {
+    while (this.#fns.length > 0) {
+      const fn = this.#fns.pop()!;
+      try {
+        fn();
+      } catch {
+        // Releasing must go on; a failed munmap/close here has nothing left to fix.
+      }
+    }
+  }
+}
+
+/** Opens /dev/kvm with the errors users actually meet turned into E1001/E1002. */
+export function openKvm(path = KVM_DEVICE): number {
+  try {
+    return host.open(path, host.O_RDWR);
+  } catch (e) {
+    if (e instanceof HostError && (e.errnoName === "ENOENT" || e.errnoName === "ENODEV" || e.errnoName === "ENXIO")) {
+      throw new RuntimeError(
+        "E1001",
+        `${path} not found (${e.errnoName})`,
+        "is the kvm module loaded? is this a VM without nested virtualization?",
+      );
+    }
+    if (e instanceof HostError && (e.errnoName === "EACCES" || e.errnoName === "EPERM")) {
+      throw new RuntimeError(
+        "E1002",
+        `permission denied opening ${path}`,
+        "add yourself to the kvm group (sudo usermod -aG kvm $USER) and log in again",
+      );
+    }
+    throw e;
+  }
+}
+
+/** Wraps a failed KVM call into E1005 with the call's name. */
+function kvmCall<T>(what: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof HostError) {
+      throw new RuntimeError("E1005", `${what} failed: ${e.errnoName}`, kvmHint(e.errnoName));
+    }
+    throw e;
+  }
+}
+
+function kvmHint(errnoName: string): string {
+  switch (errnoName) {
+    case "EEXIST":
+      return "two memslots overlap or reuse a slot id; check the Plan's memslots";
+    case "EINVAL":
+      return "KVM rejected an argument: check alignment (4 KiB) and sizes in the Plan";
+    case "ENOMEM":
+      return "the host is out of memory or mappings (vm.max_map_count)";
+    default:
+      return "see dmesg for KVM messages";
+  }
+}
+
+export interface VmOptions {
+  /** Path of the KVM device (tests point it elsewhere to exercise E1001). */
+  device?: string;
+}
+
+export class Vm {
+  readonly vcpus: Vcpu[] = [];
+  readonly memory: GuestMemory;
+  readonly regions: RegionInfo[];
+  #rel: Releaser;
+  #closed = false;
+
+  private constructor(
+    readonly kvmFd: number,
+    readonly vmFd: number,
+    rel: Releaser,
+    regions: RegionInfo[],
+    readonly plan: Plan,
+  ) {
+    this.#rel = rel;
+    this.regions = regions;
+    this.memory = new GuestMemory(regions);
+  }
+
+  /** Builds the VM described by the Plan; releases everything it made if any step fails. */
+  static async create(plan: Plan, opts: VmOptions = {}): Promise<Vm> {
+    const needsOnes = plan.memslots.some((m) => m.backing.kind === "ones_alias");
+    const ones = needsOnes ? await loadOnesAlias() : null;
+    const rel = new Releaser();
+    try {
+      const kvmFd = openKvm(opts.device);
+      rel.add(() => host.close(kvmFd));
+      checkKvm(kvmFd, plan);
+      const vmFd = kvmCall("KVM_CREATE_VM", () => host.ioctl(kvmFd, KVM_CREATE_VM, 0));
+      rel.add(() => host.close(vmFd));
+
+      const p = plan.platform;
+      kvmCall("KVM_SET_TSS_ADDR", () => host.ioctl(vmFd, KVM_SET_TSS_ADDR, p.tss_addr));
+      const idmap = new BigUint64Array([BigInt(p.identity_map_addr)]);
+      kvmCall("KVM_SET_IDENTITY_MAP_ADDR", () =>
+        host.ioctlBuf(vmFd, KVM_SET_IDENTITY_MAP_ADDR, new Uint8Array(idmap.buffer)));
+      kvmCall("KVM_CREATE_IRQCHIP", () => host.ioctl(vmFd, KVM_CREATE_IRQCHIP, 0));
+      if (p.pit) {
+        const pit = new Struct(KVM_PIT_CONFIG);
+        kvmCall("KVM_CREATE_PIT2", () => host.ioctlBuf(vmFd, KVM_CREATE_PIT2, pit.bytes));
+      }
+
+      const regions: RegionInfo[] = [];
+      for (const slot of plan.memslots) {
+        const m: HostMapping = mapMemslot(slot, ones);
+        rel.add(() => m.release());
+        const readonly = slot.flags.includes("readonly");
+        let flags = 0;
+        if (readonly) flags |= KVM_MEM_READONLY;
+        if (slot.flags.includes("log_dirty_pages")) flags |= KVM_MEM_LOG_DIRTY_PAGES;
+        const r = new Struct(KVM_USERSPACE_MEMORY_REGION)
+          .set("slot", slot.slot)
+          .set("flags", flags)
+          .set("guest_phys_addr", slot.guest_phys)
+          .set("memory_size", slot.size)
+          .set("userspace_addr", m.addr);
+        kvmCall(`KVM_SET_USER_MEMORY_REGION (slot ${slot.slot} "${slot.name}")`, () =>
+          host.ioctlBuf(vmFd, KVM_SET_USER_MEMORY_REGION, r.bytes));
+        regions.push({
+          name: slot.name,
+          guestPhys: slot.guest_phys,
+          size: slot.size,
+          hostAddr: m.addr.toString(),
+          readonly,
+          ram: !readonly && slot.backing.kind !== "ones_alias",
+        });
+      }
+
+      const vm = new Vm(kvmFd, vmFd, rel, regions, plan);
+      const mmapSize = kvmCall("KVM_GET_VCPU_MMAP_SIZE", () =>
+        host.ioctl(kvmFd, KVM_GET_VCPU_MMAP_SIZE, 0));
+      const cpuid = kvmCall("KVM_GET_SUPPORTED_CPUID", () => supportedCpuid(kvmFd));
+      for (let i = 0; i < plan.cpus.count; i++) {
+        const fd = kvmCall(`KVM_CREATE_VCPU ${i}`, () => host.ioctl(vmFd, KVM_CREATE_VCPU, i));
+        rel.add(() => host.close(fd));
+        const run = kvmCall("mmap kvm_run", () =>
+          host.mmap(0n, mmapSize, host.PROT_READ | host.PROT_WRITE, host.MAP_SHARED, fd, 0));
+        rel.add(() => host.munmap(run, mmapSize));
+        const v = new Vcpu(i, fd, run, mmapSize);
+        const table = vcpuCpuid(cpuid, plan.cpus.cpuid.hide, i, plan.cpus.count);
+        kvmCall("KVM_SET_CPUID2", () => v.setCpuid(table));
+        vm.vcpus.push(v);
+      }
+      return vm;
+    } catch (e) {
+      rel.releaseAll();
+      throw e;
+    }
+  }
+
+  /** KVM_IRQ_LINE on the in-kernel irqchip. */
+  setIrq(gsi: number, level: boolean): void {
+    setIrqLine(this.vmFd, gsi, level);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Releases vCPUs, memory and fds; idempotent. Workers must have stopped first. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#rel.releaseAll();
+  }
+}
+
+const irqBuf = new Struct(KVM_IRQ_LEVEL);
+export function setIrqLine(vmFd: number, gsi: number, level: boolean): void {
+  irqBuf.set("irq", gsi).set("level", level ? 1 : 0);
+  host.ioctlBuf(vmFd, KVM_IRQ_LINE, irqBuf.bytes, "KVM_IRQ_LINE");
+}
+
+/** API version and every capability the Plan needs (E1003, E1004). */
+function checkKvm(kvmFd: number, plan: Plan): void {
+  const version = kvmCall("KVM_GET_API_VERSION", () => host.ioctl(kvmFd, KVM_GET_API_VERSION, 0));
+  if (version !== KVM_API_VERSION) {
+    throw new RuntimeError(
+      "E1003",
+      `KVM API version is ${version}, vmdesc needs ${KVM_API_VERSION}`,
+      "this kernel's KVM is incompatible; use a Linux kernel with the stable KVM API",
+    );
+  }
+  const cap = (name: CapName) => host.ioctl(kvmFd, KVM_CHECK_EXTENSION, KVM_CAP[name]);
+  const need: CapName[] = ["USER_MEMORY", "IRQCHIP", "SET_TSS_ADDR", "SET_IDENTITY_MAP_ADDR", "EXT_CPUID", "IMMEDIATE_EXIT"];
+  if (plan.platform.pit) need.push("PIT2");
+  if (plan.memslots.some((m) => m.flags.includes("readonly"))) need.push("READONLY_MEM");
+  for (const name of need) {
+    if (cap(name) <= 0) {
+      throw new RuntimeError(
+        "E1004",
+        `KVM lacks capability KVM_CAP_${name}`,
+        name === "READONLY_MEM"
+          ? "use the `trap` hole strategy (--hole-strategy trap), which needs no read-only memslots"
+          : "this KVM is too old or restricted for vmdesc",
+      );
+    }
+  }
+  const slots = cap("NR_MEMSLOTS");
+  const maxSlot = Math.max(-1, ...plan.memslots.map((m) => m.slot));
+  if (plan.memslots.length > slots || maxSlot >= slots) {
+    throw new RuntimeError(
+      "E1004",
+      `KVM_CAP_NR_MEMSLOTS is ${slots}, the Plan needs ${Math.max(plan.memslots.length, maxSlot + 1)}`,
+      "use fewer memory ranges",
+    );
+  }
+  const maxVcpus = cap("MAX_VCPUS") || cap("NR_VCPUS");
+  if (plan.cpus.count > maxVcpus) {
+    throw new RuntimeError("E1004", `KVM supports ${maxVcpus} vCPUs, the Plan has ${plan.cpus.count}`, "lower `cpus`");
+  }
+}

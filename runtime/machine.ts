@@ -1,0 +1,338 @@
+/**
+ * A machine: the VM built from a Plan, its boot payload loaded, and one worker per vCPU.
+ *
+ * Threads: the main thread creates the VM, loads the payload, and then only supervises:
+ * timeouts, Ctrl-C, AbortSignal, stdin, output. Each vCPU runs a synchronous KVM_RUN loop
+ * in its own Worker; vCPU 0's worker owns the device models.
+ *
+ * Stopping (works even for a guest spinning without exits): the main thread stores a stop
+ * code in the control block, sets `immediate_exit = 1` in each vCPU's kvm_run page and
+ * sends SIGUSR1 to each vCPU thread (pthread_kill). A no-op SIGUSR1 listener is installed
+ * while a machine exists, so the signal only interrupts KVM_RUN (EINTR) instead of killing
+ * the process; immediate_exit covers the window where the signal lands just before the
+ * worker re-enters KVM_RUN.
+ */
+import type { Plan } from "../lang/plan/types.ts";
+import * as host from "./host/libc.ts";
+import { KVM_RUN_STRUCT } from "./kvm/abi.ts";
+import { Vm, type VmOptions } from "./kvm/vm.ts";
+import { boot } from "./boot/mod.ts";
+import {
+  type Control,
+  createControl,
+  EXITED,
+  GO,
+  MB_STATE,
+  READY,
+  ringPush,
+  STOP,
+  StopCode,
+  viewControl,
+} from "./control.ts";
+import type { WorkerInit, WorkerMessage } from "./vcpu_worker.ts";
+import type { LoopOutcome } from "./run_loop.ts";
+import { EXIT_STATUS, type ExitReason, RuntimeError, statusFor } from "./errors.ts";
+import { mergeStats, type RunStats, type WorkerStats } from "./stats.ts";
+import type { InputSource } from "./devices/device.ts";
+
+export interface MachineOptions extends VmOptions {
+  /** Directory relative payload paths are resolved against (default: the Plan's source dir, else cwd). */
+  baseDir?: string;
+  /** Guest text output (serial TX), by device id. Default: discarded. */
+  output?: (deviceId: string, bytes: Uint8Array) => void;
+  /** Warnings about guest behaviour (unassigned MMIO, writes to read-only memory). Default: stderr. */
+  warn?: (message: string) => void;
+  /** Bytes for the guest's first serial port (or `stdinDevice`), e.g. stdinInput(). */
+  stdin?: InputSource | null;
+  /** Device id that receives `stdin`; default: the first `serial` device. */
+  stdinDevice?: string;
+}
+
+export interface RunOptions {
+  /** Stop after this many seconds (reason "timeout", status 6). */
+  timeout?: number;
+  /** Stop when aborted (reason "aborted", status 8). */
+  signal?: AbortSignal;
+  /** Stop on Ctrl-C (reason "interrupted", status 130). The CLI turns this on. */
+  sigint?: boolean;
+}
+
+export interface RunResult {
+  reason: ExitReason;
+  /** Process exit status for this outcome (see errors.ts). */
+  exitStatus: number;
+  /** One line for the user ("guest triple fault (vCPU 0)", "timeout after 5 s", ...). */
+  message: string;
+  /** Register dump for guest faults. */
+  dump?: string;
+  /** The value written to debug_exit. */
+  debugValue?: number;
+  /** For host errors: the runtime error code. */
+  code?: string;
+  hint?: string | null;
+  stats: RunStats;
+}
+
+const OFF_IMMEDIATE_EXIT = KVM_RUN_STRUCT.f.immediate_exit.off;
+const noop = () => {};
+
+/** Live machines hold the SIGUSR1 listener; the last one to close removes it. */
+let liveMachines = 0;
+
+function dirname(p: string): string {
+  const i = p.lastIndexOf("/");
+  return i < 0 ? "." : i === 0 ? "/" : p.slice(0, i);
+}
+
+export class Machine {
+  readonly #vm: Vm;
+  readonly #ctl: Control;
+  readonly #workers: Worker[] = [];
+  readonly #opts: MachineOptions;
+  #closed = false;
+  #ran = false;
+  #ready: Promise<void>;
+  #onMessage: ((index: number, m: WorkerMessage) => void) | null = null;
+  #workerError: { code: string | null; message: string; hint: string | null } | null = null;
+
+  private constructor(vm: Vm, opts: MachineOptions) {
+    this.#vm = vm;
+    this.#opts = opts;
+    const sab = createControl();
+    this.#ctl = viewControl(sab);
+    liveMachines++;
+    if (liveMachines === 1) Deno.addSignalListener("SIGUSR1", noop);
+
+    const init = (i: number): WorkerInit => {
+      const v = vm.vcpus[i];
+      return {
+        index: i,
+        fd: v.fd,
+        runAddr: v.runAddr.toString(),
+        runSize: v.runSize,
+        vmFd: vm.vmFd,
+        bspRunAddr: vm.vcpus[0].runAddr.toString(),
+        regions: vm.regions,
+        plan: vm.plan,
+        ctl: sab,
+        stdinDevice: opts.stdin ? (opts.stdinDevice ?? vm.plan.devices.find((d) => d.kind === "serial")?.id ?? null) : null,
+      };
+    };
+    let pending = vm.vcpus.length;
+    this.#ready = new Promise<void>((resolve, reject) => {
+      vm.vcpus.forEach((_, i) => {
+        const w = new Worker(new URL("./vcpu_worker.ts", import.meta.url), { type: "module" });
+        this.#workers.push(w);
+        w.onmessage = (ev: MessageEvent<WorkerMessage>) => {
+          const m = ev.data;
+          if (m.type === "ready") {
+            if (--pending === 0) resolve();
+          } else if (m.type === "error" && this.#onMessage === null) {
+            reject(
+              m.code
+                ? new RuntimeError(m.code as RuntimeError["code"], m.message, m.hint)
+                : new Error(`vCPU ${i} worker: ${m.message}`),
+            );
+          } else if (m.type === "output") {
+            this.#opts.output?.(m.id, m.bytes);
+          } else if (m.type === "warn") {
+            (this.#opts.warn ?? ((s: string) => console.error(`vmdesc: warning: ${s}`)))(m.message);
+          }
+          this.#onMessage?.(i, m);
+        };
+        w.onerror = (ev) => {
+          ev.preventDefault();
+          const msg = { type: "error" as const, code: null, message: `vCPU ${i} worker crashed: ${ev.message}`, hint: null };
+          if (this.#onMessage === null) reject(new Error(msg.message));
+          this.#onMessage?.(i, msg);
+        };
+        w.postMessage(init(i));
+      });
+    });
+  }
+
+  /** Builds the VM, loads the payload, starts the vCPU workers (parked until run()). */
+  static async create(plan: Plan, opts: MachineOptions = {}): Promise<Machine> {
+    const vm = await Vm.create(plan, opts);
+    let m: Machine | null = null;
+    try {
+      const baseDir = opts.baseDir ?? (plan.source ? dirname(plan.source) : Deno.cwd());
+      await boot(plan, vm.memory, vm.vcpus[0], baseDir);
+      m = new Machine(vm, opts);
+      await m.#ready;
+      return m;
+    } catch (e) {
+      if (m) m.close();
+      else vm.close();
+      throw e;
+    }
+  }
+
+  get plan(): Plan {
+    return this.#vm.plan;
+  }
+
+  /** Guest memory (for tests and scripts that inspect the guest). */
+  get memory() {
+    return this.#vm.memory;
+  }
+
+  /** Sets the stop code and kicks every vCPU out of KVM_RUN. */
+  #stop(code: number): void {
+    const i = this.#ctl.i32;
+    if (Atomics.compareExchange(i, STOP, 0, code) !== 0) return;
+    Atomics.notify(i, MB_STATE);
+    Atomics.store(i, GO, 1);
+    Atomics.notify(i, GO);
+    this.#kickAll();
+  }
+
+  #kickAll(): void {
+    for (const v of this.#vm.vcpus) {
+      v.runBytes[OFF_IMMEDIATE_EXIT] = 1;
+      const tid = Atomics.load(this.#ctl.tids, v.index);
+      if (tid !== 0n) host.pthreadKill(BigInt.asUintN(64, tid), host.SIGUSR1);
+    }
+  }
+
+  /** Runs the guest until it ends or is stopped. A machine runs once. */
+  run(opts: RunOptions = {}): Promise<RunResult> {
+    if (this.#closed) throw new Error("machine is closed");
+    if (this.#ran) throw new Error("a machine runs once; create a new one");
+    this.#ran = true;
+
+    const n = this.#vm.vcpus.length;
+    const outcomes: (LoopOutcome | null)[] = new Array(n).fill(null);
+    const stats: WorkerStats[] = [];
+    let first: { outcome: LoopOutcome; vcpu: number } | null = null;
+    let mainReason: { reason: ExitReason; message: string } | null = null;
+    let done = 0;
+    const cleanups: (() => void)[] = [];
+    const t0 = performance.now();
+
+    return new Promise<RunResult>((resolve) => {
+      const finish = () => {
+        for (const c of cleanups) c();
+        const wall = performance.now() - t0;
+        const merged = mergeStats(stats, wall);
+        let result: RunResult;
+        if (this.#workerError) {
+          result = {
+            reason: "host_error",
+            exitStatus: EXIT_STATUS.hostError,
+            message: this.#workerError.message,
+            code: this.#workerError.code ?? undefined,
+            hint: this.#workerError.hint,
+            stats: merged,
+          };
+        } else if (first) {
+          const o = first.outcome;
+          const reason = o.reason as ExitReason;
+          result = {
+            reason,
+            exitStatus: statusFor(reason, o.value ?? 0),
+            message: o.message,
+            dump: o.dump,
+            debugValue: o.value,
+            stats: merged,
+          };
+        } else {
+          const r = mainReason ?? { reason: "aborted" as const, message: "stopped" };
+          result = { reason: r.reason, exitStatus: statusFor(r.reason), message: r.message, stats: merged };
+        }
+        resolve(result);
+      };
+
+      this.#onMessage = (i, m) => {
+        if (m.type === "done") {
+          if (outcomes[i] !== null) return;
+          outcomes[i] = m.outcome;
+          stats.push(m.stats);
+          if (m.outcome.reason !== "stopped" && first === null && mainReason === null) {
+            first = { outcome: m.outcome, vcpu: i };
+          }
+          this.#stop(StopCode.machine);
+          if (++done === n) finish();
+        } else if (m.type === "error") {
+          if (this.#workerError === null) this.#workerError = { code: m.code, message: m.message, hint: m.hint };
+          if (outcomes[i] === null) {
+            outcomes[i] = { reason: "host_error", message: m.message };
+            this.#stop(StopCode.machine);
+            if (++done === n) finish();
+          }
+        }
+      };
+
+      const stopFor = (code: number, reason: ExitReason, message: string) => {
+        if (mainReason === null && first === null) mainReason = { reason, message };
+        this.#stop(code);
+      };
+      if (opts.timeout !== undefined && opts.timeout > 0) {
+        const t = setTimeout(
+          () => stopFor(StopCode.timeout, "timeout", `timeout: guest still running after ${opts.timeout} s`),
+          opts.timeout * 1000,
+        );
+        cleanups.push(() => clearTimeout(t));
+      }
+      if (opts.signal) {
+        const onAbort = () => stopFor(StopCode.aborted, "aborted", "stopped by the caller");
+        if (opts.signal.aborted) onAbort();
+        else {
+          opts.signal.addEventListener("abort", onAbort, { once: true });
+          cleanups.push(() => opts.signal!.removeEventListener("abort", onAbort));
+        }
+      }
+      if (opts.sigint) {
+        const onInt = () => stopFor(StopCode.interrupted, "interrupted", "interrupted (Ctrl-C)");
+        Deno.addSignalListener("SIGINT", onInt);
+        cleanups.push(() => Deno.removeSignalListener("SIGINT", onInt));
+      }
+      if (this.#opts.stdin) {
+        const unsubscribe = this.#opts.stdin.subscribe((bytes) => {
+          let off = 0;
+          while (off < bytes.length) {
+            const n = ringPush(this.#ctl, bytes.subarray(off));
+            if (n === 0) break; // ring full: the guest is not reading; drop the rest
+            off += n;
+          }
+          this.#kickBsp();
+        });
+        cleanups.push(unsubscribe);
+      }
+      Atomics.store(this.#ctl.i32, GO, 1);
+      Atomics.notify(this.#ctl.i32, GO);
+    });
+  }
+
+  #kickBsp(): void {
+    const v = this.#vm.vcpus[0];
+    v.runBytes[OFF_IMMEDIATE_EXIT] = 1;
+    const tid = Atomics.load(this.#ctl.tids, 0);
+    if (tid !== 0n) host.pthreadKill(BigInt.asUintN(64, tid), host.SIGUSR1);
+  }
+
+  /** Stops the vCPUs if still running, ends the workers, releases the VM. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#stop(StopCode.aborted);
+    // Wait (briefly) until every worker that could be inside KVM_RUN has left it, so no
+    // thread touches kvm_run pages, guest memory or fds after they are released below.
+    const i = this.#ctl.i32;
+    const deadline = performance.now() + 2000;
+    for (;;) {
+      const exited = Atomics.load(i, EXITED);
+      if (exited >= Atomics.load(i, READY) || performance.now() > deadline) break;
+      this.#kickAll();
+      Atomics.wait(i, EXITED, exited, 5);
+    }
+    for (const w of this.#workers) w.terminate();
+    this.#vm.close();
+    liveMachines--;
+    if (liveMachines === 0) Deno.removeSignalListener("SIGUSR1", noop);
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

@@ -1,0 +1,240 @@
+/**
+ * Guest memory: host mappings behind the Plan's memslots, and `GuestMemory`, the one
+ * bounds-checked accessor boot loaders and devices use to reach guest-physical addresses.
+ *
+ * Backings:
+ * - `anonymous`: private anonymous mapping (MAP_NORESERVE: untouched RAM costs nothing).
+ * - `file`: the file mapped privately at its offset; the part of the slot past the end of
+ *   the file is anonymous zeroes (a file mapping beyond EOF would SIGBUS on access).
+ * - `ones_alias`: built by `./ones_alias.ts` (the `shadow` hole strategy), which exports
+ *   `createOnesAlias(slot: Memslot): HostMapping`. It is loaded on demand; while it is
+ *   absent such a slot is refused with E1006.
+ */
+import type { Memslot } from "../../lang/plan/types.ts";
+import * as host from "../host/libc.ts";
+import { RuntimeError } from "../errors.ts";
+
+/** Host memory behind one memslot. `release()` unmaps it and closes any fd; idempotent. */
+export interface HostMapping {
+  addr: bigint;
+  size: number;
+  release(): void;
+}
+
+/** Signature `ones_alias.ts` provides. */
+export type OnesAliasFactory = (slot: Memslot) => HostMapping;
+
+const PAGE = 4096;
+const roundUp = (n: number, to: number) => Math.ceil(n / to) * to;
+
+function anonymous(size: number): HostMapping {
+  const addr = host.mmap(
+    0n,
+    size,
+    host.PROT_READ | host.PROT_WRITE,
+    host.MAP_PRIVATE | host.MAP_ANONYMOUS | host.MAP_NORESERVE,
+    -1,
+    0,
+    "mmap guest RAM",
+  );
+  let live = true;
+  return {
+    addr,
+    size,
+    release() {
+      if (live) {
+        live = false;
+        host.munmap(addr, size);
+      }
+    },
+  };
+}
+
+function fileBacked(slot: Memslot, path: string, offset: number): HostMapping {
+  let fileSize: number;
+  try {
+    fileSize = Deno.statSync(path).size;
+  } catch {
+    throw new RuntimeError(
+      "E1006",
+      `memslot "${slot.name}": backing file ${path} is not readable`,
+      "check the path in the Plan's memslot backing",
+    );
+  }
+  const m = anonymous(slot.size);
+  const mapLen = Math.min(roundUp(Math.max(fileSize - offset, 0), PAGE), slot.size);
+  if (mapLen > 0) {
+    let fd = -1;
+    try {
+      fd = host.open(path, host.O_RDONLY);
+      host.mmap(
+        m.addr,
+        mapLen,
+        host.PROT_READ | host.PROT_WRITE,
+        host.MAP_PRIVATE | host.MAP_FIXED,
+        fd,
+        offset,
+        `mmap ${path}`,
+      );
+    } catch (e) {
+      m.release();
+      throw e;
+    } finally {
+      if (fd >= 0) host.close(fd);
+    }
+  }
+  return m;
+}
+
+let onesAlias: OnesAliasFactory | null | undefined;
+
+/** Loads `ones_alias.ts` once; null when it is not there (yet). */
+export async function loadOnesAlias(): Promise<OnesAliasFactory | null> {
+  if (onesAlias !== undefined) return onesAlias;
+  try {
+    // A computed specifier: the module is optional and owned by another part.
+    const spec = new URL("./ones_alias.ts", import.meta.url).href;
+    const mod = await import(spec);
+    onesAlias = typeof mod.createOnesAlias === "function" ? mod.createOnesAlias : null;
+  } catch {
+    onesAlias = null;
+  }
+  return onesAlias ?? null;
+}
+
+/** Creates the host mapping for one memslot. `ones` must come from loadOnesAlias(). */
+export function mapMemslot(slot: Memslot, ones: OnesAliasFactory | null): HostMapping {
+  const b = slot.backing;
+  switch (b.kind) {
+    case "anonymous":
+      return anonymous(slot.size);
+    case "file":
+      return fileBacked(slot, b.path, b.offset);
+    case "ones_alias":
+      if (ones === null) {
+        throw new RuntimeError(
+          "E1006",
+          `memslot "${slot.name}": unsupported backing "ones_alias" in this build`,
+          "use `--hole-strategy trap` (or `strategy trap` in the pci_hole block)",
+        );
+      }
+      return ones(slot);
+    default:
+      throw new RuntimeError(
+        "E1006",
+        `memslot "${slot.name}": unsupported backing "${(b as { kind: string }).kind}"`,
+        "memslot backings are anonymous, file and ones_alias",
+      );
+  }
+}
+
+/** One region of guest-physical space with its host address (what workers receive). */
+export interface RegionInfo {
+  name: string;
+  guestPhys: number;
+  size: number;
+  /** Host address as a decimal string (bigints do not cross postMessage in every case). */
+  hostAddr: string;
+  readonly: boolean;
+  /** True for guest RAM (anonymous or file backed, writable). */
+  ram: boolean;
+}
+
+interface Region {
+  info: RegionInfo;
+  bytes: Uint8Array<ArrayBuffer>;
+}
+
+/**
+ * Guest-physical memory as the VMM sees it. Writes are bounds-checked: a range must lie
+ * entirely inside memslots (it may cross from one slot into the next adjacent one).
+ */
+export class GuestMemory {
+  readonly #regions: Region[];
+
+  constructor(regions: RegionInfo[]) {
+    this.#regions = regions
+      .map((info) => ({ info, bytes: host.hostBytes(BigInt(info.hostAddr), info.size) }))
+      .sort((a, b) => a.info.guestPhys - b.info.guestPhys);
+  }
+
+  get regions(): readonly RegionInfo[] {
+    return this.#regions.map((r) => r.info);
+  }
+
+  #find(gpa: number): Region | undefined {
+    for (const r of this.#regions) {
+      if (gpa >= r.info.guestPhys && gpa < r.info.guestPhys + r.info.size) return r;
+    }
+    return undefined;
+  }
+
+  /** True when [gpa, gpa+len) lies entirely in RAM memslots. */
+  isRam(gpa: number, len: number): boolean {
+    let at = gpa;
+    const end = gpa + len;
+    while (at < end) {
+      const r = this.#find(at);
+      if (!r || !r.info.ram) return false;
+      at = r.info.guestPhys + r.info.size;
+    }
+    return true;
+  }
+
+  /** Host view of [gpa, gpa+len) when it lies inside one memslot, else null. */
+  view(gpa: number, len: number): Uint8Array<ArrayBuffer> | null {
+    const r = this.#find(gpa);
+    if (!r || gpa + len > r.info.guestPhys + r.info.size) return null;
+    const o = gpa - r.info.guestPhys;
+    return r.bytes.subarray(o, o + len);
+  }
+
+  /** Copies bytes to guest-physical `gpa`. Throws RangeError outside memslots. */
+  write(gpa: number, data: Uint8Array): void {
+    let done = 0;
+    while (done < data.length) {
+      const at = gpa + done;
+      const r = this.#find(at);
+      if (!r) {
+        throw new RangeError(`guest address 0x${at.toString(16)} is outside every memslot`);
+      }
+      const o = at - r.info.guestPhys;
+      const n = Math.min(data.length - done, r.info.size - o);
+      r.bytes.set(data.subarray(done, done + n), o);
+      done += n;
+    }
+  }
+
+  read(gpa: number, len: number): Uint8Array {
+    const out = new Uint8Array(len);
+    let done = 0;
+    while (done < len) {
+      const at = gpa + done;
+      const r = this.#find(at);
+      if (!r) throw new RangeError(`guest address 0x${at.toString(16)} is outside every memslot`);
+      const o = at - r.info.guestPhys;
+      const n = Math.min(len - done, r.info.size - o);
+      out.set(r.bytes.subarray(o, o + n), done);
+      done += n;
+    }
+    return out;
+  }
+
+  fill(gpa: number, len: number, value = 0): void {
+    this.write(gpa, new Uint8Array(len).fill(value));
+  }
+
+  writeU16(gpa: number, v: number): void {
+    this.write(gpa, new Uint8Array([v & 0xff, (v >>> 8) & 0xff]));
+  }
+  writeU32(gpa: number, v: number): void {
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setUint32(0, v >>> 0, true);
+    this.write(gpa, b);
+  }
+  writeU64(gpa: number, v: number | bigint): void {
+    const b = new Uint8Array(8);
+    new DataView(b.buffer).setBigUint64(0, BigInt(v), true);
+    this.write(gpa, b);
+  }
+}
