@@ -105,6 +105,15 @@ uint32_t cmdline_u32(const char *key, uint32_t fallback) {
   return v;
 }
 
+int cmdline_is(const char *key, const char *value) {
+  const char *p = find_key(key);
+  if (!p) return 0;
+  size_t n = strlen(value);
+  for (size_t i = 0; i < n; i++)
+    if (p[i] != value[i]) return 0;
+  return p[n] == 0 || p[n] == ' ';
+}
+
 int cmdline_range(const char *key, uint32_t *lo, uint32_t *hi) {
   const char *p = find_key(key);
   if (!p) return 0;

@@ -69,6 +69,8 @@ void lib_init(const struct hvm_start_info *info);
 const char *cmdline(void);                      /* "" when none */
 /* Value of "key=NUMBER" on the command line (hex with 0x, else decimal), or `fallback`. */
 uint32_t cmdline_u32(const char *key, uint32_t fallback);
+/* Does the command line hold the word "key=value" (exactly)? */
+int cmdline_is(const char *key, const char *value);
 /* Range "key=A-B" on the command line; returns 0 if absent. */
 int cmdline_range(const char *key, uint32_t *lo, uint32_t *hi);
 
