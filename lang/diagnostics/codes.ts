@@ -48,6 +48,7 @@ export const CODES = {
   E0213: { severity: "error", title: "invalid PCI address" },
   E0214: { severity: "error", title: "invalid BAR" },
   E0215: { severity: "error", title: "PCI function outside the ECAM bus range" },
+  E0216: { severity: "error", title: "PCI function without a PCI hole" },
   // ── devices and properties ───────────────────────────────────────────
   E0301: { severity: "error", title: "unknown device kind" },
   E0302: { severity: "error", title: "unknown property" },

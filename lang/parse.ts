@@ -1,0 +1,168 @@
+/**
+ * Parsing: text → AST + syntax diagnostics. Never throws.
+ *
+ * On a syntax error the parser still returns a (partial) tree: the file is cut into
+ * top-level chunks at lines that start with `import`, `let` or `machine`, each chunk is
+ * parsed on its own, and the chunks that parse contribute their items. So one broken
+ * machine does not hide the symbols, hover and checks of the rest of the file.
+ */
+import type * as ohm from "ohm-js";
+import type { Program } from "./ast.ts";
+import type { Diagnostic, Span } from "./diagnostics/types.ts";
+import { getGrammar, getSemantics, spanContext } from "./syntax/grammar.ts";
+
+export interface ParseResult {
+  /** The tree; on syntax errors it holds the items that did parse (possibly none). */
+  ast: Program;
+  diagnostics: Diagnostic[];
+}
+
+export function parse(text: string, file = "<input>"): ParseResult {
+  const g = getGrammar();
+  return fromMatch(g.match(text, "Program"), text, file);
+}
+
+function fromMatch(m: ohm.MatchResult, text: string, file: string): ParseResult {
+  if (m.succeeded()) {
+    return { ast: toAst(m, file, 0), diagnostics: [] };
+  }
+  return recover(text, file, m as ohm.FailedMatchResult);
+}
+
+function toAst(m: ohm.MatchResult, file: string, offset: number): Program {
+  spanContext.file = file;
+  spanContext.offset = offset;
+  try {
+    return getSemantics()(m).ast() as Program;
+  } finally {
+    spanContext.offset = 0;
+  }
+}
+
+/** The E0001 diagnostic for a failed match of `text` placed at `offset` in the file. */
+function syntaxError(
+  m: ohm.FailedMatchResult,
+  text: string,
+  file: string,
+  offset: number,
+): Diagnostic {
+  const pos = m.getRightmostFailurePosition();
+  const expected = m.getExpectedText();
+  const found = tokenAt(text, pos);
+  const span: Span = { file, start: offset + pos, end: offset + pos + found.length };
+  const what = found.length ? `\`${found}\`` : "the end of the file";
+  return {
+    code: "E0001",
+    severity: "error",
+    message: `expected ${expected}, found ${what}`,
+    span,
+    labels: [],
+    hint: hintFor(expected, found),
+  };
+}
+
+function hintFor(expected: string, found: string): string | null {
+  if (found === "") return "the file ends early: is a closing `}` missing?";
+  if (/^[0-9]/.test(found) && expected.includes("name")) {
+    return "names start with a letter or `_`";
+  }
+  if (expected.includes('"}"')) {
+    return "each setting is a name followed by a value, e.g. `memory 128 MiB`; blocks close with `}`";
+  }
+  return null;
+}
+
+/** The token starting at `pos`: a word, a number, a string or one character. */
+function tokenAt(text: string, pos: number): string {
+  if (pos >= text.length) return "";
+  const rest = text.slice(pos, pos + 200);
+  const m = /^(?:[A-Za-z0-9_]+|"[^"\n]*"?|\.\.|<<|>>|\S)/.exec(rest);
+  return m ? m[0] : rest[0];
+}
+
+/** Offsets of lines that start (column 0) a top-level item, outside comments and strings. */
+export function chunkStarts(text: string): number[] {
+  const starts: number[] = [0];
+  const n = text.length;
+  let i = 0;
+  let lineStart = true;
+  while (i < n) {
+    const c = text.charCodeAt(i);
+    if (lineStart && i > 0 && /^(?:import|let|machine)\b/.test(text.slice(i, i + 8))) {
+      starts.push(i);
+    }
+    lineStart = false;
+    if (c === 10 /* \n */) {
+      lineStart = true;
+      i++;
+    } else if (c === 47 /* / */ && text.charCodeAt(i + 1) === 47) {
+      const e = text.indexOf("\n", i);
+      i = e < 0 ? n : e;
+    } else if (c === 47 && text.charCodeAt(i + 1) === 42 /* * */) {
+      const e = text.indexOf("*/", i + 2);
+      i = e < 0 ? n : e + 2;
+    } else if (c === 34 /* " */) {
+      let j = i + 1;
+      while (j < n && text[j] !== '"' && text[j] !== "\n") j += text[j] === "\\" ? 2 : 1;
+      i = j + 1;
+    } else {
+      i++;
+    }
+  }
+  return starts;
+}
+
+function recover(text: string, file: string, whole: ohm.FailedMatchResult): ParseResult {
+  const g = getGrammar();
+  const starts = chunkStarts(text);
+  const items: Program["items"] = [];
+  const diagnostics: Diagnostic[] = [];
+  for (let k = 0; k < starts.length; k++) {
+    const from = starts[k];
+    const to = k + 1 < starts.length ? starts[k + 1] : text.length;
+    const chunk = text.slice(from, to);
+    const m = g.match(chunk, "Program");
+    if (m.succeeded()) {
+      items.push(...toAst(m, file, from).items);
+    } else {
+      diagnostics.push(syntaxError(m as ohm.FailedMatchResult, chunk, file, from));
+    }
+  }
+  if (diagnostics.length === 0) diagnostics.push(syntaxError(whole, text, file, 0));
+  return {
+    ast: { kind: "Program", items, span: { file, start: 0, end: text.length } },
+    diagnostics,
+  };
+}
+
+/**
+ * An incremental parser for editors: keeps an Ohm Matcher whose memo table survives
+ * edits, so re-parsing after a keystroke only re-does the work near the edit.
+ */
+export interface IncrementalParser {
+  /** Replace the whole text. */
+  setText(text: string): void;
+  /** Replace text[startOffset, endOffset) with newText (offsets in UTF-16 units). */
+  update(startOffset: number, endOffset: number, newText: string): void;
+  text(): string;
+  parse(): ParseResult;
+}
+
+export function createIncrementalParser(file = "<input>", text = ""): IncrementalParser {
+  const matcher = getGrammar().matcher();
+  matcher.setInput(text);
+  return {
+    setText(t) {
+      matcher.setInput(t);
+    },
+    update(start, end, newText) {
+      matcher.replaceInputRange(start, end, newText);
+    },
+    text() {
+      return matcher.getInput();
+    },
+    parse() {
+      return fromMatch(matcher.match("Program"), matcher.getInput(), file);
+    },
+  };
+}

@@ -1,0 +1,232 @@
+/**
+ * What the language knows about settings, device kinds and PCI kinds: the property
+ * tables the checker validates against (and the LSP completes from), and the fixed
+ * numbers of the platform vmdesc lowers to.
+ */
+
+export type PropType =
+  | { t: "int"; min?: bigint; max?: bigint }
+  | { t: "string" }
+  | { t: "range" }
+  | { t: "onoff" }
+  | { t: "enum"; values: readonly string[] };
+
+export interface PropSpec {
+  type: PropType;
+  doc: string;
+  required?: boolean;
+  /** May appear several times in one block (e.g. `ram`). */
+  repeat?: boolean;
+}
+
+export type PropTable = Record<string, PropSpec>;
+
+const int = (min?: bigint, max?: bigint): PropType => ({ t: "int", min, max });
+
+/** Machine-level `name value` settings (structured ones listed in STRUCTURED_SETTINGS). */
+export const MACHINE_PROPS: PropTable = {
+  cpus: { type: int(), doc: "number of vCPUs (1..255)" },
+  memory: { type: int(), doc: "total RAM; split around the PCI hole below and above 4 GiB" },
+  ram: { type: { t: "range" }, doc: "an explicit RAM range (`a .. b` or `a + size`)", repeat: true },
+  acpi: { type: { t: "onoff" }, doc: "build ACPI tables for pvh/linux boots (on by default)" },
+};
+
+/** Settings with their own syntax (for completion and "did you mean"). */
+export const STRUCTURED_SETTINGS = ["pci_hole", "device", "pci", "boot", "cpuid"] as const;
+
+export const HOLE_PROPS: PropTable = {
+  strategy: {
+    type: { t: "enum", values: ["trap", "shadow"] },
+    doc: "how absent PCI functions are answered: trap (every access exits) or shadow (read-only all-ones memslot)",
+  },
+};
+export const HOLE_STRUCTURED = ["ecam"] as const;
+
+export const UART_PORT_IRQ: Record<number, number> = { 0x3f8: 4, 0x2f8: 3, 0x3e8: 4, 0x2e8: 3 };
+
+export interface DeviceKindSpec {
+  doc: string;
+  props: PropTable;
+}
+
+export const DEVICE_KINDS: Record<string, DeviceKindSpec> = {
+  serial: {
+    doc: "16550A UART (8 ports from `port`); irq defaults to 4 for 0x3f8/0x3e8 and 3 for 0x2f8/0x2e8",
+    props: {
+      port: { type: int(0n, 0xffffn), doc: "first I/O port (the UART uses 8)", required: true },
+      irq: { type: int(0n, 23n), doc: "GSI of the UART interrupt" },
+      output: { type: { t: "string" }, doc: "where transmitted bytes go: \"stdout\" (default), \"stderr\", \"null\" or a file path" },
+    },
+  },
+  debug_exit: {
+    doc: "isa-debug-exit: a write of V stops the machine with exit status (V << 1) | 1",
+    props: {
+      port: { type: int(0n, 0xffffn), doc: "I/O port", required: true },
+      size: { type: int(1n, 4n), doc: "I/O size in bytes: 1, 2 or 4 (default 1)" },
+    },
+  },
+  i8042: {
+    doc: "PS/2 controller stub: answers the status port and the reset line (0xFE to port + 4)",
+    props: {
+      port: { type: int(0n, 0xfffbn), doc: "data port (default 0x60); the command port is port + 4" },
+    },
+  },
+};
+
+export interface PciKindSpec {
+  doc: string;
+  vendor_id: number;
+  device_id: number;
+  class_code: number;
+  revision: number;
+  subsystem_vendor_id: number;
+  subsystem_id: number;
+  props: PropTable;
+}
+
+const PCI_COMMON: PropTable = {
+  irq: { type: int(1n, 23n), doc: "GSI wired to the interrupt pin (default 16 + (device + pin - 1) % 4)" },
+  pin: { type: int(0n, 4n), doc: "interrupt pin: 1..4 = INTA..INTD, 0 = none (default 1)" },
+};
+
+/**
+ * Virtio kinds use the transitional (legacy-compatible) IDs 1af4:1000-103f, revision 0,
+ * with the virtio device type as subsystem ID — what `lspci` shows for QEMU's defaults.
+ * They are config-space-only models: no BARs unless the user adds some.
+ */
+export const PCI_KINDS: Record<string, PciKindSpec> = {
+  virtio_net: {
+    doc: "virtio network device (IDs 1af4:1000, class 0x020000), config space only",
+    vendor_id: 0x1af4,
+    device_id: 0x1000,
+    class_code: 0x020000,
+    revision: 0,
+    subsystem_vendor_id: 0x1af4,
+    subsystem_id: 1,
+    props: PCI_COMMON,
+  },
+  virtio_blk: {
+    doc: "virtio block device (IDs 1af4:1001, class 0x010000), config space only",
+    vendor_id: 0x1af4,
+    device_id: 0x1001,
+    class_code: 0x010000,
+    revision: 0,
+    subsystem_vendor_id: 0x1af4,
+    subsystem_id: 2,
+    props: PCI_COMMON,
+  },
+  virtio_rng: {
+    doc: "virtio entropy device (IDs 1af4:1005, class 0x00ff00), config space only",
+    vendor_id: 0x1af4,
+    device_id: 0x1005,
+    class_code: 0x00ff00,
+    revision: 0,
+    subsystem_vendor_id: 0x1af4,
+    subsystem_id: 4,
+    props: PCI_COMMON,
+  },
+  generic: {
+    doc: "a function with the IDs, class and BARs you give",
+    vendor_id: 0,
+    device_id: 0,
+    class_code: 0xff0000,
+    revision: 0,
+    subsystem_vendor_id: 0,
+    subsystem_id: 0,
+    props: {
+      ...PCI_COMMON,
+      vendor: { type: int(0n, 0xfffen), doc: "vendor ID", required: true },
+      device: { type: int(0n, 0xffffn), doc: "device ID", required: true },
+      class: { type: int(0n, 0xffffffn), doc: "24-bit class code (default 0xff0000, unassigned)" },
+      revision: { type: int(0n, 0xffn), doc: "revision ID (default 0)" },
+      subsystem_vendor: { type: int(0n, 0xffffn), doc: "subsystem vendor ID (default 0)" },
+      subsystem: { type: int(0n, 0xffffn), doc: "subsystem ID (default 0)" },
+    },
+  },
+};
+
+export const BOOT_PROTOCOLS = ["pvh", "linux", "flat"] as const;
+
+export const BOOT_OPTIONS: PropTable = {
+  cmdline: { type: { t: "string" }, doc: "kernel command line" },
+  initrd: { type: { t: "string" }, doc: "initial ramdisk (pvh and linux), relative to this file" },
+  load: { type: int(), doc: "flat: load address of the binary" },
+  entry: { type: int(), doc: "flat: first instruction (default: load)" },
+  mode: { type: { t: "enum", values: ["protected", "real"] }, doc: "flat: CPU mode at entry (default protected)" },
+};
+
+/** Which boot options each protocol accepts. */
+export const BOOT_OPTIONS_BY_PROTOCOL: Record<string, readonly string[]> = {
+  pvh: ["cmdline", "initrd"],
+  linux: ["cmdline", "initrd"],
+  flat: ["load", "entry", "mode"],
+};
+
+export const BAR_KINDS = ["mem32", "mem64", "io"] as const;
+
+// ── platform constants ───────────────────────────────────────────────────
+
+export const KiB = 1024n;
+export const MiB = 1024n * KiB;
+export const GiB = 1024n * MiB;
+export const FOUR_GIB = 4n * GiB;
+export const PAGE = 4096n;
+
+/** KVM's usual number of user memslots on x86 (KVM_USER_MEM_SLOTS = 509). */
+export const KVM_USER_MEM_SLOTS = 509;
+/** vCPUs: xAPIC IDs 0..254 (0xFF is broadcast). */
+export const MAX_CPUS = 255;
+
+/** Without a pci_hole, RAM below 4 GiB still stops here (like Firecracker's 3 GiB gap). */
+export const DEFAULT_LOW_RAM_LIMIT = 3n * GiB;
+
+export const IOAPIC_BASE = 0xfec00000n;
+export const LAPIC_BASE = 0xfee00000n;
+export const IDENTITY_MAP_ADDR = 0xfffbc000n;
+export const TSS_ADDR = 0xfffbd000n;
+
+/** Fixed platform MMIO regions below 4 GiB that nothing else may use. */
+export const PLATFORM_REGIONS: { name: string; base: bigint; size: bigint }[] = [
+  { name: "the IOAPIC", base: IOAPIC_BASE, size: 0x1000n },
+  { name: "the local APIC", base: LAPIC_BASE, size: 0x1000n },
+  { name: "KVM's identity map and TSS", base: IDENTITY_MAP_ADDR, size: 0x4000n },
+];
+
+/** I/O ports the in-kernel irqchip and PIT own (KVM_CREATE_IRQCHIP / KVM_CREATE_PIT2). */
+export const PLATFORM_PORTS: { name: string; base: number; size: number }[] = [
+  { name: "the in-kernel PIC (master)", base: 0x20, size: 2 },
+  { name: "the in-kernel PIT", base: 0x40, size: 4 },
+  { name: "the in-kernel PIT speaker port", base: 0x61, size: 1 },
+  { name: "the in-kernel PIC (slave)", base: 0xa0, size: 2 },
+  { name: "the in-kernel PIC's ELCR", base: 0x4d0, size: 2 },
+];
+
+/** GSIs the platform uses: the PIT on 0 and the PIC cascade on 2. */
+export const PLATFORM_IRQS: Record<number, string> = { 0: "the PIT timer", 2: "the PIC cascade" };
+
+export const PCI_CONFIG_PORTS = { base: 0xcf8, size: 8 };
+export const PCI_IO_WINDOW = { base: 0xc000, size: 0x4000 };
+export const ACPI_SCI_IRQ = 9;
+
+/** Boot data below 1 MiB (BootLayout); see lang/README.md for the map. */
+export const BOOT_LAYOUT = {
+  gdt_addr: 0x5000,
+  info_addr: 0x7000,
+  memmap_addr: 0x8000,
+  page_tables_addr: 0x9000,
+  cmdline_addr: 0x20000,
+  cmdline_max: 2048,
+  stack_top: 0x80000,
+};
+
+/** Start of the EBDA; RAM below it is usable, 0x9FC00..1 MiB is not. */
+export const EBDA_START = 0x9fc00;
+export const HIGH_MEMORY = 0x100000;
+export const ACPI_LAYOUT = { rsdp_addr: 0xe0000, tables_addr: 0xe1000, tables_size: 0x1f000 };
+
+/** Trap-strategy warnings: a window of at least this many buses is "large". */
+export const LARGE_ECAM_BUSES = 16;
+/** W0004: buses declared beyond the used ones before we warn. */
+export const EXCESS_BUSES = 16;
+/** Functions a brute-force scan probes per bus (32 devices x 8 functions). */
+export const FUNCTIONS_PER_BUS = 256;
