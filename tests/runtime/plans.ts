@@ -114,3 +114,22 @@ export function haveKvm(): boolean {
     return false;
   }
 }
+
+export function serialDevice(id = "com1", port = 0x3f8, irq = 4): DevicePlan {
+  return { id, kind: "serial", ports: [{ base: port, size: 8 }], mmio: [], irq, props: { port, irq } };
+}
+
+export interface PvhPlanOptions {
+  path: string;
+  cpus?: number;
+  cmdline?: string;
+  ramSize?: number;
+  devices?: DevicePlan[];
+}
+
+/** A PVH machine: RAM from 0, COM1 and debug_exit, no PCI hole. */
+export function pvhPlan(o: PvhPlanOptions): Plan {
+  const p = flatPlan({ path: o.path, ramSize: o.ramSize, cpus: o.cpus, devices: o.devices ?? [serialDevice(), debugExitDevice()] });
+  p.boot = { ...p.boot, protocol: "pvh", cmdline: o.cmdline ?? "", load_address: null, entry: null, cpu_mode: null };
+  return p;
+}

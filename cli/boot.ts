@@ -1,0 +1,239 @@
+/**
+ * `vmdesc boot FILE`: compile a machine and run it on /dev/kvm. Guest serial goes to
+ * stdout, everything vmdesc says to stderr; the exit status is the guest's debug-exit
+ * status or one of the runtime's own (runtime/errors.ts).
+ */
+import { parseArgs, UsageError } from "./args.ts";
+import { err, failure, out, usageError, useColor, writeFileAtomic } from "./output.ts";
+import type { Plan } from "../lang/plan/types.ts";
+import type { Diagnostic } from "../lang/diagnostics/types.ts";
+import { EXIT_STATUS, EXIT_STATUS_HELP } from "../runtime/errors.ts";
+
+export const HELP = `Boot a machine on /dev/kvm.
+
+Usage: vmdesc boot [options] FILE
+       vmdesc boot [options] --plan PLAN.json
+
+  FILE                   a .vmdesc file
+
+Options:
+  --machine NAME         the machine to boot (needed when the file defines several)
+  --kernel PATH          boot this payload instead of the one in the file (like
+                         QEMU's -kernel; relative to the current directory)
+  --cmdline TEXT         the guest command line, replacing the file's
+  --hole-strategy S      trap | shadow: how the PCI hole is backed
+  --timeout SECONDS      stop the guest after this long (exit status 6)
+  --stats                print exits by reason and by device, and time in guest vs
+                         VMM, to stderr when the guest ends
+  --stats-json PATH      write the same statistics as JSON (atomically)
+  --plan PLAN.json       boot a Plan JSON directly (as 'vmdesc plan --json' prints)
+  -h, --help             show this help
+
+Guest serial output goes to stdout; stdin goes to the first serial port. Messages
+from vmdesc go to stderr. Ctrl-C stops the guest (exit status 130).
+Unassigned MMIO reads return all-ones and writes to read-only memory are dropped:
+each is reported once per 4 KiB page as a warning, and the guest continues.
+
+${EXIT_STATUS_HELP}
+`;
+
+function dirname(p: string): string {
+  const i = p.lastIndexOf("/");
+  return i < 0 ? "." : i === 0 ? "/" : p.slice(0, i);
+}
+
+function absolute(p: string): string {
+  return p.startsWith("/") ? p : `${Deno.cwd()}/${p}`;
+}
+
+/** Renders runtime errors like the compiler's diagnostics: error[E1001]: ... = help: ... */
+async function renderError(code: string, message: string, hint: string | null): Promise<void> {
+  const diag: Diagnostic = { code, severity: "error", message, span: null, labels: [], hint };
+  try {
+    const { renderDiagnostics } = await import("../lang/diagnostics/render.ts");
+    err(renderDiagnostics([diag], () => undefined, { color: useColor(Deno.stderr) }) + "\n");
+  } catch {
+    err(`error[${code}]: ${message}\n${hint ? `  = help: ${hint}\n` : ""}`);
+  }
+}
+
+export async function run(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs(args, {
+      machine: { type: "string", short: "m" },
+      kernel: { type: "string" },
+      cmdline: { type: "string" },
+      "hole-strategy": { type: "string" },
+      timeout: { type: "string" },
+      stats: { type: "boolean" },
+      "stats-json": { type: "string" },
+      plan: { type: "string" },
+    });
+  } catch (e) {
+    if (e instanceof UsageError) return usageError(e, "boot");
+    throw e;
+  }
+  const f = parsed.flags;
+  if (f.help) {
+    out(HELP);
+    return 0;
+  }
+  const planFile = f.plan as string | undefined;
+  if (planFile === undefined && parsed.positionals.length !== 1) {
+    return usageError(
+      { message: parsed.positionals.length ? "boot takes one file" : "no input file", hint: "vmdesc boot FILE [--machine NAME]" },
+      "boot",
+    );
+  }
+  if (planFile !== undefined && parsed.positionals.length > 0) {
+    return usageError({ message: "give either FILE or --plan, not both", hint: null }, "boot");
+  }
+  const strategy = f["hole-strategy"] as string | undefined;
+  if (strategy !== undefined && strategy !== "trap" && strategy !== "shadow") {
+    return usageError({ message: `--hole-strategy must be trap or shadow, not '${strategy}'`, hint: null }, "boot");
+  }
+  let timeout: number | undefined;
+  if (f.timeout !== undefined) {
+    timeout = Number(f.timeout);
+    if (!Number.isFinite(timeout) || timeout <= 0) {
+      return usageError({ message: `--timeout needs a positive number of seconds, not '${f.timeout}'`, hint: null }, "boot");
+    }
+  }
+
+  // ── the Plan ───────────────────────────────────────────────────────────────────────
+  let plan: Plan;
+  let baseDir: string;
+  if (planFile !== undefined) {
+    let text: string;
+    try {
+      text = await Deno.readTextFile(planFile);
+    } catch (e) {
+      failure(`cannot read '${planFile}': ${(e as Error).message}`, "check the path");
+      return EXIT_STATUS.compileError;
+    }
+    try {
+      plan = JSON.parse(text);
+    } catch (e) {
+      await renderError("E1006", `${planFile} is not JSON: ${(e as Error).message}`, "write it with 'vmdesc plan --json'");
+      return EXIT_STATUS.hostError;
+    }
+    if (plan?.version !== 1) {
+      await renderError("E1006", `${planFile} is not a version 1 Plan`, "write it with 'vmdesc plan --json'");
+      return EXIT_STATUS.hostError;
+    }
+    baseDir = dirname(planFile);
+    if (f.kernel) plan.boot.path = absolute(f.kernel as string);
+    if (f.cmdline !== undefined) plan.boot.cmdline = f.cmdline as string;
+  } else {
+    const file = parsed.positionals[0];
+    const [{ compile }, { DenoHost }, render] = await Promise.all([
+      import("../lang/mod.ts"),
+      import("./host.ts"),
+      import("../lang/diagnostics/render.ts"),
+    ]);
+    const host = new DenoHost();
+    const text = host.readFile(file);
+    if (text === undefined) {
+      failure(`cannot read '${file}'`, "check the path and its permissions");
+      return EXIT_STATUS.compileError;
+    }
+    const machine = f.machine as string | undefined;
+    const result = compile(text, {
+      file,
+      host,
+      machine,
+      holeStrategy: strategy as "trap" | "shadow" | undefined,
+      kernel: f.kernel ? absolute(f.kernel as string) : undefined,
+      cmdline: f.cmdline as string | undefined,
+    });
+    const color = useColor(Deno.stderr);
+    // W0006 (payload not found) becomes E1010 at boot; other warnings are shown.
+    if (result.diagnostics.length) {
+      err(render.renderDiagnostics(result.diagnostics, host.source, { color }) + "\n");
+      err(render.renderSummary(result.diagnostics, { color }));
+    }
+    if (render.counts(result.diagnostics).error > 0) return EXIT_STATUS.compileError;
+    const plans: Plan[] = [...result.plans.values()].filter((p) => machine === undefined || p.machine === machine);
+    if (plans.length === 0) {
+      failure(machine ? `no machine named '${machine}' in ${file}` : `${file} defines no machine`, null);
+      return EXIT_STATUS.compileError;
+    }
+    if (plans.length > 1) {
+      return usageError(
+        { message: `${file} defines ${plans.length} machines`, hint: `pick one with --machine: ${plans.map((p) => p.machine).join(", ")}` },
+        "boot",
+      );
+    }
+    plan = plans[0];
+    baseDir = dirname(file);
+  }
+
+  // ── boot ───────────────────────────────────────────────────────────────────────────
+  const [{ Machine }, { RuntimeError }, { formatStats }] = await Promise.all([
+    import("../runtime/machine.ts"),
+    import("../runtime/errors.ts"),
+    import("../runtime/stats.ts"),
+  ]);
+  const hasSerial = plan.devices.some((d) => d.kind === "serial");
+  const stdin = hasSerial ? (await import("../runtime/devices/serial/stdin.ts")).stdinInput() : null;
+  const stdout = Deno.stdout;
+  let machine;
+  try {
+    machine = await Machine.create(plan, {
+      baseDir,
+      stdin,
+      output: (_id, bytes) => {
+        let off = 0;
+        try {
+          while (off < bytes.length) off += stdout.writeSync(bytes.subarray(off));
+        } catch (e) {
+          if (!(e instanceof Deno.errors.BrokenPipe)) throw e;
+        }
+      },
+      warn: (m) => err(`vmdesc: warning: ${m}\n`),
+    });
+  } catch (e) {
+    if (e instanceof RuntimeError) {
+      await renderError(e.code, e.message, e.hint);
+      return EXIT_STATUS.hostError;
+    }
+    const c = e as { code?: string; message?: string; hint?: string };
+    if (typeof c.code === "string" && /^E1\d{3}$/.test(c.code)) {
+      await renderError(c.code, c.message ?? String(e), c.hint ?? null);
+      return EXIT_STATUS.hostError;
+    }
+    throw e;
+  }
+  let result;
+  try {
+    result = await machine.run({ timeout, sigint: true });
+  } finally {
+    machine.close();
+  }
+
+  if (result.reason === "host_error") {
+    await renderError(result.code ?? "E1005", result.message, result.hint ?? null);
+  } else if (result.reason !== "debug_exit") {
+    err(`vmdesc: ${result.message}\n`);
+    if (result.dump) err(result.dump + "\n");
+  }
+  if (f.stats) err(formatStats(result.stats) + "\n");
+  const statsPath = f["stats-json"] as string | undefined;
+  if (statsPath) {
+    const doc = {
+      version: 1,
+      machine: plan.machine,
+      reason: result.reason,
+      exit_status: result.exitStatus,
+      message: result.message,
+      ...result.stats,
+    };
+    try {
+      await writeFileAtomic(statsPath, JSON.stringify(doc, null, 2) + "\n");
+    } catch (e) {
+      failure(`cannot write '${statsPath}': ${(e as Error).message}`, null);
+    }
+  }
+  return result.exitStatus;
+}
