@@ -127,7 +127,11 @@ export async function createMachine(plan: Plan, opts: CreateMachineOptions = {})
       w.close().catch(() => {});
     }
   };
-  return {
+  const close = () => {
+    m.close();
+    finish();
+  };
+  const machine: VmdescMachine = {
     plan,
     serial,
     async run(runOpts?: RunOptions) {
@@ -137,12 +141,8 @@ export async function createMachine(plan: Plan, opts: CreateMachineOptions = {})
         finish();
       }
     },
-    close() {
-      m.close();
-      finish();
-    },
-    [Symbol.dispose]() {
-      this.close();
-    },
+    close,
+    [Symbol.dispose]: close,
   };
+  return machine;
 }
