@@ -1,0 +1,300 @@
+/**
+ * Completion from the text before the cursor. While typing, the file is usually not
+ * valid, so the context comes from a small token scan (comments and strings skipped)
+ * rather than the tree: the enclosing block (top level, machine, pci_hole, device of
+ * some kind, pci function of some kind, boot, cpuid) and the few tokens before the
+ * cursor. The candidates come from lang's own tables (lang/specs.ts), so completion
+ * offers exactly what the checker accepts.
+ */
+import {
+  type CompletionItem,
+  CompletionItemKind,
+  type CompletionList,
+  type CompletionParams,
+  MarkupKind,
+} from "vscode-languageserver";
+import {
+  BAR_KINDS,
+  BOOT_OPTIONS,
+  BOOT_OPTIONS_BY_PROTOCOL,
+  BOOT_PROTOCOLS,
+  DEVICE_KINDS,
+  HOLE_PROPS,
+  HOLE_STRUCTURED,
+  MACHINE_PROPS,
+  PCI_KINDS,
+  type PropTable,
+  STRUCTURED_SETTINGS,
+} from "../lang/specs.ts";
+import { hex } from "../lang/program.ts";
+import type { Workspace } from "./mod.ts";
+
+export const TRIGGER_CHARACTERS = [" "];
+
+type Block =
+  | { kind: "top" }
+  | { kind: "machine" }
+  | { kind: "hole" }
+  | { kind: "device"; deviceKind: string }
+  | { kind: "pci"; deviceKind: string }
+  | { kind: "boot"; protocol: string }
+  | { kind: "cpuid" }
+  | { kind: "other" };
+
+interface Tok {
+  text: string;
+  start: number;
+  line: number;
+}
+
+export interface Context {
+  block: Block;
+  /** Tokens of the current block level before the word being typed, last first. */
+  prev: Tok[];
+  /** The word being typed (possibly empty) and where it starts. */
+  word: string;
+  wordStart: number;
+  /** Whether the word is the first token on its line. */
+  lineStart: boolean;
+  /** Inside a comment or string: no completion. */
+  quiet: boolean;
+}
+
+const HEADERS = new Set(["machine", "pci_hole", "device", "pci", "boot", "cpuid"]);
+
+/** Scans `text` up to `offset` into the completion context. Exported for unit tests. */
+export function contextAt(text: string, offset: number): Context {
+  const toks: Tok[] = [];
+  // Token index where each open block's content starts, and the block it is.
+  const stack: { block: Block; from: number }[] = [{ block: { kind: "top" }, from: 0 }];
+  let line = 0;
+  let i = 0;
+  let quiet = false;
+  while (i < offset) {
+    const c = text[i];
+    if (c === "\n") {
+      line++;
+      i++;
+    } else if (c === "/" && text[i + 1] === "/") {
+      const e = text.indexOf("\n", i);
+      if (e < 0 || e >= offset) {
+        quiet = true;
+        break;
+      }
+      i = e;
+    } else if (c === "/" && text[i + 1] === "*") {
+      const e = text.indexOf("*/", i + 2);
+      if (e < 0 || e + 2 > offset) {
+        quiet = true;
+        break;
+      }
+      for (let k = i; k < e; k++) if (text[k] === "\n") line++;
+      i = e + 2;
+    } else if (c === '"') {
+      let j = i + 1;
+      while (j < text.length && text[j] !== '"' && text[j] !== "\n") j += text[j] === "\\" ? 2 : 1;
+      if (j >= offset) {
+        quiet = true;
+        break;
+      }
+      toks.push({ text: text.slice(i, j + 1), start: i, line });
+      i = j + 1;
+    } else if (c === "{") {
+      const from = stack[stack.length - 1].from;
+      stack.push({ block: headerBlock(toks.slice(from), stack[stack.length - 1].block), from: toks.length + 1 });
+      toks.push({ text: "{", start: i, line });
+      i++;
+    } else if (c === "}") {
+      if (stack.length > 1) stack.pop();
+      toks.push({ text: "}", start: i, line });
+      i++;
+    } else if (/\s/.test(c)) {
+      i++;
+    } else {
+      const m = /^(?:[0-9A-Fa-f]{4}:)?[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-7]|^[A-Za-z0-9_]+|^\.\.|^<<|^>>|^./
+        .exec(text.slice(i, Math.min(offset, i + 64)));
+      const t = m ? m[0] : c;
+      toks.push({ text: t, start: i, line });
+      i += t.length;
+    }
+  }
+  const top = stack[stack.length - 1];
+  let level = toks.slice(top.from);
+  let word = "";
+  let wordStart = offset;
+  const last = level[level.length - 1];
+  if (last && last.start + last.text.length === offset && /^[A-Za-z_][A-Za-z0-9_]*$/.test(last.text)) {
+    word = last.text;
+    wordStart = last.start;
+    level = level.slice(0, -1);
+  }
+  const before = level[level.length - 1];
+  const lineStart = !before || before.line !== line;
+  return { block: top.block, prev: level.reverse(), word, wordStart, lineStart, quiet };
+}
+
+/** The block a `{` opens, from the tokens of the enclosing level before it. */
+function headerBlock(level: Tok[], outer: Block): Block {
+  for (let k = level.length - 1; k >= 0; k--) {
+    const t = level[k].text;
+    if (t === "{" || t === "}") break;
+    if (!HEADERS.has(t)) continue;
+    // `device 0x1005` inside a generic PCI body is a property, not a header.
+    if (t === "device" && outer.kind !== "machine" && outer.kind !== "top") continue;
+    const next = level[k + 1]?.text ?? "";
+    switch (t) {
+      case "machine":
+        return { kind: "machine" };
+      case "pci_hole":
+        return { kind: "hole" };
+      case "device":
+        return { kind: "device", deviceKind: next };
+      case "pci":
+        return { kind: "pci", deviceKind: level[k + 2]?.text ?? "" };
+      case "boot":
+        return { kind: "boot", protocol: next };
+      case "cpuid":
+        return { kind: "cpuid" };
+    }
+  }
+  return { kind: "other" };
+}
+
+function blockProps(b: Block): PropTable {
+  switch (b.kind) {
+    case "machine":
+      return MACHINE_PROPS;
+    case "hole":
+      return HOLE_PROPS;
+    case "device":
+      return DEVICE_KINDS[b.deviceKind]?.props ?? {};
+    case "pci":
+      return PCI_KINDS[b.deviceKind]?.props ?? {};
+    case "boot": {
+      const allowed = BOOT_OPTIONS_BY_PROTOCOL[b.protocol] ?? Object.keys(BOOT_OPTIONS);
+      return Object.fromEntries(Object.entries(BOOT_OPTIONS).filter(([k]) => allowed.includes(k)));
+    }
+    default:
+      return {};
+  }
+}
+
+const OPERATORS = new Set(["=", "+", "-", "*", "/", "<<", ">>", "(", ".."]);
+const isBdf = (t: string) => /^(?:[0-9A-Fa-f]{4}:)?[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-7]$/.test(t);
+
+export interface Candidates {
+  items: CompletionItem[];
+}
+
+export function completion(ws: Workspace, p: CompletionParams): CompletionList | null {
+  const d = ws.get(p.textDocument.uri);
+  if (!d) return null;
+  const text = d.doc.getText();
+  const offset = d.doc.offsetAt(p.position);
+  const ctx = contextAt(text, offset);
+  if (ctx.quiet) return { isIncomplete: false, items: [] };
+  const a = ws.analysis(p.textDocument.uri);
+  const lets = a?.program ? [...a.program.lets.values()] : [];
+  const machines = a?.program ? [...a.program.machines.keys()] : [];
+  const items = candidates(ctx, {
+    lets: lets.map((l) => ({ name: l.name, value: l.value })),
+    machines,
+  });
+  return { isIncomplete: false, items };
+}
+
+export interface Names {
+  lets: { name: string; value: bigint | null }[];
+  machines: string[];
+}
+
+const kw = (label: string, detail?: string): CompletionItem => ({
+  label,
+  kind: CompletionItemKind.Keyword,
+  ...(detail ? { detail } : {}),
+});
+
+const enumItems = (values: readonly string[], detail: string): CompletionItem[] =>
+  values.map((v) => ({ label: v, kind: CompletionItemKind.EnumMember, detail }));
+
+function letItems(names: Names): CompletionItem[] {
+  return names.lets.map((l) => ({
+    label: l.name,
+    kind: CompletionItemKind.Constant,
+    ...(l.value !== null ? { detail: `= ${hex(l.value)} (${l.value})` } : {}),
+  }));
+}
+
+function propItems(table: PropTable): CompletionItem[] {
+  return Object.entries(table).map(([name, spec]) => ({
+    label: name,
+    kind: CompletionItemKind.Property,
+    detail: spec.required ? "required" : undefined,
+    documentation: { kind: MarkupKind.Markdown, value: spec.doc },
+  }));
+}
+
+/** What fits at the context (pure; exported for unit tests). */
+export function candidates(ctx: Context, names: Names): CompletionItem[] {
+  const [p1, p2] = ctx.prev.map((t) => t.text);
+  const b = ctx.block;
+  // Right after a word that takes a specific kind of word.
+  if (!ctx.lineStart || (p1 && !["{", "}"].includes(p1))) {
+    if (p1 === "device" && (b.kind === "machine" || b.kind === "top")) {
+      return Object.entries(DEVICE_KINDS).map(([k, s]) => ({
+        label: k,
+        kind: CompletionItemKind.Class,
+        documentation: { kind: MarkupKind.Markdown, value: s.doc },
+      }));
+    }
+    if (p1 && isBdf(p1) && p2 === "pci") {
+      return Object.entries(PCI_KINDS).map(([k, s]) => ({
+        label: k,
+        kind: CompletionItemKind.Class,
+        documentation: { kind: MarkupKind.Markdown, value: s.doc },
+      }));
+    }
+    if (p1 === "strategy") return enumItems(["trap", "shadow"], "PCI hole strategy");
+    if (p1 === "boot") return enumItems(BOOT_PROTOCOLS, "boot protocol");
+    if (p1 === "mode") return enumItems(["protected", "real"], "CPU mode at entry");
+    if (p1 === "buses") return [kw("auto", "only the buses in use")];
+    if (p1 === "acpi") return enumItems(["on", "off"], "ACPI tables");
+    if (p2 === "bar" && b.kind === "pci") return enumItems(BAR_KINDS, "BAR kind");
+    if (p1 === "extends") {
+      return names.machines.map((m) => ({ label: m, kind: CompletionItemKind.Class, detail: "machine" }));
+    }
+    if (p1 === "machine" || p1 === "let" || p1 === "import" || p1 === "pci" || p1 === "hide") return [];
+    // A value position: after a property name, an operator, `ecam`, or `let x =`.
+    const props = blockProps(b);
+    const valueAfter = p1 !== undefined &&
+      (OPERATORS.has(p1) || Object.hasOwn(props, p1) || p1 === "ecam" || (p1 === "bar" && b.kind === "pci"));
+    if (valueAfter) {
+      const spec = p1 ? props[p1] : undefined;
+      if (spec?.type.t === "enum") return enumItems(spec.type.values, p1);
+      if (spec?.type.t === "onoff") return enumItems(["on", "off"], p1);
+      return letItems(names);
+    }
+    if (!ctx.lineStart) {
+      // After a complete value on the same line: a new setting may follow.
+      const prevIsValue = p1 !== undefined && !HEADERS.has(p1);
+      if (!prevIsValue) return [];
+    }
+  }
+  // The start of a statement: what the enclosing block accepts.
+  switch (b.kind) {
+    case "top":
+      return [kw("import"), kw("let"), kw("machine")];
+    case "machine":
+      return [...propItems(MACHINE_PROPS), ...STRUCTURED_SETTINGS.map((s) => kw(s))];
+    case "hole":
+      return [...propItems(HOLE_PROPS), ...HOLE_STRUCTURED.map((s) => kw(s, "ECAM window: ecam BASE buses A..B"))];
+    case "device":
+    case "pci":
+    case "boot":
+      return [...propItems(blockProps(b)), ...(b.kind === "pci" ? [kw("bar", "bar INDEX mem32|mem64|io SIZE")] : [])];
+    case "cpuid":
+      return [kw("hide", "hide CPU features from the guest")];
+    default:
+      return [];
+  }
+}
