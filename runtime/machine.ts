@@ -94,6 +94,8 @@ export class Machine {
   #ready: Promise<void>;
   #onMessage: ((index: number, m: WorkerMessage) => void) | null = null;
   #workerError: { code: string | null; message: string; hint: string | null } | null = null;
+  /** Ends a run in progress when the machine is closed under it. */
+  #endRun: (() => void) | null = null;
 
   private constructor(vm: Vm, opts: MachineOptions) {
     this.#vm = vm;
@@ -211,7 +213,11 @@ export class Machine {
     const t0 = performance.now();
 
     return new Promise<RunResult>((resolve) => {
+      let finished = false;
       const finish = () => {
+        if (finished) return;
+        finished = true;
+        this.#endRun = null;
         for (const c of cleanups) c();
         const wall = performance.now() - t0;
         const merged = mergeStats(stats, wall);
@@ -299,6 +305,10 @@ export class Machine {
         });
         cleanups.push(unsubscribe);
       }
+      this.#endRun = () => {
+        if (mainReason === null && first === null) mainReason = { reason: "aborted", message: "machine closed while running" };
+        finish();
+      };
       Atomics.store(this.#ctl.i32, GO, 1);
       Atomics.notify(this.#ctl.i32, GO);
     });
@@ -327,6 +337,7 @@ export class Machine {
       Atomics.wait(i, EXITED, exited, 5);
     }
     for (const w of this.#workers) w.terminate();
+    this.#endRun?.();
     this.#vm.close();
     liveMachines--;
     if (liveMachines === 0) Deno.removeSignalListener("SIGUSR1", noop);
