@@ -96,6 +96,13 @@ export function lower(rm: ResolvedMachine, source: string | null, diags: Diags):
         }))
         .sort((a, b) => a.offset - b.offset)
       : [];
+    // The runtime's host bridge always presents 00:00.0 of the first bus (a synthetic
+    // 1b36:0008 unless the machine declares that function), so under `shadow` it needs
+    // its own config page too, or it would read as absent there and present under `trap`.
+    if (e && !present.some((p) => p.offset === 0)) {
+      const b = e.busStart.toString(16).padStart(2, "0");
+      present.unshift({ offset: 0, bdf: `${b}:00.0` });
+    }
     if (e && h.strategy === "shadow") {
       chunk = ecamSize % SHADOW_CHUNK === 0n ? SHADOW_CHUNK : MiB;
       shadowSlot = memslots.length;
