@@ -17,7 +17,7 @@ interface Waiter {
   match: (m: Message) => boolean;
   resolve: (m: Message) => void;
   reject: (e: Error) => void;
-  timer: number;
+  timer: ReturnType<typeof setTimeout>;
 }
 
 const encoder = new TextEncoder();
@@ -219,7 +219,7 @@ export class LspClient {
     try {
       await this.#writer.close();
     } catch { /* already closed */ }
-    let timer: number | undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
     const killed = new Promise<"timeout">((r) => {
       timer = setTimeout(() => r("timeout"), timeoutMs);
     });

@@ -1,0 +1,113 @@
+/** Shared pieces of the LSP tests and benchmark: starting the real server, paths, `vmdesc check`. */
+import { LspClient, type Message } from "./jsonrpc_client.ts";
+
+export const ROOT = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
+export const FIXTURES = `${ROOT}/tests/lsp/fixtures`;
+/** The permissions `deno task vmdesc` grants. */
+export const DENO_FLAGS = [
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-ffi",
+  "--allow-run",
+  "--allow-sys",
+];
+
+export function fileUri(path: string): string {
+  return "file://" + path.split("/").map(encodeURIComponent).join("/");
+}
+
+export function startServer(extraArgs: string[] = []): LspClient {
+  return LspClient.start(
+    Deno.execPath(),
+    ["run", ...DENO_FLAGS, `${ROOT}/cli/vmdesc.ts`, "lsp", "--stdio", ...extraArgs],
+    { cwd: ROOT },
+  );
+}
+
+export async function initialize(c: LspClient): Promise<unknown> {
+  const r = await c.request("initialize", {
+    processId: Deno.pid,
+    rootUri: fileUri(ROOT),
+    capabilities: {
+      textDocument: {
+        publishDiagnostics: { relatedInformation: true, versionSupport: true },
+        hover: { contentFormat: ["markdown", "plaintext"] },
+        completion: { completionItem: { documentationFormat: ["markdown"] } },
+        codeAction: { codeActionLiteralSupport: { codeActionKind: { valueSet: ["quickfix"] } } },
+      },
+    },
+  }, 30_000);
+  await c.notify("initialized", {});
+  return r;
+}
+
+export interface CheckDiag {
+  code: string;
+  message: string;
+  /** 0-based LSP-style range (the fixtures are ASCII, so columns are UTF-16 units too). */
+  range: { start: { line: number; character: number }; end: { line: number; character: number } } | null;
+}
+
+/** `vmdesc check --format json` on `text` (as file `path`, through stdin when given text). */
+export async function checkJson(path: string, text?: string): Promise<CheckDiag[]> {
+  const dir = path.slice(0, path.lastIndexOf("/"));
+  const args = ["run", ...DENO_FLAGS, `${ROOT}/cli/vmdesc.ts`, "check", "--format", "json"];
+  const cmd = new Deno.Command(Deno.execPath(), {
+    args: text === undefined ? [...args, path] : [...args, "-"],
+    cwd: dir,
+    stdin: text === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (text !== undefined) {
+    const w = cmd.stdin.getWriter();
+    await w.write(new TextEncoder().encode(text));
+    await w.close();
+  }
+  const out = await cmd.output();
+  const report = JSON.parse(new TextDecoder().decode(out.stdout));
+  // deno-lint-ignore no-explicit-any
+  return report.diagnostics.map((d: any) => ({
+    code: d.code,
+    message: d.message,
+    range: d.range
+      ? {
+        start: { line: d.range.start.line - 1, character: d.range.start.column - 1 },
+        end: { line: d.range.end.line - 1, character: d.range.end.column - 1 },
+      }
+      : null,
+  }));
+}
+
+// deno-lint-ignore no-explicit-any
+export function lspDiags(m: Message): CheckDiag[] {
+  // deno-lint-ignore no-explicit-any
+  return ((m.params as any).diagnostics as any[]).map((d) => ({
+    code: d.code,
+    message: d.message,
+    range: d.range,
+  }));
+}
+
+export function sortDiags(ds: CheckDiag[]): CheckDiag[] {
+  return [...ds].sort((a, b) =>
+    (a.range?.start.line ?? -1) - (b.range?.start.line ?? -1) ||
+    (a.range?.start.character ?? -1) - (b.range?.start.character ?? -1) ||
+    a.code.localeCompare(b.code)
+  );
+}
+
+export async function vmdescFmt(text: string): Promise<{ code: number; text: string }> {
+  const cmd = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...DENO_FLAGS, `${ROOT}/cli/vmdesc.ts`, "fmt", "-"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const w = cmd.stdin.getWriter();
+  await w.write(new TextEncoder().encode(text));
+  await w.close();
+  const out = await cmd.output();
+  return { code: out.code, text: new TextDecoder().decode(out.stdout) };
+}
