@@ -10,7 +10,17 @@
 import type { Plan } from "./types.ts";
 import { addr, size as human } from "./table.ts";
 
-type Kind = "ram" | "hole" | "ecam" | "window" | "bar" | "chip" | "device" | "reserved" | "slot";
+type Kind =
+  | "ram"
+  | "hole"
+  | "ecam"
+  | "config"
+  | "window"
+  | "bar"
+  | "chip"
+  | "device"
+  | "reserved"
+  | "slot";
 
 interface Region {
   base: number;
@@ -25,6 +35,7 @@ const STYLE: Record<Kind, { fill: string; stroke: string; legend: string }> = {
   ram: { fill: "#b2f2bb", stroke: "#2b8a3e", legend: "RAM (memslot)" },
   hole: { fill: "#f1f3f5", stroke: "#868e96", legend: "PCI hole" },
   ecam: { fill: "#ffd8a8", stroke: "#d9480f", legend: "ECAM (PCIe config)" },
+  config: { fill: "#fff4e6", stroke: "#e8590c", legend: "a function's config page" },
   window: { fill: "#e7f5ff", stroke: "#1c7ed6", legend: "BAR window" },
   bar: { fill: "#a5d8ff", stroke: "#1864ab", legend: "PCI BAR" },
   chip: { fill: "#e5dbff", stroke: "#6741d9", legend: "IOAPIC / LAPIC" },
@@ -36,7 +47,7 @@ const STYLE: Record<Kind, { fill: string; stroke: string; legend: string }> = {
 const MIN_H = 22; // px for the smallest stretch (one line of text fits)
 const PER_DOUBLING = 10; // px added each time a stretch doubles beyond 4 KiB
 const GAP_H = 30; // px for an unmapped stretch, whatever its size
-const LANE_W = 236;
+const LANE_W = 250;
 const AXIS_W = 178;
 const PAD = 24;
 const TOP = 78;
@@ -87,6 +98,22 @@ function collect(plan: Plan): Region[] {
       );
     }
     add(h.mmio32.base, h.mmio32.size, "MMIO32 window", "window");
+    if (h.ecam) {
+      // Each present function's 4 KiB config page in the window: under `shadow` these are
+      // the only pages that are not the shared all-ones chunk.
+      const e = h.ecam;
+      for (const f of plan.pci) {
+        if (f.bus < e.bus_start || f.bus > e.bus_end) continue;
+        const off = ((f.bus - e.bus_start) * 32 * 8 + f.device * 8 + f.function) * 4096;
+        add(
+          e.base + off,
+          4096,
+          `${f.bdf} config`,
+          "config",
+          h.strategy === "shadow" ? "own page" : "trapped",
+        );
+      }
+    }
     if (h.mmio64) add(h.mmio64.base, h.mmio64.size, "MMIO64 window", "window");
   }
   for (const m of plan.memslots) {
@@ -107,7 +134,8 @@ function collect(plan: Plan): Region[] {
     }
   }
   for (const d of plan.devices) {
-    for (const r of d.mmio) add(r.base, r.size, `${d.id} (${d.kind})`, "device");
+    const name = d.id === d.kind ? d.id : `${d.id} (${d.kind})`;
+    for (const r of d.mmio) add(r.base, r.size, name, "device", `claimed by ${d.id}`);
   }
   const pf = plan.platform;
   add(pf.ioapic.base, 4096, "IOAPIC", "chip", `${pf.ioapic.pins} pins`);

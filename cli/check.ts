@@ -1,0 +1,110 @@
+/**
+ * `vmdesc check FILE...`: parse, resolve and check; print every diagnostic rustc-style
+ * (or as versioned JSON with `--format json`). Exit 1 when any error was found.
+ */
+import { parseArgs, UsageError } from "./args.ts";
+import { DenoHost } from "./host.ts";
+import { describeFsError, failure, out, usageError, useColor } from "./output.ts";
+import { compile } from "../lang/mod.ts";
+import {
+  counts,
+  dedupe,
+  type FileResult,
+  jsonReport,
+  renderDiagnostics,
+  renderSummary,
+} from "../lang/diagnostics/render.ts";
+
+export const HELP = `Check .vmdesc files and report diagnostics.
+
+Usage: vmdesc check [options] FILE...
+
+  FILE                 a .vmdesc file; '-' reads standard input (named <stdin>)
+
+Options:
+  --format human|json  output style (default human). json is versioned and
+                       documented in docs/diagnostics.md ("JSON output")
+  --machine NAME       check only this machine (default: every machine)
+  -h, --help           show this help
+
+Exit status: 0 no errors (warnings allowed), 1 errors found, 2 usage error or
+an input file that cannot be read.
+`;
+
+export async function run(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs(args, { format: { type: "string" }, machine: { type: "string" } });
+  } catch (e) {
+    if (e instanceof UsageError) return usageError(e, "check");
+    throw e;
+  }
+  if (parsed.flags.help) {
+    out(HELP);
+    return 0;
+  }
+  const format = (parsed.flags.format as string | undefined) ?? "human";
+  if (format !== "human" && format !== "json") {
+    return usageError(
+      { message: `unknown format '${format}'`, hint: "use --format human or --format json" },
+      "check",
+    );
+  }
+  if (parsed.positionals.length === 0) {
+    return usageError({ message: "no input files", hint: "vmdesc check FILE..." }, "check");
+  }
+  const machine = parsed.flags.machine as string | undefined;
+
+  const host = new DenoHost();
+  const results: FileResult[] = [];
+  let unreadable = false;
+  for (const file of parsed.positionals) {
+    const input = await readInput(file, host);
+    if ("error" in input) {
+      failure(`cannot read '${file}': ${input.error}`, "check the path and its permissions");
+      unreadable = true;
+      continue;
+    }
+    const result = compile(input.text, { file: input.name, host, machine });
+    results.push({
+      path: input.name,
+      diagnostics: result.diagnostics,
+      machines: [...result.plans.keys()],
+    });
+  }
+
+  const all = dedupe(results.flatMap((r) => r.diagnostics));
+  if (format === "json") {
+    out(JSON.stringify(jsonReport(results, host.source), null, 2) + "\n");
+  } else {
+    const color = useColor(Deno.stdout);
+    if (all.length) {
+      out(renderDiagnostics(all, host.source, { color }) + "\n");
+      out(renderSummary(all, { color }));
+    } else if (results.length) {
+      const n = results.length;
+      out(`ok: ${n} file${n === 1 ? "" : "s"} checked, no problems\n`);
+    }
+  }
+  if (unreadable) return 2;
+  return counts(all).error > 0 ? 1 : 0;
+}
+
+/** Reads a command-line input: a path, or '-' for standard input (registered with the host). */
+export async function readInput(
+  file: string,
+  host: DenoHost,
+): Promise<{ name: string; text: string } | { error: string }> {
+  if (file === "-") {
+    const text = await new Response(Deno.stdin.readable).text();
+    host.files.set("<stdin>", text);
+    return { name: "<stdin>", text };
+  }
+  try {
+    const text = await Deno.readTextFile(file);
+    host.files.set(file, text);
+    return { name: file, text };
+  } catch (e) {
+    return { error: describeFsError(e) };
+  }
+}

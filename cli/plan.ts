@@ -1,0 +1,221 @@
+/**
+ * `vmdesc plan FILE [--machine NAME] [--json] [--svg OUT.svg]`: what a machine lowers to.
+ * A table by default, the Plan itself with `--json`, a memory-map picture with `--svg`.
+ * Any error in the file: the diagnostics (on stderr), no Plan, exit 1.
+ */
+import { parseArgs, suggest, UsageError } from "./args.ts";
+import { DenoHost } from "./host.ts";
+import {
+  describeFsError,
+  err,
+  failure,
+  out,
+  usageError,
+  useColor,
+  writeFileAtomic,
+} from "./output.ts";
+import { readInput } from "./check.ts";
+import { compile } from "../lang/mod.ts";
+import { counts, renderDiagnostics, renderSummary } from "../lang/diagnostics/render.ts";
+import { planTable } from "../lang/plan/table.ts";
+import { planSvg } from "../lang/plan/svg.ts";
+import type { Plan } from "../lang/plan/types.ts";
+
+export const HELP = `Show the Plan a machine lowers to.
+
+Usage: vmdesc plan [options] FILE
+
+  FILE              a .vmdesc file; '-' reads standard input
+
+Options:
+  --machine NAME    the machine to show (needed with --json/--svg when the
+                    file defines several; the table shows them all)
+  --json            print the Plan as JSON (version 1, schema in
+                    lang/plan.schema.json; stable key order)
+  --svg OUT.svg     also write a picture of the guest physical memory map
+  -h, --help        show this help
+
+Errors in the file are reported as diagnostics (see 'vmdesc check') and no Plan
+is printed. Exit status: 0 ok, 1 errors, 2 usage error.
+`;
+
+export async function run(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs(args, {
+      machine: { type: "string", short: "m" },
+      json: { type: "boolean" },
+      svg: { type: "string" },
+    });
+  } catch (e) {
+    if (e instanceof UsageError) return usageError(e, "plan");
+    throw e;
+  }
+  if (parsed.flags.help) {
+    out(HELP);
+    return 0;
+  }
+  if (parsed.positionals.length !== 1) {
+    return usageError(
+      {
+        message: parsed.positionals.length ? "plan takes one file" : "no input file",
+        hint: "vmdesc plan FILE [--machine NAME]",
+      },
+      "plan",
+    );
+  }
+  const machine = parsed.flags.machine as string | undefined;
+  const json = parsed.flags.json === true;
+  const svgPath = parsed.flags.svg as string | undefined;
+
+  const host = new DenoHost();
+  const input = await readInput(parsed.positionals[0], host);
+  if ("error" in input) {
+    failure(
+      `cannot read '${parsed.positionals[0]}': ${input.error}`,
+      "check the path and its permissions",
+    );
+    return 2;
+  }
+  const result = compile(input.text, { file: input.name, host, machine });
+  const color = useColor(Deno.stderr);
+  const n = counts(result.diagnostics);
+  if (n.error > 0) {
+    err(renderDiagnostics(result.diagnostics, host.source, { color }) + "\n");
+    err(renderSummary(result.diagnostics, { color }));
+    return 1;
+  }
+  // Warnings do not stop a Plan, but the user should still see them (on stderr, so
+  // `plan --json > plan.json` stays clean).
+  if (result.diagnostics.length) {
+    err(renderDiagnostics(result.diagnostics, host.source, { color }) + "\n");
+    err(renderSummary(result.diagnostics, { color }));
+  }
+
+  let plans: Plan[] = [...result.plans.values()];
+  if (machine !== undefined) plans = plans.filter((p) => p.machine === machine);
+  if (plans.length === 0) {
+    // compile() reports an unknown --machine itself; this covers a file with no machine.
+    const names = [...result.plans.keys()];
+    const best = machine ? suggest(machine, names) : null;
+    failure(
+      machine
+        ? `no machine named '${machine}' in ${input.name}`
+        : `${input.name} defines no machine`,
+      best ? `did you mean '${best}'?` : names.length ? `machines: ${names.join(", ")}` : null,
+    );
+    return 1;
+  }
+  if ((json || svgPath) && plans.length > 1) {
+    return usageError(
+      {
+        message: `${input.name} defines ${plans.length} machines; pick one for --json/--svg`,
+        hint: `add --machine with one of: ${plans.map((p) => p.machine).join(", ")}`,
+      },
+      "plan",
+    );
+  }
+
+  if (svgPath) {
+    try {
+      await writeFileAtomic(svgPath, planSvg(plans[0]));
+    } catch (e) {
+      failure(
+        `cannot write '${svgPath}': ${describeFsError(e)}`,
+        "check the directory exists and is writable",
+      );
+      return 1;
+    }
+  }
+  if (json) out(planJson(plans[0]));
+  else if (!svgPath) out(plans.map(planTable).join("\n"));
+  else err(`wrote ${svgPath} (machine ${plans[0].machine})\n`);
+  return 0;
+}
+
+/**
+ * The Plan as JSON: 2-space indent, trailing newline, and keys in the order
+ * `lang/plan/types.ts` declares them (whatever order lowering built the objects in), so
+ * the output and the golden files only change when the Plan does. Free-form maps
+ * (`props`) are sorted by key.
+ */
+export function planJson(plan: Plan): string {
+  return JSON.stringify(canonical(plan), null, 2) + "\n";
+}
+
+/** Field orders of every object type in Plan v1, as declared in lang/plan/types.ts. */
+const ORDERS: string[][] = [
+  [
+    "version",
+    "machine",
+    "source",
+    "cpus",
+    "platform",
+    "memslots",
+    "hole",
+    "devices",
+    "pci",
+    "boot",
+    "e820",
+    "acpi",
+  ],
+  ["count", "cpuid"],
+  ["source", "hide"],
+  ["irqchip", "pit", "tss_addr", "identity_map_addr", "ioapic", "lapic_base"],
+  ["id", "base", "gsi_base", "pins"],
+  ["slot", "name", "guest_phys", "size", "flags", "backing"],
+  ["kind", "path", "offset"],
+  ["kind", "chunk_size", "present"],
+  ["offset", "bdf"],
+  ["base", "size", "strategy", "ecam", "mmio32", "mmio64", "io", "host_cost"],
+  ["trap", "shadow"],
+  ["base", "size", "segment", "bus_start", "bus_end", "shadow_slot"],
+  ["id", "kind", "ports", "mmio", "irq", "props"],
+  ["index", "kind", "size", "address", "prefetchable"],
+  [
+    "bdf",
+    "segment",
+    "bus",
+    "device",
+    "function",
+    "kind",
+    "vendor_id",
+    "device_id",
+    "class_code",
+    "revision",
+    "subsystem_vendor_id",
+    "subsystem_id",
+    "header_type",
+    "bars",
+    "interrupt_pin",
+    "irq",
+    "props",
+  ],
+  ["protocol", "path", "cmdline", "initrd", "load_address", "entry", "cpu_mode", "layout"],
+  [
+    "info_addr",
+    "cmdline_addr",
+    "cmdline_max",
+    "memmap_addr",
+    "gdt_addr",
+    "page_tables_addr",
+    "stack_top",
+  ],
+  ["addr", "size", "type"],
+  ["oem_id", "oem_table_id", "rsdp_addr", "tables_addr", "tables_size", "sci_irq"],
+  ["base", "size"],
+];
+
+function canonical(value: unknown, key = ""): unknown {
+  if (Array.isArray(value)) return value.map((v) => canonical(v));
+  if (value === null || typeof value !== "object") return value;
+  const obj = value as Record<string, unknown>;
+  const keys = Object.keys(obj);
+  const order = key === "props" ? undefined : ORDERS.find((o) => keys.every((k) => o.includes(k)));
+  const sorted = order
+    ? [...keys].sort((a, b) => order.indexOf(a) - order.indexOf(b))
+    : [...keys].sort();
+  const out: Record<string, unknown> = {};
+  for (const k of sorted) out[k] = canonical(obj[k], k);
+  return out;
+}

@@ -1,0 +1,318 @@
+/**
+ * The real `vmdesc` CLI, run as a subprocess exactly as a user would: output, exit
+ * statuses (0 ok, 1 problems, 2 usage) and the files it writes.
+ */
+const root = new URL("../", import.meta.url);
+const CLI = new URL("cli/vmdesc.ts", root).pathname;
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function vmdesc(args: string[], stdin?: string): Promise<Run> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-read", "--allow-write", "--allow-env", CLI, ...args],
+    cwd: root.pathname,
+    stdin: stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "" },
+  }).spawn();
+  if (stdin !== undefined) {
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(stdin));
+    await w.close();
+  }
+  const out = await child.output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+function assert(cond: unknown, msg: string, r?: Run): asserts cond {
+  if (!cond) {
+    throw new Error(
+      r ? `${msg}\n[exit ${r.code}]\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}` : msg,
+    );
+  }
+}
+
+async function examples(): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of Deno.readDir(new URL("examples/", root))) {
+    if (e.isFile && e.name.endsWith(".vmdesc")) out.push(`examples/${e.name}`);
+  }
+  return out.sort();
+}
+
+/** A scratch directory inside the repository (so relative paths in messages stay short). */
+async function scratch(): Promise<string> {
+  await Deno.mkdir(new URL(".cache/", root), { recursive: true });
+  return await Deno.makeTempDir({ dir: new URL(".cache/", root).pathname, prefix: "cli_test_" });
+}
+
+const OVERLAP = `machine m {
+  cpus 1
+  ram 0 .. 2 GiB
+  ram 1 GiB + 2 GiB
+  device serial com1 { port 0x3f8 irq 4 }
+  boot pvh "guest.elf"
+}
+`;
+
+// ── top level ────────────────────────────────────────────────────────────
+
+Deno.test("cli: --version prints the deno.json version", async () => {
+  const version = JSON.parse(await Deno.readTextFile(new URL("deno.json", root))).version;
+  for (const flag of ["--version", "-V"]) {
+    const r = await vmdesc([flag]);
+    assert(r.code === 0 && r.stdout === `vmdesc ${version}\n`, `${flag}`, r);
+  }
+});
+
+Deno.test("cli: --help on the top level and on every command", async () => {
+  const top = await vmdesc(["--help"]);
+  assert(top.code === 0, "--help exit", top);
+  for (const c of ["check", "plan", "fmt", "explain", "boot", "lsp"]) {
+    assert(top.stdout.includes(`  ${c} `), c, top);
+  }
+  for (const c of ["check", "plan", "fmt", "explain"]) {
+    for (const flag of ["--help", "-h"]) {
+      const r = await vmdesc([c, flag]);
+      assert(
+        r.code === 0 && r.stdout.includes(`vmdesc ${c}`) && r.stdout.includes("Usage:"),
+        `${c} ${flag}`,
+        r,
+      );
+    }
+  }
+  const none = await vmdesc([]);
+  assert(none.code === 2 && none.stdout.includes("Usage:"), "no command: usage, exit 2", none);
+});
+
+Deno.test("cli: unknown command or flag is a usage error with a suggestion", async () => {
+  const r = await vmdesc(["chek", "examples/hello.vmdesc"]);
+  assert(
+    r.code === 2 && r.stderr.includes("unknown command 'chek'") &&
+      r.stderr.includes("did you mean 'check'"),
+    "chek",
+    r,
+  );
+  const f = await vmdesc(["plan", "--jsno", "examples/hello.vmdesc"]);
+  assert(f.code === 2 && f.stderr.includes("did you mean '--json'"), "--jsno", f);
+  const v = await vmdesc(["check"]);
+  assert(v.code === 2 && v.stderr.includes("no input files"), "check without files", v);
+  const fmt = await vmdesc(["check", "--format", "xml", "examples/hello.vmdesc"]);
+  assert(fmt.code === 2, "--format xml", fmt);
+});
+
+// ── check ────────────────────────────────────────────────────────────────
+
+Deno.test("cli: check passes on every example", async () => {
+  const files = await examples();
+  assert(files.length >= 6, `expected the examples, found ${files.length}`);
+  const r = await vmdesc(["check", ...files]);
+  assert(r.code === 0 && !r.stdout.includes("error["), "examples check clean", r);
+});
+
+Deno.test("cli: check renders errors rustc-style and exits 1; json is versioned", async () => {
+  const dir = await scratch();
+  try {
+    const file = `${dir}/overlap.vmdesc`;
+    await Deno.writeTextFile(file, OVERLAP);
+    const r = await vmdesc(["check", file]);
+    assert(r.code === 1, "exit 1 on errors", r);
+    assert(/^error\[E0201\]: /m.test(r.stdout), "code and message", r);
+    assert(r.stdout.includes(`--> ${file}:`), "location line", r);
+    assert(
+      /\n\s*4 \|\s+ram 1 GiB \+ 2 GiB\n\s*\|\s+\^+/.test(r.stdout),
+      "source line with carets",
+      r,
+    );
+    assert(/error: \d+ errors?/.test(r.stdout), "summary line", r);
+    assert(!r.stdout.includes("\x1b["), "no colors when piped", r);
+
+    const j = await vmdesc(["check", "--format", "json", file]);
+    assert(j.code === 1, "json exit 1", j);
+    const doc = JSON.parse(j.stdout);
+    assert(doc.version === 1 && doc.valid === false && doc.error_count >= 1, "json header", j);
+    assert(doc.files[0].path === file, "files[]", j);
+    const d = doc.diagnostics.find((x: { code: string }) => x.code === "E0201");
+    assert(d && d.severity === "error" && d.file === file, "E0201 in json", j);
+    assert(d.range.start.line === 4 && d.range.start.column >= 3, "1-based range", j);
+    assert(Array.isArray(d.labels) && "hint" in d, "labels and hint", j);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("cli: check of a missing file is exit 2; stdin works", async () => {
+  const r = await vmdesc(["check", "no/such/file.vmdesc"]);
+  assert(r.code === 2 && r.stderr.includes("cannot read 'no/such/file.vmdesc'"), "missing file", r);
+  const s = await vmdesc(["check", "-"], OVERLAP);
+  assert(s.code === 1 && s.stdout.includes("--> <stdin>:"), "stdin", s);
+});
+
+// ── plan ─────────────────────────────────────────────────────────────────
+
+Deno.test("cli: plan prints a table, --json the Plan", async () => {
+  const t = await vmdesc(["plan", "examples/scan.vmdesc"]);
+  assert(t.code === 0, "plan exit 0", t);
+  for (
+    const s of [
+      "memslots",
+      "PCI hole",
+      "ECAM",
+      "devices",
+      "PCI functions",
+      "e820",
+      "boot",
+      "0xE000_0000",
+    ]
+  ) {
+    assert(t.stdout.includes(s), `table has ${s}`, t);
+  }
+  const j = await vmdesc(["plan", "--json", "examples/scan.vmdesc"]);
+  assert(j.code === 0 && j.stdout.endsWith("}\n"), "json exit/newline", j);
+  const plan = JSON.parse(j.stdout);
+  assert(
+    plan.version === 1 && plan.machine === "scan" && Array.isArray(plan.memslots),
+    "plan shape",
+    j,
+  );
+  assert(
+    j.stdout.startsWith('{\n  "version": 1,\n  "machine": "scan",'),
+    "stable key order, 2-space indent",
+    j,
+  );
+});
+
+Deno.test("cli: plan with errors prints diagnostics and no Plan, exit 1", async () => {
+  const r = await vmdesc(["plan", "--json", "-"], OVERLAP);
+  assert(
+    r.code === 1 && r.stdout === "" && r.stderr.includes("error[E0201]"),
+    "errors stop the plan",
+    r,
+  );
+  const m = await vmdesc(["plan", "--machine", "nope", "examples/scan.vmdesc"]);
+  assert(m.code === 1 && m.stderr.includes("E0105"), "unknown machine", m);
+});
+
+Deno.test("cli: plan --svg writes a well-formed, labelled memory map", async () => {
+  const dir = await scratch();
+  try {
+    const out = `${dir}/scan.svg`;
+    const r = await vmdesc(["plan", "examples/scan.vmdesc", "--svg", out]);
+    assert(r.code === 0, "svg exit 0", r);
+    const svg = await Deno.readTextFile(out);
+    checkXml(svg);
+    assert(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"'), "svg root");
+    for (const label of ["RAM", "PCI hole", "ECAM", "IOAPIC", "LAPIC", "0xE000_0000", "MiB"]) {
+      assert(svg.includes(label), `svg has label ${label}`);
+    }
+    const leftovers = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => n !== "scan.svg");
+    assert(leftovers.length === 0, `no temp files left: ${leftovers.join(", ")}`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+// ── fmt ──────────────────────────────────────────────────────────────────
+
+Deno.test("cli: fmt --check passes on the examples", async () => {
+  const r = await vmdesc(["fmt", "--check", ...(await examples())]);
+  assert(r.code === 0 && r.stdout === "", "examples are formatted", r);
+});
+
+Deno.test("cli: fmt rewrites only what changes; --check lists and exits 1; syntax errors leave files alone", async () => {
+  const dir = await scratch();
+  try {
+    const messy = `${dir}/messy.vmdesc`;
+    const text = "machine   m{cpus 1\n      memory 128 MiB   // keep me\n}\n";
+    await Deno.writeTextFile(messy, text);
+    const c = await vmdesc(["fmt", "--check", messy]);
+    assert(c.code === 1 && c.stdout === `${messy}\n`, "--check lists the file", c);
+    assert((await Deno.readTextFile(messy)) === text, "--check changes nothing");
+
+    const f = await vmdesc(["fmt", messy]);
+    assert(f.code === 0, "fmt exit 0", f);
+    const formatted = await Deno.readTextFile(messy);
+    assert(formatted !== text && formatted.includes("// keep me"), "rewritten, comment kept");
+    const mtime = (await Deno.stat(messy)).mtime?.getTime();
+    await new Promise((r) => setTimeout(r, 20));
+    const again = await vmdesc(["fmt", messy]);
+    assert(
+      again.code === 0 && (await Deno.stat(messy)).mtime?.getTime() === mtime,
+      "unchanged file not rewritten",
+      again,
+    );
+    assert((await vmdesc(["fmt", "--check", messy])).code === 0, "now formatted");
+
+    const broken = `${dir}/broken.vmdesc`;
+    await Deno.writeTextFile(broken, "machine m {\n  cpus 1\n");
+    const b = await vmdesc(["fmt", broken]);
+    assert(b.code === 1 && b.stderr.includes("error[E0001]"), "syntax error reported", b);
+    assert(
+      (await Deno.readTextFile(broken)) === "machine m {\n  cpus 1\n",
+      "broken file untouched",
+    );
+    const leftovers = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+    assert(leftovers.join(",") === "broken.vmdesc,messy.vmdesc", `no temp files: ${leftovers}`);
+
+    const s = await vmdesc(["fmt", "-"], text);
+    assert(s.code === 0 && s.stdout === formatted, "fmt - filters stdin to stdout", s);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+// ── explain ──────────────────────────────────────────────────────────────
+
+Deno.test("cli: explain prints the code's section; unknown codes suggest", async () => {
+  const r = await vmdesc(["explain", "E0201"]);
+  assert(
+    r.code === 0 && r.stdout.startsWith("## E0201: overlapping regions\n") &&
+      r.stdout.includes("**Fix:**"),
+    "E0201",
+    r,
+  );
+  assert(!r.stdout.includes("## E0202"), "only one section", r);
+  const lower = await vmdesc(["explain", "w0002"]);
+  assert(
+    lower.code === 0 && lower.stdout.startsWith("## W0002: no serial device"),
+    "lower case",
+    lower,
+  );
+  const u = await vmdesc(["explain", "E0299"]);
+  assert(u.code === 2 && u.stderr.includes("did you mean E0209"), "unknown code", u);
+  const list = await vmdesc(["explain"]);
+  assert(
+    list.code === 0 && list.stdout.includes("E0201  error    overlapping regions"),
+    "list",
+    list,
+  );
+});
+
+// ── a small XML well-formedness check (no DOM parser in Deno) ─────────────
+
+function checkXml(xml: string): void {
+  const stack: string[] = [];
+  const re =
+    /<!--[\s\S]*?-->|<\?[\s\S]*?\?>|<(\/?)([A-Za-z][\w:.-]*)((?:\s+[\w:.-]+\s*=\s*(?:"[^"<]*"|'[^'<]*'))*)\s*(\/?)>|<|&(?:[a-zA-Z]+|#\d+|#x[0-9a-fA-F]+);|&/g;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(xml))) {
+    const tok = m[0];
+    if (tok === "<") {
+      throw new Error(`malformed tag at ${m.index}: ${xml.slice(m.index, m.index + 60)}`);
+    }
+    if (tok === "&") throw new Error(`bare & at ${m.index}`);
+    if (tok.startsWith("<!--") || tok.startsWith("<?") || tok.startsWith("&")) continue;
+    const [, close, name, , selfClose] = m;
+    if (close) {
+      const open = stack.pop();
+      if (open !== name) throw new Error(`</${name}> closes <${open}> at ${m.index}`);
+    } else if (!selfClose) stack.push(name);
+  }
+  if (stack.length) throw new Error(`unclosed: ${stack.join(" > ")}`);
+}
