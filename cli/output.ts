@@ -3,7 +3,7 @@
  * whole writes (a short write is retried), a closed pipe is not a crash, and files are
  * written atomically (temp file in the same directory, then rename).
  */
-import { UsageError } from "./args.ts";
+import type { UsageError } from "./args.ts";
 import { dirname } from "./host.ts";
 
 const encoder = new TextEncoder();
