@@ -1,0 +1,196 @@
+/**
+ * `vmdesc boot` as a user runs it: a real process, real guests, real /dev/kvm. Checks the
+ * exit statuses, what goes to stdout (guest serial) and stderr (vmdesc), --stats,
+ * --stats-json, --timeout, Ctrl-C, stdin to the serial port, --plan, and the E1xxx errors.
+ */
+import { equal, match, ok } from "node:assert/strict";
+import { buildGuests } from "../../examples/guests/build.ts";
+import { haveKvm } from "./plans.ts";
+
+const ROOT = decodeURIComponent(new URL("../../", import.meta.url).pathname);
+const CLI = ROOT + "cli/vmdesc.ts";
+const kvm = haveKvm();
+if (!kvm) console.log("skip vmdesc boot CLI tests: /dev/kvm is absent");
+
+interface Out {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function boot(args: string[], stdin?: string): Promise<Out> {
+  const cmd = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", CLI, "boot", ...args],
+    cwd: ROOT,
+    stdin: stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  });
+  const child = cmd.spawn();
+  if (stdin !== undefined) {
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(stdin));
+    await w.close();
+  }
+  const o = await child.output();
+  const d = new TextDecoder();
+  return { code: o.code, stdout: d.decode(o.stdout), stderr: d.decode(o.stderr) };
+}
+
+const test = (name: string, fn: () => Promise<void>) =>
+  Deno.test({
+    name,
+    ignore: !kvm,
+    async fn() {
+      await buildGuests();
+      await fn();
+    },
+  });
+
+test("boot hello: serial on stdout, status 85, nothing on stderr", async () => {
+  const r = await boot(["examples/hello.vmdesc"]);
+  equal(r.code, 85);
+  equal(r.stdout, "Hello from vmdesc guest\n");
+  equal(r.stderr, "");
+});
+
+test("boot --stats and --stats-json: exits by reason and device, guest vs VMM time", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vmdesc-stats-" });
+  try {
+    const r = await boot(["examples/hello.vmdesc", "--stats", "--stats-json", `${dir}/s.json`]);
+    equal(r.code, 85);
+    match(r.stderr, /exits \d+/);
+    match(r.stderr, /com1 \(pio\)\s+\d+/);
+    match(r.stderr, /in guest \(KVM_RUN\)/);
+    const j = JSON.parse(await Deno.readTextFile(`${dir}/s.json`));
+    equal(j.reason, "debug_exit");
+    equal(j.exit_status, 85);
+    ok(j.exits.io > 0);
+    equal(j.exits_total, j.exits.io);
+    ok(j.devices.some((d: { id: string; pio_exits: number }) => d.id === "com1" && d.pio_exits > 0));
+    ok(typeof j.guest_ms === "number" && typeof j.vmm_ms === "number");
+    // Atomic write: only the result file is there, no temp file left behind.
+    equal([...Deno.readDirSync(dir)].length, 1);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+test("boot --hole-strategy trap --stats: the pci_host's ECAM exits are counted on their own", async () => {
+  const r = await boot(["examples/guests/pci_scan.vmdesc", "--hole-strategy", "trap", "--stats", "--cmdline", "ecam=0xe0000000 buses=0-0"]);
+  match(r.stderr, /pci_host \(ecam mmio\)\s+\d+/);
+  match(r.stderr, /pci_host \(pio\)\s+\d+/);
+});
+
+test("boot --timeout ends a guest that never exits: message, status 6", async () => {
+  const r = await boot(["examples/guests/faults.vmdesc", "--machine", "endless_loop", "--timeout", "0.5"]);
+  equal(r.code, 6);
+  match(r.stderr, /timeout: guest still running after 0.5 s/);
+});
+
+test("Ctrl-C (SIGINT) stops a spinning guest: message, status 130", async () => {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", CLI, "boot", "examples/guests/faults.vmdesc", "--machine", "endless_loop"],
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  // Wait for the guest's first line: by then the run loop is live.
+  const reader = child.stdout.getReader();
+  let seen = "";
+  while (!seen.includes("spinning")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    seen += new TextDecoder().decode(value);
+  }
+  reader.releaseLock();
+  child.kill("SIGINT");
+  const o = await child.output();
+  equal(o.code, 130);
+  match(new TextDecoder().decode(o.stderr), /interrupted \(Ctrl-C\)/);
+});
+
+test("stdin reaches the first serial port (echo guest, interrupt-driven RX)", async () => {
+  const r = await boot(["examples/guests/echo.vmdesc", "--timeout", "20"], "hi\n");
+  match(r.stdout, /echo: hi/);
+  equal(r.code, 5);
+});
+
+test("triple fault through the CLI: message and register dump on stderr, status 4", async () => {
+  const r = await boot(["examples/guests/faults.vmdesc", "--machine", "triple_fault"]);
+  equal(r.code, 4);
+  match(r.stderr, /guest triple fault/);
+  match(r.stderr, /rip 0x[0-9a-f]+/);
+  match(r.stderr, /cr0 0x[0-9a-f]+ +cr3/);
+});
+
+test("payload errors: E1010 missing, E1011 truncated, E1012 not PVH — status 10, hint, no stack", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vmdesc-payload-" });
+  try {
+    const missing = await boot(["examples/hello.vmdesc", "--kernel", `${dir}/nope.elf`]);
+    equal(missing.code, 10);
+    match(missing.stderr, /error\[E1010\]/);
+    match(missing.stderr, /help:/);
+
+    const elf = await Deno.readFile(ROOT + "examples/guests/build/hello.elf");
+    await Deno.writeFile(`${dir}/cut.elf`, elf.subarray(0, 200));
+    const cut = await boot(["examples/hello.vmdesc", "--kernel", `${dir}/cut.elf`]);
+    equal(cut.code, 10);
+    match(cut.stderr, /error\[E1011\]/);
+
+    await Deno.writeFile(`${dir}/text.bin`, new TextEncoder().encode("not an elf at all"));
+    const notElf = await boot(["examples/hello.vmdesc", "--kernel", `${dir}/text.bin`]);
+    equal(notElf.code, 10);
+    match(notElf.stderr, /error\[E1012\]/);
+    match(notElf.stderr, /boot flat/);
+
+    // An ELF64 without the Xen PVH note (the deno binary itself).
+    const noNote = await boot(["examples/hello.vmdesc", "--kernel", Deno.execPath()]);
+    equal(noNote.code, 10);
+    match(noNote.stderr, /error\[E1012\].*no PVH entry note/);
+    for (const o of [missing, cut, notElf, noNote]) ok(!/\bat .*\.ts:\d+/.test(o.stderr), "no stack trace");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+test("boot --plan PLAN.json boots a Plan without the compiler", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vmdesc-plan-" });
+  try {
+    const plan = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", CLI, "plan", "--json", "examples/hello.vmdesc"],
+      cwd: ROOT,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    equal(plan.code, 0, new TextDecoder().decode(plan.stderr));
+    const p = JSON.parse(new TextDecoder().decode(plan.stdout));
+    p.boot.path = ROOT + "examples/guests/build/hello.elf";
+    await Deno.writeTextFile(`${dir}/hello.json`, JSON.stringify(p));
+    const r = await boot(["--plan", `${dir}/hello.json`]);
+    equal(r.code, 85);
+    equal(r.stdout, "Hello from vmdesc guest\n");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+test("a .vmdesc with errors is not booted (status 1); bad flags are usage errors (status 2)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vmdesc-bad-" });
+  try {
+    await Deno.writeTextFile(`${dir}/bad.vmdesc`, "machine m { cpus 1 memory 64 MiB device warp_drive { } boot flat \"x\" { load 0x100000 } }\n");
+    const r = await boot([`${dir}/bad.vmdesc`]);
+    equal(r.code, 1);
+    match(r.stderr, /error\[E0\d{3}\]/);
+    equal(r.stdout, "");
+    const u = await boot(["examples/hello.vmdesc", "--timeout", "soon"]);
+    equal(u.code, 2);
+    const s = await boot(["examples/hello.vmdesc", "--hole-strategy", "maybe"]);
+    equal(s.code, 2);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
