@@ -63,6 +63,11 @@ export const GUESTS: Readonly<Record<string, GuestSpec>> = {
     sources: ["unassigned_mmio.c"],
   },
   "endless-loop": { summary: "spins forever without exits", sources: ["endless_loop.c"] },
+  "bar-size": { summary: "sizes BARs, toggles COMMAND via ECAM (cmdline ecam= buses=)", sources: ["bar_size.c"] },
+  scan: { summary: "hole bench: 8192 ECAM reads, 1 pass (cmdline ecam=)", sources: ["scan.c"], flags: ["-DPASSES=1"] },
+  scan10: { summary: "hole bench: 8192 ECAM reads, 10 passes", sources: ["scan.c"], flags: ["-DPASSES=10"] },
+  "scan-ram": { summary: "hole bench control: same loop over RAM, 1 pass", sources: ["scan.c"], flags: ["-DPASSES=1", "-DRAM_CONTROL"] },
+  "scan-ram10": { summary: "hole bench control: same loop over RAM, 10 passes", sources: ["scan.c"], flags: ["-DPASSES=10", "-DRAM_CONTROL"] },
 };
 
 export class GuestBuildError extends Error {}
