@@ -62,12 +62,35 @@ export const GUESTS: Readonly<Record<string, GuestSpec>> = {
     summary: "reads an address with no RAM and no device (cmdline addr=)",
     sources: ["unassigned_mmio.c"],
   },
+  echo: {
+    summary: "reads a line from COM1 (RX interrupt, or mode=poll), prints it back",
+    sources: ["echo.c", "echo_irq.S"],
+  },
   "endless-loop": { summary: "spins forever without exits", sources: ["endless_loop.c"] },
-  "bar-size": { summary: "sizes BARs, toggles COMMAND via ECAM (cmdline ecam= buses=)", sources: ["bar_size.c"] },
-  scan: { summary: "hole bench: 8192 ECAM reads, 1 pass (cmdline ecam=)", sources: ["scan.c"], flags: ["-DPASSES=1"] },
-  scan10: { summary: "hole bench: 8192 ECAM reads, 10 passes", sources: ["scan.c"], flags: ["-DPASSES=10"] },
-  "scan-ram": { summary: "hole bench control: same loop over RAM, 1 pass", sources: ["scan.c"], flags: ["-DPASSES=1", "-DRAM_CONTROL"] },
-  "scan-ram10": { summary: "hole bench control: same loop over RAM, 10 passes", sources: ["scan.c"], flags: ["-DPASSES=10", "-DRAM_CONTROL"] },
+  "bar-size": {
+    summary: "sizes BARs, toggles COMMAND via ECAM (cmdline ecam= buses=)",
+    sources: ["bar_size.c"],
+  },
+  scan: {
+    summary: "hole bench: 8192 ECAM reads, 1 pass (cmdline ecam=)",
+    sources: ["scan.c"],
+    flags: ["-DPASSES=1"],
+  },
+  scan10: {
+    summary: "hole bench: 8192 ECAM reads, 10 passes",
+    sources: ["scan.c"],
+    flags: ["-DPASSES=10"],
+  },
+  "scan-ram": {
+    summary: "hole bench control: same loop over RAM, 1 pass",
+    sources: ["scan.c"],
+    flags: ["-DPASSES=1", "-DRAM_CONTROL"],
+  },
+  "scan-ram10": {
+    summary: "hole bench control: same loop over RAM, 10 passes",
+    sources: ["scan.c"],
+    flags: ["-DPASSES=10", "-DRAM_CONTROL"],
+  },
 };
 
 export class GuestBuildError extends Error {}

@@ -5,7 +5,7 @@
 import { compile, type Plan } from "../../lang/mod.ts";
 import type { HoleStrategy } from "../../lang/plan/types.ts";
 import { DenoHost } from "../../cli/host.ts";
-import { Machine, type RunResult } from "../../runtime/machine.ts";
+import { createMachine, type RunResult } from "../../runtime/mod.ts";
 import { buildGuests } from "../../examples/guests/build.ts";
 
 const GUESTS_DIR = decodeURIComponent(new URL("../../examples/guests/", import.meta.url).pathname);
@@ -63,15 +63,16 @@ export interface GuestRun {
 export async function runGuest(
   guest: string,
   file: string,
-  opts: CompileGuestOptions & { timeout?: number } = {},
+  opts: CompileGuestOptions & { timeout?: number; stdin?: string } = {},
 ): Promise<GuestRun> {
   await buildGuests([guest]);
-  const { timeout, ...compileOpts } = opts;
+  const { timeout, stdin: _stdin, ...compileOpts } = opts;
   const plan = guestPlan(file, compileOpts);
   const chunks: string[] = [];
   const decoder = new TextDecoder();
-  const machine = await Machine.create(plan, {
-    output: (_id, bytes) => chunks.push(decoder.decode(bytes, { stream: true })),
+  const machine = await createMachine(plan, {
+    serial: (bytes) => chunks.push(decoder.decode(bytes, { stream: true })),
+    stdin: opts.stdin,
     warn: () => {},
   });
   try {

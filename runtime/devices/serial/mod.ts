@@ -61,6 +61,8 @@ const MSR_DCD = 0x80;
 const MSR_DELTAS = 0x0f;
 
 const FIFO_DEPTH = 16;
+/** Marks an RX FIFO entry that came from the host (not from loopback). */
+const FROM_HOST = 0x100;
 /** Flush buffered TX at this many bytes even without a newline. */
 const TX_FLUSH_BYTES = 1024;
 
@@ -117,7 +119,7 @@ export function createSerial(
   function refill(): void {
     const cap = rxCapacity();
     while (rxFifo.length < cap && pendingHead < pending.length) {
-      rxFifo.push(pending[pendingHead++]);
+      rxFifo.push(pending[pendingHead++] | FROM_HOST);
     }
     if (pendingHead > 4096 && pendingHead * 2 > pending.length) {
       pending.splice(0, pendingHead);
@@ -125,6 +127,15 @@ export function createSerial(
     }
     if (rxFifo.length > 0) lsr |= LSR_DR;
     else lsr &= ~LSR_DR;
+  }
+
+  /** FIFO reset: loopback bytes go, host bytes return to the front of the queue. */
+  function clearRx(): void {
+    const host = rxFifo.filter((b) => b & FROM_HOST).map((b) => b & 0xff);
+    rxFifo.length = 0;
+    if (host.length === 0) return;
+    pending.splice(0, pendingHead, ...host);
+    pendingHead = 0;
   }
 
   function updateIrq(): void {
@@ -196,7 +207,7 @@ export function createSerial(
     switch (reg) {
       case 0: {
         if (lcr & LCR_DLAB) return dll;
-        const byte = rxFifo.length > 0 ? rxFifo.shift()! : 0;
+        const byte = rxFifo.length > 0 ? rxFifo.shift()! & 0xff : 0;
         refill();
         // A guest waiting for input should see what it printed before.
         flush();
@@ -263,7 +274,7 @@ export function createSerial(
       case 2: {
         const wasEnabled = fcr & FCR_ENABLE;
         fcr = v & 0xc9; // enable, DMA mode, trigger level; clear bits self-clear
-        if ((v & FCR_CLEAR_RX) || wasEnabled !== (fcr & FCR_ENABLE)) rxFifo.length = 0;
+        if ((v & FCR_CLEAR_RX) || wasEnabled !== (fcr & FCR_ENABLE)) clearRx();
         refill();
         break;
       }

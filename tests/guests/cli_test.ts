@@ -1,0 +1,66 @@
+/**
+ * The guests through the real command line, as a user runs them: `vmdesc boot` in a
+ * subprocess, serial on stdout, messages on stderr, the exit status checked.
+ */
+import assert from "node:assert/strict";
+import { kvmTest } from "./boot.ts";
+import { buildGuests } from "../../examples/guests/build.ts";
+
+const ROOT = decodeURIComponent(new URL("../../", import.meta.url).pathname);
+
+async function vmdesc(
+  args: string[],
+  stdin = "",
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "cli/vmdesc.ts", ...args],
+    cwd: ROOT,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const w = child.stdin.getWriter();
+  await w.write(new TextEncoder().encode(stdin));
+  await w.close();
+  const r = await child.output();
+  const d = new TextDecoder();
+  return { code: r.code, stdout: d.decode(r.stdout), stderr: d.decode(r.stderr) };
+}
+
+kvmTest("vmdesc boot hello.vmdesc: the guest's line on stdout, status 85", async () => {
+  await buildGuests(["hello"]);
+  const r = await vmdesc(["boot", "examples/guests/hello.vmdesc"]);
+  assert.equal(r.stdout, "Hello from vmdesc guest\n", r.stderr);
+  assert.equal(r.code, 85);
+});
+
+kvmTest("vmdesc boot echo.vmdesc: stdin (a pipe) reaches the guest's UART", async () => {
+  await buildGuests(["echo"]);
+  const r = await vmdesc(["boot", "examples/guests/echo.vmdesc", "--timeout", "20"], "piped in\n");
+  assert.equal(r.stdout, "echo: ready (interrupts)\necho: piped in\n", r.stderr);
+  assert.equal(r.code, (8 << 1) | 1);
+});
+
+kvmTest("vmdesc boot --machine triple_fault: message and register dump, status 4", async () => {
+  await buildGuests(["triple-fault"]);
+  const r = await vmdesc(["boot", "examples/guests/faults.vmdesc", "--machine", "triple_fault"]);
+  assert.equal(r.stdout, "triple-fault: empty IDT, then ud2\n");
+  assert.match(r.stderr, /guest triple fault/);
+  assert.match(r.stderr, /rip/);
+  assert.equal(r.code, 4);
+});
+
+kvmTest("vmdesc boot --timeout ends a guest spinning without exits, status 6", async () => {
+  await buildGuests(["endless-loop"]);
+  const r = await vmdesc([
+    "boot",
+    "examples/guests/faults.vmdesc",
+    "--machine",
+    "endless_loop",
+    "--timeout",
+    "1",
+  ]);
+  assert.equal(r.stdout, "endless-loop: spinning\n");
+  assert.match(r.stderr, /timeout/);
+  assert.equal(r.code, 6);
+});
