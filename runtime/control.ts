@@ -2,7 +2,7 @@
  * The shared control block between the main thread and the vCPU workers: one
  * SharedArrayBuffer, laid out here once. vCPU workers run synchronous KVM_RUN loops and
  * never turn their event loops, so everything the main thread (or another vCPU) wants
- * from them goes through this block plus a kick (kvm_run.immediate_exit = 1 and SIGUSR1
+ * from them goes through this block plus a kick (kvm_run.immediate_exit = 1 and SIGUSR2
  * to the thread), never through postMessage.
  *
  * Int32 words:

@@ -7,10 +7,10 @@
  *
  * Stopping (works even for a guest spinning without exits): the main thread stores a stop
  * code in the control block, sets `immediate_exit = 1` in each vCPU's kvm_run page and
- * sends SIGUSR1 to each vCPU thread (pthread_kill). A no-op SIGUSR1 listener is installed
+ * sends SIGUSR2 to each vCPU thread (pthread_kill). A no-op SIGUSR2 listener is installed
  * while a machine exists, so the signal only interrupts KVM_RUN (EINTR) instead of killing
- * the process; immediate_exit covers the window where the signal lands just before the
- * worker re-enters KVM_RUN.
+ * the process (not SIGUSR1: Deno opens its inspector on that one); immediate_exit covers
+ * the window where the signal lands just before the worker re-enters KVM_RUN.
  */
 import type { Plan } from "../lang/plan/types.ts";
 import * as host from "./host/libc.ts";
@@ -76,7 +76,7 @@ export interface RunResult {
 const OFF_IMMEDIATE_EXIT = KVM_RUN_STRUCT.f.immediate_exit.off;
 const noop = () => {};
 
-/** Live machines hold the SIGUSR1 listener; the last one to close removes it. */
+/** Live machines hold the kick-signal listener; the last one to close removes it. */
 let liveMachines = 0;
 
 function dirname(p: string): string {
@@ -103,7 +103,7 @@ export class Machine {
     const sab = createControl();
     this.#ctl = viewControl(sab);
     liveMachines++;
-    if (liveMachines === 1) Deno.addSignalListener("SIGUSR1", noop);
+    if (liveMachines === 1) Deno.addSignalListener(host.KICK_SIGNAL_NAME, noop);
 
     const init = (i: number): WorkerInit => {
       const v = vm.vcpus[i];
@@ -193,7 +193,7 @@ export class Machine {
     for (const v of this.#vm.vcpus) {
       v.runBytes[OFF_IMMEDIATE_EXIT] = 1;
       const tid = Atomics.load(this.#ctl.tids, v.index);
-      if (tid !== 0n) host.pthreadKill(BigInt.asUintN(64, tid), host.SIGUSR1);
+      if (tid !== 0n) host.pthreadKill(BigInt.asUintN(64, tid), host.KICK_SIGNAL);
     }
   }
 
@@ -318,7 +318,7 @@ export class Machine {
     const v = this.#vm.vcpus[0];
     v.runBytes[OFF_IMMEDIATE_EXIT] = 1;
     const tid = Atomics.load(this.#ctl.tids, 0);
-    if (tid !== 0n) host.pthreadKill(BigInt.asUintN(64, tid), host.SIGUSR1);
+    if (tid !== 0n) host.pthreadKill(BigInt.asUintN(64, tid), host.KICK_SIGNAL);
   }
 
   /** Stops the vCPUs if still running, ends the workers, releases the VM. Idempotent. */
@@ -340,7 +340,7 @@ export class Machine {
     this.#endRun?.();
     this.#vm.close();
     liveMachines--;
-    if (liveMachines === 0) Deno.removeSignalListener("SIGUSR1", noop);
+    if (liveMachines === 0) Deno.removeSignalListener(host.KICK_SIGNAL_NAME, noop);
   }
 
   [Symbol.dispose](): void {

@@ -295,7 +295,7 @@ export class RunLoop {
     if (this.#bsp === null) return;
     this.#bsp.runBytes[OFF_IMMEDIATE_EXIT] = 1;
     const tid = Atomics.load(this.ctl.tids, 0);
-    if (tid !== 0n) host.pthreadKill(BigInt.asUintN(64, tid), host.SIGUSR1);
+    if (tid !== 0n) host.pthreadKill(BigInt.asUintN(64, tid), host.KICK_SIGNAL);
   }
 
   /** vCPU 0: answer a forwarded access. */

@@ -64,6 +64,14 @@ export const MFD_CLOEXEC = 1;
 export const EFD_CLOEXEC = 0o2000000;
 export const EFD_NONBLOCK = 0o4000;
 export const SIGUSR1 = 10;
+export const SIGUSR2 = 12;
+/**
+ * The signal that kicks a vCPU thread out of KVM_RUN. Not SIGUSR1: Deno, like Node, opens
+ * its inspector on SIGUSR1 ("Debugger listening on ws://127.0.0.1:9229"), so a kick with it
+ * would open a debugging port.
+ */
+export const KICK_SIGNAL = SIGUSR2;
+export const KICK_SIGNAL_NAME = "SIGUSR2" as const;
 /** (void *)-1 */
 export const MAP_FAILED = 0xffff_ffff_ffff_ffffn;
 
