@@ -209,14 +209,29 @@ function extendsChain(program: Program, sym: MachineSymbol, diags: Diags): Machi
       return null;
     }
     if (seen.has(baseName)) {
-      const names = [...chain.map((m) => m.name), baseName];
+      // Report a cycle once, at its first machine in source order; a machine that only
+      // leads into a cycle gets its own error.
+      const order = [...chain].reverse().map((m) => m.name);
+      const cycle = order.slice(order.indexOf(baseName));
+      const members = cycle.map((n) => program.machines.get(n)!);
+      const first = members.reduce((a, b) =>
+        a.span.file < b.span.file || (a.span.file === b.span.file && a.span.start <= b.span.start) ? a : b
+      );
+      if (!cycle.includes(sym.name)) {
+        diags.push(
+          error("E0106", `machine \`${sym.name}\` extends a machine in an extends cycle (${[...cycle, baseName].join(" → ")})`, sym.node.base!.span, "break the cycle"),
+        );
+        return null;
+      }
+      if (first !== sym) return null;
+      const names = [...cycle, baseName];
       diags.push(
         error(
           "E0106",
           `machine \`${sym.name}\` extends itself: ${names.join(" → ")}`,
-          cur.node.base.span,
+          sym.node.base!.span,
           "break the cycle: a machine cannot be its own ancestor",
-          [{ span: base.span, message: `\`${baseName}\` is defined here` }],
+          cur === sym ? [] : [{ span: cur.node.base.span, message: `\`${cur.name}\` extends \`${baseName}\` here` }],
         ),
       );
       return null;
@@ -366,7 +381,7 @@ function merge(chain: MachineSymbol[], ctx: EvalContext, diags: Diags): Merged {
                 "E0306",
                 `two devices are named \`${id}\` in \`${block.name.name}\``,
                 (s.name ?? s.deviceKind).span,
-                `give one a name of its own: \`device ${s.deviceKind.name} ${id}2 { ... }\``,
+                `give one of them another name: \`device ${s.deviceKind.name} NAME { ... }\``,
                 [{ span: (prevSame.name ?? prevSame.deviceKind).span, message: "first device with this name" }],
               ),
             );
@@ -797,7 +812,7 @@ function resolveRam(
   explicit.forEach((r, i) => (r.name = `ram-${i}`));
   const total = memory ? (memory.value as bigint) : null;
   if (total === null && explicit.length === 0) {
-    if (m.ram.length === 0) {
+    if (m.ram.length === 0 && !m.props.has("memory")) {
       diags.push(error("E0401", `${where} has no memory`, nameSpan, "add `memory 128 MiB` (or explicit `ram` ranges)"));
     }
     return [];
@@ -1049,7 +1064,7 @@ function resolveBars(f: MergedPci, ctx: EvalContext, diags: Diags): ResolvedBar[
     const max = kind === "io" ? 256n : kind === "mem32" ? 2n ** 31n : 2n ** 40n;
     if (!isPow2(size) || size < min || size > max) {
       bad(
-        `BAR ${idx} size ${humanSize(size)} is invalid`,
+        `BAR ${idx} size ${size} (${hex(size)}) is invalid`,
         `${kind} BAR sizes are powers of two from ${humanSize(min)} to ${humanSize(max)}`,
         b.size.span,
       );

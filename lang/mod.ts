@@ -80,7 +80,12 @@ export function compile(text: string, options: CompileOptions): CompileResult {
       );
       targets = [];
     } else targets = [sym];
-  } else if (own.length === 0 && !program.files.get(program.main)?.ast.items.some((i) => i.kind === "Machine")) {
+  } else if (
+    own.length === 0 &&
+    !program.files.get(program.main)?.ast.items.some((i) => i.kind === "Machine") &&
+    // A machine lost to a syntax error is still a machine.
+    !diags.some((d) => d.code === "E0001" && d.span?.file === program.main)
+  ) {
     diags.push(
       error("E0404", "this file defines no machine", { file: options.file, start: 0, end: 0 }, "add `machine NAME { memory 128 MiB  boot pvh \"guest.elf\" }`"),
     );

@@ -66,6 +66,7 @@ function hintFor(expected: string, found: string): string | null {
   if (/^[0-9]/.test(found) && expected.includes("name")) {
     return "names start with a letter or `_`";
   }
+  if (expected.startsWith("a value")) return "give the setting a value, e.g. `memory 128 MiB` or `port 0x3f8`";
   if (expected.includes('"}"')) {
     return "each setting is a name followed by a value, e.g. `memory 128 MiB`; blocks close with `}`";
   }

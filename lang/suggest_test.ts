@@ -7,8 +7,9 @@ function eq<T>(a: T, b: T) {
 Deno.test("editDistance", () => {
   eq(editDistance("kitten", "sitting"), 3);
   eq(editDistance("", "abc"), 3);
-  eq(editDistance("memroy", "memory"), 2);
+  eq(editDistance("memroy", "memory"), 1);
   eq(editDistance("abc", "abc"), 0);
+  eq(editDistance("bsae", "base"), 1);
 });
 
 Deno.test("suggest picks a close candidate or nothing", () => {

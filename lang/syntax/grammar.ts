@@ -240,6 +240,9 @@ export function getSemantics(): ohm.Semantics {
         span: sp(this),
       } satisfies A.Sized;
     },
+    Primary_name(n) {
+      return n.ast();
+    },
     Primary_paren(_o, e, _c) {
       return { kind: "Paren", expr: e.ast(), span: sp(this) } satisfies A.Paren;
     },
