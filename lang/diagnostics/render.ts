@@ -386,36 +386,57 @@ class Renderer {
     let out = `${p("gutter", num + " |")}${text ? " " + text : ""}\n`.replace(/ +\n$/, "\n");
     if (!ms) return out;
     const pad = " ".repeat(gw);
-    // All marks without messages share one row; each message gets its own row so
-    // several labels on one line stay readable.
-    const rows: Mark[][] = [];
-    const silent = ms.filter((m) => !m.message);
-    const talking = ms.filter((m) => m.message);
-    if (talking.length <= 1) rows.push([...silent, ...talking]);
-    else {
-      rows.push([...silent, talking[talking.length - 1]]);
-      for (let i = talking.length - 2; i >= 0; i--) rows.push([talking[i]]);
+    // Underlines: marks share a row unless they overlap. A row's last mark carries its
+    // message inline; other messages hang below on `|` connectors (as rustc does), so a
+    // message always sits under the mark it belongs to.
+    const placed = ms.map((m) => {
+      const from = Math.max(0, m.from - shift);
+      return { m, from, to: Math.max(from + 1, m.to - shift) };
+    }).sort((a, b) => a.from - b.from);
+    const rows: (typeof placed)[] = [];
+    for (const x of placed) {
+      const row = rows.find((r) => r[r.length - 1].to <= x.from);
+      if (row) row.push(x);
+      else rows.push([x]);
     }
+    const hanging: typeof placed = [];
+    const lineStart = `${pad} ${p("gutter", "|")} `;
     for (const row of rows) {
       let under = "";
       let col = 0;
-      let message = "";
-      let lastPrimary = true;
-      for (const m of row.sort((a, b) => a.from - b.from)) {
-        const from = Math.max(0, m.from - shift);
-        const to = Math.max(from + 1, m.to - shift);
-        if (from < col) continue; // overlapping marks on one row: keep the first
-        under += " ".repeat(from - col);
-        const ch = m.primary ? "^" : "-";
-        under += p(m.primary ? "error" : "secondary", ch.repeat(to - from));
-        col = to;
-        if (m.message) {
-          message = m.message;
-          lastPrimary = m.primary;
-        }
+      for (const x of row) {
+        under += " ".repeat(x.from - col);
+        under += p(
+          x.m.primary ? "error" : "secondary",
+          (x.m.primary ? "^" : "-").repeat(x.to - x.from),
+        );
+        col = x.to;
       }
-      if (message) under += " " + p(lastPrimary ? "error" : "secondary", oneLine(message));
-      out += `${pad} ${p("gutter", "|")} ${under}\n`;
+      const last = row[row.length - 1];
+      if (last.m.message) {
+        under += " " + p(last.m.primary ? "error" : "secondary", oneLine(last.m.message));
+      }
+      for (const x of row) if (x !== last && x.m.message) hanging.push(x);
+      out += lineStart + under + "\n";
+    }
+    hanging.sort((a, b) => b.from - a.from);
+    const bars = (marks: typeof placed, upTo: number) => {
+      let t = "";
+      let col = 0;
+      for (const x of [...marks].sort((a, b) => a.from - b.from)) {
+        if (x.from >= upTo || x.from < col) continue;
+        t += " ".repeat(x.from - col) + p(x.m.primary ? "error" : "secondary", "|");
+        col = x.from + 1;
+      }
+      return { t, col };
+    };
+    for (let i = 0; i < hanging.length; i++) {
+      const x = hanging[i];
+      const pending = hanging.slice(i);
+      out += (lineStart + bars(pending, Infinity).t).trimEnd() + "\n";
+      const left = bars(pending.slice(1), x.from);
+      out += lineStart + left.t + " ".repeat(Math.max(0, x.from - left.col)) +
+        p(x.m.primary ? "error" : "secondary", oneLine(x.m.message)) + "\n";
     }
     return out;
   }

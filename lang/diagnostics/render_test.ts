@@ -193,3 +193,32 @@ Deno.test("JSON: versioned report, 1-based exclusive ranges, labels, repeats rem
   assertEquals(j.fixes[0].replacement, "memory");
   assertEquals(dedupe([d, d, diag({})]).length, 2);
 });
+
+Deno.test("human: labels left of the primary on the same line hang below their marks", () => {
+  const text = "  a = 1 b = 2 c = 3\n";
+  const span = (s: string) => ({
+    file: "x",
+    start: text.indexOf(s),
+    end: text.indexOf(s) + s.length,
+  });
+  const d = diag({
+    span: span("c = 3"),
+    labels: [{ span: span("a = 1"), message: "first" }, { span: span("b = 2"), message: "second" }],
+  });
+  assertText(
+    renderDiagnostic(d, () => text),
+    [
+      "error[E0201]: overlapping regions",
+      " --> x:1:15",
+      "  |",
+      "1 |   a = 1 b = 2 c = 3",
+      "  |   ----- ----- ^^^^^",
+      "  |   |     |",
+      "  |   |     second",
+      "  |   |",
+      "  |   first",
+      "  |",
+      "",
+    ].join("\n"),
+  );
+});

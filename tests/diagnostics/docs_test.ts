@@ -41,3 +41,18 @@ Deno.test("explain accepts loose spellings of a code", () => {
   assert(normalizeCode("w2") === "W0002", "w2");
   assert(normalizeCode("E0201") === "E0201", "E0201");
 });
+
+Deno.test("docs examples are the case files and what check prints for them", async () => {
+  const { caseExamples, syncDocs } = await import("./docs_sync.ts");
+  const md = await Deno.readTextFile(DOC_URL);
+  const examples = await caseExamples();
+  assert(examples.size > 0, "no case files found");
+  const synced = syncDocs(md, examples);
+  assert(
+    synced === md,
+    "docs/diagnostics.md examples are out of date: run `deno run -A tests/diagnostics/docs_sync.ts` and review",
+  );
+  for (const code of examples.keys()) {
+    assert(doc.get(code)?.text.includes("```text\n"), `${code}: no rendered output in its section`);
+  }
+});
