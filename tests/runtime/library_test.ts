@@ -1,0 +1,33 @@
+/** The library API end to end: compileFile → createMachine → run, serial as a stream. */
+import { deepStrictEqual, equal, ok } from "node:assert/strict";
+import { compileFile, compileText, createMachine } from "../../mod.ts";
+import { buildGuests } from "../../examples/guests/build.ts";
+import { haveKvm } from "./plans.ts";
+
+const ROOT = decodeURIComponent(new URL("../../", import.meta.url).pathname);
+
+Deno.test({
+  name: "library: compileFile + createMachine boot hello; serial arrives as a stream",
+  ignore: !haveKvm(),
+  async fn() {
+    await buildGuests(["hello"]);
+    const c = await compileFile(ROOT + "examples/hello.vmdesc");
+    equal(c.hasErrors, false);
+    ok(c.plan);
+    using m = await createMachine(c.plan);
+    const text = new Response(m.serial).text();
+    const r = await m.run({ timeout: 20 });
+    equal(r.reason, "debug_exit");
+    equal(r.exitStatus, 85);
+    equal(await text, "Hello from vmdesc guest\n");
+    ok(r.stats.exits_total > 0);
+  },
+});
+
+Deno.test("library: compileText reports diagnostics and no Plan for a broken machine", () => {
+  const c = compileText("machine m { cpus 0 }\n");
+  equal(c.hasErrors, true);
+  equal(c.plan, null);
+  ok(c.diagnostics.length > 0);
+  deepStrictEqual(c.diagnostics.every((d) => /^[EW]\d{4}$/.test(d.code)), true);
+});
