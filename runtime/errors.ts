@@ -1,8 +1,9 @@
 /**
  * Runtime errors and the process exit statuses of `vmdesc boot`.
  *
- * Every user-facing failure in `runtime/` is a `RuntimeError` with a stable code from
- * `lang/diagnostics/codes.ts` (E1xxx), a message and a hint. Anything else that escapes is a
+ * Every user-facing failure in `runtime/` is a `RuntimeError` with a stable code listed in
+ * `lang/diagnostics/codes.ts` (E1xxx; not imported: `runtime/` only imports the Plan types
+ * from `lang/`), a message and a hint. Anything else that escapes is a
  * bug in vmdesc (the CLI prints it with a stack).
  *
  * Exit statuses. The guest's own isa-debug-exit codes are odd ((v << 1) | 1, as QEMU), so
@@ -22,7 +23,6 @@
  * | 12     | guest halted for good (HLT exit with interrupts disabled)                   |
  * | 130    | interrupted by Ctrl-C (SIGINT), as shells report it                         |
  */
-import { CODES } from "../lang/diagnostics/codes.ts";
 
 export type RuntimeCode =
   | "E1001"
@@ -47,10 +47,6 @@ export class RuntimeError extends Error {
   ) {
     super(message);
     this.name = "RuntimeError";
-  }
-
-  get title(): string {
-    return CODES[this.code].title;
   }
 }
 
