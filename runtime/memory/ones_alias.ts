@@ -81,6 +81,17 @@ export function planPieces(slot: Memslot): Piece[] {
       "the ECAM window is 1 MiB per bus: use a chunk of 1 MiB, or 2 MiB for an even bus count",
     );
   }
+  // Refuse before building anything: each chunk is one mapping, each present page adds at
+  // most two (itself and the rest of the chunk it splits).
+  const limit = maxMapCount();
+  const bound = slot.size / chunk + 2 * b.present.length;
+  if (bound > limit * MAX_MAP_SHARE) {
+    throw invalid(
+      slot,
+      `${bound} mappings needed, too close to vm.max_map_count (${limit})`,
+      `use a larger chunk_size (now ${chunk} bytes)`,
+    );
+  }
   const present = [...b.present].sort((x, y) => x.offset - y.offset);
   for (let i = 0; i < present.length; i++) {
     const p = present[i];
@@ -137,14 +148,6 @@ export function createOnesAlias(slot: Memslot): OnesAliasMapping {
     present: PresentConfigPage[];
   };
   const chunk = b.chunk_size;
-  const limit = maxMapCount();
-  if (pieces.length > limit * MAX_MAP_SHARE) {
-    throw invalid(
-      slot,
-      `${pieces.length} mappings needed, too close to vm.max_map_count (${limit})`,
-      `use a larger chunk_size (now ${chunk} bytes)`,
-    );
-  }
 
   let fd = -1;
   let base = 0n;
