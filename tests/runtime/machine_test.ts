@@ -215,3 +215,36 @@ test("the stats count every exit once", async () => {
     ok(r.stats.guest_ms > 0 && r.stats.vmm_ms >= 0);
   });
 });
+
+test("PVH: an ELF64 image (like vmlinux) boots; hvm_start_info carries magic, cmdline and the e820 map", async () => {
+  const { buildGuests } = await import("../../examples/guests/build.ts");
+  const { pvhPlan } = await import("./plans.ts");
+  const built = await buildGuests(["hello"]);
+  const elf64 = await Deno.makeTempFile({ suffix: ".elf" });
+  try {
+    const o = await new Deno.Command("objcopy", { args: ["-O", "elf64-x86-64", built.get("hello")!, elf64] }).output();
+    equal(o.code, 0);
+    const plan = pvhPlan({ path: elf64, cmdline: "console=ttyS0 quiet" });
+    let out = "";
+    using m = await Machine.create(plan, { output: (_id, b) => out += new TextDecoder().decode(b) });
+    const L = plan.boot.layout;
+    const info = new DataView(m.memory.read(L.info_addr, 56).buffer);
+    equal(info.getUint32(0, true), 0x336ec578);
+    equal(info.getUint32(4, true), 1);
+    equal(Number(info.getBigUint64(24, true)), L.cmdline_addr);
+    equal(Number(info.getBigUint64(40, true)), L.memmap_addr);
+    equal(info.getUint32(48, true), plan.e820.length);
+    equal(new TextDecoder().decode(m.memory.read(L.cmdline_addr, 20)), "console=ttyS0 quiet\0");
+    const mm = new DataView(m.memory.read(L.memmap_addr, 24 * plan.e820.length).buffer);
+    plan.e820.forEach((e, i) => {
+      equal(Number(mm.getBigUint64(i * 24, true)), e.addr);
+      equal(Number(mm.getBigUint64(i * 24 + 8, true)), e.size);
+      equal(mm.getUint32(i * 24 + 16, true), 1);
+    });
+    const r = await m.run({ timeout: 20 });
+    equal(r.exitStatus, 85);
+    equal(out, "Hello from vmdesc guest\n");
+  } finally {
+    await Deno.remove(elf64);
+  }
+});
