@@ -3,11 +3,13 @@
  * the way an OS probes: function 0 of every device of every bus, functions 1..7 only
  * when function 0 says multi-function (header type bit 7).
  *
- * Command line: "ecam=<base> buses=<first>-<last>" (the Plan's ECAM window; base is the
- * address of bus <first>). Without ecam= only the CF8 scan runs. CF8 always walks
- * buses 0..255.
+ * Where ECAM is: "ecam=<base> buses=<first>-<last>" on the command line (base is the
+ * address of bus <first>), else the first allocation of the ACPI MCFG table (RSDP from
+ * hvm_start_info.rsdp_paddr or the BIOS-area search, then the XSDT or RSDT). With neither,
+ * only the CF8 scan runs. CF8 always walks buses 0..255.
  *
- * Output, one line per function found, then a count per method:
+ * Output: where ECAM came from, one line per function found, then a count per method:
+ *   pci-scan: ecam e0000000 buses 00-ff (acpi mcfg)
  *   ecam 00:02.0 1af4:1005 class 00ff00
  *   ecam: 2 functions
  *   cf8 00:02.0 1af4:1005 class 00ff00
@@ -80,10 +82,48 @@ static uint32_t scan(const char *method, reader rd, uint32_t first, uint32_t las
   return n;
 }
 
+static int sig_is(uint32_t addr, const char *sig, uint32_t n) {
+  for (uint32_t i = 0; i < n; i++)
+    if (mmio_read8(addr + i) != (uint8_t)sig[i]) return 0;
+  return 1;
+}
+
+/* The RSDP: from the start info, else the legacy search of the BIOS area (E0000-FFFFF). */
+static uint32_t find_rsdp(void) {
+  const struct hvm_start_info *si = start_info();
+  if (si && si->rsdp_paddr && si->rsdp_paddr < 0x100000000ull &&
+      sig_is((uint32_t)si->rsdp_paddr, "RSD PTR ", 8))
+    return (uint32_t)si->rsdp_paddr;
+  for (uint32_t a = 0xe0000; a < 0x100000; a += 16)
+    if (sig_is(a, "RSD PTR ", 8)) return a;
+  return 0;
+}
+
+/* ECAM window from the ACPI MCFG table; 0 when there is none. */
+static int ecam_from_mcfg(void) {
+  uint32_t rsdp = find_rsdp();
+  if (!rsdp) return 0;
+  uint32_t xsdt = mmio_read8(rsdp + 15) >= 2 ? mmio_read32(rsdp + 24) : 0; /* low half */
+  uint32_t root = xsdt ? xsdt : mmio_read32(rsdp + 16);
+  uint32_t entry = xsdt ? 8 : 4;
+  if (!root) return 0;
+  uint32_t len = mmio_read32(root + 4);
+  for (uint32_t off = 36; off + entry <= len; off += entry) {
+    uint32_t table = mmio_read32(root + off);
+    if (!sig_is(table, "MCFG", 4) || mmio_read32(table + 4) < 44 + 16) continue;
+    ecam_base = mmio_read32(table + 44); /* first allocation: base (u64), segment, buses */
+    bus_first = mmio_read8(table + 54);
+    bus_last = mmio_read8(table + 55);
+    return ecam_base != 0;
+  }
+  return 0;
+}
+
 uint32_t guest_main(const struct hvm_start_info *info) {
   lib_init(info);
   uint32_t n_ecam = 0;
   int have_ecam = 0;
+  const char *source = "cmdline";
   ecam_base = cmdline_u32("ecam", 0);
   if (ecam_base) {
     have_ecam = 1;
@@ -91,9 +131,23 @@ uint32_t guest_main(const struct hvm_start_info *info) {
     bus_last = 255;
     cmdline_range("buses", &bus_first, &bus_last);
     if (bus_last > 255 || bus_last < bus_first) bus_last = 255;
+  } else if (ecam_from_mcfg()) {
+    have_ecam = 1;
+    source = "acpi mcfg";
+  }
+  if (have_ecam) {
+    puts("pci-scan: ecam ");
+    put_hex(ecam_base, 8);
+    puts(" buses ");
+    put_hex(bus_first, 2);
+    putc('-');
+    put_hex(bus_last, 2);
+    puts(" (");
+    puts(source);
+    puts(")\n");
     n_ecam = scan("ecam", read_ecam, bus_first, bus_last, by_ecam);
   } else {
-    puts("pci-scan: no ecam= on the command line, CF8 only\n");
+    puts("pci-scan: no ecam= on the command line and no ACPI MCFG: CF8 only\n");
   }
   uint32_t n_cf8 = scan("cf8", cf8_read32, 0, 255, by_cf8);
 

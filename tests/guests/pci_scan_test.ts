@@ -16,10 +16,11 @@ function hex(n: number, w: number): string {
   return n.toString(16).padStart(w, "0");
 }
 
-function expectedLines(plan: Plan, method: "ecam" | "cf8"): string[] {
+function expectedLines(plan: Plan, method: "ecam" | "cf8", buses?: [number, number]): string[] {
   const ecam = plan.hole!.ecam!;
+  const [first, last] = buses ?? [ecam.bus_start, ecam.bus_end];
   return presentPciFunctions(plan)
-    .filter((f) => method === "cf8" || (f.bus >= ecam.bus_start && f.bus <= ecam.bus_end))
+    .filter((f) => method === "cf8" || (f.bus >= first && f.bus <= last))
     .map((f) =>
       `${method} ${f.bdf} ${hex(f.vendor_id, 4)}:${hex(f.device_id, 4)} class ${
         hex(f.class_code, 6)
@@ -33,6 +34,14 @@ async function scanTest(strategy: HoleStrategy) {
   });
   assert.equal(plan.hole?.strategy, strategy);
   const lines = output.split("\n");
+  const e = plan.hole!.ecam!;
+  assert.equal(
+    lines[0],
+    `pci-scan: ecam ${hex(e.base, 8)} buses ${hex(e.bus_start, 2)}-${
+      hex(e.bus_end, 2)
+    } (acpi mcfg)`,
+    "the guest found the Plan's ECAM window in the ACPI MCFG",
+  );
   for (const method of ["ecam", "cf8"] as const) {
     const found = lines.filter((l) => LINE.test(l) && l.startsWith(`${method} `));
     const expected = expectedLines(plan, method);
@@ -62,4 +71,23 @@ kvmTest("guest pci-scan (shadow): same output, absent-function ECAM reads never 
   const shadow = await scanTest("shadow");
   assert.equal(shadow.output, trap.output, "byte-identical output under both strategies");
   assert.equal(shadow.host.model.ecam_reads, 0, "no ECAM read reached the VMM");
+});
+
+kvmTest("guest pci-scan: ecam= and buses= on the command line override the MCFG", async () => {
+  const ecamBase = 0xe0000000;
+  const { plan, result, output } = await runGuest("pci-scan", "pci_scan.vmdesc", {
+    holeStrategy: "trap",
+    cmdline: `ecam=0x${hex(ecamBase, 8)} buses=0-0`,
+  });
+  assert.equal(plan.hole!.ecam!.base, ecamBase);
+  const lines = output.split("\n");
+  assert.equal(lines[0], `pci-scan: ecam ${hex(ecamBase, 8)} buses 00-00 (cmdline)`);
+  const ecamLines = lines.filter((l) => LINE.test(l) && l.startsWith("ecam "));
+  assert.deepEqual(ecamLines, expectedLines(plan, "ecam", [0, 0]));
+  assert.ok(
+    ecamLines.length < expectedLines(plan, "cf8").length,
+    "bus 1 is outside the scanned range",
+  );
+  assert.ok(lines.includes("pci-scan: ecam and cf8 differ"));
+  assert.equal(result.exitStatus, 3);
 });

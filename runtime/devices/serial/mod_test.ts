@@ -151,3 +151,49 @@ Deno.test("serial: a FIFO reset drops loopback bytes but keeps host input", () =
   wr(2, 0x03);
   assert.equal(rd(5) & 1, 0, "loopback byte cleared");
 });
+
+Deno.test("serial: Linux 8250 autoconfig sequence finds a 16550A with a working THRE interrupt", () => {
+  const { rd, wr } = setup(4);
+  // IER probe: writable low nibble.
+  const savedIer = rd(1);
+  wr(1, 0x00);
+  const scratch2 = rd(1) & 0x0f;
+  wr(1, 0x0f);
+  const scratch3 = rd(1) & 0x0f;
+  wr(1, savedIer);
+  assert.deepEqual([scratch2, scratch3], [0x00, 0x0f], "a UART is there");
+  // Loopback check.
+  wr(4, 0x10 | 0x0a);
+  assert.equal(rd(6) & 0xf0, 0x90);
+  wr(4, 0x00);
+  // FIFO type: EFR probe (LCR 0xBF), then IIR bits 7:6 with the FIFO enabled.
+  wr(3, 0xbf);
+  wr(2, 0x00); // EFR write on a 650; FCR here
+  wr(3, 0x00);
+  wr(2, 0x01);
+  assert.equal(rd(2) >> 6, 3, "16550A class FIFO");
+  wr(3, 0xbf);
+  assert.notEqual(rd(2), 0, "no EFR: not a 16C650");
+  wr(3, 0x80);
+  assert.notEqual(rd(2), 0, "not a 16850");
+  // 16750 check: the 64-byte FIFO bit must not stick.
+  wr(3, 0x00);
+  wr(2, 0x01 | 0x20);
+  const status1 = rd(2) >> 5;
+  wr(2, 0x01);
+  wr(3, 0x80);
+  wr(2, 0x01 | 0x20);
+  const status2 = rd(2) >> 5;
+  wr(2, 0x01);
+  wr(3, 0x00);
+  assert.ok(!(status1 === 6 && status2 === 7), "not a 16750");
+  // serial8250_do_startup's UART_BUG_THRE test: THRI re-enabled must re-raise.
+  wr(1, 0x02);
+  const iir1 = rd(2);
+  wr(1, 0x00);
+  wr(1, 0x02);
+  const iir = rd(2);
+  wr(1, 0x00);
+  assert.equal(iir1 & 0x01, 0);
+  assert.equal(iir & 0x01, 0, "no UART_BUG_THRE");
+});
