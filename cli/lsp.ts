@@ -40,7 +40,9 @@ export async function run(args: string[]): Promise<number> {
     return 0;
   }
   if (parsed.positionals.length > 0) {
-    console.error(`error: unexpected argument '${parsed.positionals[0]}'\n  = help: see vmdesc lsp --help`);
+    console.error(
+      `error: unexpected argument '${parsed.positionals[0]}'\n  = help: see vmdesc lsp --help`,
+    );
     return 2;
   }
   let debounceMs = 15;

@@ -49,5 +49,6 @@ export function codeActions(ws: Workspace, p: CodeActionParams): CodeAction[] {
 
 function sameDiagnostic(a: LspDiagnostic, b: LspDiagnostic): boolean {
   return a.code === b.code && (a.source ?? SOURCE) === SOURCE && a.message === b.message &&
-    a.range.start.line === b.range.start.line && a.range.start.character === b.range.start.character;
+    a.range.start.line === b.range.start.line &&
+    a.range.start.character === b.range.start.character;
 }

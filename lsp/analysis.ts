@@ -2,7 +2,7 @@
  * One analysis of an open document: the incremental parse of its buffer, then lang's
  * compile (imports through the buffer-preferring host), kept for the feature handlers.
  */
-import { compile } from "../lang/mod.ts";
+import { compile, parse } from "../lang/mod.ts";
 import type { IncrementalParser, ParseResult } from "../lang/parse.ts";
 import type { Program } from "../lang/program.ts";
 import type { Diagnostic } from "../lang/diagnostics/types.ts";
@@ -34,7 +34,7 @@ export function analyze(
   const text = parser.text();
   // The incremental Matcher re-parses only what the edit disturbed; full mode is the
   // baseline the benchmark compares it with.
-  const parsed: ParseResult = incremental ? parser.parse() : freshParse(parser, text);
+  const parsed: ParseResult = incremental ? parser.parse() : parse(text, path);
   host.touched.clear();
   // `parsed` hands lang the incremental parse so compile does not parse the text again.
   const options = { file: path, host, parsed };
@@ -49,9 +49,4 @@ export function analyze(
     plans: result.plans,
     deps: new Set([...host.touched].filter((p) => p !== path)),
   };
-}
-
-function freshParse(parser: IncrementalParser, text: string): ParseResult {
-  parser.setText(text); // drops the Matcher's memo table: a from-scratch parse
-  return parser.parse();
 }

@@ -101,7 +101,10 @@ export function contextAt(text: string, offset: number): Context {
       i = j + 1;
     } else if (c === "{") {
       const from = stack[stack.length - 1].from;
-      stack.push({ block: headerBlock(toks.slice(from), stack[stack.length - 1].block), from: toks.length + 1 });
+      stack.push({
+        block: headerBlock(toks.slice(from), stack[stack.length - 1].block),
+        from: toks.length + 1,
+      });
       toks.push({ text: "{", start: i, line });
       i++;
     } else if (c === "}") {
@@ -111,8 +114,9 @@ export function contextAt(text: string, offset: number): Context {
     } else if (/\s/.test(c)) {
       i++;
     } else {
-      const m = /^(?:[0-9A-Fa-f]{4}:)?[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-7]|^[A-Za-z0-9_]+|^\.\.|^<<|^>>|^./
-        .exec(text.slice(i, Math.min(offset, i + 64)));
+      const m =
+        /^(?:[0-9A-Fa-f]{4}:)?[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-7]|^[A-Za-z0-9_]+|^\.\.|^<<|^>>|^./
+          .exec(text.slice(i, Math.min(offset, i + 64)));
       const t = m ? m[0] : c;
       toks.push({ text: t, start: i, line });
       i += t.length;
@@ -123,7 +127,9 @@ export function contextAt(text: string, offset: number): Context {
   let word = "";
   let wordStart = offset;
   const last = level[level.length - 1];
-  if (last && last.start + last.text.length === offset && /^[A-Za-z_][A-Za-z0-9_]*$/.test(last.text)) {
+  if (
+    last && last.start + last.text.length === offset && /^[A-Za-z_][A-Za-z0-9_]*$/.test(last.text)
+  ) {
     word = last.text;
     wordStart = last.start;
     level = level.slice(0, -1);
@@ -261,13 +267,20 @@ export function candidates(ctx: Context, names: Names): CompletionItem[] {
     if (p1 === "acpi") return enumItems(["on", "off"], "ACPI tables");
     if (p2 === "bar" && b.kind === "pci") return enumItems(BAR_KINDS, "BAR kind");
     if (p1 === "extends") {
-      return names.machines.map((m) => ({ label: m, kind: CompletionItemKind.Class, detail: "machine" }));
+      return names.machines.map((m) => ({
+        label: m,
+        kind: CompletionItemKind.Class,
+        detail: "machine",
+      }));
     }
-    if (p1 === "machine" || p1 === "let" || p1 === "import" || p1 === "pci" || p1 === "hide") return [];
+    if (p1 === "machine" || p1 === "let" || p1 === "import" || p1 === "pci" || p1 === "hide") {
+      return [];
+    }
     // A value position: after a property name, an operator, `ecam`, or `let x =`.
     const props = blockProps(b);
     const valueAfter = p1 !== undefined &&
-      (OPERATORS.has(p1) || Object.hasOwn(props, p1) || p1 === "ecam" || (p1 === "bar" && b.kind === "pci"));
+      (OPERATORS.has(p1) || Object.hasOwn(props, p1) || p1 === "ecam" ||
+        (p1 === "bar" && b.kind === "pci"));
     if (valueAfter) {
       const spec = p1 ? props[p1] : undefined;
       if (spec?.type.t === "enum") return enumItems(spec.type.values, p1);
@@ -287,11 +300,17 @@ export function candidates(ctx: Context, names: Names): CompletionItem[] {
     case "machine":
       return [...propItems(MACHINE_PROPS), ...STRUCTURED_SETTINGS.map((s) => kw(s))];
     case "hole":
-      return [...propItems(HOLE_PROPS), ...HOLE_STRUCTURED.map((s) => kw(s, "ECAM window: ecam BASE buses A..B"))];
+      return [
+        ...propItems(HOLE_PROPS),
+        ...HOLE_STRUCTURED.map((s) => kw(s, "ECAM window: ecam BASE buses A..B")),
+      ];
     case "device":
     case "pci":
     case "boot":
-      return [...propItems(blockProps(b)), ...(b.kind === "pci" ? [kw("bar", "bar INDEX mem32|mem64|io SIZE")] : [])];
+      return [
+        ...propItems(blockProps(b)),
+        ...(b.kind === "pci" ? [kw("bar", "bar INDEX mem32|mem64|io SIZE")] : []),
+      ];
     case "cpuid":
       return [kw("hide", "hide CPU features from the guest")];
     default:

@@ -1,7 +1,7 @@
 /** Conversions between lang's offset spans and LSP's line/character positions and URIs. */
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { Position, Range } from "vscode-languageserver";
-import { TextDocument } from "vscode-languageserver-textdocument";
+import type { TextDocument } from "vscode-languageserver-textdocument";
 
 export function uriToPath(uri: string): string {
   return uri.startsWith("file:") ? fileURLToPath(uri) : uri;

@@ -61,11 +61,15 @@ export function toLspDiagnostics(
       if (at) range = mapper.range(at) ?? ZERO;
       message = `in ${d.span.file}: ${d.message}`;
       const r = mapper.range(d.span);
-      if (r) related.push({ location: { uri: pathToUri(d.span.file), range: r }, message: d.message });
+      if (r) {
+        related.push({ location: { uri: pathToUri(d.span.file), range: r }, message: d.message });
+      }
     }
     for (const l of d.labels ?? []) {
       const r = mapper.range(l.span);
-      if (r) related.push({ location: { uri: pathToUri(l.span.file), range: r }, message: l.message });
+      if (r) {
+        related.push({ location: { uri: pathToUri(l.span.file), range: r }, message: l.message });
+      }
     }
     const lsp: LspDiagnostic = {
       range,

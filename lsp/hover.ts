@@ -184,7 +184,9 @@ function overlaps(plan: Plan, lo: bigint, end: bigint, ports: boolean, _path: A.
   const test = (what: string, r: PlanRange) => {
     const b = BigInt(r.base);
     const e = b + BigInt(r.size);
-    if (b < end && lo < e) hits.push(`${what} \`${hex(b)} .. ${hex(e)}\` (${humanSize(BigInt(r.size))})`);
+    if (b < end && lo < e) {
+      hits.push(`${what} \`${hex(b)} .. ${hex(e)}\` (${humanSize(BigInt(r.size))})`);
+    }
   };
   if (ports) {
     for (const dev of plan.devices) for (const r of dev.ports) test(`ports of \`${dev.id}\``, r);
@@ -198,14 +200,21 @@ function overlaps(plan: Plan, lo: bigint, end: bigint, ports: boolean, _path: A.
   }
   if (plan.hole) {
     test("the PCI hole", plan.hole);
-    if (plan.hole.ecam) test(`the ECAM window (buses ${plan.hole.ecam.bus_start}..${plan.hole.ecam.bus_end})`, plan.hole.ecam);
+    if (plan.hole.ecam) {
+      test(
+        `the ECAM window (buses ${plan.hole.ecam.bus_start}..${plan.hole.ecam.bus_end})`,
+        plan.hole.ecam,
+      );
+    }
     test("the 32-bit BAR window", plan.hole.mmio32);
     if (plan.hole.mmio64) test("the 64-bit BAR window", plan.hole.mmio64);
   }
   for (const dev of plan.devices) for (const r of dev.mmio) test(`MMIO of \`${dev.id}\``, r);
   for (const f of plan.pci) {
     for (const b of f.bars) {
-      if (b.kind !== "io") test(`BAR ${b.index} of ${f.bdf} (${f.kind})`, { base: b.address, size: b.size });
+      if (b.kind !== "io") {
+        test(`BAR ${b.index} of ${f.bdf} (${f.kind})`, { base: b.address, size: b.size });
+      }
     }
   }
   for (const r of PLATFORM_REGIONS) test(r.name, { base: Number(r.base), size: Number(r.size) });
@@ -216,7 +225,9 @@ function fmtRanges(rs: PlanRange[], unit: "ports" | "mmio"): string {
   return rs.map((r) => {
     const e = r.base + r.size;
     return unit === "ports"
-      ? `\`0x${r.base.toString(16)}..0x${e.toString(16)}\` (${r.size} port${r.size === 1 ? "" : "s"})`
+      ? `\`0x${r.base.toString(16)}..0x${e.toString(16)}\` (${r.size} port${
+        r.size === 1 ? "" : "s"
+      })`
       : `\`${hex(r.base)} .. ${hex(e)}\` (${humanSize(r.size)})`;
   }).join(", ");
 }
@@ -234,7 +245,9 @@ function describeDevice(dev: A.Device, plan: Plan | undefined): string {
     if (p.irq !== null) claims.push(`IRQ (GSI) ${p.irq}`);
     lines.push(`claims: ${claims.length ? claims.join("; ") : "nothing"}`);
     const props = Object.entries(p.props);
-    if (props.length) lines.push(`settings: ${props.map(([k, v]) => `${k} = ${JSON.stringify(v)}`).join(", ")}`);
+    if (props.length) {
+      lines.push(`settings: ${props.map(([k, v]) => `${k} = ${JSON.stringify(v)}`).join(", ")}`);
+    }
   } else if (plan === undefined) {
     lines.push("_(no Plan: the machine has errors)_");
   }
@@ -252,23 +265,35 @@ function describePci(pci: A.Pci, plan: Plan | undefined): string {
   const lines = [`**pci ${pci.address.raw}** ${pci.deviceKind.name}`];
   if (spec) lines.push(spec.doc);
   const bdf = parseBdf(pci.address.raw);
-  const f = bdf && plan?.pci.find((x) => x.bus === bdf[0] && x.device === bdf[1] && x.function === bdf[2]);
+  const f = bdf &&
+    plan?.pci.find((x) => x.bus === bdf[0] && x.device === bdf[1] && x.function === bdf[2]);
   if (f) {
     const id = (n: number, w: number) => n.toString(16).padStart(w, "0");
     lines.push(
-      `IDs \`${id(f.vendor_id, 4)}:${id(f.device_id, 4)}\` class \`0x${id(f.class_code, 6)}\` rev ${f.revision}` +
+      `IDs \`${id(f.vendor_id, 4)}:${id(f.device_id, 4)}\` class \`0x${
+        id(f.class_code, 6)
+      }\` rev ${f.revision}` +
         ` subsystem \`${id(f.subsystem_vendor_id, 4)}:${id(f.subsystem_id, 4)}\``,
     );
     if (plan?.hole?.ecam) {
-      const cfg = plan.hole.ecam.base + ((f.bus - plan.hole.ecam.bus_start) << 20) + (f.device << 15) + (f.function << 12);
+      const cfg = plan.hole.ecam.base + ((f.bus - plan.hole.ecam.bus_start) << 20) +
+        (f.device << 15) + (f.function << 12);
       lines.push(`config space: ECAM \`${hex(cfg)} .. ${hex(cfg + 4096)}\``);
     }
     for (const b of f.bars) {
-      const where = b.kind === "io" ? `ports \`0x${b.address.toString(16)}\`` : `\`${hex(b.address)}\``;
-      lines.push(`BAR ${b.index}: ${b.kind}${b.prefetchable ? " prefetchable" : ""} ${humanSize(b.size)} at ${where}`);
+      const where = b.kind === "io"
+        ? `ports \`0x${b.address.toString(16)}\``
+        : `\`${hex(b.address)}\``;
+      lines.push(
+        `BAR ${b.index}: ${b.kind}${b.prefetchable ? " prefetchable" : ""} ${
+          humanSize(b.size)
+        } at ${where}`,
+      );
     }
     lines.push(
-      f.interrupt_pin ? `interrupt: INT${"ABCD"[f.interrupt_pin - 1]}# → GSI ${f.irq}` : "interrupt: none",
+      f.interrupt_pin
+        ? `interrupt: INT${"ABCD"[f.interrupt_pin - 1]}# → GSI ${f.irq}`
+        : "interrupt: none",
     );
   } else if (plan === undefined) {
     lines.push("_(no Plan: the machine has errors)_");
@@ -279,17 +304,23 @@ function describePci(pci: A.Pci, plan: Plan | undefined): string {
 function describeHole(plan: Plan): string {
   const h = plan.hole!;
   const lines = [
-    `**PCI hole** \`${hex(h.base)} .. ${hex(h.base + h.size)}\` (${humanSize(h.size)}), strategy \`${h.strategy}\``,
+    `**PCI hole** \`${hex(h.base)} .. ${hex(h.base + h.size)}\` (${
+      humanSize(h.size)
+    }), strategy \`${h.strategy}\``,
   ];
   if (h.ecam) {
     lines.push(
-      `ECAM \`${hex(h.ecam.base)} .. ${hex(h.ecam.base + h.ecam.size)}\` buses ${h.ecam.bus_start}..${h.ecam.bus_end}` +
+      `ECAM \`${hex(h.ecam.base)} .. ${
+        hex(h.ecam.base + h.ecam.size)
+      }\` buses ${h.ecam.bus_start}..${h.ecam.bus_end}` +
         (h.ecam.shadow_slot !== null ? ` (shadow memslot ${h.ecam.shadow_slot})` : ""),
     );
   }
   lines.push(`32-bit BARs: ${fmtRanges([h.mmio32], "mmio")}`);
   if (h.mmio64) lines.push(`64-bit BARs: ${fmtRanges([h.mmio64], "mmio")}`);
-  lines.push(`host memory: trap ${humanSize(h.host_cost.trap)}, shadow ${humanSize(h.host_cost.shadow)}`);
+  lines.push(
+    `host memory: trap ${humanSize(h.host_cost.trap)}, shadow ${humanSize(h.host_cost.shadow)}`,
+  );
   return lines.join("\n\n");
 }
 
@@ -299,9 +330,20 @@ function describeMachine(m: A.Machine, plan: Plan | undefined): string {
     lines.push("_(no Plan: the machine has errors)_");
     return lines.join("\n\n");
   }
-  const ram = plan.memslots.filter((s) => s.backing.kind === "anonymous").reduce((n, s) => n + s.size, 0);
-  lines.push(`${plan.cpus.count} vCPU${plan.cpus.count === 1 ? "" : "s"}, RAM ${humanSize(ram)} in ${plan.memslots.length} memslot(s)`);
-  lines.push(`devices: ${plan.devices.map((d) => `\`${d.id}\``).join(", ") || "none"}; PCI functions: ${plan.pci.length}`);
+  const ram = plan.memslots.filter((s) => s.backing.kind === "anonymous").reduce(
+    (n, s) => n + s.size,
+    0,
+  );
+  lines.push(
+    `${plan.cpus.count} vCPU${plan.cpus.count === 1 ? "" : "s"}, RAM ${
+      humanSize(ram)
+    } in ${plan.memslots.length} memslot(s)`,
+  );
+  lines.push(
+    `devices: ${
+      plan.devices.map((d) => `\`${d.id}\``).join(", ") || "none"
+    }; PCI functions: ${plan.pci.length}`,
+  );
   lines.push(`boot: ${plan.boot.protocol} \`${plan.boot.path}\``);
   return lines.join("\n\n");
 }

@@ -6,10 +6,10 @@
 import process from "node:process";
 import {
   CodeActionKind,
-  createConnection,
   type Connection,
-  DidChangeTextDocumentParams,
-  InitializeResult,
+  createConnection,
+  type DidChangeTextDocumentParams,
+  type InitializeResult,
   ProposedFeatures,
   StreamMessageReader,
   StreamMessageWriter,
@@ -118,7 +118,9 @@ export function startServer(opts: ServerOptions = {}): Promise<number> {
       try {
         publish(d);
       } catch (e) {
-        connection.console.error(`vmdesc: checking ${d.path} failed: ${e instanceof Error ? e.stack : e}`);
+        connection.console.error(
+          `vmdesc: checking ${d.path} failed: ${e instanceof Error ? e.stack : e}`,
+        );
       }
     }, delay);
   };

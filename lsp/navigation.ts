@@ -4,12 +4,7 @@
  * buffer-preferring host) knows every definition and use; other open documents that
  * import the same file add their uses.
  */
-import type {
-  DefinitionParams,
-  Location,
-  Position,
-  ReferenceParams,
-} from "vscode-languageserver";
+import type { DefinitionParams, Location, Position, ReferenceParams } from "vscode-languageserver";
 import type * as A from "../lang/ast.ts";
 import type { Span } from "../lang/diagnostics/types.ts";
 import type { Program } from "../lang/program.ts";
@@ -109,7 +104,9 @@ export function references(ws: Workspace, p: ReferenceParams): Location[] {
     for (const prog of programs(ws, p.textDocument.uri)) {
       const same = prog.machines.get(t.name);
       if (!same || same.span.file !== sym.span.file || same.span.start !== sym.span.start) continue;
-      for (const f of prog.files.values()) spans.push(...extendsRefs(f.ast, t.name).map((i) => i.span));
+      for (const f of prog.files.values()) {
+        spans.push(...extendsRefs(f.ast, t.name).map((i) => i.span));
+      }
     }
   } else {
     // Every import of this file, in every file any open document loads.

@@ -1,9 +1,5 @@
 /** Document outline: constants, imports, machines → PCI hole, devices, PCI functions, boot. */
-import {
-  type DocumentSymbol,
-  type DocumentSymbolParams,
-  SymbolKind,
-} from "vscode-languageserver";
+import { type DocumentSymbol, type DocumentSymbolParams, SymbolKind } from "vscode-languageserver";
 import type * as A from "../lang/ast.ts";
 import type { Workspace } from "./mod.ts";
 import { rangeOf } from "./convert.ts";
@@ -34,7 +30,9 @@ export function documentSymbols(ws: Workspace, p: DocumentSymbolParams): Documen
       out.push(sym(item.path.value, SymbolKind.File, item, item.path.span, "import"));
     } else if (item.kind === "Let") {
       const v = a.program?.lets.get(item.name.name);
-      const detail = v && v.file === d.path && v.value !== null ? `= ${fmtValue(v.value)}` : undefined;
+      const detail = v && v.file === d.path && v.value !== null
+        ? `= ${fmtValue(v.value)}`
+        : undefined;
       out.push(sym(item.name.name, SymbolKind.Constant, item, item.name.span, detail));
     } else if (item.kind === "Machine") {
       const kids: DocumentSymbol[] = [];
@@ -46,11 +44,29 @@ export function documentSymbols(ws: Workspace, p: DocumentSymbolParams): Documen
           kids.push(sym("pci_hole", SymbolKind.Namespace, s, s.span, undefined, holeKids));
         } else if (s.kind === "Device") {
           const name = s.name?.name ?? s.deviceKind.name;
-          kids.push(sym(name, SymbolKind.Object, s, (s.name ?? s.deviceKind).span, `device ${s.deviceKind.name}`));
+          kids.push(
+            sym(
+              name,
+              SymbolKind.Object,
+              s,
+              (s.name ?? s.deviceKind).span,
+              `device ${s.deviceKind.name}`,
+            ),
+          );
         } else if (s.kind === "Pci") {
-          kids.push(sym(`${s.address.raw} ${s.deviceKind.name}`, SymbolKind.Object, s, s.address.span, "pci"));
+          kids.push(
+            sym(
+              `${s.address.raw} ${s.deviceKind.name}`,
+              SymbolKind.Object,
+              s,
+              s.address.span,
+              "pci",
+            ),
+          );
         } else if (s.kind === "Boot") {
-          kids.push(sym(`boot ${s.protocol.name}`, SymbolKind.Event, s, s.protocol.span, s.path.value));
+          kids.push(
+            sym(`boot ${s.protocol.name}`, SymbolKind.Event, s, s.protocol.span, s.path.value),
+          );
         } else if (s.kind === "Prop") {
           kids.push(sym(s.name.name, SymbolKind.Property, s, s.name.span));
         } else if (s.kind === "Cpuid") {

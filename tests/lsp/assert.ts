@@ -4,10 +4,15 @@ export function assert(cond: unknown, msg = "assertion failed"): asserts cond {
 }
 
 function canon(v: unknown): string {
-  return JSON.stringify(v, (_k, x) =>
-    x && typeof x === "object" && !Array.isArray(x)
-      ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => a.localeCompare(b)))
-      : typeof x === "bigint" ? x.toString() : x);
+  return JSON.stringify(
+    v,
+    (_k, x) =>
+      x && typeof x === "object" && !Array.isArray(x)
+        ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => a.localeCompare(b)))
+        : typeof x === "bigint"
+        ? x.toString()
+        : x,
+  );
 }
 
 export function assertEquals(actual: unknown, expected: unknown, msg?: string) {

@@ -46,7 +46,9 @@ export interface CheckDiag {
   code: string;
   message: string;
   /** 0-based LSP-style range (the fixtures are ASCII, so columns are UTF-16 units too). */
-  range: { start: { line: number; character: number }; end: { line: number; character: number } } | null;
+  range:
+    | { start: { line: number; character: number }; end: { line: number; character: number } }
+    | null;
 }
 
 /** `vmdesc check --format json` on `text` (as file `path`, through stdin when given text). */
@@ -80,7 +82,6 @@ export async function checkJson(path: string, text?: string): Promise<CheckDiag[
   }));
 }
 
-// deno-lint-ignore no-explicit-any
 export function lspDiags(m: Message): CheckDiag[] {
   // deno-lint-ignore no-explicit-any
   return ((m.params as any).diagnostics as any[]).map((d) => ({

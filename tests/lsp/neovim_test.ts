@@ -43,7 +43,14 @@ Deno.test({
       await Deno.copyFile(`${FIXTURES}/errors.vmdesc`, errorsFile);
       await Deno.writeTextFile(messyFile, MESSY);
       const out = `${dir}/result.txt`;
-      const serverCmd = [Deno.execPath(), "run", ...DENO_FLAGS, `${ROOT}/cli/vmdesc.ts`, "lsp", "--stdio"];
+      const serverCmd = [
+        Deno.execPath(),
+        "run",
+        ...DENO_FLAGS,
+        `${ROOT}/cli/vmdesc.ts`,
+        "lsp",
+        "--stdio",
+      ];
       const args = ["--headless", "--clean", "-u", `${ROOT}/tests/lsp/nvim_driver.lua`];
       // Its own session, so the editor and the server it starts die together.
       child = new Deno.Command(setsid ?? nvim!, {
@@ -70,7 +77,11 @@ Deno.test({
       const result = await Promise.race([child.output(), timedOut]);
       if (result === "timeout") throw new Error("nvim did not finish within 90 s");
       const report = await Deno.readTextFile(out).catch(() => "(no result file)");
-      assertEquals(result.code, 0, `nvim exit status; report:\n${report}\n${new TextDecoder().decode(result.stderr)}`);
+      assertEquals(
+        result.code,
+        0,
+        `nvim exit status; report:\n${report}\n${new TextDecoder().decode(result.stderr)}`,
+      );
       void pid;
 
       const lines = report.split("\n");
@@ -79,7 +90,8 @@ Deno.test({
         const [, code, line] = l.split(" ");
         return `${code}:${line}`;
       }).sort();
-      const want = (await checkJson(errorsFile)).map((d) => `${d.code}:${d.range!.start.line + 1}`).sort();
+      const want = (await checkJson(errorsFile)).map((d) => `${d.code}:${d.range!.start.line + 1}`)
+        .sort();
       assert(want.length >= 4, "the fixture has several known problems");
       assertEquals(got, want);
 
@@ -104,4 +116,6 @@ Deno.test({
   },
 });
 
-if (nvim === null) console.log("neovim test skipped: `nvim` is not on PATH (apt-get install -y neovim)");
+if (nvim === null) {
+  console.log("neovim test skipped: `nvim` is not on PATH (apt-get install -y neovim)");
+}

@@ -7,8 +7,8 @@ import { assert, assertEquals } from "./assert.ts";
 import type { Message } from "./jsonrpc_client.ts";
 import {
   checkJson,
-  FIXTURES,
   fileUri,
+  FIXTURES,
   initialize,
   lspDiags,
   sortDiags,
@@ -46,7 +46,9 @@ function applyEdits(text: string, edits: Any[]): string {
     lines.slice(0, p.line).reduce((n, l) => n + l.length + 1, 0) + p.character;
   const sorted = [...edits].sort((a, b) => off(b.range.start) - off(a.range.start));
   let out = text;
-  for (const e of sorted) out = out.slice(0, off(e.range.start)) + e.newText + out.slice(off(e.range.end));
+  for (const e of sorted) {
+    out = out.slice(0, off(e.range.start)) + e.newText + out.slice(off(e.range.end));
+  }
   return out;
 }
 
@@ -57,7 +59,15 @@ Deno.test("lsp protocol: a whole session against the real server process", async
     const init: Any = await initialize(c);
     const caps = init.capabilities;
     assertEquals(caps.textDocumentSync.change, 2, "incremental sync");
-    for (const k of ["hoverProvider", "definitionProvider", "referencesProvider", "documentSymbolProvider", "documentFormattingProvider"]) {
+    for (
+      const k of [
+        "hoverProvider",
+        "definitionProvider",
+        "referencesProvider",
+        "documentSymbolProvider",
+        "documentFormattingProvider",
+      ]
+    ) {
       assert(caps[k], `capability ${k}`);
     }
     assert(caps.completionProvider && caps.codeActionProvider, "completion and code actions");
@@ -80,41 +90,62 @@ Deno.test("lsp protocol: a whole session against the real server process", async
       assert(want.length >= 4, "the fixture has several known problems");
       assertEquals(got, want);
       const codes = got.map((d) => d.code);
-      for (const code of ["E0207", "E0301", "E0302", "W0005"]) assert(codes.includes(code), `${code} reported`);
+      for (const code of ["E0207", "E0301", "E0302", "W0005"]) {
+        assert(codes.includes(code), `${code} reported`);
+      }
     });
 
     let text = errorsText;
-    await t.step("didChange (incremental) re-publishes, still equal to `vmdesc check`", async () => {
-      // Fix the misspelt kind `serail` with a ranged edit, and add a line.
-      const at = posOf(text, "serail");
-      const wait = diagsFor(errorsUri, 2);
-      const changes = [
-        { range: { start: at, end: { line: at.line, character: at.character + 6 } }, text: "serial" },
-        { range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } }, text: "// edited\n" },
-      ];
-      await c.notify("textDocument/didChange", { textDocument: { uri: errorsUri, version: 2 }, contentChanges: changes });
-      text = "// edited\n" + text.replace("serail", "serial");
-      const got = sortDiags(lspDiags(await wait));
-      assert(!got.some((d) => d.code === "E0301"), "the fixed kind is no longer reported");
-      assertEquals(got, sortDiags(await checkJson(errorsPath, text)));
-      // A second change that breaks the syntax, then one that restores it.
-      const brk = posOf(text, "machine broken {", 15);
-      const wait3 = diagsFor(errorsUri, 3);
-      await c.notify("textDocument/didChange", {
-        textDocument: { uri: errorsUri, version: 3 },
-        contentChanges: [{ range: { start: brk, end: { line: brk.line, character: brk.character + 1 } }, text: "" }],
-      });
-      const broken = text.slice(0, text.indexOf("machine broken {") + 15) + text.slice(text.indexOf("machine broken {") + 16);
-      const got3 = sortDiags(lspDiags(await wait3));
-      assert(got3.some((d) => d.code === "E0001"), "syntax error reported");
-      assertEquals(got3, sortDiags(await checkJson(errorsPath, broken)));
-      const wait4 = diagsFor(errorsUri, 4);
-      await c.notify("textDocument/didChange", {
-        textDocument: { uri: errorsUri, version: 4 },
-        contentChanges: [{ range: { start: brk, end: brk }, text: "{" }],
-      });
-      assertEquals(sortDiags(lspDiags(await wait4)), sortDiags(await checkJson(errorsPath, text)));
-    });
+    await t.step(
+      "didChange (incremental) re-publishes, still equal to `vmdesc check`",
+      async () => {
+        // Fix the misspelt kind `serail` with a ranged edit, and add a line.
+        const at = posOf(text, "serail");
+        const wait = diagsFor(errorsUri, 2);
+        const changes = [
+          {
+            range: { start: at, end: { line: at.line, character: at.character + 6 } },
+            text: "serial",
+          },
+          {
+            range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } },
+            text: "// edited\n",
+          },
+        ];
+        await c.notify("textDocument/didChange", {
+          textDocument: { uri: errorsUri, version: 2 },
+          contentChanges: changes,
+        });
+        text = "// edited\n" + text.replace("serail", "serial");
+        const got = sortDiags(lspDiags(await wait));
+        assert(!got.some((d) => d.code === "E0301"), "the fixed kind is no longer reported");
+        assertEquals(got, sortDiags(await checkJson(errorsPath, text)));
+        // A second change that breaks the syntax, then one that restores it.
+        const brk = posOf(text, "machine broken {", 15);
+        const wait3 = diagsFor(errorsUri, 3);
+        await c.notify("textDocument/didChange", {
+          textDocument: { uri: errorsUri, version: 3 },
+          contentChanges: [{
+            range: { start: brk, end: { line: brk.line, character: brk.character + 1 } },
+            text: "",
+          }],
+        });
+        const broken = text.slice(0, text.indexOf("machine broken {") + 15) +
+          text.slice(text.indexOf("machine broken {") + 16);
+        const got3 = sortDiags(lspDiags(await wait3));
+        assert(got3.some((d) => d.code === "E0001"), "syntax error reported");
+        assertEquals(got3, sortDiags(await checkJson(errorsPath, broken)));
+        const wait4 = diagsFor(errorsUri, 4);
+        await c.notify("textDocument/didChange", {
+          textDocument: { uri: errorsUri, version: 4 },
+          contentChanges: [{ range: { start: brk, end: brk }, text: "{" }],
+        });
+        assertEquals(
+          sortDiags(lspDiags(await wait4)),
+          sortDiags(await checkJson(errorsPath, text)),
+        );
+      },
+    );
 
     await t.step("hover: numbers, ranges, devices, diagnostic codes", async () => {
       const num: Any = await c.request("textDocument/hover", {
@@ -124,7 +155,10 @@ Deno.test("lsp protocol: a whole session against the real server process", async
       const h = hoverText(num);
       assert(h.includes("268437504") && h.includes("0x1000_0800"), `decimal and hex: ${h}`);
       assert(h.includes("range") && h.includes("size"), `range size: ${h}`);
-      assert(h.includes("E0207") && h.includes("range not page aligned"), `diagnostic explanation: ${h}`);
+      assert(
+        h.includes("E0207") && h.includes("range not page aligned"),
+        `diagnostic explanation: ${h}`,
+      );
     });
 
     const mainText = await Deno.readTextFile(mainPath);
@@ -138,36 +172,61 @@ Deno.test("lsp protocol: a whole session against the real server process", async
     });
 
     await t.step("hover on devices, sizes, names and the hole uses the lowered Plan", async () => {
-      const dev = hoverText(await c.request("textDocument/hover", {
-        textDocument: { uri: mainUri },
-        position: posOf(mainText, "com1", 1),
-      }));
-      assert(dev.includes("ports") && dev.includes("0x3f8") && dev.includes("IRQ (GSI) 4"), `device claims: ${dev}`);
-      const pci = hoverText(await c.request("textDocument/hover", {
-        textDocument: { uri: mainUri },
-        position: posOf(mainText, "00:02.0", 1),
-      }));
+      const dev = hoverText(
+        await c.request("textDocument/hover", {
+          textDocument: { uri: mainUri },
+          position: posOf(mainText, "com1", 1),
+        }),
+      );
+      assert(
+        dev.includes("ports") && dev.includes("0x3f8") && dev.includes("IRQ (GSI) 4"),
+        `device claims: ${dev}`,
+      );
+      const pci = hoverText(
+        await c.request("textDocument/hover", {
+          textDocument: { uri: mainUri },
+          position: posOf(mainText, "00:02.0", 1),
+        }),
+      );
       assert(pci.includes("1af4:1005") && pci.includes("config space"), `pci function: ${pci}`);
-      const size = hoverText(await c.request("textDocument/hover", {
-        textDocument: { uri: mainUri },
-        position: posOf(mainText, "128 MiB", 1),
-      }));
-      assert(size.includes("0x800_0000") && size.includes("134217728") && size.includes("128 MiB"), `size: ${size}`);
-      const name = hoverText(await c.request("textDocument/hover", {
-        textDocument: { uri: mainUri },
-        position: posOf(mainText, "ecam ecam_base", 6),
-      }));
-      assert(name.includes("ecam_base") && name.includes("0xE000_0000") && name.includes("common.vmdesc"), `name: ${name}`);
-      const range = hoverText(await c.request("textDocument/hover", {
-        textDocument: { uri: mainUri },
-        position: posOf(mainText, ".. 4 GiB", 0),
-      }));
+      const size = hoverText(
+        await c.request("textDocument/hover", {
+          textDocument: { uri: mainUri },
+          position: posOf(mainText, "128 MiB", 1),
+        }),
+      );
+      assert(
+        size.includes("0x800_0000") && size.includes("134217728") && size.includes("128 MiB"),
+        `size: ${size}`,
+      );
+      const name = hoverText(
+        await c.request("textDocument/hover", {
+          textDocument: { uri: mainUri },
+          position: posOf(mainText, "ecam ecam_base", 6),
+        }),
+      );
+      assert(
+        name.includes("ecam_base") && name.includes("0xE000_0000") &&
+          name.includes("common.vmdesc"),
+        `name: ${name}`,
+      );
+      const range = hoverText(
+        await c.request("textDocument/hover", {
+          textDocument: { uri: mainUri },
+          position: posOf(mainText, ".. 4 GiB", 0),
+        }),
+      );
       assert(range.includes("overlaps") && range.includes("ECAM"), `range overlaps: ${range}`);
-      const code = hoverText(await c.request("textDocument/hover", {
-        textDocument: { uri: mainUri },
-        position: posOf(mainText, "W0006", 2),
-      }));
-      assert(code.includes("W0006") && code.includes("boot payload not found"), `code in a comment: ${code}`);
+      const code = hoverText(
+        await c.request("textDocument/hover", {
+          textDocument: { uri: mainUri },
+          position: posOf(mainText, "W0006", 2),
+        }),
+      );
+      assert(
+        code.includes("W0006") && code.includes("boot payload not found"),
+        `code in a comment: ${code}`,
+      );
     });
 
     await t.step("completion: keywords, kinds, properties, strategies, let names", async () => {
@@ -186,17 +245,25 @@ Deno.test("lsp protocol: a whole session against the real server process", async
         return (r.items ?? r).map((i: Any) => i.label as string);
       };
       const kinds = await complete(mainText, 2, "device ");
-      for (const k of ["serial", "debug_exit", "i8042"]) assert(kinds.includes(k), `device kind ${k}: ${kinds}`);
+      for (const k of ["serial", "debug_exit", "i8042"]) {
+        assert(kinds.includes(k), `device kind ${k}: ${kinds}`);
+      }
       const pciKinds = await complete(mainText, 3, "pci 00:05.0 ");
-      for (const k of ["virtio_rng", "virtio_net", "virtio_blk", "generic"]) assert(pciKinds.includes(k), `pci kind ${k}`);
+      for (const k of ["virtio_rng", "virtio_net", "virtio_blk", "generic"]) {
+        assert(pciKinds.includes(k), `pci kind ${k}`);
+      }
       const props = await complete(mainText, 4, "device debug_exit { ");
       assertEquals(props.sort(), ["port", "size"]);
       const settings = await complete(mainText, 5, "");
-      for (const k of ["cpus", "memory", "ram", "pci_hole", "device", "pci", "boot"]) assert(settings.includes(k), `setting ${k}`);
+      for (const k of ["cpus", "memory", "ram", "pci_hole", "device", "pci", "boot"]) {
+        assert(settings.includes(k), `setting ${k}`);
+      }
       const strategies = await complete(mainText, 6, "pci_hole 0xC000_0000 .. 4 GiB { strategy ");
       assertEquals(strategies.sort(), ["shadow", "trap"]);
       const names = await complete(mainText, 7, "memory ");
-      for (const k of ["ram_size", "ecam_base", "hole_base"]) assert(names.includes(k), `let name ${k}: ${names}`);
+      for (const k of ["ram_size", "ecam_base", "hole_base"]) {
+        assert(names.includes(k), `let name ${k}: ${names}`);
+      }
       const top = await c.request<Any>("textDocument/completion", {
         textDocument: { uri: mainUri },
         position: { line: 2, character: 0 },
@@ -205,66 +272,87 @@ Deno.test("lsp protocol: a whole session against the real server process", async
       assertEquals(topLabels.sort(), ["import", "let", "machine"]);
       // Restore the document.
       const wait = diagsFor(mainUri, 8);
-      await c.notify("textDocument/didChange", { textDocument: { uri: mainUri, version: 8 }, contentChanges: [{ text: mainText }] });
+      await c.notify("textDocument/didChange", {
+        textDocument: { uri: mainUri, version: 8 },
+        contentChanges: [{ text: mainText }],
+      });
       await wait;
     });
 
-    await t.step("definition and references: let names (across files), extends, import", async () => {
-      const def: Any = await c.request("textDocument/definition", {
-        textDocument: { uri: mainUri },
-        position: posOf(mainText, "ecam ecam_base", 7),
-      });
-      const loc = Array.isArray(def) ? def[0] : def;
-      assertEquals(loc.uri, fileUri(commonPath));
-      assertEquals(loc.range.start, posOf(await Deno.readTextFile(commonPath), "ecam_base"));
-      const local: Any = await c.request("textDocument/definition", {
-        textDocument: { uri: mainUri },
-        position: posOf(mainText, "memory ram_size", 8),
-      });
-      assertEquals(local.range.start, posOf(mainText, "ram_size"));
-      const ext: Any = await c.request("textDocument/definition", {
-        textDocument: { uri: mainUri },
-        position: posOf(mainText, "extends base", 9),
-      });
-      assertEquals(ext.range.start, posOf(mainText, "base {"));
-      const imp: Any = await c.request("textDocument/definition", {
-        textDocument: { uri: mainUri },
-        position: posOf(mainText, "common.vmdesc", 2),
-      });
-      assertEquals(imp.uri, fileUri(commonPath));
-      const refs: Any[] = await c.request("textDocument/references", {
-        textDocument: { uri: mainUri },
-        position: posOf(mainText, "ram_size", 2),
-        context: { includeDeclaration: true },
-      });
-      const lines = refs.map((r) => r.range.start.line).sort((a, b) => a - b);
-      assertEquals(lines, [2, 6, 18]);
-      const mrefs: Any[] = await c.request("textDocument/references", {
-        textDocument: { uri: mainUri },
-        position: posOf(mainText, "base {", 1),
-        context: { includeDeclaration: false },
-      });
-      assertEquals(mrefs.map((r) => r.range.start), [posOf(mainText, "extends base", 8)]);
-    });
+    await t.step(
+      "definition and references: let names (across files), extends, import",
+      async () => {
+        const def: Any = await c.request("textDocument/definition", {
+          textDocument: { uri: mainUri },
+          position: posOf(mainText, "ecam ecam_base", 7),
+        });
+        const loc = Array.isArray(def) ? def[0] : def;
+        assertEquals(loc.uri, fileUri(commonPath));
+        assertEquals(loc.range.start, posOf(await Deno.readTextFile(commonPath), "ecam_base"));
+        const local: Any = await c.request("textDocument/definition", {
+          textDocument: { uri: mainUri },
+          position: posOf(mainText, "memory ram_size", 8),
+        });
+        assertEquals(local.range.start, posOf(mainText, "ram_size"));
+        const ext: Any = await c.request("textDocument/definition", {
+          textDocument: { uri: mainUri },
+          position: posOf(mainText, "extends base", 9),
+        });
+        assertEquals(ext.range.start, posOf(mainText, "base {"));
+        const imp: Any = await c.request("textDocument/definition", {
+          textDocument: { uri: mainUri },
+          position: posOf(mainText, "common.vmdesc", 2),
+        });
+        assertEquals(imp.uri, fileUri(commonPath));
+        const refs: Any[] = await c.request("textDocument/references", {
+          textDocument: { uri: mainUri },
+          position: posOf(mainText, "ram_size", 2),
+          context: { includeDeclaration: true },
+        });
+        const lines = refs.map((r) => r.range.start.line).sort((a, b) => a - b);
+        assertEquals(lines, [2, 6, 18]);
+        const mrefs: Any[] = await c.request("textDocument/references", {
+          textDocument: { uri: mainUri },
+          position: posOf(mainText, "base {", 1),
+          context: { includeDeclaration: false },
+        });
+        assertEquals(mrefs.map((r) => r.range.start), [posOf(mainText, "extends base", 8)]);
+      },
+    );
 
-    await t.step("document symbols: machines with devices, PCI functions and the hole", async () => {
-      const syms: Any[] = await c.request("textDocument/documentSymbol", { textDocument: { uri: mainUri } });
-      const base = syms.find((s) => s.name === "base");
-      assert(base, "machine base");
-      const kids = base.children.map((k: Any) => k.name);
-      for (const k of ["pci_hole", "com1", "debug_exit", "00:02.0 virtio_rng"]) assert(kids.includes(k), `child ${k}: ${kids}`);
-      assert(syms.some((s) => s.name === "big" && s.detail === "extends base"), "machine big");
-      assert(syms.some((s) => s.name === "ram_size"), "constant");
-    });
+    await t.step(
+      "document symbols: machines with devices, PCI functions and the hole",
+      async () => {
+        const syms: Any[] = await c.request("textDocument/documentSymbol", {
+          textDocument: { uri: mainUri },
+        });
+        const base = syms.find((s) => s.name === "base");
+        assert(base, "machine base");
+        const kids = base.children.map((k: Any) => k.name);
+        for (const k of ["pci_hole", "com1", "debug_exit", "00:02.0 virtio_rng"]) {
+          assert(kids.includes(k), `child ${k}: ${kids}`);
+        }
+        assert(
+          syms.some((s) => s.name === "big" && s.detail === "extends base"),
+          "machine big",
+        );
+        assert(syms.some((s) => s.name === "ram_size"), "constant");
+      },
+    );
 
     await t.step("code actions from diagnostics' fixes: three distinct codes", async () => {
-      const diags: Any[] = (await c.request<Any>("textDocument/codeAction", {
+      const diags: Any[] = await c.request<Any>("textDocument/codeAction", {
         textDocument: { uri: errorsUri },
-        range: { start: { line: 0, character: 0 }, end: { line: text.split("\n").length, character: 0 } },
+        range: {
+          start: { line: 0, character: 0 },
+          end: { line: text.split("\n").length, character: 0 },
+        },
         context: { diagnostics: [] },
-      }));
+      });
       const codes = new Set(diags.map((a) => a.diagnostics[0].code));
-      for (const code of ["E0207", "E0302", "W0005"]) assert(codes.has(code), `a fix for ${code}: ${[...codes]}`);
+      for (const code of ["E0207", "E0302", "W0005"]) {
+        assert(codes.has(code), `a fix for ${code}: ${[...codes]}`);
+      }
       // Apply the E0302 fix (sise → size) and the E0207 fix; both problems disappear.
       const pick = (code: string) => diags.find((a) => a.diagnostics[0].code === code);
       const edits = [pick("E0302"), pick("E0207")].flatMap((a) => a.edit.changes[errorsUri]);
@@ -282,30 +370,54 @@ Deno.test("lsp protocol: a whole session against the real server process", async
       assertEquals(one[0].edit.changes[errorsUri][0].newText, "size");
     });
 
-    await t.step("formatting equals `vmdesc fmt` (one edit; none when already formatted)", async () => {
-      const messy = 'let  a=1\n\nmachine m{memory 128 MiB\n   boot pvh "x.elf"\n device serial com1{port 0x3f8 irq 4}}\n';
-      const uri = fileUri(`${FIXTURES}/messy-unsaved.vmdesc`);
-      await c.notify("textDocument/didOpen", { textDocument: { uri, languageId: "vmdesc", version: 1, text: messy } });
-      const edits: Any[] = await c.request("textDocument/formatting", {
-        textDocument: { uri },
-        options: { tabSize: 2, insertSpaces: true },
-      });
-      const want = await vmdescFmt(messy);
-      assertEquals(want.code, 0);
-      if (want.text === messy) {
-        assertEquals(edits, []);
-      } else {
-        assertEquals(edits.length, 1);
-        assertEquals(applyEdits(messy, edits), want.text);
-        // Formatting the formatted text changes nothing.
-        await c.notify("textDocument/didChange", { textDocument: { uri, version: 2 }, contentChanges: [{ text: want.text }] });
-        assertEquals(await c.request("textDocument/formatting", { textDocument: { uri }, options: { tabSize: 2, insertSpaces: true } }), []);
-      }
-      // A syntax error: no edits.
-      await c.notify("textDocument/didChange", { textDocument: { uri, version: 3 }, contentChanges: [{ text: "machine {" }] });
-      assertEquals(await c.request("textDocument/formatting", { textDocument: { uri }, options: { tabSize: 2, insertSpaces: true } }), []);
-      await c.notify("textDocument/didClose", { textDocument: { uri } });
-    });
+    await t.step(
+      "formatting equals `vmdesc fmt` (one edit; none when already formatted)",
+      async () => {
+        const messy =
+          'let  a=1\n\nmachine m{memory 128 MiB\n   boot pvh "x.elf"\n device serial com1{port 0x3f8 irq 4}}\n';
+        const uri = fileUri(`${FIXTURES}/messy-unsaved.vmdesc`);
+        await c.notify("textDocument/didOpen", {
+          textDocument: { uri, languageId: "vmdesc", version: 1, text: messy },
+        });
+        const edits: Any[] = await c.request("textDocument/formatting", {
+          textDocument: { uri },
+          options: { tabSize: 2, insertSpaces: true },
+        });
+        const want = await vmdescFmt(messy);
+        assertEquals(want.code, 0);
+        if (want.text === messy) {
+          assertEquals(edits, []);
+        } else {
+          assertEquals(edits.length, 1);
+          assertEquals(applyEdits(messy, edits), want.text);
+          // Formatting the formatted text changes nothing.
+          await c.notify("textDocument/didChange", {
+            textDocument: { uri, version: 2 },
+            contentChanges: [{ text: want.text }],
+          });
+          assertEquals(
+            await c.request("textDocument/formatting", {
+              textDocument: { uri },
+              options: { tabSize: 2, insertSpaces: true },
+            }),
+            [],
+          );
+        }
+        // A syntax error: no edits.
+        await c.notify("textDocument/didChange", {
+          textDocument: { uri, version: 3 },
+          contentChanges: [{ text: "machine {" }],
+        });
+        assertEquals(
+          await c.request("textDocument/formatting", {
+            textDocument: { uri },
+            options: { tabSize: 2, insertSpaces: true },
+          }),
+          [],
+        );
+        await c.notify("textDocument/didClose", { textDocument: { uri } });
+      },
+    );
 
     await t.step("shutdown and exit: the process ends with status 0", async () => {
       assertEquals(await c.request("shutdown", null), null);

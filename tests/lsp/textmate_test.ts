@@ -162,8 +162,10 @@ Deno.test("textmate: every example file tokenizes without illegal scopes", async
     const bad = toks.find((t) => t.scopes.some((s) => s.startsWith("invalid.")));
     if (bad) throw new Error(`${f}:${bad.line}: illegal token ${JSON.stringify(bad.text)}`);
     // Every non-blank token is classified beyond the root scope, except plain punctuation.
-    const loose = toks.find((t) => t.text.trim() !== "" && t.scopes.length === 1 &&
-      !/^[\s,;:]+$/.test(t.text));
+    const loose = toks.find((t) =>
+      t.text.trim() !== "" && t.scopes.length === 1 &&
+      !/^[\s,;:]+$/.test(t.text)
+    );
     if (loose) throw new Error(`${f}:${loose.line}: unclassified ${JSON.stringify(loose.text)}`);
   }
 });
