@@ -242,6 +242,7 @@ function propItems(table: PropTable): CompletionItem[] {
 
 /** What fits at the context (pure; exported for unit tests). */
 export function candidates(ctx: Context, names: Names): CompletionItem[] {
+  if (ctx.quiet) return [];
   const [p1, p2] = ctx.prev.map((t) => t.text);
   const b = ctx.block;
   // Right after a word that takes a specific kind of word.

@@ -27,6 +27,10 @@ export class LineIndex {
   }
   positionAt(offset: number): Position {
     offset = Math.max(0, Math.min(offset, this.text.length));
+    // Inside a "\r\n" pair counts as the end of the line (as TextDocument does).
+    if (
+      offset > 0 && this.text.charCodeAt(offset - 1) === 13 && this.text.charCodeAt(offset) === 10
+    ) offset--;
     let lo = 0, hi = this.#starts.length - 1;
     while (lo < hi) {
       const mid = (lo + hi + 1) >> 1;

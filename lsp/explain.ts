@@ -1,48 +1,29 @@
 /**
- * Long explanations of diagnostic codes, read from docs/diagnostics.md (the same source as
- * `vmdesc explain`): the section under a heading `## CODE: title`.
+ * Long explanations of diagnostic codes for hover: the same sections of
+ * docs/diagnostics.md that `vmdesc explain CODE` prints (parsed by cli/explain.ts).
  */
 import { CODES, isKnownCode } from "../lang/diagnostics/codes.ts";
+import { DOC_URL, sections } from "../cli/explain.ts";
 
-let sections: Map<string, string> | undefined;
+let cache: Map<string, { title: string; text: string }> | undefined;
 
-function load(): Map<string, string> {
-  if (sections) return sections;
-  sections = new Map();
-  let text = "";
+function load(): Map<string, { title: string; text: string }> {
+  if (cache) return cache;
   try {
-    text = Deno.readTextFileSync(new URL("../docs/diagnostics.md", import.meta.url));
+    cache = sections(Deno.readTextFileSync(DOC_URL));
   } catch {
     // Without the docs file, hover falls back to the one-line title from codes.ts.
+    cache = new Map();
   }
-  let code: string | null = null;
-  let buf: string[] = [];
-  const flush = () => {
-    if (code) sections!.set(code, buf.join("\n").trim());
-  };
-  for (const line of text.split(/\r?\n/)) {
-    const m = /^##\s+([EW]\d{4})\b/.exec(line);
-    if (m) {
-      flush();
-      code = m[1];
-      buf = [line.replace(/^##\s+/, "### ")];
-    } else if (/^#{1,2}\s/.test(line)) {
-      flush();
-      code = null;
-      buf = [];
-    } else if (code) {
-      buf.push(line);
-    }
-  }
-  flush();
-  return sections;
+  return cache;
 }
 
 /** Markdown explaining `code`, or null for an unknown code. */
 export function explainCode(code: string): string | null {
   if (!isKnownCode(code)) return null;
   const doc = load().get(code);
-  if (doc) return doc;
+  // One heading level down: hover shows it under the diagnostic's own line.
+  if (doc) return doc.text.replace(/^## /, "### ").trimEnd();
   const info = CODES[code];
   return `### ${code}: ${info.title}\n\n(${info.severity}) Run \`vmdesc explain ${code}\` for details.`;
 }

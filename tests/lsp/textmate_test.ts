@@ -113,6 +113,11 @@ Deno.test("textmate: keywords, names and constants", async () => {
   // `device 0x1005` inside a generic PCI block is the PCI device id property.
   assertScope(toks, "device", "keyword.other.setting.vmdesc", 22);
   assertScope(toks, "port", "variable.other.property.vmdesc");
+  assertScope(toks, "acpi", "keyword.other.setting.vmdesc");
+  assertScope(toks, "off", "constant.language.vmdesc");
+  assertScope(toks, "cpuid", "keyword.other.setting.vmdesc");
+  assertScope(toks, "hide", "keyword.other.setting.vmdesc");
+  assertScope(toks, "cx16", "variable.other.vmdesc");
   assertScope(toks, "irq", "variable.other.property.vmdesc");
   assertScope(toks, "ecam_base", "variable.other.vmdesc", 16);
   // Identifiers that merely contain a keyword stay identifiers.

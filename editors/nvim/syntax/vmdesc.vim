@@ -3,8 +3,8 @@ if exists("b:current_syntax") | finish | endif
 
 syn keyword vmdescInclude import
 syn keyword vmdescStorage let machine extends
-syn keyword vmdescKeyword cpus memory ram pci_hole strategy ecam buses device pci boot cmdline initrd load entry mode bar
-syn keyword vmdescConstant auto trap shadow pvh linux flat mem32 mem64 io prefetchable protected real true false
+syn keyword vmdescKeyword cpus memory ram acpi cpuid hide pci_hole strategy ecam buses device pci boot cmdline initrd load entry mode bar
+syn keyword vmdescConstant auto trap shadow pvh linux flat mem32 mem64 io prefetchable protected real on off true false
 syn keyword vmdescUnit B KiB MiB GiB TiB
 syn match vmdescNumber "\<0[xX][0-9A-Fa-f_]\+\>"
 syn match vmdescNumber "\<0[bB][01_]\+\>"

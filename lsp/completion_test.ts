@@ -1,0 +1,76 @@
+import { assertEquals } from "../tests/lsp/assert.ts";
+import { candidates, contextAt } from "./completion.ts";
+import { BOOT_OPTIONS_BY_PROTOCOL, DEVICE_KINDS, PCI_KINDS } from "../lang/specs.ts";
+
+const names = { lets: [{ name: "ram_size", value: 128n << 20n }], machines: ["base", "big"] };
+
+/** Labels offered at the `|` in `src`. */
+function at(src: string): string[] {
+  const offset = src.indexOf("|");
+  const text = src.slice(0, offset) + src.slice(offset + 1);
+  return candidates(contextAt(text, offset), names).map((c) => c.label).sort();
+}
+
+Deno.test("completion: top level and machine body", () => {
+  assertEquals(at("|"), ["import", "let", "machine"]);
+  assertEquals(at("let a = 1\nma|"), ["import", "let", "machine"]);
+  const body = at("machine m {\n  |\n}");
+  for (const k of ["cpus", "memory", "ram", "acpi", "pci_hole", "device", "pci", "boot", "cpuid"]) {
+    if (!body.includes(k)) throw new Error(`machine body lacks ${k}: ${body}`);
+  }
+  // After a complete setting on the same line, another setting may follow.
+  assertEquals(at("machine m {\n  cpus 1 |\n}"), at("machine m {\n  |\n}"));
+});
+
+Deno.test("completion: kinds after device and after a PCI address", () => {
+  assertEquals(at("machine m {\n  device |"), Object.keys(DEVICE_KINDS).sort());
+  assertEquals(at("machine m {\n  device se|"), Object.keys(DEVICE_KINDS).sort());
+  assertEquals(at("machine m {\n  pci 00:1f.7 |"), Object.keys(PCI_KINDS).sort());
+  // `device` inside a generic PCI body is the device-ID property: no kinds there.
+  assertEquals(at("machine m {\n  pci 00:03.0 generic { vendor 0x1af4 device |"), ["ram_size"]);
+});
+
+Deno.test("completion: properties valid inside a block for its kind", () => {
+  assertEquals(
+    at("machine m {\n  device serial com1 { |"),
+    Object.keys(DEVICE_KINDS.serial.props).sort(),
+  );
+  assertEquals(at("machine m {\n  device debug_exit {\n    port 0xf4\n    |"), ["port", "size"]);
+  assertEquals(
+    at("machine m {\n  pci 00:02.0 virtio_rng { |"),
+    [...Object.keys(PCI_KINDS.virtio_rng.props), "bar"].sort(),
+  );
+  assertEquals(
+    at('machine m {\n  boot flat "x.bin" { |'),
+    [...BOOT_OPTIONS_BY_PROTOCOL.flat].sort(),
+  );
+  assertEquals(at('machine m {\n  boot pvh "x.elf" { |'), [...BOOT_OPTIONS_BY_PROTOCOL.pvh].sort());
+  assertEquals(at("machine m {\n  pci_hole 0xC000_0000 .. 4 GiB {\n    |"), ["ecam", "strategy"]);
+  assertEquals(at("machine m {\n  cpuid { |"), ["hide"]);
+  // A closed block returns to the machine body.
+  assertEquals(at("machine m {\n  device serial { port 0x3f8 }\n  |").includes("memory"), true);
+});
+
+Deno.test("completion: values — strategies, protocols, BAR kinds, enums, let names", () => {
+  assertEquals(at("machine m {\n  pci_hole 0 .. 4 GiB { strategy |"), ["shadow", "trap"]);
+  assertEquals(at("machine m {\n  boot |"), ["flat", "linux", "pvh"]);
+  assertEquals(at("machine m {\n  pci 00:03.0 generic { bar 0 |"), ["io", "mem32", "mem64"]);
+  assertEquals(at('machine m {\n  boot flat "x" { mode |'), ["protected", "real"]);
+  assertEquals(at("machine m {\n  acpi |"), ["off", "on"]);
+  assertEquals(at("machine m {\n  memory |"), ["ram_size"]);
+  assertEquals(at("machine m {\n  memory 2 * |"), ["ram_size"]);
+  assertEquals(at("let x = |"), ["ram_size"]);
+  assertEquals(at("machine m {\n  pci_hole 0 .. 4 GiB { ecam |"), ["ram_size"]);
+  assertEquals(at("machine big extends |"), ["base", "big"]);
+  assertEquals(at("machine m {\n  pci_hole 0 .. 4 GiB { ecam 0 buses |"), ["auto"]);
+});
+
+Deno.test("completion: nothing inside comments, strings or new names", () => {
+  assertEquals(at("// device |"), []);
+  assertEquals(at("/* machine m {\n  dev| */"), []);
+  assertEquals(at('machine m {\n  boot pvh "gue|"'), []);
+  assertEquals(at("machine |"), []);
+  assertEquals(at("let |"), []);
+  // Braces inside strings and comments do not open blocks.
+  assertEquals(at('machine m {\n  boot pvh "{" // {\n  |').includes("memory"), true);
+});
