@@ -36,6 +36,9 @@ export function analyze(
   // baseline the benchmark compares it with.
   const parsed: ParseResult = incremental ? parser.parse() : parse(text, path);
   host.touched.clear();
+  // Files that are not open are read afresh for every analysis: editors do not all report
+  // changes on disk (Neovim 0.7 has no didChangeWatchedFiles), and these files are small.
+  host.invalidate();
   // `parsed` hands lang the incremental parse so compile does not parse the text again.
   const options = { file: path, host, parsed };
   const result = compile(text, options);

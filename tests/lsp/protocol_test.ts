@@ -340,6 +340,47 @@ Deno.test("lsp protocol: a whole session against the real server process", async
       },
     );
 
+    await t.step(
+      "an unsaved change in an imported file re-checks the files importing it",
+      async () => {
+        const commonUri = fileUri(commonPath);
+        const commonText = await Deno.readTextFile(commonPath);
+        const has = (code: string) => (m: Message) =>
+          m.method === "textDocument/publishDiagnostics" && (m.params as Any).uri === mainUri &&
+          (m.params as Any).diagnostics.some((d: Any) => d.code === code);
+        await c.notify("textDocument/didOpen", {
+          textDocument: { uri: commonUri, languageId: "vmdesc", version: 1, text: commonText },
+        });
+        // Rename the constant in the (unsaved) buffer: main.vmdesc now uses an undefined name.
+        let wait = c.waitFor(has("E0101"));
+        await c.notify("textDocument/didChange", {
+          textDocument: { uri: commonUri, version: 2 },
+          contentChanges: [{ text: commonText.replace("ecam_base", "ecam_addr") }],
+        });
+        const undef = (await wait).params as Any;
+        const e0101 = undef.diagnostics.find((d: Any) => d.code === "E0101");
+        assertEquals(e0101.range.start, posOf(mainText, "ecam ecam_base", 5));
+        // A syntax error inside the import shows on the `import` line, pointing at the real place.
+        wait = c.waitFor(has("E0001"));
+        await c.notify("textDocument/didChange", {
+          textDocument: { uri: commonUri, version: 3 },
+          contentChanges: [{ text: "let ecam_base = \n" }],
+        });
+        const syn = ((await wait).params as Any).diagnostics.find((d: Any) => d.code === "E0001");
+        assertEquals(syn.range.start, { line: 0, character: 0 });
+        assert(syn.message.startsWith(`in ${commonPath}: `), syn.message);
+        assertEquals(syn.relatedInformation[0].location.uri, commonUri);
+        // Closing the buffer falls back to the file on disk: main is clean again.
+        const clean = c.waitFor((m: Message) =>
+          m.method === "textDocument/publishDiagnostics" && (m.params as Any).uri === mainUri &&
+          !(m.params as Any).diagnostics.some((d: Any) => d.code.startsWith("E"))
+        );
+        await c.notify("textDocument/didClose", { textDocument: { uri: commonUri } });
+        const after = lspDiags(await clean);
+        assertEquals(sortDiags(after), sortDiags(await checkJson(mainPath)));
+      },
+    );
+
     await t.step("code actions from diagnostics' fixes: three distinct codes", async () => {
       const diags: Any[] = await c.request<Any>("textDocument/codeAction", {
         textDocument: { uri: errorsUri },
