@@ -4,7 +4,8 @@
  * setters for real, 32-bit protected and 64-bit long mode, and a payload reader that turns
  * file problems into E1010), writes the payload and boot data into guest memory and sets
  * the boot vCPU's registers. Loaders are imported lazily: a flat guest never loads the ELF
- * or Linux code. The `linux` loader lives in `./linux.ts` (exporting `bootLinux`).
+ * or Linux code. The `linux` loader lives in `./linux.ts` (exporting `bootLinux`); `pvh`
+ * also accepts a bzImage (`./pvh_kernel.ts` extracts the vmlinux inside).
  */
 import type { BootProtocol, Plan } from "../../lang/plan/types.ts";
 import type { GuestMemory } from "../memory/mod.ts";
@@ -29,18 +30,10 @@ export const BOOT_LOADERS: Map<BootProtocol, () => Promise<BootLoader>> = new Ma
   BootProtocol,
   () => Promise<BootLoader>
 >([
-  ["pvh", async () => (await import("./pvh.ts")).bootPvh],
+  // pvh_kernel.ts takes the vmlinux out of a bzImage first, then hands over to pvh.ts.
+  ["pvh", async () => (await import("./pvh_kernel.ts")).bootPvhKernel],
   ["flat", async () => (await import("./flat.ts")).bootFlat],
-  ["linux", async () => {
-    // Computed specifier: the Linux loader is a separate part and may be absent.
-    const spec = new URL("./linux.ts", import.meta.url).href;
-    try {
-      const m = await import(spec);
-      return m.bootLinux as BootLoader;
-    } catch {
-      throw new RuntimeError("E1006", "this build of vmdesc cannot boot the linux protocol", "use `boot pvh` with a vmlinux that has a PVH note");
-    }
-  }],
+  ["linux", async () => (await import("./linux.ts")).bootLinux],
 ]);
 
 export function isAbsolute(p: string): boolean {
