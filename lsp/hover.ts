@@ -8,7 +8,14 @@ import { type Hover, type HoverParams, MarkupKind } from "vscode-languageserver"
 import type * as A from "../lang/ast.ts";
 import { evalExpr, hex, humanSize, type Program, programContext } from "../lang/program.ts";
 import type { Plan, Range as PlanRange } from "../lang/plan/types.ts";
-import { DEVICE_KINDS, PCI_KINDS, PLATFORM_REGIONS } from "../lang/specs.ts";
+import {
+  BOOT_OPTIONS,
+  DEVICE_KINDS,
+  HOLE_PROPS,
+  MACHINE_PROPS,
+  PCI_KINDS,
+  PLATFORM_REGIONS,
+} from "../lang/specs.ts";
 import { innermost, nodePath } from "./ast_query.ts";
 import { rangeOf } from "./convert.ts";
 import { explainCode } from "./explain.ts";
@@ -100,16 +107,36 @@ function describeNode(a: Analysis, path: A.Node[], offset: number): Found | null
   if (pci && (node === pci.address || node === pci.deviceKind)) {
     return { markdown: describePci(pci, plan), span: node.span };
   }
-  const hole = innermost(path, "PciHole");
-  if (machine && node.kind === "Ident" && node === machine.name) {
-    return { markdown: describeMachine(machine, plan), span: node.span };
+  if (machine && node.kind === "Ident" && (node === machine.name || node === machine.base)) {
+    const target = node === machine.name ? machine : a.program?.machines.get(node.name)?.node;
+    if (target) {
+      return { markdown: describeMachine(target, a.plans.get(target.name.name)), span: node.span };
+    }
+  }
+  const bar = innermost(path, "Bar");
+  if (pci && bar && node.kind === "Ident" && node === bar.barKind) {
+    return { markdown: describeBar(a, pci, bar, plan), span: bar.span };
   }
 
-  // Ranges: the innermost Range around the cursor, shown with its numbers.
+  const hole = innermost(path, "PciHole");
+  const ecam = innermost(path, "Ecam");
   const range = innermost(path, "Range");
+  const prop = innermost(path, "Prop");
   const expr = innermostExpr(path);
   const out: string[] = [];
   let span: A.Span | null = null;
+
+  // A property name: what it means.
+  if (prop && node === prop.name) {
+    const doc = propDoc(path, node.name);
+    if (doc) return { markdown: `**${node.name}**: ${doc}`, span: node.span };
+  }
+  // A word value that is not a constant (`strategy shadow`, `acpi off`): its setting's doc.
+  if (prop && node.kind === "Name" && !a.program?.lets.has(node.name)) {
+    const doc = propDoc(path, prop.name.name);
+    if (doc) return { markdown: `\`${prop.name.name} ${node.name}\`: ${doc}`, span: node.span };
+  }
+
   if (expr) {
     const v = value(a, expr);
     if (v !== null) {
@@ -120,9 +147,36 @@ function describeNode(a: Analysis, path: A.Node[], offset: number): Found | null
         if (sym && sym.file !== a.program?.main) out.push(`defined in \`${sym.file}\``);
       }
       span = expr.span;
+      // An I/O port: which device claims it.
+      if (plan && prop?.name.name === "port" && !range) {
+        const owners = plan.devices.filter((d) =>
+          d.ports.some((r) => BigInt(r.base) <= v && v < BigInt(r.base + r.size))
+        );
+        if (owners.length) {
+          out.push(
+            owners.map((d) => `port of \`${d.id}\` (${fmtRanges(d.ports, "ports")})`).join("  \n"),
+          );
+        }
+      }
     }
   }
-  if (range) {
+  if (ecam && range && ecam.buses === range) {
+    // `buses a..b` is inclusive: one MiB of ECAM per bus.
+    const lo = value(a, range.left);
+    const hi = value(a, range.right);
+    if (lo !== null && hi !== null && hi >= lo) {
+      const n = hi - lo + 1n;
+      const lines = [
+        `**buses** ${lo}..${hi} (inclusive): ${n} bus${n === 1n ? "" : "es"}, ECAM ${
+          humanSize(n << 20n)
+        }`,
+      ];
+      const e = plan?.hole?.ecam;
+      if (e) lines.push(`ECAM window \`${hex(e.base)} .. ${hex(e.base + e.size)}\``);
+      out.push(lines.join("  \n"));
+      span ??= range.span;
+    }
+  } else if (range) {
     const lo = value(a, range.left);
     const hi0 = value(a, range.right);
     if (lo !== null && hi0 !== null) {
@@ -144,19 +198,34 @@ function describeNode(a: Analysis, path: A.Node[], offset: number): Found | null
       span ??= range.span;
     }
   }
-  if (hole && !out.length && plan?.hole && node.kind !== "Name") {
-    return { markdown: describeHole(plan), span: hole.span };
+  if ((hole || ecam) && !out.length && plan?.hole) {
+    return { markdown: describeHole(plan), span: (ecam ?? hole)!.span };
   }
-  if (!out.length) {
-    // Property names: what they mean.
-    if (node.kind === "Ident" && parent?.kind === "Prop" && parent.name === node) {
-      const doc = propDoc(path, node.name);
-      if (doc) return { markdown: `**${node.name}**: ${doc}`, span: node.span };
-    }
-    return null;
-  }
+  if (!out.length) return null;
   void offset;
+  void parent;
   return { markdown: out.join("\n\n"), span: span ?? node.span };
+}
+
+function describeBar(a: Analysis, pci: A.Pci, bar: A.Bar, plan: Plan | undefined): string {
+  const index = value(a, bar.index);
+  const size = value(a, bar.size);
+  const lines = [
+    `**BAR ${index ?? "?"}** ${bar.barKind.name}${bar.prefetchable ? " prefetchable" : ""}` +
+    (size !== null ? `, ${humanSize(size)}` : ""),
+  ];
+  const bdf = parseBdf(pci.address.raw);
+  const f = bdf &&
+    plan?.pci.find((x) => x.bus === bdf[0] && x.device === bdf[1] && x.function === bdf[2]);
+  const b = f?.bars.find((x) => BigInt(x.index) === index);
+  if (b) {
+    lines.push(
+      b.kind === "io"
+        ? `placed at ports \`0x${b.address.toString(16)}..0x${(b.address + b.size).toString(16)}\``
+        : `placed at \`${hex(b.address)} .. ${hex(b.address + b.size)}\``,
+    );
+  }
+  return lines.join("\n\n");
 }
 
 function innermostExpr(path: A.Node[]): A.Expr | null {
@@ -353,6 +422,9 @@ function propDoc(path: A.Node[], name: string): string | null {
   if (device) return DEVICE_KINDS[device.deviceKind.name]?.props[name]?.doc ?? null;
   const pci = innermost(path, "Pci");
   if (pci) return PCI_KINDS[pci.deviceKind.name]?.props[name]?.doc ?? null;
+  if (innermost(path, "Boot")) return BOOT_OPTIONS[name]?.doc ?? null;
+  if (innermost(path, "PciHole")) return HOLE_PROPS[name]?.doc ?? null;
+  if (innermost(path, "Machine")) return MACHINE_PROPS[name]?.doc ?? null;
   return null;
 }
 

@@ -217,6 +217,27 @@ Deno.test("lsp protocol: a whole session against the real server process", async
         }),
       );
       assert(range.includes("overlaps") && range.includes("ECAM"), `range overlaps: ${range}`);
+      const buses = hoverText(
+        await c.request("textDocument/hover", {
+          textDocument: { uri: mainUri },
+          position: posOf(mainText, "0..3", 1),
+        }),
+      );
+      assert(buses.includes("4 buses") && buses.includes("ECAM 4 MiB"), `bus range: ${buses}`);
+      const port = hoverText(
+        await c.request("textDocument/hover", {
+          textDocument: { uri: mainUri },
+          position: posOf(mainText, "port 0xf4", 7),
+        }),
+      );
+      assert(port.includes("244") && port.includes("port of `debug_exit`"), `port owner: ${port}`);
+      const prop = hoverText(
+        await c.request("textDocument/hover", {
+          textDocument: { uri: mainUri },
+          position: posOf(mainText, "strategy", 3),
+        }),
+      );
+      assert(prop.startsWith("**strategy**"), `property doc: ${prop}`);
       const code = hoverText(
         await c.request("textDocument/hover", {
           textDocument: { uri: mainUri },
