@@ -10,6 +10,7 @@ import type * as ohm from "ohm-js";
 import type { Program } from "./ast.ts";
 import type { Diagnostic, Span } from "./diagnostics/types.ts";
 import { getGrammar, getSemantics, spanContext } from "./syntax/grammar.ts";
+import { fastParse } from "./syntax/fast_parse.ts";
 
 export interface ParseResult {
   /** The tree; on syntax errors it holds the items that did parse (possibly none). */
@@ -17,14 +18,47 @@ export interface ParseResult {
   diagnostics: Diagnostic[];
 }
 
+/**
+ * Parses with the fast hand-written parser (lang/syntax/fast_parse.ts); when it declines
+ * (a syntax error, or anything unusual), Ohm — the grammar's own matcher — decides and
+ * reports. Both build the same tree (checked by lang/syntax/fast_parse_test.ts).
+ */
 export function parse(text: string, file = "<input>"): ParseResult {
-  const g = getGrammar();
-  return fromMatch(g.match(text, "Program"), text, file);
+  const fast = fastParse(text, file);
+  if (fast) return { ast: fast, diagnostics: [] };
+  return parseWithOhm(text, file);
+}
+
+/** The Ohm path alone (tests compare it with the fast path). */
+export function parseWithOhm(text: string, file = "<input>"): ParseResult {
+  return guarded(text, file, () => fromMatch(getGrammar().match(text, "Program"), text, file));
+}
+
+/** Deeply nested input can exhaust the stack inside Ohm: report it, never throw. */
+function guarded(text: string, file: string, run: () => ParseResult): ParseResult {
+  try {
+    return run();
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    return {
+      ast: { kind: "Program", items: [], span: { file, start: 0, end: text.length } },
+      diagnostics: [{
+        code: "E0001",
+        severity: "error",
+        message: "this file is nested too deeply to parse",
+        span: { file, start: 0, end: Math.min(text.length, 1) },
+        labels: [],
+        hint: "use fewer nested parentheses (split the expression with `let` constants)",
+      }],
+    };
+  }
 }
 
 function fromMatch(m: ohm.MatchResult, text: string, file: string): ParseResult {
   if (m.succeeded()) {
-    return { ast: toAst(m, file, 0), diagnostics: [] };
+    const ast = toAst(m, file, 0);
+    ast.span = { file, start: 0, end: text.length };
+    return { ast, diagnostics: [] };
   }
   return recover(text, file, m as ohm.FailedMatchResult);
 }
@@ -163,7 +197,12 @@ export function createIncrementalParser(file = "<input>", text = ""): Incrementa
       return matcher.getInput();
     },
     parse() {
-      return fromMatch(matcher.match("Program"), matcher.getInput(), file);
+      // The fast parser re-reads the whole text (cheaper than Ohm even incrementally);
+      // the Matcher's memo table serves the error path.
+      const text = matcher.getInput();
+      const fast = fastParse(text, file);
+      if (fast) return { ast: fast, diagnostics: [] };
+      return guarded(text, file, () => fromMatch(matcher.match("Program"), text, file));
     },
   };
 }

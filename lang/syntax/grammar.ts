@@ -73,10 +73,11 @@ export function parseIntLiteral(raw: string): bigint | null {
   return v;
 }
 
-function decodeString(raw: string): string {
+/** A string literal's value: `\n` and `\t` are newline and tab; `\X` is X otherwise. */
+export function decodeString(raw: string): string {
   const inner = raw.slice(1, -1);
   if (!inner.includes("\\")) return inner;
-  return inner.replace(/\\(.)/g, (_m, c: string) => {
+  return inner.replace(/\\(.)/gsu, (_m, c: string) => {
     switch (c) {
       case "n":
         return "\n";
