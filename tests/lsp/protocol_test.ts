@@ -412,7 +412,7 @@ Deno.test("lsp protocol: a whole session against the real server process", async
         context: { diagnostics: [] },
       });
       const codes = new Set(diags.map((a) => a.diagnostics[0].code));
-      for (const code of ["E0207", "E0302", "W0005"]) {
+      for (const code of ["E0207", "E0301", "E0302", "W0005"]) {
         assert(codes.has(code), `a fix for ${code}: ${[...codes]}`);
       }
       // Apply the E0302 fix (sise → size) and the E0207 fix; both problems disappear.
