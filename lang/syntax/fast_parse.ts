@@ -284,7 +284,7 @@ class Parser {
     const deviceKind = this.needName();
     let name: A.Ident | null = null;
     const save = this.pos;
-    const n = this.name();
+    const n = this.name(STRUCT_KW);
     if (n) {
       this.ws();
       if (this.s.charCodeAt(this.pos) === 123) name = n;
