@@ -197,6 +197,9 @@ export function completion(ws: Workspace, p: CompletionParams): CompletionList |
   if (!d) return null;
   const text = d.doc.getText();
   const offset = d.doc.offsetAt(p.position);
+  const lineText = text.slice(text.lastIndexOf("\n", offset - 1) + 1, offset);
+  const imp = /^\s*import\s+"([^"]*)$/.exec(lineText);
+  if (imp) return { isIncomplete: false, items: importPaths(d.path, imp[1]) };
   const ctx = contextAt(text, offset);
   if (ctx.quiet) return { isIncomplete: false, items: [] };
   const a = ws.analysis(p.textDocument.uri);
@@ -207,6 +210,33 @@ export function completion(ws: Workspace, p: CompletionParams): CompletionList |
     machines,
   });
   return { isIncomplete: false, items };
+}
+
+/** `.vmdesc` files and folders next to the document, for `import "…`. */
+function importPaths(docPath: string, typed: string): CompletionItem[] {
+  const slash = typed.lastIndexOf("/");
+  const sub = slash >= 0 ? typed.slice(0, slash + 1) : "";
+  const dir = docPath.slice(0, docPath.lastIndexOf("/") + 1) + sub;
+  const items: CompletionItem[] = [];
+  try {
+    for (const e of Deno.readDirSync(dir || ".")) {
+      if (e.name.startsWith(".")) continue;
+      const full = dir + e.name;
+      if (full === docPath) continue;
+      if (e.isDirectory) {
+        items.push({
+          label: e.name + "/",
+          kind: CompletionItemKind.Folder,
+          insertText: e.name + "/",
+        });
+      } else if (e.isFile && e.name.endsWith(".vmdesc")) {
+        items.push({ label: e.name, kind: CompletionItemKind.File });
+      }
+    }
+  } catch {
+    // A folder that does not exist (yet): nothing to offer.
+  }
+  return items.sort((a, b) => a.label.localeCompare(b.label));
 }
 
 export interface Names {

@@ -327,10 +327,25 @@ Deno.test("lsp protocol: a whole session against the real server process", async
       });
       const topLabels = (top.items ?? top).map((i: Any) => i.label);
       assertEquals(topLabels.sort(), ["import", "let", "machine"]);
-      // Restore the document.
-      const wait = diagsFor(mainUri, 8);
+      // Import paths: the .vmdesc files next to the document (not itself).
       await c.notify("textDocument/didChange", {
         textDocument: { uri: mainUri, version: 8 },
+        contentChanges: [{ text: 'import "' }],
+      });
+      const imp = await c.request<Any>("textDocument/completion", {
+        textDocument: { uri: mainUri },
+        position: { line: 0, character: 8 },
+      });
+      const impLabels = (imp.items ?? imp).map((i: Any) => i.label);
+      assert(
+        impLabels.includes("common.vmdesc") && impLabels.includes("errors.vmdesc"),
+        `${impLabels}`,
+      );
+      assert(!impLabels.includes("main.vmdesc"), "not the file itself");
+      // Restore the document.
+      const wait = diagsFor(mainUri, 9);
+      await c.notify("textDocument/didChange", {
+        textDocument: { uri: mainUri, version: 9 },
         contentChanges: [{ text: mainText }],
       });
       await wait;
