@@ -235,7 +235,8 @@ int main(int argc, char **argv) {
   CHECK(ioctl(vcpu, KVM_SET_REGS, &regs), "KVM_SET_REGS");
 
   static char out[1 << 16];
-  setvbuf(stdout, out, _IOFBF, sizeof out);
+  setvbuf(stdout, out, _IOLBF, sizeof out); /* a line at a time, like a console */
+  uint8_t lcr = 0; /* COM1 line control: bit 7 (DLAB) redirects 0x3f8 to the divisor */
   uint64_t n_io = 0, n_mmio_read = 0, n_mmio_write = 0, n_ecam = 0, ns_run = 0;
   int status = -1;
   uint64_t t_loop = now_ns();
@@ -253,8 +254,10 @@ int main(int argc, char **argv) {
       uint8_t *d = (uint8_t *)run + run->io.data_offset;
       uint16_t port = run->io.port;
       if (run->io.direction == KVM_EXIT_IO_OUT) {
-        if (port == 0x3f8) {
+        if (port == 0x3f8 && !(lcr & 0x80)) { /* THR (with DLAB set it is the divisor) */
           for (uint32_t i = 0; i < run->io.count; i++) putchar(d[i * run->io.size]);
+        } else if (port == 0x3fb) {
+          lcr = d[0];
         } else if (port == 0xf4) {
           status = (int)((d[0] << 1) | 1);
         }

@@ -8,8 +8,11 @@
  * Base and stride come from volatile variables, so both builds execute identical
  * instructions per read (6, branch-free: the count uses cmp + adc).
  *
- * Command line: "ecam=<base>" (default 0xe0000000, QEMU microvm's with pcie=on).
- * Output: "scan: 8192 reads x N passes, M not all-ones" and exit value 0 (status 1).
+ * Command line: "ecam=<base>" (default 0xe0000000, QEMU microvm's with pcie=on); "hold=1"
+ * makes the guest spin after printing instead of exiting, so a benchmark can read the
+ * VMM's memory use (/proc/PID/smaps_rollup) with the window touched.
+ * Output: "scan ecam: 8192 reads x N passes, M not all-ones" ("scan ram: ..." for the
+ * control) and exit value 0 (status 1).
  */
 #include "lib.h"
 
@@ -61,5 +64,9 @@ uint32_t guest_main(const struct hvm_start_info *info) {
   puts(" passes, ");
   put_dec(hits);
   puts(" not all-ones\n");
+  if (cmdline_u32("hold", 0)) {
+    puts("scan: holding\n");
+    for (;;) cpu_relax();
+  }
   return 0;
 }
