@@ -180,6 +180,11 @@ export interface Machine extends NodeBase {
   name: Ident;
   base: Ident | null;
   settings: Setting[];
+  /**
+   * Set when the machine had a syntax error and was rebuilt without its broken lines:
+   * good for outlines and navigation, never checked or lowered.
+   */
+  recovered?: boolean;
 }
 
 export type Item = Import | Let | Machine;

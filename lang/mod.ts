@@ -64,11 +64,13 @@ export function compile(text: string, options: CompileOptions): CompileResult {
   const diags: Diagnostic[] = [];
   const program = loadProgram(text, options.file, options.host, diags, options.parsed);
   const plans = new Map<string, Plan>();
-  const own = [...program.machines.values()].filter((m) => m.file === program.main);
+  const own = [...program.machines.values()].filter((m) => m.file === program.main && !m.node.recovered);
   let targets = own;
   if (options.machine !== undefined) {
     const sym = program.machines.get(options.machine);
-    if (!sym) {
+    if (sym?.node.recovered) {
+      targets = []; // its syntax error is already reported
+    } else if (!sym) {
       const s = suggest(options.machine, program.machines.keys());
       diags.push(
         error(

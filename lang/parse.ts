@@ -160,7 +160,9 @@ function recover(text: string, file: string, whole: ohm.FailedMatchResult): Pars
     if (m.succeeded()) {
       items.push(...toAst(m, file, from).items);
     } else {
-      diagnostics.push(syntaxError(m as ohm.FailedMatchResult, chunk, file, from));
+      const failed = m as ohm.FailedMatchResult;
+      diagnostics.push(syntaxError(failed, chunk, file, from));
+      items.push(...salvage(chunk, failed, file, from));
     }
   }
   if (diagnostics.length === 0) diagnostics.push(syntaxError(whole, text, file, 0));
@@ -168,6 +170,42 @@ function recover(text: string, file: string, whole: ohm.FailedMatchResult): Pars
     ast: { kind: "Program", items, span: { file, start: 0, end: text.length } },
     diagnostics,
   };
+}
+
+/**
+ * Keeps what can be kept of a broken machine so the editor still sees its symbols: blank
+ * out (with spaces, so offsets stay put) the line holding the last token before the
+ * failure and try again, a few times; close an unclosed machine at the end. Machines
+ * rebuilt this way are marked `recovered` and are not checked or lowered.
+ */
+function salvage(chunk: string, first: ohm.FailedMatchResult, file: string, from: number): Program["items"] {
+  if (!/^\s*machine\b/.test(chunk)) return [];
+  const g = getGrammar();
+  let text = chunk;
+  let failure: ohm.FailedMatchResult = first;
+  const headerEnd = chunk.indexOf("{");
+  for (let attempt = 0; attempt < 8; attempt++) {
+    const pos = failure.getRightmostFailurePosition();
+    if (pos >= text.trimEnd().length && !text.endsWith("}")) {
+      text = text + "}";
+    } else {
+      let k = pos - 1;
+      while (k > 0 && /\s/.test(text[k])) k--;
+      const lineStart = text.lastIndexOf("\n", k) + 1;
+      let lineEnd = text.indexOf("\n", k);
+      if (lineEnd < 0) lineEnd = text.length;
+      if (lineStart <= headerEnd) return [];
+      text = text.slice(0, lineStart) + " ".repeat(lineEnd - lineStart) + text.slice(lineEnd);
+    }
+    const m = g.match(text, "Program");
+    if (m.succeeded()) {
+      const items = toAst(m, file, from).items;
+      for (const it of items) if (it.kind === "Machine") it.recovered = true;
+      return items;
+    }
+    failure = m as ohm.FailedMatchResult;
+  }
+  return [];
 }
 
 /**
