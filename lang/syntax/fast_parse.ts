@@ -18,7 +18,7 @@ import { decodeString as decode, parseIntLiteral } from "./grammar.ts";
 
 const RESERVED = new Set(["import", "let", "machine", "extends", "auto", "KiB", "MiB", "GiB", "TiB", "B", "true", "false"]);
 const STRUCT_KW = new Set(["pci_hole", "device", "pci", "boot", "cpuid"]);
-const VALUE_KW = new Set([...STRUCT_KW, "bar", "ecam", "hide"]);
+const VALUE_KW = STRUCT_KW;
 const UNITS = new Set(["KiB", "MiB", "GiB", "TiB", "B"]);
 
 class GiveUp {}
@@ -189,7 +189,7 @@ class Parser {
   private letItem(): A.Let {
     const start = this.pos;
     this.keyword("let");
-    const name = this.needName();
+    const name = this.needName(STRUCT_KW);
     this.expect("=");
     const value = this.expr();
     if (!value) throw GIVE_UP;
