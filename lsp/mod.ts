@@ -28,6 +28,7 @@ import { documentSymbols } from "./symbols.ts";
 import { codeActions } from "./actions.ts";
 import { formatDocument } from "./format.ts";
 import { imports } from "./ast_query.ts";
+import { applyChanges } from "./document.ts";
 
 export interface ServerOptions {
   /** Parse changes through lang's incremental Matcher (default) or from scratch. */
@@ -172,17 +173,7 @@ export function startServer(opts: ServerOptions = {}): Promise<number> {
   connection.onDidChangeTextDocument((p: DidChangeTextDocumentParams) => {
     const d = ws.get(p.textDocument.uri);
     if (!d) return;
-    for (const change of p.contentChanges) {
-      if ("range" in change) {
-        // Offsets against the text as it is before this change (changes apply in order).
-        const start = d.doc.offsetAt(change.range.start);
-        const end = d.doc.offsetAt(change.range.end);
-        d.parser.update(start, end, change.text);
-      } else {
-        d.parser.setText(change.text);
-      }
-      d.doc = TextDocument.update(d.doc, [change], p.textDocument.version);
-    }
+    d.doc = applyChanges(d.doc, d.parser, p.contentChanges, p.textDocument.version);
     d.analysis = null;
     schedule(d);
     scheduleDependents(d.path);
