@@ -32,7 +32,7 @@ const CONFIGS: Record<string, string> = { trap: "trap", shadow: "shadow", ram: "
 
 const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 
-const W = 760;
+const W = 820;
 const LABEL_W = 210;
 const BAR_H = 16;
 const GAP = 5;
@@ -48,7 +48,7 @@ function panel(
   parts.push(`<text x="16" y="${y + 33}" font-size="11" fill="#4a5568">${esc(note)}</text>`);
   y += 44;
   const max = Math.max(...groups.flatMap((g) => g.bars.map((b) => b.value)), 1e-9);
-  const scale = (W - LABEL_W - 110) / max;
+  const scale = (W - LABEL_W - 250) / max; // room for the value text
   for (const g of groups) {
     parts.push(
       `<text x="16" y="${y + 12}" font-size="12" font-weight="bold" fill="#2d3748">${
@@ -145,6 +145,7 @@ export function renderChart(doc: Doc): string {
     add("vmdesc", "shadow", "vmdesc (shadow)");
     add("vmdesc", "trap", "vmdesc (trap)");
     add("c", "shadow", "C VMM (shadow)");
+    add("c", "trap", "C VMM (trap)");
     add("qemu", "trap", "QEMU microvm");
     whole.push({
       name: p === "1pass" ? "1-pass scan (8192 reads)" : "10-pass scan (81920 reads)",
@@ -160,32 +161,42 @@ export function renderChart(doc: Doc): string {
   body.push(part);
 
   const mem: { name: string; bars: Bar[] }[] = [];
+  const mib = (k: number) => `${(k / 1024).toFixed(1)} MiB`;
   for (const v of ["vmdesc", "c", "qemu"]) {
     const m = doc.memory_kib[v];
     if (!m) continue;
     const bars: Bar[] = [];
-    for (const c of ["trap", "shadow"]) {
-      if (!m[c]) continue;
-      const mib = (k: number) => (k / 1024).toFixed(1);
+    const sh = m.shadow;
+    if (sh) {
       bars.push({
-        label: `${c} Pss`,
-        value: m[c].pss_kib / 1024,
-        text: `${mib(m[c].pss_kib)} MiB`,
+        label: "shadow: window Pss",
+        value: sh.window_pss_kib / 1024,
+        text: mib(sh.window_pss_kib),
         color: COLORS.pss,
       });
       bars.push({
-        label: `${c} Rss`,
-        value: m[c].rss_kib / 1024,
-        text: `${mib(m[c].rss_kib)} MiB (aliases counted again)`,
+        label: "shadow: window Rss",
+        value: sh.window_rss_kib / 1024,
+        text: `${mib(sh.window_rss_kib)} (each alias again)`,
         color: COLORS.rss,
       });
+    }
+    for (const c of ["trap", "shadow"]) {
+      if (m[c]) {
+        bars.push({
+          label: `${c}: process Pss`,
+          value: m[c].pss_kib / 1024,
+          text: mib(m[c].pss_kib),
+          color: COLORS[v],
+        });
+      }
     }
     mem.push({ name: NAMES[v], bars });
   }
   [part, y] = panel(
     y,
-    "VMM host memory, 256 MiB ECAM window scanned (MiB)",
-    "/proc/PID/smaps_rollup: Pss shares each aliased 0xff page; Rss counts it once per alias",
+    "VMM host memory with the 256 MiB ECAM window scanned (MiB)",
+    "Pss shares each aliased 0xff page among its mappings; Rss counts it once per alias (smaps)",
     mem,
   );
   body.push(part);

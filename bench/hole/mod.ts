@@ -409,6 +409,8 @@ async function main(): Promise<number> {
     return 1;
   }
   await buildGuests(["scan", "scan10", "scan-ram", "scan-ram10"]);
+  // Other work on the host skews wall times; the load is recorded with the results.
+  const loadStart = Deno.loadavg();
   const tmp = await Deno.makeTempDir({ prefix: "vmdesc-bench-hole-" });
   try {
     const tools: Tools = {
@@ -583,6 +585,8 @@ async function main(): Promise<number> {
         cpus: navigator.hardwareConcurrency,
         deno: Deno.version.deno,
         qemu: qemuVersion,
+        loadavg_start: loadStart,
+        loadavg_end: Deno.loadavg(),
       },
       reps: opts.reps,
       method: {
