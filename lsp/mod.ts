@@ -11,6 +11,7 @@ import {
   type DidChangeTextDocumentParams,
   type InitializeResult,
   ProposedFeatures,
+  ResponseError,
   StreamMessageReader,
   StreamMessageWriter,
   TextDocumentSyncKind,
@@ -23,7 +24,7 @@ import { SpanMapper, toLspDiagnostics } from "./diagnostics.ts";
 import { LspHost } from "./host.ts";
 import { hover } from "./hover.ts";
 import { completion, TRIGGER_CHARACTERS } from "./completion.ts";
-import { definition, references } from "./navigation.ts";
+import { definition, prepareRename, references, rename } from "./navigation.ts";
 import { documentSymbols } from "./symbols.ts";
 import { codeActions } from "./actions.ts";
 import { formatDocument } from "./format.ts";
@@ -147,6 +148,7 @@ export function startServer(opts: ServerOptions = {}): Promise<number> {
       completionProvider: { triggerCharacters: TRIGGER_CHARACTERS, resolveProvider: false },
       definitionProvider: true,
       referencesProvider: true,
+      renameProvider: { prepareProvider: true },
       documentSymbolProvider: true,
       documentFormattingProvider: true,
       codeActionProvider: { codeActionKinds: [CodeActionKind.QuickFix] },
@@ -201,6 +203,16 @@ export function startServer(opts: ServerOptions = {}): Promise<number> {
   connection.onCompletion((p) => guard(() => completion(ws, p)));
   connection.onDefinition((p) => guard(() => definition(ws, p)));
   connection.onReferences((p) => guard(() => references(ws, p)));
+  connection.onPrepareRename((p) => guard(() => prepareRename(ws, p)));
+  connection.onRenameRequest((p) => {
+    try {
+      return rename(ws, p);
+    } catch (e) {
+      if (e instanceof ResponseError) return e; // an invalid new name: tell the user
+      connection.console.error(`vmdesc: ${e instanceof Error ? e.stack : e}`);
+      return null;
+    }
+  });
   connection.onDocumentSymbol((p) => guard(() => documentSymbols(ws, p)));
   connection.onDocumentFormatting((p) => guard(() => formatDocument(ws, p)));
   connection.onCodeAction((p) => guard(() => codeActions(ws, p)));

@@ -4,7 +4,19 @@
  * buffer-preferring host) knows every definition and use; other open documents that
  * import the same file add their uses.
  */
-import type { DefinitionParams, Location, Position, ReferenceParams } from "vscode-languageserver";
+import {
+  type DefinitionParams,
+  ErrorCodes,
+  type Location,
+  type Position,
+  type Range,
+  type ReferenceParams,
+  type RenameParams,
+  ResponseError,
+  type TextDocumentPositionParams,
+  type TextEdit,
+  type WorkspaceEdit,
+} from "vscode-languageserver";
 import type * as A from "../lang/ast.ts";
 import type { Span } from "../lang/diagnostics/types.ts";
 import type { Program } from "../lang/program.ts";
@@ -131,4 +143,44 @@ export function references(ws: Workspace, p: ReferenceParams): Location[] {
     if (l) out.push(l);
   }
   return out;
+}
+
+const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const RESERVED = new Set([
+  "import",
+  "let",
+  "machine",
+  "extends",
+  "auto",
+  "true",
+  "false",
+  "B",
+  "KiB",
+  "MiB",
+  "GiB",
+  "TiB",
+]);
+
+/** Where a rename may start: a `let` name or a machine name (definition or use). */
+export function prepareRename(ws: Workspace, p: TextDocumentPositionParams): Range | null {
+  const t = targetAt(ws, p.textDocument.uri, p.position);
+  const d = ws.get(p.textDocument.uri);
+  const a = ws.analysis(p.textDocument.uri);
+  if (!t || t.kind === "file" || !d || !a?.program) return null;
+  const known = t.kind === "let" ? a.program.lets.has(t.name) : a.program.machines.has(t.name);
+  if (!known) return null;
+  const node = nodePath(a.ast, d.doc.offsetAt(p.position)).at(-1)!;
+  return { start: d.doc.positionAt(node.span.start), end: d.doc.positionAt(node.span.end) };
+}
+
+/** Renames a constant or a machine everywhere the loaded programs mention it. */
+export function rename(ws: Workspace, p: RenameParams): WorkspaceEdit | null {
+  if (!prepareRename(ws, p)) return null;
+  if (!NAME.test(p.newName) || RESERVED.has(p.newName)) {
+    throw new ResponseError(ErrorCodes.InvalidParams, `\`${p.newName}\` is not a valid name`);
+  }
+  const locs = references(ws, { ...p, context: { includeDeclaration: true } });
+  const changes: Record<string, TextEdit[]> = {};
+  for (const l of locs) (changes[l.uri] ??= []).push({ range: l.range, newText: p.newName });
+  return { changes };
 }

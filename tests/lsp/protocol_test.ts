@@ -392,6 +392,42 @@ Deno.test("lsp protocol: a whole session against the real server process", async
       },
     );
 
+    await t.step("rename: a constant across its uses; invalid names refused", async () => {
+      const at = posOf(mainText, "memory ram_size", 9);
+      const prep: Any = await c.request("textDocument/prepareRename", {
+        textDocument: { uri: mainUri },
+        position: at,
+      });
+      assertEquals(prep, {
+        start: posOf(mainText, "memory ram_size", 7),
+        end: posOf(mainText, "memory ram_size", 15),
+      });
+      const none = await c.request("textDocument/prepareRename", {
+        textDocument: { uri: mainUri },
+        position: posOf(mainText, "cpus", 1),
+      });
+      assertEquals(none, null);
+      const edit: Any = await c.request("textDocument/rename", {
+        textDocument: { uri: mainUri },
+        position: at,
+        newName: "ram_total",
+      });
+      const edits = edit.changes[mainUri];
+      assertEquals(
+        edits.map((e: Any) => e.range.start.line).sort((a: number, b: number) => a - b),
+        [2, 6, 18],
+      );
+      const renamed = applyEdits(mainText, edits);
+      assert(!renamed.includes("ram_size") && renamed.split("ram_total").length === 4, renamed);
+      assertEquals(await checkJson(mainPath, renamed), await checkJson(mainPath, mainText));
+      const bad = await c.requestRaw("textDocument/rename", {
+        textDocument: { uri: mainUri },
+        position: at,
+        newName: "machine",
+      });
+      assert(bad.error && bad.error.message.includes("not a valid name"), JSON.stringify(bad));
+    });
+
     await t.step(
       "document symbols: machines with devices, PCI functions and the hole",
       async () => {
