@@ -19,6 +19,7 @@ import {
 import { innermost, nodePath } from "./ast_query.ts";
 import { rangeOf } from "./convert.ts";
 import { explainCode } from "./explain.ts";
+import { resolvePath } from "../cli/host.ts";
 import type { Workspace } from "./mod.ts";
 import type { Analysis } from "./analysis.ts";
 
@@ -112,6 +113,23 @@ function describeNode(a: Analysis, path: A.Node[], offset: number): Found | null
     if (target) {
       return { markdown: describeMachine(target, a.plans.get(target.name.name)), span: node.span };
     }
+  }
+  if (node.kind === "String" && parent?.kind === "Import" && a.program) {
+    const resolved = resolvePath(a.program.main, node.value);
+    const target = a.program.files.has(resolved) ? resolved : null;
+    const lines = [`**import** \`${target ?? node.value}\``];
+    if (target) {
+      const lets = [...a.program.lets.values()].filter((l) => l.file === target).map((l) =>
+        `\`${l.name}\``
+      );
+      const ms = [...a.program.machines.values()].filter((m) => m.file === target).map((m) =>
+        `\`${m.name}\``
+      );
+      lines.push(`constants: ${lets.join(", ") || "none"}  \nmachines: ${ms.join(", ") || "none"}`);
+    } else {
+      lines.push("_(not loaded)_");
+    }
+    return { markdown: lines.join("\n\n"), span: node.span };
   }
   const bar = innermost(path, "Bar");
   if (pci && bar && node.kind === "Ident" && node === bar.barKind) {

@@ -253,6 +253,13 @@ Deno.test("lsp protocol: a whole session against the real server process", async
         }),
       );
       assert(range.includes("overlaps") && range.includes("ECAM"), `range overlaps: ${range}`);
+      const imp = hoverText(
+        await c.request("textDocument/hover", {
+          textDocument: { uri: mainUri },
+          position: posOf(mainText, "common.vmdesc", 3),
+        }),
+      );
+      assert(imp.includes(commonPath) && imp.includes("`ecam_base`"), `import: ${imp}`);
       const buses = hoverText(
         await c.request("textDocument/hover", {
           textDocument: { uri: mainUri },
