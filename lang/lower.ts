@@ -91,7 +91,8 @@ export function lower(rm: ResolvedMachine, source: string | null, diags: Diags):
     const h = rm.hole;
     const hEnd = h.base + h.size;
     let shadowSlot: number | null = null;
-    let chunk = 0n;
+    // The chunk is known under either strategy: `plan` shows what `shadow` would cost.
+    const chunk = e ? (ecamSize % SHADOW_CHUNK === 0n ? SHADOW_CHUNK : MiB) : 0n;
     const present = e
       ? rm.pci
         .filter((f) => f.bus >= e.busStart && f.bus <= e.busEnd)
@@ -109,7 +110,6 @@ export function lower(rm: ResolvedMachine, source: string | null, diags: Diags):
       present.unshift({ offset: 0, bdf: `${b}:00.0` });
     }
     if (e && h.strategy === "shadow") {
-      chunk = ecamSize % SHADOW_CHUNK === 0n ? SHADOW_CHUNK : MiB;
       shadowSlot = memslots.length;
       memslots.push({
         slot: shadowSlot,
