@@ -39,7 +39,5 @@ export function createDebugExit(entry: DevicePlan, ctx: DeviceContext, _plan: Pl
   };
 }
 
-/** The process exit status QEMU's isa-debug-exit gives for a written value. */
-export function debugExitStatus(value: number): number {
-  return ((value << 1) | 1) & 0xff;
-}
+/** The process exit status for a written value (one definition, in runtime/errors.ts). */
+export { debugExitStatus } from "../../errors.ts";

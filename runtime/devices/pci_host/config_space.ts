@@ -76,6 +76,7 @@ export interface Capability {
 
 export class ConfigSpace {
   #bytes: Uint8Array;
+  #view: DataView;
   readonly #init: Uint8Array = new Uint8Array(CONFIG_SPACE_SIZE);
   readonly #wmask: Uint8Array = new Uint8Array(CONFIG_SPACE_SIZE);
   readonly #w1cmask: Uint8Array = new Uint8Array(CONFIG_SPACE_SIZE);
@@ -85,6 +86,7 @@ export class ConfigSpace {
       throw new RangeError(`config space backing is ${backing.length} bytes, needs 4096`);
     }
     this.#bytes = backing ?? new Uint8Array(CONFIG_SPACE_SIZE);
+    this.#view = new DataView(this.#bytes.buffer, this.#bytes.byteOffset, CONFIG_SPACE_SIZE);
     buildImage(init, this.#init, this.#wmask, this.#w1cmask);
     this.#bytes.set(this.#init);
   }
@@ -102,6 +104,7 @@ export class ConfigSpace {
     if (page === this.#bytes) return;
     page.set(this.#bytes.subarray(0, CONFIG_SPACE_SIZE));
     this.#bytes = page;
+    this.#view = new DataView(page.buffer, page.byteOffset, CONFIG_SPACE_SIZE);
   }
 
   /** Back to the power-on contents (in place, so a bound shadow page follows). */
@@ -111,6 +114,9 @@ export class ConfigSpace {
 
   /** Little-endian read of `size` bytes at `offset` (0..4095); bytes past the end read 0xff. */
   read(offset: number, size: number): number {
+    if (size === 4 && (offset & 3) === 0 && offset < CONFIG_SPACE_SIZE) {
+      return this.#view.getUint32(offset, true);
+    }
     const b = this.#bytes;
     let value = 0;
     for (let i = size - 1; i >= 0; i--) {

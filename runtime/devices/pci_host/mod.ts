@@ -79,12 +79,15 @@ export function createPciHost(
   const ecam = plan.hole?.ecam ?? null;
   const functions = presentPciFunctions(plan);
   const spaces = new Map<number, ConfigSpace>();
+  /** Dense lookup by function key (bus << 8 | dev << 3 | fn): 65536 slots, mostly empty. */
+  const byKey: (ConfigSpace | undefined)[] = new Array(65536).fill(undefined);
   const byBdf = new Map<string, ConfigSpace>();
   for (const fn of functions) {
     const model = PCI_FUNCTION_MODELS.get(fn.kind);
     if (!model) throw new Error(`pci ${fn.bdf}: no runtime model for kind "${fn.kind}"`);
     const space = new ConfigSpace(model(fn), options.configBacking?.(fn.bdf));
     spaces.set(key(fn.bus, fn.device, fn.function), space);
+    byKey[key(fn.bus, fn.device, fn.function)] = space;
     byBdf.set(fn.bdf, space);
     byBdf.set(formatBdf(fn.bus, fn.device, fn.function), space);
   }
@@ -112,56 +115,42 @@ export function createPciHost(
     return size === 4 ? 0xffffffff : (1 << (8 * size)) - 1;
   }
 
-  function configRead(bus: number, dev: number, fn: number, reg: number, size: AccessSize) {
-    const space = spaces.get(key(bus, dev, fn));
-    if (!space) {
+  /** Config access by function key (bus << 8 | dev << 3 | fn) and register offset. */
+  function configRead(fnKey: number, reg: number, size: AccessSize): number {
+    const space = byKey[fnKey];
+    if (space === undefined) {
       counters.absent_reads++;
       return ones(size);
     }
     return space.read(reg, size);
   }
 
-  function configWrite(
-    bus: number,
-    dev: number,
-    fn: number,
-    reg: number,
-    size: AccessSize,
-    value: number,
-  ): void {
-    const space = spaces.get(key(bus, dev, fn));
-    if (!space) {
+  function configWrite(fnKey: number, reg: number, size: AccessSize, value: number): void {
+    const space = byKey[fnKey];
+    if (space === undefined) {
       counters.absent_writes++;
       return;
     }
     space.write(reg, size, value);
   }
 
-  /** Decode an ECAM address; null when outside the window. */
-  function ecamDecode(addr: number): [number, number, number, number] | null {
-    if (!ecam || addr < ecam.base || addr >= ecam.base + ecam.size) return null;
-    const off = addr - ecam.base;
-    return [
-      ecam.bus_start + Math.floor(off / 0x100000),
-      (off >>> 15) & 0x1f,
-      (off >>> 12) & 0x7,
-      off & 0xfff,
-    ];
-  }
+  // ECAM: the offset from the window base is (bus - bus_start) << 20 | dev << 15 | fn << 12
+  // | reg, so offset >>> 12 is the function key relative to bus_start. No allocation on
+  // this path: it runs once per trapped access.
+  const ecamBase = ecam?.base ?? 0;
+  const ecamEnd = ecam ? ecam.base + ecam.size : 0;
+  const ecamKeyBase = (ecam?.bus_start ?? 0) << 8;
 
-  /** Decode the CF8 address for a data access at `port`; null when disabled. */
-  function cf8Decode(port: number): [number, number, number, number] | null {
-    if (!(address & 0x80000000)) return null;
-    const reg = (address & 0xfc) | ((address >>> 16) & 0xf00) | (port - CFC_PORT);
-    return [(address >>> 16) & 0xff, (address >>> 11) & 0x1f, (address >>> 8) & 0x7, reg];
+  /** CF8 register for a data access at `port`: bits 27:24 are AMD's extended register. */
+  function cf8Reg(port: number): number {
+    return (address & 0xfc) | ((address >>> 16) & 0xf00) | (port - CFC_PORT);
   }
 
   function pioRead(port: number, size: AccessSize): number {
     if (port >= CFC_PORT && port < CFC_PORT + 4) {
       counters.cf8_reads++;
-      const d = cf8Decode(port);
-      if (!d) return ones(size);
-      return configRead(d[0], d[1], d[2], d[3], size);
+      if (!(address & 0x80000000)) return ones(size);
+      return configRead((address >>> 8) & 0xffff, cf8Reg(port), size);
     }
     if (port === CF8_PORT && size === 4) return address >>> 0;
     if (port === CF9_PORT && size === 1) return 0;
@@ -171,8 +160,7 @@ export function createPciHost(
   function pioWrite(port: number, size: AccessSize, value: number): void {
     if (port >= CFC_PORT && port < CFC_PORT + 4) {
       counters.cf8_writes++;
-      const d = cf8Decode(port);
-      if (d) configWrite(d[0], d[1], d[2], d[3], size, value);
+      if (address & 0x80000000) configWrite((address >>> 8) & 0xffff, cf8Reg(port), size, value);
       return;
     }
     if (port === CF8_PORT && size === 4) {
@@ -194,15 +182,16 @@ export function createPciHost(
     read(space: Space, addr: number, size: AccessSize): number {
       if (space === "pio") return pioRead(addr, size);
       counters.ecam_reads++;
-      const d = ecamDecode(addr);
-      if (!d) return ones(size);
-      return configRead(d[0], d[1], d[2], d[3], size);
+      if (addr < ecamBase || addr >= ecamEnd) return ones(size);
+      const off = addr - ecamBase;
+      return configRead(ecamKeyBase + Math.floor(off / 4096), off & 0xfff, size);
     },
     write(space: Space, addr: number, size: AccessSize, value: number): void {
       if (space === "pio") return pioWrite(addr, size, value);
       counters.ecam_writes++;
-      const d = ecamDecode(addr);
-      if (d) configWrite(d[0], d[1], d[2], d[3], size, value);
+      if (addr < ecamBase || addr >= ecamEnd) return;
+      const off = addr - ecamBase;
+      configWrite(ecamKeyBase + Math.floor(off / 4096), off & 0xfff, size, value);
     },
     reset(): void {
       address = 0;
