@@ -121,6 +121,9 @@ export function getSemantics(): ohm.Semantics {
     Extends(_kw, name) {
       return ident(name);
     },
+    Setting(_lookahead, setting) {
+      return setting.ast();
+    },
     PciHole(_kw, range, body) {
       return {
         kind: "PciHole",
