@@ -176,14 +176,21 @@ Deno.test("flat boot and explicit RAM", () => {
   ram 4 GiB + 2 MiB
   device serial com1 { port 0x3f8 }
   acpi off
-  boot flat "guest.elf" { load 0x10_0000 mode real }
+  boot flat "guest.elf" { load 0x7C00 mode real }
 }
 `);
   eq(r.diagnostics, [], "clean");
   const p = r.plans.get("f")!;
   checkPlanInvariants(p);
   eq(p.memslots.map((m) => [m.name, m.guest_phys, m.size]), [["ram-0", 0, 16 * 2 ** 20], ["ram-1", 2 ** 32, 2 * 2 ** 20]], "ram");
-  eq([p.boot.load_address, p.boot.entry, p.boot.cpu_mode], [0x100000, 0x100000, "real"], "flat");
+  eq([p.boot.load_address, p.boot.entry, p.boot.cpu_mode], [0x7c00, 0x7c00, "real"], "flat");
+  const high = one(`machine f {
+  memory 16 MiB
+  device serial com1 { port 0x3f8 }
+  boot flat "guest.elf" { load 0x10_0000 mode real }
+}
+`);
+  eq(high.diagnostics.map((d) => d.code), ["E0502"], "real-mode entry above 64 KiB");
   eq(p.acpi, null, "no ACPI for flat");
   eq(p.hole, null, "no hole");
 });

@@ -227,10 +227,15 @@ export function lower(rm: ResolvedMachine, source: string | null, diags: Diags):
 
   // ── boot ──
   const b = rm.boot;
-  if (b.protocol === "flat" && b.load !== null) {
-    const inRam = rm.ram.some((r) => b.load! >= r.base && b.load! < r.base + r.size);
-    if (!inRam) {
+  if (b.protocol === "flat") {
+    const inRam = (a: bigint) => rm.ram.some((r) => a >= r.base && a < r.base + r.size);
+    if (b.load !== null && !inRam(b.load)) {
       diags.push(error("E0502", `the load address ${hex(b.load)} is not in RAM`, b.span, "load flat binaries into RAM, e.g. at 0x10_0000"));
+    } else if (b.entry !== null && !inRam(b.entry)) {
+      diags.push(error("E0502", `the entry point ${hex(b.entry)} is not in RAM`, b.span, "the entry is an address inside the loaded binary"));
+    } else if (b.mode === "real" && b.entry !== null && b.entry > 0xffffn) {
+      // The vCPU starts with CS base 0, so IP alone must reach the entry.
+      diags.push(error("E0502", `a real-mode entry must be below 0x1_0000, not ${hex(b.entry)}`, b.span, "load real-mode code low, e.g. `load 0x7C00`"));
     }
   }
 
