@@ -43,7 +43,7 @@ export function hover(ws: Workspace, p: HoverParams): Hover | null {
 
   if (!parts.length) {
     const path = nodePath(a.ast, offset);
-    const found = describeNode(a, path, offset);
+    const found = describeNode(a, path);
     if (found) {
       parts.push(found.markdown);
       span = found.span;
@@ -93,7 +93,7 @@ export function describeNumber(v: bigint): string {
   return parts.join(" · ");
 }
 
-function describeNode(a: Analysis, path: A.Node[], offset: number): Found | null {
+function describeNode(a: Analysis, path: A.Node[]): Found | null {
   const node = path[path.length - 1];
   const parent = path[path.length - 2];
   const machine = innermost(path, "Machine");
@@ -210,7 +210,7 @@ function describeNode(a: Analysis, path: A.Node[], offset: number): Found | null
         ].join("  \n"),
       );
       if (plan && size > 0n) {
-        const hits = overlaps(plan, lo, end, ports, path);
+        const hits = overlaps(plan, lo, end, ports);
         if (hits.length) out.push(`overlaps:\n${hits.map((h) => `- ${h}`).join("\n")}`);
       }
       span ??= range.span;
@@ -220,8 +220,6 @@ function describeNode(a: Analysis, path: A.Node[], offset: number): Found | null
     return { markdown: describeHole(plan), span: (ecam ?? hole)!.span };
   }
   if (!out.length) return null;
-  void offset;
-  void parent;
   return { markdown: out.join("\n\n"), span: span ?? node.span };
 }
 
@@ -266,7 +264,7 @@ function isPortRange(path: A.Node[]): boolean {
   return !!prop && prop.name.name === "port";
 }
 
-function overlaps(plan: Plan, lo: bigint, end: bigint, ports: boolean, _path: A.Node[]): string[] {
+function overlaps(plan: Plan, lo: bigint, end: bigint, ports: boolean): string[] {
   const hits: string[] = [];
   const test = (what: string, r: PlanRange) => {
     const b = BigInt(r.base);
