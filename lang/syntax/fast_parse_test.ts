@@ -21,7 +21,7 @@ function compare(text: string): string | null {
     return null;
   }
   // The fast parser may decline only for non-ASCII text or an unterminated block comment.
-  const unusual = /[^\x00-\x7f]/.test(text) || /\/\*(?![\s\S]*\*\/)/.test(text);
+  const unusual = /[^\u0020-\u007e\s]/u.test(text) || /\/\*(?![\s\S]*\*\/)/.test(text);
   if (ohmOk && !unusual) return "fast declined a text Ohm accepts";
   return null;
 }

@@ -1,0 +1,55 @@
+/** Targeted checker behaviour beyond the one-case-per-code files. */
+import { compile, createMemoryHost } from "./mod.ts";
+
+function codes(text: string): string[] {
+  const host = createMemoryHost({ "m.vmdesc": text }, ["g.elf"]);
+  return compile(text, { file: "m.vmdesc", host }).diagnostics.map((d) => d.code);
+}
+function eq(a: unknown, b: unknown, what: string) {
+  if (JSON.stringify(a) !== JSON.stringify(b)) throw new Error(`${what}: expected ${JSON.stringify(b)}, got ${JSON.stringify(a)}`);
+}
+const tail = `  device serial com1 { port 0x3f8 }\n  boot pvh "g.elf"\n}\n`;
+
+Deno.test("overlaps are found among many ranges (sorted sweep), each reported once", () => {
+  let t = "machine m {\n  ram 0 .. 64 MiB\n";
+  for (let i = 1; i <= 200; i++) t += `  ram ${i} GiB + 2 MiB\n`;
+  t += "  ram (100 GiB + 1 MiB) + 2 MiB\n"; // overlaps the 100 GiB range only
+  eq(codes(t + tail), ["E0201"], "one overlap");
+});
+
+Deno.test("W0004 and W0001 never fire together; neither under shadow", () => {
+  const hole = (s: string, buses: string) =>
+    `machine m {\n  memory 64 MiB\n  pci_hole 0xC000_0000 .. 4 GiB {\n    strategy ${s}\n    ecam 0xE000_0000 buses ${buses}\n  }\n  pci 00:02.0 virtio_rng\n` + tail;
+  eq(codes(hole("trap", "0..255")), ["W0004"], "trap, explicit, mostly unused");
+  eq(codes(hole("trap", "auto")), [], "trap, auto: 1 bus");
+  eq(codes(hole("shadow", "0..255")), [], "shadow is free");
+  eq(codes(hole("trap", "0..15")), ["W0001"], "trap, 16 buses, range close to use");
+});
+
+Deno.test("extends: devices merge by name, properties merge, a cycle feeder gets its own error", () => {
+  const t = `machine a {
+  memory 64 MiB
+  device serial com1 { port 0x3f8 irq 4 }
+  boot pvh "g.elf"
+}
+machine b extends a {
+  device serial com1 { irq 3 }
+}
+machine x extends y { memory 1 GiB }
+machine y extends x { memory 1 GiB }
+machine z extends x { memory 1 GiB }
+`;
+  const host = createMemoryHost({ "m.vmdesc": t }, ["g.elf"]);
+  const r = compile(t, { file: "m.vmdesc", host });
+  const b = r.plans.get("b")!;
+  eq(b.devices[0].ports, [{ base: 0x3f8, size: 8 }], "port kept from a");
+  eq(b.devices[0].irq, 3, "irq from b");
+  eq(r.diagnostics.map((d) => d.code), ["E0106", "E0106"], "one error for the cycle, one for z");
+});
+
+Deno.test("typed values: `a + b` adds where a number is expected; ranges where a range is", () => {
+  eq(codes(`machine m {\n  memory 64 MiB + 64 MiB\n` + tail), [], "sum");
+  eq(codes(`machine m {\n  memory 0 .. 64 MiB\n` + tail), ["E0005"], "range is not a number");
+  eq(codes(`machine m {\n  ram 64 MiB\n` + tail), ["E0005"], "number is not a range");
+  eq(codes(`machine m {\n  memory 64 MiB\n  acpi maybe\n` + tail), ["E0304"], "on/off");
+});
