@@ -196,8 +196,8 @@ machine narrow {
       else assert.equal(slot, undefined);
       const run = await boot(plan);
       assert.match(run.output, /^bar-size: 2 functions, 0 failures$/m, run.output);
-    assert.match(run.output, /^00:04\.0 1234:5678$/m);
-    assert.match(run.output, /^  bar0 c[0-9a-f]{7} mask fffff000 mem32 size 0x00001000 /m);
+      assert.match(run.output, /^00:04\.0 1234:5678$/m);
+      assert.match(run.output, /^ {2}bar0 c[0-9a-f]{7} mask fffff000 mem32 size 0x00001000 /m);
       assert.match(run.output, /^absent 00:1f\.0 after writes: ffffffff ffffffff$/m);
     }
   },
