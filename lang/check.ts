@@ -201,9 +201,13 @@ function extendsChain(program: Program, sym: MachineSymbol, diags: Diags): Machi
           "E0105",
           `cannot find the machine \`${baseName}\` to extend`,
           cur.node.base.span,
-          s ? `did you mean \`${s}\`?` : "define it in this file or import the file that defines it",
+          s
+            ? `did you mean \`${s}\`?`
+            : "define it in this file or import the file that defines it",
           [],
-          s ? [{ title: `change to \`${s}\``, span: cur.node.base.span, replacement: s }] : undefined,
+          s
+            ? [{ title: `change to \`${s}\``, span: cur.node.base.span, replacement: s }]
+            : undefined,
         ),
       );
       return null;
@@ -215,11 +219,20 @@ function extendsChain(program: Program, sym: MachineSymbol, diags: Diags): Machi
       const cycle = order.slice(order.indexOf(baseName));
       const members = cycle.map((n) => program.machines.get(n)!);
       const first = members.reduce((a, b) =>
-        a.span.file < b.span.file || (a.span.file === b.span.file && a.span.start <= b.span.start) ? a : b
+        a.span.file < b.span.file || (a.span.file === b.span.file && a.span.start <= b.span.start)
+          ? a
+          : b
       );
       if (!cycle.includes(sym.name)) {
         diags.push(
-          error("E0106", `machine \`${sym.name}\` extends a machine in an extends cycle (${[...cycle, baseName].join(" → ")})`, sym.node.base!.span, "break the cycle"),
+          error(
+            "E0106",
+            `machine \`${sym.name}\` extends a machine in an extends cycle (${
+              [...cycle, baseName].join(" → ")
+            })`,
+            sym.node.base!.span,
+            "break the cycle",
+          ),
         );
         return null;
       }
@@ -231,7 +244,10 @@ function extendsChain(program: Program, sym: MachineSymbol, diags: Diags): Machi
           `machine \`${sym.name}\` extends itself: ${names.join(" → ")}`,
           sym.node.base!.span,
           "break the cycle: a machine cannot be its own ancestor",
-          cur === sym ? [] : [{ span: cur.node.base.span, message: `\`${cur.name}\` extends \`${baseName}\` here` }],
+          cur === sym ? [] : [{
+            span: cur.node.base.span,
+            message: `\`${cur.name}\` extends \`${baseName}\` here`,
+          }],
         ),
       );
       return null;
@@ -247,9 +263,18 @@ function parsePciAddress(
   a: A.PciAddress,
   diags: Diags,
 ): { segment: number; bus: number; device: number; fn: number } | null {
-  const m = /^(?:([0-9a-fA-F]{1,4}):)?([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2})\.([0-9a-fA-F]+)$/.exec(a.raw);
+  const m = /^(?:([0-9a-fA-F]{1,4}):)?([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2})\.([0-9a-fA-F]+)$/.exec(
+    a.raw,
+  );
   const bad = (why: string) => {
-    diags.push(error("E0213", `invalid PCI address \`${a.raw}\`: ${why}`, a.span, "write BB:DD.F in hex: bus 00-ff, device 00-1f, function 0-7"));
+    diags.push(
+      error(
+        "E0213",
+        `invalid PCI address \`${a.raw}\`: ${why}`,
+        a.span,
+        "write BB:DD.F in hex: bus 00-ff, device 00-1f, function 0-7",
+      ),
+    );
     return null;
   };
   if (!m) return bad("expected BB:DD.F");
@@ -264,7 +289,9 @@ function parsePciAddress(
 }
 
 export function bdfString(bus: number, device: number, fn: number): string {
-  return `${bus.toString(16).padStart(2, "0")}:${device.toString(16).padStart(2, "0")}.${fn.toString(16)}`;
+  return `${bus.toString(16).padStart(2, "0")}:${device.toString(16).padStart(2, "0")}.${
+    fn.toString(16)
+  }`;
 }
 
 /** Adds `body` props into `target`; repeated names in one body are E0305. */
@@ -283,9 +310,15 @@ function mergeBody(
       const prev = seenProps.get(name);
       if (prev) {
         diags.push(
-          error("E0305", `\`${name}\` is set twice in ${where}`, item.name.span, "keep one of them", [
-            { span: prev.name.span, message: "first set here" },
-          ]),
+          error(
+            "E0305",
+            `\`${name}\` is set twice in ${where}`,
+            item.name.span,
+            "keep one of them",
+            [
+              { span: prev.name.span, message: "first set here" },
+            ],
+          ),
         );
       }
       seenProps.set(name, item);
@@ -296,9 +329,15 @@ function mergeBody(
       const prev = seenBars.get(key);
       if (prev) {
         diags.push(
-          error("E0214", `BAR ${key} is declared twice in ${where}`, item.span, "each BAR index appears once", [
-            { span: prev.span, message: "first declared here" },
-          ]),
+          error(
+            "E0214",
+            `BAR ${key} is declared twice in ${where}`,
+            item.span,
+            "each BAR index appears once",
+            [
+              { span: prev.span, message: "first declared here" },
+            ],
+          ),
         );
       }
       seenBars.set(key, item);
@@ -328,9 +367,15 @@ function merge(chain: MachineSymbol[], ctx: EvalContext, diags: Diags): Merged {
       const prev = seen.get(key);
       if (prev) {
         diags.push(
-          warning("W0007", `${what} is set again later in \`${block.name.name}\`; this one has no effect`, prev, "remove one of them", [
-            { span, message: "this later setting wins" },
-          ]),
+          warning(
+            "W0007",
+            `${what} is set again later in \`${block.name.name}\`; this one has no effect`,
+            prev,
+            "remove one of them",
+            [
+              { span, message: "this later setting wins" },
+            ],
+          ),
         );
       }
       seen.set(key, span);
@@ -359,9 +404,15 @@ function merge(chain: MachineSymbol[], ctx: EvalContext, diags: Diags): Merged {
             const span = it.kind === "Ecam" ? it.span : it.name.span;
             if (p) {
               diags.push(
-                error("E0305", `\`${key}\` is set twice in this pci_hole`, span, "keep one of them", [
-                  { span: p, message: "first set here" },
-                ]),
+                error(
+                  "E0305",
+                  `\`${key}\` is set twice in this pci_hole`,
+                  span,
+                  "keep one of them",
+                  [
+                    { span: p, message: "first set here" },
+                  ],
+                ),
               );
             }
             seenHole.set(key, span);
@@ -382,7 +433,10 @@ function merge(chain: MachineSymbol[], ctx: EvalContext, diags: Diags): Merged {
                 `two devices are named \`${id}\` in \`${block.name.name}\``,
                 (s.name ?? s.deviceKind).span,
                 `give one of them another name: \`device ${s.deviceKind.name} NAME { ... }\``,
-                [{ span: (prevSame.name ?? prevSame.deviceKind).span, message: "first device with this name" }],
+                [{
+                  span: (prevSame.name ?? prevSame.deviceKind).span,
+                  message: "first device with this name",
+                }],
               ),
             );
           }
@@ -402,9 +456,15 @@ function merge(chain: MachineSymbol[], ctx: EvalContext, diags: Diags): Merged {
           const prevSame = seenPci.get(key);
           if (prevSame) {
             diags.push(
-              error("E0204", `two PCI functions at ${key}`, s.address.span, "give each function its own bus:device.function", [
-                { span: prevSame.address.span, message: "first function at this address" },
-              ]),
+              error(
+                "E0204",
+                `two PCI functions at ${key}`,
+                s.address.span,
+                "give each function its own bus:device.function",
+                [
+                  { span: prevSame.address.span, message: "first function at this address" },
+                ],
+              ),
             );
           }
           seenPci.set(key, s);
@@ -424,7 +484,14 @@ function merge(chain: MachineSymbol[], ctx: EvalContext, diags: Diags): Merged {
           const tmp: MergedBody = { props: options, bars: new Map() };
           mergeBody(s.body, tmp, ctx, diags, "boot");
           for (const [, bar] of tmp.bars) {
-            diags.push(error("E0302", "`bar` is not a boot option", bar.span, "BARs belong to `pci` functions"));
+            diags.push(
+              error(
+                "E0302",
+                "`bar` is not a boot option",
+                bar.span,
+                "BARs belong to `pci` functions",
+              ),
+            );
           }
           m.boot = { node: s, options };
           break;
@@ -468,7 +535,9 @@ export function evalInt(v: A.Value, ctx: EvalContext, what: string): bigint | nu
     return s;
   }
   if (v.kind === "String" || v.kind === "Bool" || v.kind === "Range") {
-    ctx.diagnostics.push(error("E0005", `${what} must be a number, found ${typeName(v)}`, v.span, null));
+    ctx.diagnostics.push(
+      error("E0005", `${what} must be a number, found ${typeName(v)}`, v.span, null),
+    );
     return null;
   }
   return evalExpr(v, ctx);
@@ -481,7 +550,12 @@ export function evalRange(
 ): { base: bigint; size: bigint } | null {
   if (v.kind !== "Range") {
     ctx.diagnostics.push(
-      error("E0005", `${what} must be a range, found ${typeName(v)}`, v.span, "write `base .. end` (end exclusive) or `base + size`"),
+      error(
+        "E0005",
+        `${what} must be a range, found ${typeName(v)}`,
+        v.span,
+        "write `base .. end` (end exclusive) or `base + size`",
+      ),
     );
     return null;
   }
@@ -491,14 +565,21 @@ export function evalRange(
   if (v.form === "to") {
     if (r <= l) {
       ctx.diagnostics.push(
-        error("E0211", `the range ${hex(l)} .. ${hex(r)} is ${r === l ? "empty" : "inverted"}`, v.span, "the end is exclusive and must be above the start"),
+        error(
+          "E0211",
+          `the range ${hex(l)} .. ${hex(r)} is ${r === l ? "empty" : "inverted"}`,
+          v.span,
+          "the end is exclusive and must be above the start",
+        ),
       );
       return null;
     }
     return { base: l, size: r - l };
   }
   if (r === 0n) {
-    ctx.diagnostics.push(error("E0211", `the range ${hex(l)} + 0 is empty`, v.span, "give it a size above 0"));
+    ctx.diagnostics.push(
+      error("E0211", `the range ${hex(l)} + 0 is empty`, v.span, "give it a size above 0"),
+    );
     return null;
   }
   return { base: l, size: r };
@@ -506,7 +587,9 @@ export function evalRange(
 
 function evalString(v: A.Value, ctx: EvalContext, what: string): string | null {
   if (v.kind !== "String") {
-    ctx.diagnostics.push(error("E0005", `${what} must be a string in double quotes, found ${typeName(v)}`, v.span));
+    ctx.diagnostics.push(
+      error("E0005", `${what} must be a string in double quotes, found ${typeName(v)}`, v.span),
+    );
     return null;
   }
   return v.value;
@@ -519,11 +602,20 @@ function evalOnOff(v: A.Value, ctx: EvalContext, what: string): boolean | null {
     if (v.name === "off") return false;
     const s = suggest(v.name, ["on", "off"]);
     ctx.diagnostics.push(
-      error("E0304", `${what} is \`on\` or \`off\`, not \`${v.name}\``, v.span, null, [], s ? [{ title: `change to \`${s}\``, span: v.span, replacement: s }] : undefined),
+      error(
+        "E0304",
+        `${what} is \`on\` or \`off\`, not \`${v.name}\``,
+        v.span,
+        null,
+        [],
+        s ? [{ title: `change to \`${s}\``, span: v.span, replacement: s }] : undefined,
+      ),
     );
     return null;
   }
-  ctx.diagnostics.push(error("E0005", `${what} must be \`on\` or \`off\`, found ${typeName(v)}`, v.span));
+  ctx.diagnostics.push(
+    error("E0005", `${what} must be \`on\` or \`off\`, found ${typeName(v)}`, v.span),
+  );
   return null;
 }
 
@@ -535,7 +627,9 @@ function evalEnum<T extends string>(
 ): T | null {
   const word = v.kind === "Name" ? v.name : v.kind === "String" ? v.value : null;
   if (word === null) {
-    ctx.diagnostics.push(error("E0005", `${what} must be one of ${values.join(", ")}; found ${typeName(v)}`, v.span));
+    ctx.diagnostics.push(
+      error("E0005", `${what} must be one of ${values.join(", ")}; found ${typeName(v)}`, v.span),
+    );
     return null;
   }
   if ((values as readonly string[]).includes(word)) return word as T;
@@ -545,7 +639,9 @@ function evalEnum<T extends string>(
       "E0304",
       `\`${word}\` is not a valid ${what}`,
       v.span,
-      s ? `did you mean \`${s}\`? (one of ${values.join(", ")})` : `use one of ${values.join(", ")}`,
+      s
+        ? `did you mean \`${s}\`? (one of ${values.join(", ")})`
+        : `use one of ${values.join(", ")}`,
       [],
       s ? [{ title: `change to \`${s}\``, span: v.span, replacement: s }] : undefined,
     ),
@@ -554,12 +650,23 @@ function evalEnum<T extends string>(
 }
 
 /** Checks an int against a spec's bounds (E0304). */
-function inBounds(v: bigint | null, spec: PropSpec, span: Span, what: string, diags: Diags): bigint | null {
+function inBounds(
+  v: bigint | null,
+  spec: PropSpec,
+  span: Span,
+  what: string,
+  diags: Diags,
+): bigint | null {
   if (v === null || spec.type.t !== "int") return v;
   const { min, max } = spec.type;
   if ((min !== undefined && v < min) || (max !== undefined && v > max)) {
     diags.push(
-      error("E0304", `${what} ${hex(v)} is out of range`, span, `it must be between ${hex(min ?? 0n)} and ${hex(max ?? 0n)}`),
+      error(
+        "E0304",
+        `${what} ${hex(v)} is out of range`,
+        span,
+        `it must be between ${hex(min ?? 0n)} and ${hex(max ?? 0n)}`,
+      ),
     );
     return null;
   }
@@ -654,7 +761,16 @@ function checkPage(v: bigint, span: Span, what: string, diags: Diags, node?: A.E
   const fixes = node && node.kind === "Number"
     ? [{ title: `round up to ${hex(up)}`, span: node.span, replacement: hex(up) }]
     : undefined;
-  diags.push(error("E0207", `${what} ${hex(v)} is not a multiple of 4 KiB`, span, `KVM maps memory in 4 KiB pages; use ${hex(up)}`, [], fixes));
+  diags.push(
+    error(
+      "E0207",
+      `${what} ${hex(v)} is not a multiple of 4 KiB`,
+      span,
+      `KVM maps memory in 4 KiB pages; use ${hex(up)}`,
+      [],
+      fixes,
+    ),
+  );
 }
 
 export function checkMachine(
@@ -679,7 +795,14 @@ export function checkMachine(
   if (cpusV) {
     const n = cpusV.value as bigint;
     if (n < 1n || n > BigInt(MAX_CPUS)) {
-      diags.push(error("E0403", `${n} vCPUs is out of range`, cpusV.span, `a machine has 1 to ${MAX_CPUS} vCPUs`));
+      diags.push(
+        error(
+          "E0403",
+          `${n} vCPUs is out of range`,
+          cpusV.span,
+          `a machine has 1 to ${MAX_CPUS} vCPUs`,
+        ),
+      );
     } else cpus = Number(n);
   }
   const acpiSetting = mp.get("acpi");
@@ -703,7 +826,12 @@ export function checkMachine(
 
   if (!devices.some((d) => d.kind === "serial")) {
     diags.push(
-      warning("W0002", `${where} has no serial device`, nameSpan, "add `device serial com1 { port 0x3f8 irq 4 }` to see the guest's console"),
+      warning(
+        "W0002",
+        `${where} has no serial device`,
+        nameSpan,
+        "add `device serial com1 { port 0x3f8 irq 4 }` to see the guest's console",
+      ),
     );
   }
 
@@ -726,7 +854,12 @@ export function checkMachine(
   };
 }
 
-function resolveHole(m: Merged, ctx: EvalContext, opts: CheckOptions, diags: Diags): ResolvedHole | null {
+function resolveHole(
+  m: Merged,
+  ctx: EvalContext,
+  opts: CheckOptions,
+  diags: Diags,
+): ResolvedHole | null {
   if (!m.hole) return null;
   const node = m.hole.node;
   const r = evalRange(node.range, ctx, "the PCI hole");
@@ -740,13 +873,30 @@ function resolveHole(m: Merged, ctx: EvalContext, opts: CheckOptions, diags: Dia
   const end = r.base + r.size;
   if (end > FOUR_GIB) {
     diags.push(
-      error("E0304", `the PCI hole ${hex(r.base)} .. ${hex(end)} reaches above 4 GiB`, node.range.span, "the 32-bit PCI hole lies below 4 GiB, e.g. `pci_hole 0xC000_0000 .. 4 GiB`"),
+      error(
+        "E0304",
+        `the PCI hole ${hex(r.base)} .. ${hex(end)} reaches above 4 GiB`,
+        node.range.span,
+        "the 32-bit PCI hole lies below 4 GiB, e.g. `pci_hole 0xC000_0000 .. 4 GiB`",
+      ),
     );
     return null;
   }
   checkPage(r.base, node.range.left.span, "the PCI hole start", diags, node.range.left);
-  checkPage(end, node.range.right.span, "the PCI hole end", diags, node.range.form === "to" ? node.range.right : undefined);
-  const hole: ResolvedHole = { base: r.base, size: r.size, span: node.range.span, strategy, ecam: null };
+  checkPage(
+    end,
+    node.range.right.span,
+    "the PCI hole end",
+    diags,
+    node.range.form === "to" ? node.range.right : undefined,
+  );
+  const hole: ResolvedHole = {
+    base: r.base,
+    size: r.size,
+    span: node.range.span,
+    strategy,
+    ecam: null,
+  };
   const e = m.hole.ecam;
   if (e) {
     const base = evalExpr(e.base, ctx);
@@ -761,7 +911,12 @@ function resolveHole(m: Merged, ctx: EvalContext, opts: CheckOptions, diags: Dia
         const last = e.buses.form === "to" ? rr : l + rr - 1n;
         if (l > 255n || last > 255n || last < l) {
           diags.push(
-            error("E0210", `invalid bus range ${l}..${last}`, e.buses.span, "buses are numbered 0..255 and the range is inclusive: `buses 0..255`"),
+            error(
+              "E0210",
+              `invalid bus range ${l}..${last}`,
+              e.buses.span,
+              "buses are numbered 0..255 and the range is inclusive: `buses 0..255`",
+            ),
           );
           return hole;
         }
@@ -779,7 +934,9 @@ function resolveHole(m: Merged, ctx: EvalContext, opts: CheckOptions, diags: Dia
           e.base.span,
           `each bus takes 1 MiB of ECAM, so the window starts on a 1 MiB boundary; use ${hex(up)}`,
           [],
-          e.base.kind === "Number" ? [{ title: `round up to ${hex(up)}`, span: e.base.span, replacement: hex(up) }] : undefined,
+          e.base.kind === "Number"
+            ? [{ title: `round up to ${hex(up)}`, span: e.base.span, replacement: hex(up) }]
+            : undefined,
         ),
       );
       return hole;
@@ -813,25 +970,51 @@ function resolveRam(
   const total = memory ? (memory.value as bigint) : null;
   if (total === null && explicit.length === 0) {
     if (m.ram.length === 0 && !m.props.has("memory")) {
-      diags.push(error("E0401", `${where} has no memory`, nameSpan, "add `memory 128 MiB` (or explicit `ram` ranges)"));
+      diags.push(
+        error(
+          "E0401",
+          `${where} has no memory`,
+          nameSpan,
+          "add `memory 128 MiB` (or explicit `ram` ranges)",
+        ),
+      );
     }
     return [];
   }
   if (total !== null) {
     if (total === 0n) {
-      diags.push(error("E0401", `${where} has 0 bytes of memory`, memory!.span, "give it some RAM, e.g. `memory 128 MiB`"));
+      diags.push(
+        error(
+          "E0401",
+          `${where} has 0 bytes of memory`,
+          memory!.span,
+          "give it some RAM, e.g. `memory 128 MiB`",
+        ),
+      );
       return [];
     }
     checkPage(total, memory!.span, "the memory size", diags);
     if (total % (2n * MiB) !== 0n && total % PAGE === 0n) {
       diags.push(
-        warning("W0003", `memory ${humanSize(total)} is not a multiple of 2 MiB`, memory!.span, "guests map RAM with 2 MiB pages; round to a multiple of 2 MiB"),
+        warning(
+          "W0003",
+          `memory ${humanSize(total)} is not a multiple of 2 MiB`,
+          memory!.span,
+          "guests map RAM with 2 MiB pages; round to a multiple of 2 MiB",
+        ),
       );
     }
   }
   for (const r of explicit) {
     if (r.size % (2n * MiB) !== 0n && r.size % PAGE === 0n) {
-      diags.push(warning("W0003", `the RAM range of ${humanSize(r.size)} is not a multiple of 2 MiB`, r.span, "guests map RAM with 2 MiB pages"));
+      diags.push(
+        warning(
+          "W0003",
+          `the RAM range of ${humanSize(r.size)} is not a multiple of 2 MiB`,
+          r.span,
+          "guests map RAM with 2 MiB pages",
+        ),
+      );
     }
   }
   if (explicit.length === 0) {
@@ -844,7 +1027,14 @@ function resolveRam(
     if (high > 0n) {
       if (FOUR_GIB + high > MAX_PHYS) {
         diags.push(
-          error("E0208", `memory ${humanSize(total!)} does not fit: RAM above 4 GiB would end at ${hex(FOUR_GIB + high)}`, memory!.span, "the guest-physical address space ends at 4 PiB (52 bits)"),
+          error(
+            "E0208",
+            `memory ${humanSize(total!)} does not fit: RAM above 4 GiB would end at ${
+              hex(FOUR_GIB + high)
+            }`,
+            memory!.span,
+            "the guest-physical address space ends at 4 PiB (52 bits)",
+          ),
         );
         return out;
       }
@@ -859,7 +1049,9 @@ function resolveRam(
     diags.push(
       error(
         "E0208",
-        `memory ${humanSize(total)} does not fit in the ${explicit.length} RAM range(s) given (${humanSize(capacity)})`,
+        `memory ${humanSize(total)} does not fit in the ${explicit.length} RAM range(s) given (${
+          humanSize(capacity)
+        })`,
         memory!.span,
         "make the `ram` ranges larger or the memory smaller",
         explicit.map((r) => ({ span: r.span, message: `${humanSize(r.size)} here` })),
@@ -900,16 +1092,32 @@ function resolveDevices(m: Merged, ctx: EvalContext, diags: Diags): ResolvedDevi
             ? `did you mean \`${s}\`? (known: ${known.join(", ")})`
             : `known device kinds: ${known.join(", ")}`,
           [],
-          s && !isPci ? [{ title: `change to \`${s}\``, span: kindSpan, replacement: s }] : undefined,
+          s && !isPci
+            ? [{ title: `change to \`${s}\``, span: kindSpan, replacement: s }]
+            : undefined,
         ),
       );
       continue;
     }
     if (d.id === "pci_host") {
-      diags.push(error("E0306", "the name `pci_host` is taken by the implicit PCI host bridge", (d.node.name?.span ?? kindSpan), "choose another name"));
+      diags.push(
+        error(
+          "E0306",
+          "the name `pci_host` is taken by the implicit PCI host bridge",
+          d.node.name?.span ?? kindSpan,
+          "choose another name",
+        ),
+      );
     }
     for (const bar of d.bars.values()) {
-      diags.push(error("E0302", "`bar` is not a property of a platform device", bar.span, "BARs belong to `pci` functions"));
+      diags.push(
+        error(
+          "E0302",
+          "`bar` is not a property of a platform device",
+          bar.span,
+          "BARs belong to `pci` functions",
+        ),
+      );
     }
     const where = `a \`${d.kind}\` device`;
     const v = evalProps(d.props, kindSpec.props, ctx, where, d.node.span);
@@ -927,7 +1135,14 @@ function resolveDevices(m: Merged, ctx: EvalContext, diags: Diags): ResolvedDevi
       if (!port) continue;
       const p = Number(port.value);
       if (p + 8 > 0x10000) {
-        diags.push(error("E0304", `the UART's 8 ports from ${hex(p)} pass 0xFFFF`, port.span, "I/O ports are 0..0xFFFF"));
+        diags.push(
+          error(
+            "E0304",
+            `the UART's 8 ports from ${hex(p)} pass 0xFFFF`,
+            port.span,
+            "I/O ports are 0..0xFFFF",
+          ),
+        );
         continue;
       }
       ports.push({ base: p, size: 8, span: port.span, owner: `device \`${d.id}\`` });
@@ -938,12 +1153,26 @@ function resolveDevices(m: Merged, ctx: EvalContext, diags: Diags): ResolvedDevi
       if (!port) continue;
       const size = Number((v.get("size")?.value as bigint | undefined) ?? 1n);
       if (size !== 1 && size !== 2 && size !== 4) {
-        diags.push(error("E0304", `\`size\` ${size} is not 1, 2 or 4`, v.get("size")!.span, "I/O accesses are 1, 2 or 4 bytes"));
+        diags.push(
+          error(
+            "E0304",
+            `\`size\` ${size} is not 1, 2 or 4`,
+            v.get("size")!.span,
+            "I/O accesses are 1, 2 or 4 bytes",
+          ),
+        );
         continue;
       }
       const p = Number(port.value);
       if (p + size > 0x10000) {
-        diags.push(error("E0304", `ports ${hex(p)} + ${size} pass 0xFFFF`, port.span, "I/O ports are 0..0xFFFF"));
+        diags.push(
+          error(
+            "E0304",
+            `ports ${hex(p)} + ${size} pass 0xFFFF`,
+            port.span,
+            "I/O ports are 0..0xFFFF",
+          ),
+        );
         continue;
       }
       ports.push({ base: p, size, span: port.span, owner: `device \`${d.id}\`` });
@@ -963,7 +1192,12 @@ function isPow2(v: bigint): boolean {
   return v > 0n && (v & (v - 1n)) === 0n;
 }
 
-function resolvePci(m: Merged, hole: ResolvedHole | null, ctx: EvalContext, diags: Diags): ResolvedPci[] {
+function resolvePci(
+  m: Merged,
+  hole: ResolvedHole | null,
+  ctx: EvalContext,
+  diags: Diags,
+): ResolvedPci[] {
   const out: ResolvedPci[] = [];
   for (const f of m.pci.values()) {
     const kind = f.node.deviceKind.name;
@@ -984,14 +1218,21 @@ function resolvePci(m: Merged, hole: ResolvedHole | null, ctx: EvalContext, diag
             ? `did you mean \`${s}\`? (known: ${known.join(", ")})`
             : `known PCI kinds: ${known.join(", ")}`,
           [],
-          s && !isPlatform ? [{ title: `change to \`${s}\``, span: kindSpan, replacement: s }] : undefined,
+          s && !isPlatform
+            ? [{ title: `change to \`${s}\``, span: kindSpan, replacement: s }]
+            : undefined,
         ),
       );
       continue;
     }
     if (!hole) {
       diags.push(
-        error("E0216", `PCI function ${f.key} needs a PCI hole`, f.node.address.span, "add `pci_hole 0xC000_0000 .. 4 GiB { ecam 0xE000_0000 buses auto }`: the host bridge comes with the hole"),
+        error(
+          "E0216",
+          `PCI function ${f.key} needs a PCI hole`,
+          f.node.address.span,
+          "add `pci_hole 0xC000_0000 .. 4 GiB { ecam 0xE000_0000 buses auto }`: the host bridge comes with the hole",
+        ),
       );
     }
     const v = evalProps(f.props, spec.props, ctx, `a \`${kind}\` PCI function`, f.node.span);
@@ -1050,14 +1291,19 @@ function resolveBars(f: MergedPci, ctx: EvalContext, diags: Diags): ResolvedBar[
       continue;
     }
     const kind = kindName as ResolvedBar["kind"];
-    const bad = (msg: string, hint: string, span = b.span) => diags.push(error("E0214", msg, span, hint));
+    const bad = (msg: string, hint: string, span = b.span) =>
+      diags.push(error("E0214", msg, span, hint));
     if (index > 5n) {
       bad(`BAR index ${index} is above 5`, "a function has BARs 0..5", b.index.span);
       continue;
     }
     const idx = Number(index);
     if (kind === "mem64" && idx === 5) {
-      bad("a mem64 BAR cannot use index 5", "a 64-bit BAR takes two registers (index and index + 1)", b.index.span);
+      bad(
+        "a mem64 BAR cannot use index 5",
+        "a 64-bit BAR takes two registers (index and index + 1)",
+        b.index.span,
+      );
       continue;
     }
     const min = kind === "io" ? 4n : 16n;
@@ -1071,15 +1317,29 @@ function resolveBars(f: MergedPci, ctx: EvalContext, diags: Diags): ResolvedBar[
       continue;
     }
     if (b.prefetchable && kind === "io") {
-      bad("an io BAR cannot be prefetchable", "only memory BARs are prefetchable", b.prefetchable.span);
+      bad(
+        "an io BAR cannot be prefetchable",
+        "only memory BARs are prefetchable",
+        b.prefetchable.span,
+      );
       continue;
     }
     const clash = used.get(idx) ?? (kind === "mem64" ? used.get(idx + 1) : undefined);
     if (clash) {
-      bad(`BAR ${idx} overlaps BAR ${clash.index}`, "a mem64 BAR uses two BAR registers (index and index + 1)", b.span);
+      bad(
+        `BAR ${idx} overlaps BAR ${clash.index}`,
+        "a mem64 BAR uses two BAR registers (index and index + 1)",
+        b.span,
+      );
       continue;
     }
-    const bar: ResolvedBar = { index: idx, kind, size, prefetchable: b.prefetchable !== null, span: b.span };
+    const bar: ResolvedBar = {
+      index: idx,
+      kind,
+      size,
+      prefetchable: b.prefetchable !== null,
+      span: b.span,
+    };
     used.set(idx, bar);
     if (kind === "mem64") used.set(idx + 1, bar);
     bars.push(bar);
@@ -1111,7 +1371,12 @@ function resolveBoot(
       };
     }
     diags.push(
-      error("E0402", `${where} has nothing to boot`, nameSpan, 'add `boot pvh "guest.elf"` (or `boot linux "bzImage"`, `boot flat "x.bin" { load 0x10_0000 }`)'),
+      error(
+        "E0402",
+        `${where} has nothing to boot`,
+        nameSpan,
+        'add `boot pvh "guest.elf"` (or `boot linux "bzImage"`, `boot flat "x.bin" { load 0x10_0000 }`)',
+      ),
     );
     return null;
   }
@@ -1137,13 +1402,27 @@ function resolveBoot(
   for (const [name, p] of m.boot.options) {
     if (name in BOOT_OPTIONS && !allowed.includes(name)) {
       diags.push(
-        error("E0502", `\`${name}\` does not apply to \`boot ${protocol}\``, p.name.span, `\`boot ${protocol}\` takes ${allowed.join(", ")}`),
+        error(
+          "E0502",
+          `\`${name}\` does not apply to \`boot ${protocol}\``,
+          p.name.span,
+          `\`boot ${protocol}\` takes ${allowed.join(", ")}`,
+        ),
       );
     }
   }
   const path = node.path.value;
   if (path === "" || path.endsWith("/")) {
-    diags.push(error("E0501", path === "" ? "the boot payload path is empty" : `the boot payload \`${path}\` names a directory`, node.path.span, "name the kernel or guest binary file"));
+    diags.push(
+      error(
+        "E0501",
+        path === ""
+          ? "the boot payload path is empty"
+          : `the boot payload \`${path}\` names a directory`,
+        node.path.span,
+        "name the kernel or guest binary file",
+      ),
+    );
     return null;
   }
   const str = (k: string) => v.get(k)?.value as string | undefined;
@@ -1151,7 +1430,12 @@ function resolveBoot(
   const cmdline = opts.cmdline ?? str("cmdline") ?? "";
   if (cmdline.length + 1 > BOOT_LAYOUT.cmdline_max) {
     diags.push(
-      error("E0502", `the command line is ${cmdline.length} bytes; at most ${BOOT_LAYOUT.cmdline_max - 1} fit`, v.get("cmdline")?.span ?? node.span, "shorten it"),
+      error(
+        "E0502",
+        `the command line is ${cmdline.length} bytes; at most ${BOOT_LAYOUT.cmdline_max - 1} fit`,
+        v.get("cmdline")?.span ?? node.span,
+        "shorten it",
+      ),
     );
   }
   const initrd = str("initrd") ?? null;
@@ -1161,7 +1445,14 @@ function resolveBoot(
   if (protocol === "flat") {
     load = big("load") ?? null;
     if (load === null && !m.boot.options.has("load")) {
-      diags.push(error("E0303", "`boot flat` needs `load`", node.span, "add `load 0x10_0000` (where the binary goes in guest memory)"));
+      diags.push(
+        error(
+          "E0303",
+          "`boot flat` needs `load`",
+          node.span,
+          "add `load 0x10_0000` (where the binary goes in guest memory)",
+        ),
+      );
     }
     entry = big("entry") ?? load;
     mode = (str("mode") as ResolvedBoot["mode"]) ?? "protected";
@@ -1172,7 +1463,14 @@ function resolveBoot(
     const resolved = override ? p : host.resolve(node.span.file, p);
     if (!host.fileExists(resolved)) {
       diags.push(
-        warning("W0006", `the ${what} \`${p}\` was not found`, span, override ? "the path given with --kernel is used as is" : `looked for ${resolved}; paths are relative to this file. Build it before booting`),
+        warning(
+          "W0006",
+          `the ${what} \`${p}\` was not found`,
+          span,
+          override
+            ? "the path given with --kernel is used as is"
+            : `looked for ${resolved}; paths are relative to this file. Build it before booting`,
+        ),
       );
     }
   };
@@ -1183,18 +1481,39 @@ function resolveBoot(
 
 /** RAM, hole and platform regions must not overlap; ECAM must sit inside the hole. */
 function checkLayout(ram: RamRange[], hole: ResolvedHole | null, diags: Diags) {
-  const regions: Region[] = ram.map((r) => ({ base: r.base, end: r.base + r.size, what: `RAM ${r.name}`, span: r.span }));
-  if (hole) regions.push({ base: hole.base, end: hole.base + hole.size, what: "the PCI hole", span: hole.span });
+  const regions: Region[] = ram.map((r) => ({
+    base: r.base,
+    end: r.base + r.size,
+    what: `RAM ${r.name}`,
+    span: r.span,
+  }));
+  if (hole) {
+    regions.push({
+      base: hole.base,
+      end: hole.base + hole.size,
+      what: "the PCI hole",
+      span: hole.span,
+    });
+  }
   for (const r of regions) {
     if (r.end > MAX_PHYS) {
-      diags.push(error("E0212", `${r.what} ends at ${hex(r.end)}, beyond the 52-bit physical address space`, r.span, "guest-physical addresses stop at 0x10_0000_0000_0000 (4 PiB)"));
+      diags.push(
+        error(
+          "E0212",
+          `${r.what} ends at ${hex(r.end)}, beyond the 52-bit physical address space`,
+          r.span,
+          "guest-physical addresses stop at 0x10_0000_0000_0000 (4 PiB)",
+        ),
+      );
     }
   }
   sweep(regions, (a, b) =>
     diags.push(
       error(
         "E0201",
-        `${b.what} (${hex(b.base)} .. ${hex(b.end)}) overlaps ${a.what} (${hex(a.base)} .. ${hex(a.end)})`,
+        `${b.what} (${hex(b.base)} .. ${hex(b.end)}) overlaps ${a.what} (${hex(a.base)} .. ${
+          hex(a.end)
+        })`,
         b.span,
         "move or shrink one of them; with `memory`, RAM is placed around the hole for you",
         overlapLabel(a),
@@ -1206,14 +1525,26 @@ function checkLayout(ram: RamRange[], hole: ResolvedHole | null, diags: Diags) {
     for (const r of ram) {
       if (r.base < pend && p.base < r.base + r.size) {
         diags.push(
-          error("E0201", `RAM ${r.name} (${hex(r.base)} .. ${hex(r.base + r.size)}) overlaps ${p.name} at ${hex(p.base)}`, r.span, "keep RAM below 0xC000_0000 or above 4 GiB; the platform uses 0xFEC0_0000 .. 4 GiB"),
+          error(
+            "E0201",
+            `RAM ${r.name} (${hex(r.base)} .. ${hex(r.base + r.size)}) overlaps ${p.name} at ${
+              hex(p.base)
+            }`,
+            r.span,
+            "keep RAM below 0xC000_0000 or above 4 GiB; the platform uses 0xFEC0_0000 .. 4 GiB",
+          ),
         );
       }
     }
   }
   if (ram.length && !ram.some((r) => r.base === 0n && r.size >= BigInt(HIGH_MEMORY))) {
     diags.push(
-      error("E0401", "no RAM covers 0x0 .. 0x10_0000, where boot data goes", ram[0].span, "start RAM at 0 with at least 1 MiB (the default split does this)"),
+      error(
+        "E0401",
+        "no RAM covers 0x0 .. 0x10_0000, where boot data goes",
+        ram[0].span,
+        "start RAM at 0 with at least 1 MiB (the default split does this)",
+      ),
     );
   }
   if (hole?.ecam) {
@@ -1225,10 +1556,15 @@ function checkLayout(ram: RamRange[], hole: ResolvedHole | null, diags: Diags) {
       diags.push(
         error(
           "E0206",
-          `the ECAM window ${hex(e.base)} .. ${hex(end)} (${e.busEnd - e.busStart + 1} buses) is not inside the PCI hole`,
+          `the ECAM window ${hex(e.base)} .. ${hex(end)} (${
+            e.busEnd - e.busStart + 1
+          } buses) is not inside the PCI hole`,
           e.span,
           "move `ecam` inside the hole or narrow its bus range",
-          [{ span: hole.span, message: `the hole is ${hex(hole.base)} .. ${hex(hole.base + hole.size)}` }],
+          [{
+            span: hole.span,
+            message: `the hole is ${hex(hole.base)} .. ${hex(hole.base + hole.size)}`,
+          }],
         ),
       );
       return;
@@ -1236,7 +1572,12 @@ function checkLayout(ram: RamRange[], hole: ResolvedHole | null, diags: Diags) {
     for (const p of PLATFORM_REGIONS) {
       if (e.base < p.base + p.size && p.base < end) {
         diags.push(
-          error("E0201", `the ECAM window ${hex(e.base)} .. ${hex(end)} overlaps ${p.name} at ${hex(p.base)}`, e.span, "put ECAM lower in the hole, e.g. at 0xE000_0000 or 0xB000_0000"),
+          error(
+            "E0201",
+            `the ECAM window ${hex(e.base)} .. ${hex(end)} overlaps ${p.name} at ${hex(p.base)}`,
+            e.span,
+            "put ECAM lower in the hole, e.g. at 0xE000_0000 or 0xB000_0000",
+          ),
         );
       }
     }
@@ -1244,7 +1585,10 @@ function checkLayout(ram: RamRange[], hole: ResolvedHole | null, diags: Diags) {
 }
 
 /** Calls onOverlap(earlier, later) for each region overlapping one before it (sorted sweep). */
-function sweep<T extends { base: bigint; end: bigint }>(items: T[], onOverlap: (a: T, b: T) => void) {
+function sweep<T extends { base: bigint; end: bigint }>(
+  items: T[],
+  onOverlap: (a: T, b: T) => void,
+) {
   const sorted = [...items].sort((a, b) => (a.base < b.base ? -1 : a.base > b.base ? 1 : 0));
   let active: T | null = null;
   for (const it of sorted) {
@@ -1260,9 +1604,15 @@ function checkEcamUse(hole: ResolvedHole | null, pci: ResolvedPci[], m: Merged, 
   for (const f of pci) {
     if (f.bus < e.busStart || f.bus > e.busEnd) {
       diags.push(
-        error("E0215", `PCI function ${f.bdf} is on bus ${f.bus}, outside the ECAM buses ${e.busStart}..${e.busEnd}`, f.span, "widen `buses` or move the function", [
-          { span: e.span, message: "the ECAM bus range" },
-        ]),
+        error(
+          "E0215",
+          `PCI function ${f.bdf} is on bus ${f.bus}, outside the ECAM buses ${e.busStart}..${e.busEnd}`,
+          f.span,
+          "widen `buses` or move the function",
+          [
+            { span: e.span, message: "the ECAM bus range" },
+          ],
+        ),
       );
     }
   }
@@ -1276,9 +1626,15 @@ function checkEcamUse(hole: ResolvedHole | null, pci: ResolvedPci[], m: Merged, 
         "W0004",
         `the ECAM window declares ${buses} buses but functions use ${used}`,
         m.hole!.ecam!.buses!.span,
-        `a guest scanning every bus makes ${excess * FUNCTIONS_PER_BUS} extra config probes (${excess} buses × 32 devices × 8 functions), each a VM exit under \`trap\`; use \`buses auto\` or \`buses ${e.busStart}..${maxUsed}\``,
+        `a guest scanning every bus makes ${
+          excess * FUNCTIONS_PER_BUS
+        } extra config probes (${excess} buses × 32 devices × 8 functions), each a VM exit under \`trap\`; use \`buses auto\` or \`buses ${e.busStart}..${maxUsed}\``,
         [],
-        [{ title: `narrow to ${e.busStart}..${maxUsed}`, span: m.hole!.ecam!.buses!.span, replacement: `${e.busStart}..${maxUsed}` }],
+        [{
+          title: `narrow to ${e.busStart}..${maxUsed}`,
+          span: m.hole!.ecam!.buses!.span,
+          replacement: `${e.busStart}..${maxUsed}`,
+        }],
       ),
     );
   } else if (hole.strategy === "trap" && buses >= LARGE_ECAM_BUSES) {
@@ -1287,7 +1643,9 @@ function checkEcamUse(hole: ResolvedHole | null, pci: ResolvedPci[], m: Merged, 
         "W0001",
         `the \`trap\` strategy with a ${buses}-bus ECAM window makes every config probe exit`,
         e.span,
-        `a full scan probes ${buses * FUNCTIONS_PER_BUS} functions (${buses} buses × 32 devices × 8 functions), each a VM exit to the VMM; \`strategy shadow\` answers absent functions without exits`,
+        `a full scan probes ${
+          buses * FUNCTIONS_PER_BUS
+        } functions (${buses} buses × 32 devices × 8 functions), each a VM exit to the VMM; \`strategy shadow\` answers absent functions without exits`,
       ),
     );
   }
@@ -1296,10 +1654,22 @@ function checkEcamUse(hole: ResolvedHole | null, pci: ResolvedPci[], m: Merged, 
 function checkPorts(devices: ResolvedDevice[], hole: ResolvedHole | null, diags: Diags) {
   const claims: (PortClaim & { end: number })[] = [];
   for (const d of devices) for (const p of d.ports) claims.push({ ...p, end: p.base + p.size });
-  for (const p of PLATFORM_PORTS) claims.push({ base: p.base, size: p.size, end: p.base + p.size, span: null, owner: p.name });
+  for (const p of PLATFORM_PORTS) {
+    claims.push({ base: p.base, size: p.size, end: p.base + p.size, span: null, owner: p.name });
+  }
   if (hole) {
-    claims.push({ ...PCI_CONFIG_PORTS, end: PCI_CONFIG_PORTS.base + PCI_CONFIG_PORTS.size, span: null, owner: "the PCI host bridge (0xCF8..0xCFF)" });
-    claims.push({ ...PCI_IO_WINDOW, end: PCI_IO_WINDOW.base + PCI_IO_WINDOW.size, span: null, owner: "the PCI I/O BAR window (0xC000..0xFFFF)" });
+    claims.push({
+      ...PCI_CONFIG_PORTS,
+      end: PCI_CONFIG_PORTS.base + PCI_CONFIG_PORTS.size,
+      span: null,
+      owner: "the PCI host bridge (0xCF8..0xCFF)",
+    });
+    claims.push({
+      ...PCI_IO_WINDOW,
+      end: PCI_IO_WINDOW.base + PCI_IO_WINDOW.size,
+      span: null,
+      owner: "the PCI I/O BAR window (0xC000..0xFFFF)",
+    });
   }
   const asBig = claims.map((c) => ({ ...c, base: BigInt(c.base), end: BigInt(c.end), c }));
   sweep(asBig, (a, b) => {
@@ -1309,7 +1679,11 @@ function checkPorts(devices: ResolvedDevice[], hole: ResolvedHole | null, diags:
     diags.push(
       error(
         "E0202",
-        `I/O ports ${hex(user.base)}..${hex(user.base + user.size - 1)} of ${user.owner} overlap ${other.owner} (${hex(other.base)}..${hex(other.base + other.size - 1)})`,
+        `I/O ports ${hex(user.base)}..${
+          hex(user.base + user.size - 1)
+        } of ${user.owner} overlap ${other.owner} (${hex(other.base)}..${
+          hex(other.base + other.size - 1)
+        })`,
         user.span,
         "move one of them to free ports",
         other.span ? [{ span: other.span, message: `${other.owner} is here` }] : [],
@@ -1328,10 +1702,18 @@ function checkIrqs(
   // ISA-style (edge) interrupts cannot be shared; PCI INTx lines may share among themselves.
   const owners = new Map<number, { who: string; span: Span | null }>();
   for (const [g, who] of Object.entries(PLATFORM_IRQS)) owners.set(Number(g), { who, span: null });
-  if (acpi && boot && boot.protocol !== "flat") owners.set(ACPI_SCI_IRQ, { who: "the ACPI SCI", span: null });
+  if (acpi && boot && boot.protocol !== "flat") {
+    owners.set(ACPI_SCI_IRQ, { who: "the ACPI SCI", span: null });
+  }
   const report = (irq: number, who: string, span: Span, prev: { who: string; span: Span | null }) =>
     diags.push(
-      error("E0203", `${who} uses IRQ ${irq}, already taken by ${prev.who}`, span, "give it another IRQ", prev.span ? [{ span: prev.span, message: `${prev.who} uses it here` }] : []),
+      error(
+        "E0203",
+        `${who} uses IRQ ${irq}, already taken by ${prev.who}`,
+        span,
+        "give it another IRQ",
+        prev.span ? [{ span: prev.span, message: `${prev.who} uses it here` }] : [],
+      ),
     );
   for (const d of devices) {
     if (d.irq === null) continue;
@@ -1344,8 +1726,9 @@ function checkIrqs(
   for (const f of pci) {
     if (f.irq === null) continue;
     const prev = owners.get(f.irq);
-    if (prev && !pciOwners.has(f.irq)) report(f.irq, `PCI function ${f.bdf}`, f.irqSpan ?? f.span, prev);
-    else if (!prev) {
+    if (prev && !pciOwners.has(f.irq)) {
+      report(f.irq, `PCI function ${f.bdf}`, f.irqSpan ?? f.span, prev);
+    } else if (!prev) {
       owners.set(f.irq, { who: `PCI function ${f.bdf}`, span: f.irqSpan ?? f.span });
       pciOwners.set(f.irq, true);
     }
@@ -1357,9 +1740,16 @@ export function checkProgram(program: Program, diags: Diags) {
   for (const sym of program.lets.values()) {
     if (sym.file !== program.main || sym.uses.length) continue;
     diags.push(
-      warning("W0005", `the constant \`${sym.name}\` is never used`, sym.span, "remove it, or use it", [], [
-        { title: `remove \`let ${sym.name}\``, span: sym.node.span, replacement: "" },
-      ]),
+      warning(
+        "W0005",
+        `the constant \`${sym.name}\` is never used`,
+        sym.span,
+        "remove it, or use it",
+        [],
+        [
+          { title: `remove \`let ${sym.name}\``, span: sym.node.span, replacement: "" },
+        ],
+      ),
     );
   }
 }

@@ -6,7 +6,9 @@ function codes(text: string): string[] {
   return compile(text, { file: "m.vmdesc", host }).diagnostics.map((d) => d.code);
 }
 function eq(a: unknown, b: unknown, what: string) {
-  if (JSON.stringify(a) !== JSON.stringify(b)) throw new Error(`${what}: expected ${JSON.stringify(b)}, got ${JSON.stringify(a)}`);
+  if (JSON.stringify(a) !== JSON.stringify(b)) {
+    throw new Error(`${what}: expected ${JSON.stringify(b)}, got ${JSON.stringify(a)}`);
+  }
 }
 const tail = `  device serial com1 { port 0x3f8 }\n  boot pvh "g.elf"\n}\n`;
 
@@ -19,7 +21,8 @@ Deno.test("overlaps are found among many ranges (sorted sweep), each reported on
 
 Deno.test("W0004 and W0001 never fire together; neither under shadow", () => {
   const hole = (s: string, buses: string) =>
-    `machine m {\n  memory 64 MiB\n  pci_hole 0xC000_0000 .. 4 GiB {\n    strategy ${s}\n    ecam 0xE000_0000 buses ${buses}\n  }\n  pci 00:02.0 virtio_rng\n` + tail;
+    `machine m {\n  memory 64 MiB\n  pci_hole 0xC000_0000 .. 4 GiB {\n    strategy ${s}\n    ecam 0xE000_0000 buses ${buses}\n  }\n  pci 00:02.0 virtio_rng\n` +
+    tail;
   eq(codes(hole("trap", "0..255")), ["W0004"], "trap, explicit, mostly unused");
   eq(codes(hole("trap", "auto")), [], "trap, auto: 1 bus");
   eq(codes(hole("shadow", "0..255")), [], "shadow is free");

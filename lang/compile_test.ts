@@ -10,13 +10,17 @@ const schema = JSON.parse(Deno.readTextFileSync(new URL("./plan.schema.json", im
 // ajv is CommonJS: under Deno its class is the default export's `default`.
 // deno-lint-ignore no-explicit-any
 const AjvCtor = ((Ajv as any).default ?? Ajv) as new (opts: object) => any;
-const validate = new AjvCtor({ allErrors: true, strict: true, allowUnionTypes: true }).compile(schema);
+const validate = new AjvCtor({ allErrors: true, strict: true, allowUnionTypes: true }).compile(
+  schema,
+);
 
 const EX = decodeURIComponent(new URL("../examples/", import.meta.url).pathname);
 function exampleHost() {
   const files: Record<string, string> = {};
   for (const e of Deno.readDirSync(EX)) {
-    if (e.name.endsWith(".vmdesc")) files[`examples/${e.name}`] = Deno.readTextFileSync(EX + e.name);
+    if (e.name.endsWith(".vmdesc")) {
+      files[`examples/${e.name}`] = Deno.readTextFileSync(EX + e.name);
+    }
   }
   // Boot payloads are build outputs (or a kernel passed with --kernel): declare them present.
   const host = createMemoryHost(files, [
@@ -37,7 +41,11 @@ function eq<T>(actual: T, expected: T, what: string) {
   if (a !== e) throw new Error(`${what}: expected ${e}, got ${a}`);
 }
 
-function one(text: string, opts: Partial<Parameters<typeof compile>[1]> = {}, extra: Record<string, string> = {}) {
+function one(
+  text: string,
+  opts: Partial<Parameters<typeof compile>[1]> = {},
+  extra: Record<string, string> = {},
+) {
   const host = createMemoryHost({ "m.vmdesc": text, ...extra }, ["guest.elf", "/abs/vmlinuz"]);
   return compile(text, { file: "m.vmdesc", host, ...opts });
 }
@@ -52,10 +60,15 @@ function checkPlanInvariants(p: Plan) {
   }
   const slots = [...p.memslots].sort((a, b) => a.guest_phys - b.guest_phys);
   for (let i = 1; i < slots.length; i++) {
-    assert(slots[i - 1].guest_phys + slots[i - 1].size <= slots[i].guest_phys, `${p.machine}: memslots disjoint`);
+    assert(
+      slots[i - 1].guest_phys + slots[i - 1].size <= slots[i].guest_phys,
+      `${p.machine}: memslots disjoint`,
+    );
   }
   for (const f of p.pci) {
-    for (const b of f.bars) assert(b.address % b.size === 0, `${f.bdf} BAR ${b.index} naturally aligned`);
+    for (const b of f.bars) {
+      assert(b.address % b.size === 0, `${f.bdf} BAR ${b.index} naturally aligned`);
+    }
   }
 }
 
@@ -71,7 +84,8 @@ Deno.test("every example compiles clean to schema-valid Plans", () => {
 
 Deno.test("the schema rejects a Plan with a missing or extra field", () => {
   const { files, host } = exampleHost();
-  const p = compile(files["examples/hello.vmdesc"], { file: "examples/hello.vmdesc", host }).plans.get("hello")!;
+  const p = compile(files["examples/hello.vmdesc"], { file: "examples/hello.vmdesc", host }).plans
+    .get("hello")!;
   const missing = structuredClone(p) as Partial<Plan>;
   delete missing.e820;
   assert(!validate(missing), "missing e820 must fail");
@@ -81,13 +95,18 @@ Deno.test("the schema rejects a Plan with a missing or extra field", () => {
 
 Deno.test("linux: 4 GiB split around a 1 GiB hole, ECAM narrowed by `buses auto`", () => {
   const { files, host } = exampleHost();
-  const p = compile(files["examples/linux.vmdesc"], { file: "examples/linux.vmdesc", host }).plans.get("linux")!;
+  const p = compile(files["examples/linux.vmdesc"], { file: "examples/linux.vmdesc", host }).plans
+    .get("linux")!;
   eq(p.memslots.map((m) => [m.name, m.guest_phys, m.size]), [
     ["ram-low", 0, 3 * 2 ** 30],
     ["ram-high", 2 ** 32, 2 ** 30],
     ["ecam-shadow", 0xe0000000, 2 ** 20],
   ], "memslots");
-  eq([p.hole!.ecam!.bus_start, p.hole!.ecam!.bus_end, p.hole!.ecam!.shadow_slot], [0, 0, 2], "ecam");
+  eq(
+    [p.hole!.ecam!.bus_start, p.hole!.ecam!.bus_end, p.hole!.ecam!.shadow_slot],
+    [0, 0, 2],
+    "ecam",
+  );
   eq(p.cpus.cpuid.hide, ["cx16"], "cpuid hide");
   eq(p.boot.cmdline, "console=ttyS0 earlyprintk=serial", "cmdline");
   assert(p.acpi !== null, "linux boots get ACPI");
@@ -96,23 +115,31 @@ Deno.test("linux: 4 GiB split around a 1 GiB hole, ECAM narrowed by `buses auto`
     [0x100000, 3 * 2 ** 30 - 0x100000],
     [2 ** 32, 2 ** 30],
   ], "e820 RAM");
-  assert(p.e820.some((e) => e.type === "reserved" && e.addr === 0xe0000000 && e.size === 2 ** 20), "ECAM reserved in e820");
+  assert(
+    p.e820.some((e) => e.type === "reserved" && e.addr === 0xe0000000 && e.size === 2 ** 20),
+    "ECAM reserved in e820",
+  );
 });
 
 Deno.test("scan: shadow slot covers exactly the ECAM window with present pages; pci_host claims", () => {
   const { files, host } = exampleHost();
-  const p = compile(files["examples/scan.vmdesc"], { file: "examples/scan.vmdesc", host }).plans.get("scan")!;
+  const p = compile(files["examples/scan.vmdesc"], { file: "examples/scan.vmdesc", host }).plans
+    .get("scan")!;
   const slot = p.memslots.find((m) => m.name === "ecam-shadow")!;
-  eq([slot.guest_phys, slot.size, slot.flags], [0xe0000000, 256 * 2 ** 20, ["readonly"]], "shadow slot");
+  eq(
+    [slot.guest_phys, slot.size, slot.flags],
+    [0xe0000000, 256 * 2 ** 20, ["readonly"]],
+    "shadow slot",
+  );
   assert(slot.backing.kind === "ones_alias", "ones_alias backing");
   eq(slot.backing.chunk_size, 2 ** 20, "chunk size");
   eq(slot.size / slot.backing.chunk_size, 256, "256 MiB of ECAM is 256 mappings");
   eq(slot.backing.present, [
     // The runtime's host bridge answers at 00:00.0, so it gets a page too.
     { offset: 0, bdf: "00:00.0" },
-    { offset: (2 << 15), bdf: "00:02.0" },
-    { offset: (3 << 15), bdf: "00:03.0" },
-    { offset: (4 << 15), bdf: "00:04.0" },
+    { offset: 2 << 15, bdf: "00:02.0" },
+    { offset: 3 << 15, bdf: "00:03.0" },
+    { offset: 4 << 15, bdf: "00:04.0" },
   ], "present pages");
   const host_ = p.devices.find((d) => d.id === "pci_host")!;
   eq(host_.ports, [{ base: 0xcf8, size: 8 }], "pci_host ports");
@@ -161,7 +188,10 @@ Deno.test("compile options: machine, holeStrategy, kernel, cmdline", () => {
   eq(trap.memslots.length, 1, "no shadow slot");
   const k = one(SMALL, { kernel: "/abs/vmlinuz", cmdline: "console=ttyS0" });
   eq(k.diagnostics, [], "no W0006 for an existing --kernel");
-  eq([k.plans.get("m")!.boot.path, k.plans.get("m")!.boot.cmdline], ["/abs/vmlinuz", "console=ttyS0"], "overrides");
+  eq([k.plans.get("m")!.boot.path, k.plans.get("m")!.boot.cmdline], [
+    "/abs/vmlinuz",
+    "console=ttyS0",
+  ], "overrides");
   const bad = one(SMALL, { machine: "n" });
   eq(bad.diagnostics.map((d) => [d.code, d.span]), [["E0105", null]], "unknown --machine");
   eq(bad.diagnostics[0].hint, "did you mean `m`?", "suggestion");
@@ -182,7 +212,11 @@ Deno.test("flat boot and explicit RAM", () => {
   eq(r.diagnostics, [], "clean");
   const p = r.plans.get("f")!;
   checkPlanInvariants(p);
-  eq(p.memslots.map((m) => [m.name, m.guest_phys, m.size]), [["ram-0", 0, 16 * 2 ** 20], ["ram-1", 2 ** 32, 2 * 2 ** 20]], "ram");
+  eq(p.memslots.map((m) => [m.name, m.guest_phys, m.size]), [["ram-0", 0, 16 * 2 ** 20], [
+    "ram-1",
+    2 ** 32,
+    2 * 2 ** 20,
+  ]], "ram");
   eq([p.boot.load_address, p.boot.entry, p.boot.cpu_mode], [0x7c00, 0x7c00, "real"], "flat");
   const high = one(`machine f {
   memory 16 MiB
@@ -218,5 +252,8 @@ machine m { memory 1 GiB boot pvh "guest.elf" device serial s { port 0x3f8 } }
 let b = 1
 machine m { memory a boot pvh "guest.elf" device serial s { port 0x3f8 } }
 `);
-  assert(later.diagnostics[0].code === "E0101" && /defined later/.test(later.diagnostics[0].hint ?? ""), "defined later hint");
+  assert(
+    later.diagnostics[0].code === "E0101" && /defined later/.test(later.diagnostics[0].hint ?? ""),
+    "defined later hint",
+  );
 });

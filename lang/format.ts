@@ -26,7 +26,9 @@ export interface FormatResult {
 
 export function format(text: string, file = "<input>"): FormatResult {
   const p = parse(text, file);
-  if (p.diagnostics.some((d) => d.severity === "error")) return { text, diagnostics: p.diagnostics };
+  if (p.diagnostics.some((d) => d.severity === "error")) {
+    return { text, diagnostics: p.diagnostics };
+  }
   return { text: new Printer(text, p.ast).print(), diagnostics: [] };
 }
 
@@ -204,7 +206,9 @@ class Printer {
       case "Prop":
         return `${s.name.name} ${printExpr(s.value)}`;
       case "Bar":
-        return `bar ${printExpr(s.index)} ${s.barKind.name} ${printExpr(s.size)}${s.prefetchable ? " prefetchable" : ""}`;
+        return `bar ${printExpr(s.index)} ${s.barKind.name} ${printExpr(s.size)}${
+          s.prefetchable ? " prefetchable" : ""
+        }`;
       case "Ecam":
         return `ecam ${printExpr(s.base)}${s.buses ? ` buses ${printBuses(s.buses)}` : ""}`;
       case "CpuidHide":
@@ -223,7 +227,12 @@ class Printer {
         this.push(indent, `let ${s.name.name} = ${printExpr(s.value)}`);
         return;
       case "Machine":
-        this.braced(`machine ${s.name.name}${s.base ? ` extends ${s.base.name}` : ""}`, s.settings, indent, s);
+        this.braced(
+          `machine ${s.name.name}${s.base ? ` extends ${s.base.name}` : ""}`,
+          s.settings,
+          indent,
+          s,
+        );
         return;
       case "PciHole": {
         const head = `pci_hole ${printExpr(s.range)}`;

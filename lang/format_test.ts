@@ -13,10 +13,14 @@ function check(text: string): string | null {
   const a = format(text, "t.vmdesc");
   if (a.diagnostics.length) return a.text === text ? null : "changed a file with syntax errors";
   const b = format(a.text, "t.vmdesc");
-  if (b.text !== a.text || b.diagnostics.length) return `not idempotent:\n${a.text}\n---\n${b.text}`;
+  if (b.text !== a.text || b.diagnostics.length) {
+    return `not idempotent:\n${a.text}\n---\n${b.text}`;
+  }
   const before = scanComments(text).map((c) => c.text.trim());
   const after = scanComments(a.text).map((c) => c.text.trim());
-  if (before.join("\n") !== after.join("\n")) return `comments changed: ${JSON.stringify(before)} → ${JSON.stringify(after)}`;
+  if (before.join("\n") !== after.join("\n")) {
+    return `comments changed: ${JSON.stringify(before)} → ${JSON.stringify(after)}`;
+  }
   const host = createMemoryHost({}, ["guest.pvh"]);
   const r1 = compile(text, { file: "t.vmdesc", host });
   const r2 = compile(a.text, { file: "t.vmdesc", host });
@@ -31,7 +35,9 @@ Deno.test("examples are formatted", () => {
     if (!e.name.endsWith(".vmdesc")) continue;
     const text = Deno.readTextFileSync(EX + e.name);
     const out = format(text, e.name);
-    if (out.text !== text) throw new Error(`examples/${e.name} is not in canonical form:\n${out.text}`);
+    if (out.text !== text) {
+      throw new Error(`examples/${e.name} is not in canonical form:\n${out.text}`);
+    }
   }
 });
 

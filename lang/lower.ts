@@ -125,7 +125,10 @@ export function lower(rm: ResolvedMachine, source: string | null, diags: Diags):
     used.push([IOAPIC_BASE, FOUR_GIB]);
     if (e) used.push([e.base, e.base + ecamSize]);
     const gap = largestGap(h.base, hEnd, used) ?? [h.base, h.base];
-    const ramTop = rm.ram.reduce((mx, r) => (r.base + r.size > mx ? r.base + r.size : mx), FOUR_GIB);
+    const ramTop = rm.ram.reduce(
+      (mx, r) => (r.base + r.size > mx ? r.base + r.size : mx),
+      FOUR_GIB,
+    );
     const m64 = alignUp(ramTop, GiB);
     const mmio64: Range | null = m64 + MMIO64_SIZE <= BigInt(MAX_GUEST_PHYS)
       ? { base: n(m64), size: n(MMIO64_SIZE) }
@@ -230,12 +233,33 @@ export function lower(rm: ResolvedMachine, source: string | null, diags: Diags):
   if (b.protocol === "flat") {
     const inRam = (a: bigint) => rm.ram.some((r) => a >= r.base && a < r.base + r.size);
     if (b.load !== null && !inRam(b.load)) {
-      diags.push(error("E0502", `the load address ${hex(b.load)} is not in RAM`, b.span, "load flat binaries into RAM, e.g. at 0x10_0000"));
+      diags.push(
+        error(
+          "E0502",
+          `the load address ${hex(b.load)} is not in RAM`,
+          b.span,
+          "load flat binaries into RAM, e.g. at 0x10_0000",
+        ),
+      );
     } else if (b.entry !== null && !inRam(b.entry)) {
-      diags.push(error("E0502", `the entry point ${hex(b.entry)} is not in RAM`, b.span, "the entry is an address inside the loaded binary"));
+      diags.push(
+        error(
+          "E0502",
+          `the entry point ${hex(b.entry)} is not in RAM`,
+          b.span,
+          "the entry is an address inside the loaded binary",
+        ),
+      );
     } else if (b.mode === "real" && b.entry !== null && b.entry > 0xffffn) {
       // The vCPU starts with CS base 0, so IP alone must reach the entry.
-      diags.push(error("E0502", `a real-mode entry must be below 0x1_0000, not ${hex(b.entry)}`, b.span, "load real-mode code low, e.g. `load 0x7C00`"));
+      diags.push(
+        error(
+          "E0502",
+          `a real-mode entry must be below 0x1_0000, not ${hex(b.entry)}`,
+          b.span,
+          "load real-mode code low, e.g. `load 0x7C00`",
+        ),
+      );
     }
   }
 
@@ -247,16 +271,24 @@ export function lower(rm: ResolvedMachine, source: string | null, diags: Diags):
     // Keep 0x9FC00 .. 1 MiB (EBDA, VGA, BIOS area) out of usable RAM.
     const holeLo = BigInt(EBDA_START);
     const holeHi = BigInt(HIGH_MEMORY);
-    if (lo < holeLo) e820.push({ addr: n(lo), size: n((hi < holeLo ? hi : holeLo) - lo), type: "ram" });
+    if (lo < holeLo) {
+      e820.push({ addr: n(lo), size: n((hi < holeLo ? hi : holeLo) - lo), type: "ram" });
+    }
     const from = lo > holeHi ? lo : holeHi;
     if (hi > from) e820.push({ addr: n(from), size: n(hi - from), type: "ram" });
   }
   if (rm.acpi) {
-    e820.push({ addr: ACPI_LAYOUT.rsdp_addr, size: ACPI_LAYOUT.tables_addr - ACPI_LAYOUT.rsdp_addr, type: "reserved" });
+    e820.push({
+      addr: ACPI_LAYOUT.rsdp_addr,
+      size: ACPI_LAYOUT.tables_addr - ACPI_LAYOUT.rsdp_addr,
+      type: "reserved",
+    });
     e820.push({ addr: ACPI_LAYOUT.tables_addr, size: ACPI_LAYOUT.tables_size, type: "acpi" });
   }
   if (e) e820.push({ addr: n(e.base), size: n(ecamSize), type: "reserved" });
-  for (const p of PLATFORM_REGIONS) e820.push({ addr: n(p.base), size: n(p.size), type: "reserved" });
+  for (const p of PLATFORM_REGIONS) {
+    e820.push({ addr: n(p.base), size: n(p.size), type: "reserved" });
+  }
   e820.sort((x, y) => x.addr - y.addr);
 
   if (diags.slice(start).some((d) => d.severity === "error")) return null;
@@ -314,7 +346,11 @@ export function lower(rm: ResolvedMachine, source: string | null, diags: Diags):
  * naturally aligned, packed upwards from the window base. Largest-first keeps the packing
  * gap-free, as SeaBIOS and EDK2 do.
  */
-function placeBars(rm: ResolvedMachine, hole: HolePlan | null, diags: Diags): Map<ResolvedBar, bigint> {
+function placeBars(
+  rm: ResolvedMachine,
+  hole: HolePlan | null,
+  diags: Diags,
+): Map<ResolvedBar, bigint> {
   const out = new Map<ResolvedBar, bigint>();
   if (!hole) return out;
   const all: { f: ResolvedPci; b: ResolvedBar }[] = [];
@@ -328,7 +364,15 @@ function placeBars(rm: ResolvedMachine, hole: HolePlan | null, diags: Diags): Ma
     const bars = all
       .filter((x) => x.b.kind === kind)
       .sort((x, y) =>
-        x.b.size > y.b.size ? -1 : x.b.size < y.b.size ? 1 : x.f.bdf < y.f.bdf ? -1 : x.f.bdf > y.f.bdf ? 1 : x.b.index - y.b.index
+        x.b.size > y.b.size
+          ? -1
+          : x.b.size < y.b.size
+          ? 1
+          : x.f.bdf < y.f.bdf
+          ? -1
+          : x.f.bdf > y.f.bdf
+          ? 1
+          : x.b.index - y.b.index
       );
     if (!bars.length) continue;
     const w = windows[kind];
@@ -341,7 +385,9 @@ function placeBars(rm: ResolvedMachine, hole: HolePlan | null, diags: Diags): Ma
         diags.push(
           error(
             "E0214",
-            `BAR ${b.index} of ${f.bdf} (${humanSize(b.size)}) does not fit in the ${kind} window${w ? ` ${hex(wBase)} .. ${hex(wEnd)}` : ""}`,
+            `BAR ${b.index} of ${f.bdf} (${humanSize(b.size)}) does not fit in the ${kind} window${
+              w ? ` ${hex(wBase)} .. ${hex(wEnd)}` : ""
+            }`,
             b.span,
             "make the BARs smaller or the PCI hole larger",
           ),

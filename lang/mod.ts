@@ -64,7 +64,9 @@ export function compile(text: string, options: CompileOptions): CompileResult {
   const diags: Diagnostic[] = [];
   const program = loadProgram(text, options.file, options.host, diags, options.parsed);
   const plans = new Map<string, Plan>();
-  const own = [...program.machines.values()].filter((m) => m.file === program.main && !m.node.recovered);
+  const own = [...program.machines.values()].filter((m) =>
+    m.file === program.main && !m.node.recovered
+  );
   let targets = own;
   if (options.machine !== undefined) {
     const sym = program.machines.get(options.machine);
@@ -77,7 +79,9 @@ export function compile(text: string, options: CompileOptions): CompileResult {
           "E0105",
           `there is no machine \`${options.machine}\``,
           null,
-          s ? `did you mean \`${s}\`?` : `machines here: ${[...program.machines.keys()].join(", ") || "none"}`,
+          s
+            ? `did you mean \`${s}\`?`
+            : `machines here: ${[...program.machines.keys()].join(", ") || "none"}`,
         ),
       );
       targets = [];
@@ -89,7 +93,12 @@ export function compile(text: string, options: CompileOptions): CompileResult {
     !diags.some((d) => d.code === "E0001" && d.span?.file === program.main)
   ) {
     diags.push(
-      error("E0404", "this file defines no machine", { file: options.file, start: 0, end: 0 }, "add `machine NAME { memory 128 MiB  boot pvh \"guest.elf\" }`"),
+      error(
+        "E0404",
+        "this file defines no machine",
+        { file: options.file, start: 0, end: 0 },
+        'add `machine NAME { memory 128 MiB  boot pvh "guest.elf" }`',
+      ),
     );
   }
   for (const sym of targets) {

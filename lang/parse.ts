@@ -100,7 +100,9 @@ function hintFor(expected: string, found: string): string | null {
   if (/^[0-9]/.test(found) && expected.includes("name")) {
     return "names start with a letter or `_`";
   }
-  if (expected.startsWith("a value")) return "give the setting a value, e.g. `memory 128 MiB` or `port 0x3f8`";
+  if (expected.startsWith("a value")) {
+    return "give the setting a value, e.g. `memory 128 MiB` or `port 0x3f8`";
+  }
   if (expected.includes('"}"')) {
     return "each setting is a name followed by a value, e.g. `memory 128 MiB`; blocks close with `}`";
   }
@@ -178,7 +180,12 @@ function recover(text: string, file: string, whole: ohm.FailedMatchResult): Pars
  * failure and try again, a few times; close an unclosed machine at the end. Machines
  * rebuilt this way are marked `recovered` and are not checked or lowered.
  */
-function salvage(chunk: string, first: ohm.FailedMatchResult, file: string, from: number): Program["items"] {
+function salvage(
+  chunk: string,
+  first: ohm.FailedMatchResult,
+  file: string,
+  from: number,
+): Program["items"] {
   if (!/^\s*machine\b/.test(chunk)) return [];
   const g = getGrammar();
   let text = chunk;

@@ -24,17 +24,31 @@ Deno.test("every node's span covers its children and matches its text", () => {
   const walk = (n: A.Node) => {
     assert(n.span.file === "f.vmdesc", "file in span");
     for (const c of children(n)) {
-      assert(c.span.start >= n.span.start && c.span.end <= n.span.end, `${c.kind} inside ${n.kind}`);
+      assert(
+        c.span.start >= n.span.start && c.span.end <= n.span.end,
+        `${c.kind} inside ${n.kind}`,
+      );
       walk(c);
     }
-    if (n.kind === "Number" || n.kind === "String") assert(SRC.slice(n.span.start, n.span.end) === n.raw, "raw text");
-    if (n.kind === "Ident" || n.kind === "Name") assert(SRC.slice(n.span.start, n.span.end) === n.name, "name text");
+    if (n.kind === "Number" || n.kind === "String") {
+      assert(SRC.slice(n.span.start, n.span.end) === n.raw, "raw text");
+    }
+    if (n.kind === "Ident" || n.kind === "Name") {
+      assert(SRC.slice(n.span.start, n.span.end) === n.name, "name text");
+    }
   };
   walk(ast);
   const m = ast.items[2] as A.Machine;
-  assert(SRC.slice(m.span.start, m.span.end).startsWith("machine m") && SRC.slice(m.span.start, m.span.end).endsWith("}"), "machine span");
+  assert(
+    SRC.slice(m.span.start, m.span.end).startsWith("machine m") &&
+      SRC.slice(m.span.start, m.span.end).endsWith("}"),
+    "machine span",
+  );
   const mem = m.settings[0] as A.Prop;
-  assert(mem.value.kind === "Range" && mem.value.form === "plus", "`a + b` after memory is a plus-range");
+  assert(
+    mem.value.kind === "Range" && mem.value.form === "plus",
+    "`a + b` after memory is a plus-range",
+  );
 });
 
 Deno.test("syntax errors: E0001 with expected tokens in words at the failure position", () => {
@@ -49,7 +63,19 @@ Deno.test("syntax errors: E0001 with expected tokens in words at the failure pos
 });
 
 Deno.test("the parser never throws, whatever the input", () => {
-  const inputs = ["", "{", "}", "machine", "machine m {", '"', "/*", "let a = (((", "\u0000\u00ff\u{1F600}", "pci 00:", "machine m { pci 00:02.0 }"];
+  const inputs = [
+    "",
+    "{",
+    "}",
+    "machine",
+    "machine m {",
+    '"',
+    "/*",
+    "let a = (((",
+    "\u0000\u00ff\u{1F600}",
+    "pci 00:",
+    "machine m { pci 00:02.0 }",
+  ];
   for (const t of inputs) {
     const r = parse(t, "x");
     assert(r.ast.kind === "Program", "always a Program");
@@ -64,7 +90,10 @@ Deno.test("incremental parser: edits give the same tree as a fresh parse", () =>
   const after = SRC.slice(0, at) + "8" + SRC.slice(at + 1);
   assert(p.text() === after, "text follows edits");
   const big = (_k: string, v: unknown) => (typeof v === "bigint" ? String(v) : v);
-  assert(JSON.stringify(p.parse(), big) === JSON.stringify(parse(after, "i.vmdesc"), big), "same as fresh");
+  assert(
+    JSON.stringify(p.parse(), big) === JSON.stringify(parse(after, "i.vmdesc"), big),
+    "same as fresh",
+  );
   // Break it, then fix it again.
   const cut = after.indexOf("0x3f8");
   p.update(cut, cut + 5, "");

@@ -142,7 +142,12 @@ export function evalExpr(e: A.Expr, ctx: EvalContext): bigint | null {
       }
       if (!fits(e.value)) {
         ctx.diagnostics.push(
-          error("E0003", `the literal \`${e.raw}\` does not fit in 64 bits`, e.span, "the largest value is 0xFFFF_FFFF_FFFF_FFFF"),
+          error(
+            "E0003",
+            `the literal \`${e.raw}\` does not fit in 64 bits`,
+            e.span,
+            "the largest value is 0xFFFF_FFFF_FFFF_FFFF",
+          ),
         );
         return null;
       }
@@ -160,7 +165,9 @@ export function evalExpr(e: A.Expr, ctx: EvalContext): bigint | null {
             e.span,
             extra ?? (s ? `did you mean \`${s}\`?` : "define it with `let " + e.name + " = ...`"),
             [],
-            s && !extra ? [{ title: `change to \`${s}\``, span: e.span, replacement: s }] : undefined,
+            s && !extra
+              ? [{ title: `change to \`${s}\``, span: e.span, replacement: s }]
+              : undefined,
           ),
         );
         return null;
@@ -192,7 +199,12 @@ export function evalExpr(e: A.Expr, ctx: EvalContext): bigint | null {
           v = l - r;
           if (v < 0n) {
             ctx.diagnostics.push(
-              error("E0003", `${hex(l)} - ${hex(r)} is negative`, e.span, "values are unsigned 64-bit integers; swap the operands?"),
+              error(
+                "E0003",
+                `${hex(l)} - ${hex(r)} is negative`,
+                e.span,
+                "values are unsigned 64-bit integers; swap the operands?",
+              ),
             );
             return null;
           }
@@ -202,7 +214,9 @@ export function evalExpr(e: A.Expr, ctx: EvalContext): bigint | null {
           break;
         case "/":
           if (r === 0n) {
-            ctx.diagnostics.push(error("E0004", "division by zero", e.right.span, "the divisor evaluates to 0"));
+            ctx.diagnostics.push(
+              error("E0004", "division by zero", e.right.span, "the divisor evaluates to 0"),
+            );
             return null;
           }
           v = l / r;
@@ -216,7 +230,12 @@ export function evalExpr(e: A.Expr, ctx: EvalContext): bigint | null {
       }
       if (!fits(v)) {
         ctx.diagnostics.push(
-          error("E0003", `\`${e.op}\` overflows 64 bits`, e.span, `the operands are ${hex(l)} and ${hex(r)}`),
+          error(
+            "E0003",
+            `\`${e.op}\` overflows 64 bits`,
+            e.span,
+            `the operands are ${hex(l)} and ${hex(r)}`,
+          ),
         );
         return null;
       }
@@ -239,8 +258,11 @@ function invalidLiteral(e: A.NumberLit): Diagnostic {
     );
   }
   const um = /^[0-9]+(kb|mb|gb|tb|k|m|g|t|kib|mib|gib|tib)$/i.exec(e.raw);
-  let hint = "numbers are decimal (123), hex (0x7B), binary (0b1111011) or octal (0o173), with `_` only between digits";
-  if (um) hint = "units are binary and case-sensitive: B, KiB, MiB, GiB, TiB, written after a space";
+  let hint =
+    "numbers are decimal (123), hex (0x7B), binary (0b1111011) or octal (0o173), with `_` only between digits";
+  if (um) {
+    hint = "units are binary and case-sensitive: B, KiB, MiB, GiB, TiB, written after a space";
+  }
   return error("E0002", `invalid number \`${e.raw}\``, e.span, hint);
 }
 
@@ -271,7 +293,12 @@ export function loadProgram(
       if (cycleAt >= 0) {
         const chain = [...loading.slice(cycleAt), target].join(" → ");
         diagnostics.push(
-          error("E0103", `import cycle: ${chain}`, item.path.span, "remove one of these imports; shared definitions can move to a third file"),
+          error(
+            "E0103",
+            `import cycle: ${chain}`,
+            item.path.span,
+            "remove one of these imports; shared definitions can move to a third file",
+          ),
         );
         continue;
       }
@@ -279,7 +306,12 @@ export function loadProgram(
       const imported = host.readFile(target);
       if (imported === undefined) {
         diagnostics.push(
-          error("E0104", `cannot read the imported file \`${item.path.value}\` (looked for ${target})`, item.path.span, "paths are relative to the importing file"),
+          error(
+            "E0104",
+            `cannot read the imported file \`${item.path.value}\` (looked for ${target})`,
+            item.path.span,
+            "paths are relative to the importing file",
+          ),
         );
         continue;
       }
@@ -325,9 +357,15 @@ export function loadProgram(
     const value = evalExpr(item.value, ctx);
     if (prev) {
       diagnostics.push(
-        error("E0102", `the constant \`${name}\` is defined twice`, item.name.span, "rename one of them", [
-          { span: prev.span, message: "first defined here" },
-        ]),
+        error(
+          "E0102",
+          `the constant \`${name}\` is defined twice`,
+          item.name.span,
+          "rename one of them",
+          [
+            { span: prev.span, message: "first defined here" },
+          ],
+        ),
       );
       return;
     }
@@ -342,9 +380,15 @@ export function loadProgram(
     const prev = program.machines.get(name);
     if (prev) {
       diagnostics.push(
-        error("E0102", `the machine \`${name}\` is defined twice`, item.name.span, "rename one of them", [
-          { span: prev.span, message: "first defined here" },
-        ]),
+        error(
+          "E0102",
+          `the machine \`${name}\` is defined twice`,
+          item.name.span,
+          "rename one of them",
+          [
+            { span: prev.span, message: "first defined here" },
+          ],
+        ),
       );
       return;
     }

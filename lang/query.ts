@@ -50,19 +50,31 @@ export function definitionAt(
   }
   if (node.kind === "Ident" && parent?.kind === "Machine") {
     const m = program.machines.get(node.name);
-    if (m) return { kind: "machine", name: m.name, definition: m.span, uses: machineUses(program, m.name) };
+    if (m) {
+      return {
+        kind: "machine",
+        name: m.name,
+        definition: m.span,
+        uses: machineUses(program, m.name),
+      };
+    }
   }
   return null;
 }
 
 function machineUses(program: Program, name: string): Span[] {
   const out: Span[] = [];
-  for (const m of program.machines.values()) if (m.node.base?.name === name) out.push(m.node.base.span);
+  for (const m of program.machines.values()) {
+    if (m.node.base?.name === name) out.push(m.node.base.span);
+  }
   return out;
 }
 
 /** Every use of a constant (for rename / find references). */
-export function referencesOf(program: Program, name: string): { definition: LetSymbol; uses: Span[] } | null {
+export function referencesOf(
+  program: Program,
+  name: string,
+): { definition: LetSymbol; uses: Span[] } | null {
   const sym = program.lets.get(name);
   return sym ? { definition: sym, uses: sym.uses } : null;
 }
@@ -96,9 +108,19 @@ export function machineSymbols(program: Program, file?: string): MachineInfo[] {
     for (const s of m.node.settings) {
       if (s.kind === "Device") {
         const id = s.name ?? s.deviceKind;
-        info.devices.push({ id: id.name, kind: s.deviceKind.name, span: s.span, nameSpan: id.span });
+        info.devices.push({
+          id: id.name,
+          kind: s.deviceKind.name,
+          span: s.span,
+          nameSpan: id.span,
+        });
       } else if (s.kind === "Pci") {
-        info.pci.push({ address: s.address.raw, kind: s.deviceKind.name, span: s.span, addressSpan: s.address.span });
+        info.pci.push({
+          address: s.address.raw,
+          kind: s.deviceKind.name,
+          span: s.span,
+          addressSpan: s.address.span,
+        });
       } else if (s.kind === "Boot") {
         info.boot = { protocol: s.protocol.name, path: s.path.value, span: s.span };
       }
@@ -125,19 +147,28 @@ export function evaluateAt(program: Program, file: string, offset: number): Eval
     const ctx = programContext(program, []);
     if (node.kind === "Ident" && path[i - 1]?.kind === "Let") {
       const sym = program.lets.get(node.name);
-      return sym && sym.value !== null ? { kind: "number", value: sym.value, span: node.span } : null;
+      return sym && sym.value !== null
+        ? { kind: "number", value: sym.value, span: node.span }
+        : null;
     }
     if (node.kind === "Range") {
       const r = evalRange(node, ctx, "range");
-      return r && !ctx.diagnostics.length ? { kind: "range", base: r.base, size: r.size, span: node.span } : null;
+      return r && !ctx.diagnostics.length
+        ? { kind: "range", base: r.base, size: r.size, span: node.span }
+        : null;
     }
-    if (node.kind === "Number" || node.kind === "Name" || node.kind === "Binary" || node.kind === "Paren" || node.kind === "Sized") {
+    if (
+      node.kind === "Number" || node.kind === "Name" || node.kind === "Binary" ||
+      node.kind === "Paren" || node.kind === "Sized"
+    ) {
       // Prefer the whole expression a number belongs to, up to the setting's value.
       let top = i;
       while (top - 1 >= 0 && ["Binary", "Paren", "Sized"].includes(path[top - 1].kind)) top--;
       const expr = path[top] as A.Expr;
       const v = path[top - 1]?.kind === "Range" ? evalExpr(expr, ctx) : evalInt(expr, ctx, "value");
-      return v !== null && !ctx.diagnostics.length ? { kind: "number", value: v, span: expr.span } : null;
+      return v !== null && !ctx.diagnostics.length
+        ? { kind: "number", value: v, span: expr.span }
+        : null;
     }
   }
   return null;

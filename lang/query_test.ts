@@ -1,4 +1,11 @@
-import { compile, createMemoryHost, definitionAt, evaluateAt, machineSymbols, nodeAt } from "./mod.ts";
+import {
+  compile,
+  createMemoryHost,
+  definitionAt,
+  evaluateAt,
+  machineSymbols,
+  nodeAt,
+} from "./mod.ts";
 
 function assert(c: unknown, m: string): asserts c {
   if (!c) throw new Error(m);
@@ -30,8 +37,14 @@ Deno.test("definitions and references of constants across imports", () => {
   const use = MAIN.indexOf("ecam >> 1");
   const def = definitionAt(p, "d/main.vmdesc", use + 1)!;
   assert(def.kind === "let" && def.name === "ecam", JSON.stringify(def));
-  assert(def.definition.file === "d/common.vmdesc" && def.definition.start === 4, "defined in common");
-  assert(def.uses.length === 2 && def.uses.every((u) => u.file === "d/main.vmdesc"), "two uses in main");
+  assert(
+    def.definition.file === "d/common.vmdesc" && def.definition.start === 4,
+    "defined in common",
+  );
+  assert(
+    def.uses.length === 2 && def.uses.every((u) => u.file === "d/main.vmdesc"),
+    "two uses in main",
+  );
   const m = definitionAt(p, "d/main.vmdesc", MAIN.indexOf("base {") + 1)!;
   assert(m.kind === "machine" && m.definition.file === "d/common.vmdesc", "extends base → common");
 });
@@ -39,9 +52,15 @@ Deno.test("definitions and references of constants across imports", () => {
 Deno.test("evaluateAt gives numbers and ranges for hover", () => {
   const p = program();
   const v = evaluateAt(p, "d/main.vmdesc", MAIN.indexOf("half + 64") + 1)!;
-  assert(v.kind === "number" && v.value === 0x70000000n, JSON.stringify(v, (_k, x) => typeof x === "bigint" ? String(x) : x));
+  assert(
+    v.kind === "number" && v.value === 0x70000000n,
+    JSON.stringify(v, (_k, x) => typeof x === "bigint" ? String(x) : x),
+  );
   const sum = evaluateAt(p, "d/main.vmdesc", MAIN.indexOf("+ 64"))!;
-  assert(sum.kind === "range" && sum.base === 0x70000000n && sum.size === 64n << 20n, "`a + b` as a range");
+  assert(
+    sum.kind === "range" && sum.base === 0x70000000n && sum.size === 64n << 20n,
+    "`a + b` as a range",
+  );
   const r = evaluateAt(p, "d/main.vmdesc", MAIN.indexOf(".. 4 GiB"))!;
   assert(r.kind === "range" && r.base === 0xC0000000n && r.size === 0x40000000n, "range");
   const l = evaluateAt(p, "d/main.vmdesc", MAIN.indexOf("half =") + 1)!;

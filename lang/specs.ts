@@ -27,7 +27,11 @@ const int = (min?: bigint, max?: bigint): PropType => ({ t: "int", min, max });
 export const MACHINE_PROPS: PropTable = {
   cpus: { type: int(), doc: "number of vCPUs (1..255)" },
   memory: { type: int(), doc: "total RAM; split around the PCI hole below and above 4 GiB" },
-  ram: { type: { t: "range" }, doc: "an explicit RAM range (`a .. b` or `a + size`)", repeat: true },
+  ram: {
+    type: { t: "range" },
+    doc: "an explicit RAM range (`a .. b` or `a + size`)",
+    repeat: true,
+  },
   acpi: { type: { t: "onoff" }, doc: "build ACPI tables for pvh/linux boots (on by default)" },
 };
 
@@ -37,7 +41,8 @@ export const STRUCTURED_SETTINGS = ["pci_hole", "device", "pci", "boot", "cpuid"
 export const HOLE_PROPS: PropTable = {
   strategy: {
     type: { t: "enum", values: ["trap", "shadow"] },
-    doc: "how absent PCI functions are answered: trap (every access exits) or shadow (read-only all-ones memslot)",
+    doc:
+      "how absent PCI functions are answered: trap (every access exits) or shadow (read-only all-ones memslot)",
   },
 };
 export const HOLE_STRUCTURED = ["ecam"] as const;
@@ -51,11 +56,15 @@ export interface DeviceKindSpec {
 
 export const DEVICE_KINDS: Record<string, DeviceKindSpec> = {
   serial: {
-    doc: "16550A UART (8 ports from `port`); irq defaults to 4 for 0x3f8/0x3e8 and 3 for 0x2f8/0x2e8",
+    doc:
+      "16550A UART (8 ports from `port`); irq defaults to 4 for 0x3f8/0x3e8 and 3 for 0x2f8/0x2e8",
     props: {
       port: { type: int(0n, 0xffffn), doc: "first I/O port (the UART uses 8)", required: true },
       irq: { type: int(0n, 23n), doc: "GSI of the UART interrupt" },
-      output: { type: { t: "string" }, doc: "where transmitted bytes go: \"stdout\" (default), \"stderr\", \"null\" or a file path" },
+      output: {
+        type: { t: "string" },
+        doc: 'where transmitted bytes go: "stdout" (default), "stderr", "null" or a file path',
+      },
     },
   },
   debug_exit: {
@@ -68,7 +77,10 @@ export const DEVICE_KINDS: Record<string, DeviceKindSpec> = {
   i8042: {
     doc: "PS/2 controller stub: answers the status port and the reset line (0xFE to port + 4)",
     props: {
-      port: { type: int(0n, 0xfffbn), doc: "data port (default 0x60); the command port is port + 4" },
+      port: {
+        type: int(0n, 0xfffbn),
+        doc: "data port (default 0x60); the command port is port + 4",
+      },
     },
   },
 };
@@ -85,7 +97,10 @@ export interface PciKindSpec {
 }
 
 const PCI_COMMON: PropTable = {
-  irq: { type: int(1n, 23n), doc: "GSI wired to the interrupt pin (default 16 + (device + pin - 1) % 4)" },
+  irq: {
+    type: int(1n, 23n),
+    doc: "GSI wired to the interrupt pin (default 16 + (device + pin - 1) % 4)",
+  },
   pin: { type: int(0n, 4n), doc: "interrupt pin: 1..4 = INTA..INTD, 0 = none (default 1)" },
 };
 
@@ -152,7 +167,10 @@ export const BOOT_OPTIONS: PropTable = {
   initrd: { type: { t: "string" }, doc: "initial ramdisk (pvh and linux), relative to this file" },
   load: { type: int(), doc: "flat: load address of the binary" },
   entry: { type: int(), doc: "flat: first instruction (default: load)" },
-  mode: { type: { t: "enum", values: ["protected", "real"] }, doc: "flat: CPU mode at entry (default protected)" },
+  mode: {
+    type: { t: "enum", values: ["protected", "real"] },
+    doc: "flat: CPU mode at entry (default protected)",
+  },
 };
 
 /** Which boot options each protocol accepts. */

@@ -10,7 +10,9 @@ export function corpus(): string[] {
   for (const dir of ["examples/", "tests/diagnostics/cases/"]) {
     const path = decodeURIComponent(new URL(dir, root).pathname);
     for (const e of Deno.readDirSync(path)) {
-      if (e.name.endsWith(".vmdesc") && !e.name.startsWith("E0209")) out.push(Deno.readTextFileSync(path + e.name));
+      if (e.name.endsWith(".vmdesc") && !e.name.startsWith("E0209")) {
+        out.push(Deno.readTextFileSync(path + e.name));
+      }
     }
   }
   out.push(
@@ -23,7 +25,7 @@ export function corpus(): string[] {
     "machine m { pci 0000:00:02.0 virtio_rng { bar 0 mem64 1 MiB prefetchable } }",
     "machine m { pci_hole 1 .. 2 { ecam 3 buses 1 ecam 4 buses auto } }",
     "machine m { device a b {} device c { } cpuid { hide a b hide c } }",
-    "machine m { x true y false z 1 .. 2 w 3 + 4 v \"s\" }",
+    'machine m { x true y false z 1 .. 2 w 3 + 4 v "s" }',
     "machine m { memory 4GiB }",
   );
   return out;
@@ -40,7 +42,38 @@ export function rng(seed: number) {
   };
 }
 
-const PIECES = ["{", "}", "..", "+", "<<", "(", ")", "machine", "device", "pci", "bar", "buses", "auto", "0x", "1", "GiB", '"', "//", "/*", "*/", "\n", " ", "=", ":", ".", "hide", "extends", "let", "true", "99999999999999999999999"];
+const PIECES = [
+  "{",
+  "}",
+  "..",
+  "+",
+  "<<",
+  "(",
+  ")",
+  "machine",
+  "device",
+  "pci",
+  "bar",
+  "buses",
+  "auto",
+  "0x",
+  "1",
+  "GiB",
+  '"',
+  "//",
+  "/*",
+  "*/",
+  "\n",
+  " ",
+  "=",
+  ":",
+  ".",
+  "hide",
+  "extends",
+  "let",
+  "true",
+  "99999999999999999999999",
+];
 
 export function mutate(text: string, r: () => number): string {
   const i = Math.floor(r() * (text.length + 1));
@@ -58,4 +91,3 @@ export function mutate(text: string, r: () => number): string {
       return text.replace(/\b[a-z_]+\b/, PIECES[Math.floor(r() * PIECES.length)]);
   }
 }
-

@@ -16,7 +16,20 @@
 import type * as A from "../ast.ts";
 import { decodeString as decode, parseIntLiteral } from "./grammar.ts";
 
-const RESERVED = new Set(["import", "let", "machine", "extends", "auto", "KiB", "MiB", "GiB", "TiB", "B", "true", "false"]);
+const RESERVED = new Set([
+  "import",
+  "let",
+  "machine",
+  "extends",
+  "auto",
+  "KiB",
+  "MiB",
+  "GiB",
+  "TiB",
+  "B",
+  "true",
+  "false",
+]);
 const STRUCT_KW = new Set(["pci_hole", "device", "pci", "boot", "cpuid"]);
 const VALUE_KW = STRUCT_KW;
 const UNITS = new Set(["KiB", "MiB", "GiB", "TiB", "B"]);
@@ -302,7 +315,11 @@ class Parser {
     const aend = this.pciAddress();
     if (aend < 0) throw GIVE_UP;
     this.pos = aend;
-    const address: A.PciAddress = { kind: "PciAddress", raw: this.s.slice(astart, aend), span: this.span(astart, aend) };
+    const address: A.PciAddress = {
+      kind: "PciAddress",
+      raw: this.s.slice(astart, aend),
+      span: this.span(astart, aend),
+    };
     const deviceKind = this.needName();
     const body = this.body();
     return { kind: "Pci", address, deviceKind, body, span: this.span(start, this.pos) };
@@ -364,7 +381,11 @@ class Parser {
     if (!size) throw GIVE_UP;
     let prefetchable: A.Ident | null = null;
     if (this.keyword("prefetchable")) {
-      prefetchable = { kind: "Ident", name: "prefetchable", span: this.span(this.pos - 12, this.pos) };
+      prefetchable = {
+        kind: "Ident",
+        name: "prefetchable",
+        span: this.span(this.pos - 12, this.pos),
+      };
     }
     return { kind: "Bar", index, barKind, size, prefetchable, span: this.span(start, this.pos) };
   }
@@ -386,7 +407,11 @@ class Parser {
         features.push(f);
       }
       if (!features.length) throw GIVE_UP;
-      items.push({ kind: "CpuidHide", features, span: this.span(istart, features[features.length - 1].span.end) });
+      items.push({
+        kind: "CpuidHide",
+        features,
+        span: this.span(istart, features[features.length - 1].span.end),
+      });
     }
     this.pos++;
     return { kind: "Cpuid", items, span: this.span(start, this.pos) };
@@ -416,13 +441,17 @@ class Parser {
     const left = this.expr();
     if (left && this.lit("..")) {
       const right = this.expr();
-      if (right) return { kind: "Range", form: "to", left, right, span: this.span(start, this.pos) };
+      if (right) {
+        return { kind: "Range", form: "to", left, right, span: this.span(start, this.pos) };
+      }
     }
     this.pos = start;
     const l2 = this.mul();
     if (l2 && this.lit("+")) {
       const right = this.expr();
-      if (right) return { kind: "Range", form: "plus", left: l2, right, span: this.span(start, this.pos) };
+      if (right) {
+        return { kind: "Range", form: "plus", left: l2, right, span: this.span(start, this.pos) };
+      }
     }
     this.pos = start;
     return null;
@@ -529,4 +558,3 @@ class Parser {
 const HIDE = new Set(["hide"]);
 
 const LEVEL_OPS: A.BinaryOp[][] = [["<<", ">>"], ["+", "-"], ["*", "/"]];
-

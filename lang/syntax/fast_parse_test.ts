@@ -50,10 +50,16 @@ Deno.test("fast parser = Ohm grammar on mutated inputs", () => {
     if (bad.length > 3) break;
   }
   if (bad.length) throw new Error(bad.join("\n\n"));
-  if (accepted < 40) throw new Error(`only ${accepted} mutants parsed: the mutations are too destructive to compare trees`);
+  if (accepted < 40) {
+    throw new Error(
+      `only ${accepted} mutants parsed: the mutations are too destructive to compare trees`,
+    );
+  }
 });
 
 Deno.test("deep nesting ends in a diagnostic, not an exception", () => {
   const r = parseWithOhm(`let a = ${"(".repeat(5000)}1${")".repeat(5000)}`, "t.vmdesc");
-  if (!r.diagnostics.length && r.ast.items.length !== 1) throw new Error("expected a tree or a diagnostic");
+  if (!r.diagnostics.length && r.ast.items.length !== 1) {
+    throw new Error("expected a tree or a diagnostic");
+  }
 });

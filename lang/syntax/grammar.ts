@@ -209,7 +209,12 @@ export function getSemantics(): ohm.Semantics {
       } satisfies A.CpuidHide;
     },
     Prop(name, value) {
-      return { kind: "Prop", name: ident(name), value: value.ast(), span: sp(this) } satisfies A.Prop;
+      return {
+        kind: "Prop",
+        name: ident(name),
+        value: value.ast(),
+        span: sp(this),
+      } satisfies A.Prop;
     },
     Value_string(s) {
       return s.ast();
@@ -224,10 +229,22 @@ export function getSemantics(): ohm.Semantics {
       return e.ast();
     },
     Range_to(l, _op, r) {
-      return { kind: "Range", form: "to", left: l.ast(), right: r.ast(), span: sp(this) } satisfies A.RangeExpr;
+      return {
+        kind: "Range",
+        form: "to",
+        left: l.ast(),
+        right: r.ast(),
+        span: sp(this),
+      } satisfies A.RangeExpr;
     },
     Range_plus(l, _op, r) {
-      return { kind: "Range", form: "plus", left: l.ast(), right: r.ast(), span: sp(this) } satisfies A.RangeExpr;
+      return {
+        kind: "Range",
+        form: "plus",
+        left: l.ast(),
+        right: r.ast(),
+        span: sp(this),
+      } satisfies A.RangeExpr;
     },
     Shift_shl: binary("<<"),
     Shift_shr: binary(">>"),
@@ -252,14 +269,24 @@ export function getSemantics(): ohm.Semantics {
     },
     number(_d, _rest) {
       const raw = this.sourceString;
-      return { kind: "Number", raw, value: parseIntLiteral(raw), span: sp(this) } satisfies A.NumberLit;
+      return {
+        kind: "Number",
+        raw,
+        value: parseIntLiteral(raw),
+        span: sp(this),
+      } satisfies A.NumberLit;
     },
     name(_start, _rest) {
       return { kind: "Name", name: this.sourceString, span: sp(this) } satisfies A.NameRef;
     },
     string(_o, _chars, _c) {
       const raw = this.sourceString;
-      return { kind: "String", value: decodeString(raw), raw, span: sp(this) } satisfies A.StringLit;
+      return {
+        kind: "String",
+        value: decodeString(raw),
+        raw,
+        span: sp(this),
+      } satisfies A.StringLit;
     },
     _iter(...children) {
       return children.map((c) => c.ast());

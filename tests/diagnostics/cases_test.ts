@@ -41,7 +41,9 @@ Deno.test("each case reports exactly its code", () => {
     const r = compile(text, { file, host });
     const codes = [...new Set(r.diagnostics.map((d) => d.code))];
     if (!codes.includes(code)) problems.push(`${code}: got ${codes.join(", ") || "nothing"}`);
-    else if (codes.length > 1) problems.push(`${code}: also reported ${codes.filter((c) => c !== code).join(", ")}`);
+    else if (codes.length > 1) {
+      problems.push(`${code}: also reported ${codes.filter((c) => c !== code).join(", ")}`);
+    }
     for (const d of r.diagnostics) {
       if (d.code === code && d.severity !== CODES[code as keyof typeof CODES].severity) {
         problems.push(`${code}: severity ${d.severity}`);
