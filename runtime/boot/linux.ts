@@ -14,6 +14,7 @@ import { RuntimeError } from "../errors.ts";
 import { AcpiPlanError, buildAcpi } from "./acpi/mod.ts";
 import { type BzImage, HDR, LOADFLAGS, parseBzImage, type SetupHeader } from "./bzimage.ts";
 import { type BootContext, requireRam } from "./mod.ts";
+import { enterLongMode, GDT_BYTES, PAGE_TABLE_BYTES } from "./long_mode.ts";
 
 /** Offsets in boot_params (Documentation/arch/x86/zero-page.rst) outside the setup header. */
 export const ZP = {
@@ -246,8 +247,8 @@ export function bootLinux(ctx: BootContext): void {
   requireRam(memory, L.info_addr, zp.length, "zero page");
   memory.write(L.info_addr, zp);
 
-  requireRam(memory, L.gdt_addr, 32, "GDT");
-  requireRam(memory, L.page_tables_addr, 6 * PAGE, "page tables");
-  vcpu.enterLongMode(memory, L.gdt_addr, L.page_tables_addr);
+  requireRam(memory, L.gdt_addr, GDT_BYTES, "GDT");
+  requireRam(memory, L.page_tables_addr, PAGE_TABLE_BYTES, "page tables");
+  enterLongMode(vcpu, memory, L.gdt_addr, L.page_tables_addr);
   vcpu.setGeneral({ rip: placement.entry, rsi: L.info_addr, rsp: L.stack_top });
 }

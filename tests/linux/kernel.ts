@@ -1,0 +1,132 @@
+/**
+ * A real Linux kernel for the tests: Debian's cloud kernel, fetched with apt and cached.
+ *
+ * `linux-image-cloud-amd64` is a metapackage; the kernel is in the versioned package it
+ * depends on (e.g. `linux-image-6.1.0-56-cloud-amd64`). That package is downloaded with
+ * `apt-get download` (running `apt-get update` first when apt does not know it yet),
+ * unpacked with `dpkg-deb -x`, and its `boot/vmlinuz-*` kept in the cache directory:
+ * `$VMDESC_KERNEL_CACHE`, else `.cache/kernel/` at the repository root (gitignored).
+ * The cache holds the vmlinuz and a `kernel.json` naming the file, package and version.
+ *
+ * Run it alone to fill the cache: `deno run -A tests/linux/kernel.ts`.
+ */
+
+export interface Kernel {
+  /** Absolute path of the cached bzImage (vmlinuz). */
+  path: string;
+  /** The versioned Debian package, e.g. "linux-image-6.1.0-56-cloud-amd64". */
+  package: string;
+  /** Its Debian version, e.g. "6.1.192-2". */
+  version: string;
+}
+
+export type KernelResult = { kernel: Kernel } | { skip: string };
+
+const META = "linux-image-cloud-amd64";
+const ROOT = new URL("../../", import.meta.url).pathname;
+
+export function cacheDir(): string {
+  return Deno.env.get("VMDESC_KERNEL_CACHE") ?? `${ROOT}.cache/kernel`;
+}
+
+async function sh(cmd: string, args: string[], cwd?: string) {
+  try {
+    const out = await new Deno.Command(cmd, { args, cwd, stdout: "piped", stderr: "piped" })
+      .output();
+    const dec = new TextDecoder();
+    return { ok: out.success, out: dec.decode(out.stdout), err: dec.decode(out.stderr) };
+  } catch (e) {
+    return { ok: false, out: "", err: (e as Error).message };
+  }
+}
+
+async function readCached(dir: string): Promise<Kernel | null> {
+  try {
+    const meta = JSON.parse(await Deno.readTextFile(`${dir}/kernel.json`));
+    const path = `${dir}/${meta.file}`;
+    const st = await Deno.stat(path);
+    return st.isFile && st.size > 0 ? { path, package: meta.package, version: meta.version } : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The versioned image package the metapackage depends on. */
+async function versionedPackage(): Promise<string | null> {
+  const r = await sh("apt-cache", ["depends", META]);
+  if (!r.ok) return null;
+  const m = r.out.match(/Depends:\s*(linux-image-[^\s]+-cloud-amd64)/);
+  return m ? m[1] : null;
+}
+
+async function fetchKernel(dir: string): Promise<KernelResult> {
+  let pkg = await versionedPackage();
+  if (pkg === null) {
+    // apt may not have package lists yet (a fresh machine): fetch them once.
+    const up = await sh("apt-get", ["update", "-qq"]);
+    if (!up.ok) return { skip: `apt-get update failed: ${up.err.trim().split("\n").pop()}` };
+    pkg = await versionedPackage();
+    if (pkg === null) return { skip: `apt does not know ${META}` };
+  }
+  const tmp = await Deno.makeTempDir({ prefix: "vmdesc-kernel-" });
+  try {
+    // Download as root without apt's sandbox user, which cannot write to our temp dir.
+    const dl = await sh("apt-get", ["download", "-o", "APT::Sandbox::User=root", pkg], tmp);
+    if (!dl.ok) {
+      return { skip: `apt-get download ${pkg} failed: ${dl.err.trim().split("\n").pop()}` };
+    }
+    const deb = [...Deno.readDirSync(tmp)].find((e) => e.name.endsWith(".deb"))?.name;
+    if (!deb) return { skip: `apt-get download ${pkg} produced no .deb` };
+    const version = decodeURIComponent(deb.split("_")[1] ?? "unknown");
+    // Only boot/ is needed: unpacking the modules too would take most of the time.
+    await Deno.mkdir(`${tmp}/x`);
+    const x = await sh("sh", [
+      "-c",
+      `dpkg-deb --fsys-tarfile "$1" | tar -x -C x --wildcards './boot/vmlinuz-*'`,
+      "sh",
+      deb,
+    ], tmp);
+    if (!x.ok) throw new Error(`unpacking ${deb} failed: ${x.err}`);
+    const vmlinuz = [...Deno.readDirSync(`${tmp}/x/boot`)].find((e) =>
+      e.name.startsWith("vmlinuz-")
+    )
+      ?.name;
+    if (!vmlinuz) throw new Error(`${deb} has no boot/vmlinuz-*`);
+    await Deno.mkdir(dir, { recursive: true });
+    const path = `${dir}/${vmlinuz}`;
+    // Copy then rename, so an interrupted run never leaves half a kernel in the cache.
+    await Deno.copyFile(`${tmp}/x/boot/${vmlinuz}`, `${path}.part`);
+    await Deno.rename(`${path}.part`, path);
+    const kernel: Kernel = { path, package: pkg, version };
+    const meta = { file: vmlinuz, package: pkg, version };
+    await Deno.writeTextFile(`${dir}/kernel.json.part`, JSON.stringify(meta, null, 2) + "\n");
+    await Deno.rename(`${dir}/kernel.json.part`, `${dir}/kernel.json`);
+    return { kernel };
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+}
+
+let pending: Promise<KernelResult> | null = null;
+
+/** The cached kernel, fetching it on first use; `skip` says why there is none. */
+export function ensureKernel(): Promise<KernelResult> {
+  pending ??= (async () => {
+    const dir = cacheDir();
+    const cached = await readCached(dir);
+    if (cached) return { kernel: cached };
+    const have = await sh("sh", ["-c", "command -v apt-get && command -v dpkg-deb"]);
+    if (!have.ok) return { skip: "apt-get/dpkg-deb not available: cannot fetch a Debian kernel" };
+    return await fetchKernel(dir);
+  })();
+  return pending;
+}
+
+if (import.meta.main) {
+  const r = await ensureKernel();
+  if ("skip" in r) {
+    console.log(`no kernel: ${r.skip}`);
+    Deno.exit(1);
+  }
+  console.log(`${r.kernel.package} ${r.kernel.version}: ${r.kernel.path}`);
+}
