@@ -278,18 +278,24 @@ export function loadProgram(
   const program: Program = { main: file, files: new Map(), lets: new Map(), machines: new Map() };
   const defined = new Set<string>(); // constants visible so far (in definition order)
   const allLetNames = new Map<string, LetSymbol>(); // for "defined later" hints
-  const loading: string[] = []; // import stack, for cycle detection
+  const loading: string[] = []; // import stack (canonical paths), for cycle detection
+  const loaded = new Set<string>(); // canonical paths of every loaded file
+  // The main file keeps the name it was given (spans, messages); for cycle detection and
+  // "already loaded" it is compared in the host's normal form (`./a.vmdesc` = `a.vmdesc`).
+  const canon = (p: string) =>
+    p.startsWith("<") ? p : host.resolve(p, p.slice(p.lastIndexOf("/") + 1));
 
   const visit = (path: string, src: string) => {
     const parsed = mainParsed && path === file && src === text ? mainParsed : parse(src, path);
     diagnostics.push(...parsed.diagnostics);
     const sf: SourceFile = { path, text: src, ast: parsed.ast };
     program.files.set(path, sf);
-    loading.push(path);
+    loading.push(canon(path));
+    loaded.add(canon(path));
     for (const item of parsed.ast.items) {
       if (item.kind !== "Import") continue;
       const target = host.resolve(path, item.path.value);
-      const cycleAt = loading.indexOf(target);
+      const cycleAt = loading.indexOf(canon(target));
       if (cycleAt >= 0) {
         const chain = [...loading.slice(cycleAt), target].join(" → ");
         diagnostics.push(
@@ -302,7 +308,7 @@ export function loadProgram(
         );
         continue;
       }
-      if (program.files.has(target)) continue; // already loaded through another path
+      if (loaded.has(canon(target))) continue; // already loaded through another path
       const imported = host.readFile(target);
       if (imported === undefined) {
         diagnostics.push(
