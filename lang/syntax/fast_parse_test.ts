@@ -63,3 +63,13 @@ Deno.test("deep nesting ends in a diagnostic, not an exception", () => {
     throw new Error("expected a tree or a diagnostic");
   }
 });
+
+Deno.test("every example and well-formed case takes the fast path", () => {
+  for (const dir of ["../../examples/", "../../tests/diagnostics/cases/"]) {
+    const path = decodeURIComponent(new URL(dir, import.meta.url).pathname);
+    for (const e of Deno.readDirSync(path)) {
+      if (!e.name.endsWith(".vmdesc") || e.name === "E0001.vmdesc") continue;
+      if (!fastParse(Deno.readTextFileSync(path + e.name), e.name)) throw new Error(`${dir}${e.name} fell back to Ohm`);
+    }
+  }
+});
