@@ -504,6 +504,8 @@ async function main(): Promise<number> {
       vmdesc_trap_over_shadow: ratio(perRead.vmdesc.trap, perRead.vmdesc.shadow),
       run_loop_vmdesc_over_c_trap: ratio(perReadLoop.vmdesc.trap, perReadLoop.c.trap),
       run_loop_vmdesc_over_c_shadow: ratio(perReadLoop.vmdesc.shadow, perReadLoop.c.shadow),
+      run_loop_vmdesc_shadow_over_ram: ratio(perReadLoop.vmdesc.shadow, perReadLoop.vmdesc.ram),
+      run_loop_c_shadow_over_ram: ratio(perReadLoop.c.shadow, perReadLoop.c.ram),
       ...(tools.qemu
         ? {
           vmdesc_over_qemu_process_1pass: ratio(
@@ -534,22 +536,22 @@ async function main(): Promise<number> {
         met: shadowExits.ecam_reads === 0,
       },
       {
-        target: "shadow per-read ≤ 1.10 × RAM control (vmdesc)",
-        value: ratios.vmdesc_shadow_over_ram,
+        target: "shadow per-read ≤ 1.10 × RAM control (vmdesc, run loop)",
+        value: ratios.run_loop_vmdesc_shadow_over_ram,
         limit: 1.1,
-        met: ratios.vmdesc_shadow_over_ram <= 1.1,
+        met: ratios.run_loop_vmdesc_shadow_over_ram <= 1.1,
       },
       {
-        target: "vmdesc/C per-read, trap ≤ 1.10",
-        value: ratios.vmdesc_over_c_trap,
+        target: "vmdesc/C per-read, trap ≤ 1.10 (run loop)",
+        value: ratios.run_loop_vmdesc_over_c_trap,
         limit: 1.1,
-        met: ratios.vmdesc_over_c_trap <= 1.1,
+        met: ratios.run_loop_vmdesc_over_c_trap <= 1.1,
       },
       {
-        target: "vmdesc/C per-read, shadow ≤ 1.05",
-        value: ratios.vmdesc_over_c_shadow,
+        target: "vmdesc/C per-read, shadow ≤ 1.05 (run loop)",
+        value: ratios.run_loop_vmdesc_over_c_shadow,
         limit: 1.05,
-        met: ratios.vmdesc_over_c_shadow <= 1.05,
+        met: ratios.run_loop_vmdesc_over_c_shadow <= 1.05,
       },
       {
         target:
@@ -593,7 +595,9 @@ async function main(): Promise<number> {
         per_read:
           "(median t10 - median t1) / (9 * 8192); t = whole-process wall time taken by the driver (spawn to exit)",
         per_read_run_loop:
-          "same formula with the VMM's own run-loop time (vmdesc --stats-json wall_ms, cvmm ns_run_loop)",
+          "same formula with the VMM's own run-loop time, CLOCK_MONOTONIC from the first KVM_RUN to the guest's exit (vmdesc --stats-json wall_ms, cvmm ns_run_loop)",
+        targets:
+          "vmdesc vs C and shadow vs RAM are judged on the run-loop measure: the same span on the same clock in both VMMs, free of process start-up noise; the whole-process measure (the only one QEMU allows) is reported beside it",
         memory:
           "/proc/PID/smaps_rollup (whole process) and /proc/PID/smaps summed over the all-ones memfd mappings (the window alone), while the guest spins after one full scan (8192 function-0 pages touched); medians of up to 3 runs",
         guests:
