@@ -11,6 +11,7 @@ import type { Program } from "./ast.ts";
 import type { Diagnostic, Span } from "./diagnostics/types.ts";
 import { getGrammar, getSemantics, spanContext } from "./syntax/grammar.ts";
 import { fastParse } from "./syntax/fast_parse.ts";
+import { suggest } from "./suggest.ts";
 
 export interface ParseResult {
   /** The tree; on syntax errors it holds the items that did parse (possibly none). */
@@ -85,7 +86,7 @@ function syntaxError(
   const found = tokenAt(text, pos);
   const span: Span = { file, start: offset + pos, end: offset + pos + found.length };
   const what = found.length ? `\`${found}\`` : "the end of the file";
-  return {
+  const d: Diagnostic = {
     code: "E0001",
     severity: "error",
     message: `expected ${expected}, found ${what}`,
@@ -93,12 +94,59 @@ function syntaxError(
     labels: [],
     hint: hintFor(expected, found),
   };
+  // A misspelt unit (`128 Mib`) is read as the next setting's name, and the error shows
+  // up one token later: point at the word, suggest the unit and offer the fix.
+  const prev = previousWord(text, pos);
+  if (prev && !UNITS.includes(prev.word)) {
+    const unit = unitFor(prev.word);
+    if (
+      unit &&
+      /[0-9)]\s*$/.test(
+        text.slice(Math.max(0, prev.start - 40), prev.start).split("\n").pop() ?? "",
+      )
+    ) {
+      const wspan: Span = {
+        file,
+        start: offset + prev.start,
+        end: offset + prev.start + prev.word.length,
+      };
+      d.labels.push({ span: wspan, message: "read as the name of a new setting" });
+      d.hint = `\`${prev.word}\` is not a unit: did you mean \`${unit}\`? (units: ${
+        UNITS.join(", ")
+      })`;
+      d.fixes = [{ title: `change to \`${unit}\``, span: wspan, replacement: unit }];
+    }
+  }
+  return d;
+}
+
+const UNITS = ["B", "KiB", "MiB", "GiB", "TiB"];
+
+/** The unit a misspelling most likely means: `mb`, `MB`, `Mib`, `M` → MiB. */
+function unitFor(word: string): string | null {
+  const w = word.toLowerCase().replace(/s$/, "");
+  const first = { b: "B", k: "KiB", m: "MiB", g: "GiB", t: "TiB" }[w[0]];
+  if (first && /^(?:b|byte|[kmgt]|[kmgt]i?b)$/.test(w)) return first;
+  return suggest(word, UNITS.filter((u) => u !== "B"));
+}
+
+/** The identifier-like word ending right before `pos` (spaces between allowed). */
+function previousWord(text: string, pos: number): { word: string; start: number } | null {
+  let e = pos;
+  while (e > 0 && /\s/.test(text[e - 1])) e--;
+  let b = e;
+  while (b > 0 && /[A-Za-z0-9_]/.test(text[b - 1])) b--;
+  if (b === e || !/[A-Za-z_]/.test(text[b])) return null;
+  return { word: text.slice(b, e), start: b };
 }
 
 function hintFor(expected: string, found: string): string | null {
   if (found === "") return "the file ends early: is a closing `}` missing?";
   if (/^[0-9]/.test(found) && expected.includes("name")) {
     return "names start with a letter or `_`";
+  }
+  if (found === "=" || found === ":") {
+    return "settings take no `=` or `:`: write the name, a space, then the value, e.g. `memory 128 MiB`";
   }
   if (expected.startsWith("a value")) {
     return "give the setting a value, e.g. `memory 128 MiB` or `port 0x3f8`";

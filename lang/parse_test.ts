@@ -104,3 +104,16 @@ Deno.test("incremental parser: edits give the same tree as a fresh parse", () =>
   p.setText("let a = 1\n");
   assert(p.parse().ast.items.length === 1, "setText");
 });
+
+Deno.test("a misspelt unit gets a hint, a label and a fix", () => {
+  const text = "machine m {\n  memory 128 Mib\n  device serial com1 { port 0x3f8 }\n}\n";
+  const d = parse(text, "u.vmdesc").diagnostics[0];
+  assert(d.code === "E0001" && /did you mean `MiB`/.test(d.hint ?? ""), d.hint ?? "");
+  const fix = d.fixes?.[0];
+  assert(
+    fix && text.slice(fix.span.start, fix.span.end) === "Mib" && fix.replacement === "MiB",
+    "fix replaces the word",
+  );
+  const eq = parse("machine m { memory = 1 GiB }", "u.vmdesc").diagnostics[0];
+  assert(/no `=`/.test(eq.hint ?? ""), eq.hint ?? "");
+});
