@@ -14,7 +14,7 @@
  */
 import type { Plan } from "../lang/plan/types.ts";
 import * as host from "./host/libc.ts";
-import { KVM_RUN_STRUCT } from "./kvm/abi.ts";
+import { KVM_MP_STATE_RUNNABLE, KVM_RUN_STRUCT } from "./kvm/abi.ts";
 import { Vm, type VmOptions } from "./kvm/vm.ts";
 import { boot } from "./boot/mod.ts";
 import {
@@ -46,6 +46,11 @@ export interface MachineOptions extends VmOptions {
   stdin?: InputSource | null;
   /** Device id that receives `stdin`; default: the first `serial` device. */
   stdinDevice?: string;
+  /**
+   * Start every AP at the boot entry with the BSP's registers (mp_state RUNNABLE) instead of
+   * waiting for the guest's INIT/SIPI. For flat payloads written for that model, and tests.
+   */
+  apsAtEntry?: boolean;
 }
 
 export interface RunOptions {
@@ -160,6 +165,17 @@ export class Machine {
     try {
       const baseDir = opts.baseDir ?? (plan.source ? dirname(plan.source) : Deno.cwd());
       await boot(plan, vm.memory, vm.vcpus[0], baseDir);
+      if (opts.apsAtEntry) {
+        const regs = vm.vcpus[0].getRegs();
+        const sregs = vm.vcpus[0].getSregs();
+        for (const ap of vm.vcpus.slice(1)) {
+          // Each vCPU keeps its own APIC base (sregs.apic_base carries the BSP flag).
+          sregs.set("apic_base", ap.getSregs().get("apic_base"));
+          ap.setSregs(sregs);
+          ap.setRegs(regs);
+          ap.setMpState(KVM_MP_STATE_RUNNABLE);
+        }
+      }
       m = new Machine(vm, opts);
       await m.#ready;
       return m;
