@@ -96,7 +96,10 @@ function syntaxError(
   };
   // A misspelt unit (`128 Mib`) is read as the next setting's name, and the error shows
   // up one token later: point at the word, suggest the unit and offer the fix.
-  const prev = previousWord(text, pos);
+  let prev = previousWord(text, pos);
+  // `memory 128 Mib` then `cpus 1`: `Mib cpus` reads as a setting, so look two words back.
+  const before = prev ? previousWord(text, prev.start) : null;
+  if (prev && before && !unitFor(prev.word) && unitFor(before.word)) prev = before;
   if (prev && !UNITS.includes(prev.word)) {
     const unit = unitFor(prev.word);
     if (
