@@ -58,9 +58,15 @@ const OFF_MMIO_DATA = F["mmio.data"].off;
 const OFF_MMIO_LEN = F["mmio.len"].off;
 const OFF_MMIO_WRITE = F["mmio.is_write"].off;
 
+const enum WarnKind {
+  unassignedRead = 0,
+  unassignedWrite = 1,
+  readonlyWrite = 2,
+}
+const WARN_TEXT = ["read of unassigned MMIO", "write to unassigned MMIO", "write to read-only memory"];
+
 const EINTR = 4;
 const EAGAIN = 11;
-const PAGE_MASK = ~0xfff;
 
 /** How one vCPU's loop ended. `stopped` = asked to stop by the control block. */
 export interface LoopOutcome {
@@ -85,7 +91,7 @@ export interface LoopHooks {
 export class RunLoop {
   readonly counters: Counters;
   #stop: StopRequest | null = null;
-  readonly #warned = new Set<string>();
+  readonly #warned = new Set<number>();
   readonly #readonly: RegionInfo[];
   /** kvm_run pages of vCPU 0 (for APs' kicks). */
   #bsp: { runBytes: Uint8Array; index: number } | null = null;
@@ -111,11 +117,12 @@ export class RunLoop {
     this.#bsp = { runBytes, index: 0 };
   }
 
-  #warnOnce(what: string, addr: number): void {
-    const key = `${what}@${Math.floor(addr / 4096)}`;
+  #warnOnce(what: WarnKind, addr: number): void {
+    // A numeric key: a guest hammering one unassigned page pays a Set lookup, no strings.
+    const key = Math.floor(addr / 4096) * 4 + what;
     if (this.#warned.has(key)) return;
     this.#warned.add(key);
-    this.hooks.warn(`${what} at 0x${addr.toString(16)} (reported once per 4 KiB page)`);
+    this.hooks.warn(`${WARN_TEXT[what]} at 0x${addr.toString(16)} (reported once per 4 KiB page)`);
   }
 
   #isReadonly(addr: number): boolean {
@@ -240,14 +247,14 @@ export class RunLoop {
     if (isWrite) {
       if (this.#isReadonly(addr)) {
         unclaimed[4]++;
-        this.#warnOnce("write to read-only memory", addr);
+        this.#warnOnce(WarnKind.readonlyWrite, addr);
       } else {
         unclaimed[3]++;
-        this.#warnOnce("write to unassigned MMIO", addr);
+        this.#warnOnce(WarnKind.unassignedWrite, addr);
       }
     } else {
       unclaimed[2]++;
-      this.#warnOnce("read of unassigned MMIO", addr);
+      this.#warnOnce(WarnKind.unassignedRead, addr);
       this.vcpu.runBytes.fill(0xff, dataOff, dataOff + size);
     }
   }
@@ -320,11 +327,11 @@ export class RunLoop {
       if (space === "pio") u[isWrite ? 1 : 0]++;
       else if (isWrite && this.#isReadonly(addr)) {
         u[4]++;
-        this.#warnOnce("write to read-only memory", addr);
+        this.#warnOnce(WarnKind.readonlyWrite, addr);
       } else {
         u[isWrite ? 3 : 2]++;
         if (!isWrite || space === "mmio") {
-          this.#warnOnce(isWrite ? "write to unassigned MMIO" : "read of unassigned MMIO", addr);
+          this.#warnOnce(isWrite ? WarnKind.unassignedWrite : WarnKind.unassignedRead, addr);
         }
       }
       result = mask;
