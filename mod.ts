@@ -65,7 +65,10 @@ export function compileText(text: string, opts: CompileTextOptions = {}): Compil
 }
 
 /** Reads and compiles a `.vmdesc` file. */
-export async function compileFile(path: string, opts: Omit<CompileTextOptions, "file"> = {}): Promise<Compiled> {
+export async function compileFile(
+  path: string,
+  opts: Omit<CompileTextOptions, "file"> = {},
+): Promise<Compiled> {
   const text = await Deno.readTextFile(path);
   return compileText(text, { ...opts, file: path });
 }

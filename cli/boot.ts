@@ -30,7 +30,13 @@ Options:
   -h, --help             show this help
 
 Guest serial output goes to stdout; stdin goes to the first serial port. Messages
-from vmdesc go to stderr. Ctrl-C stops the guest (exit status 130).
+from vmdesc go to stderr. Ctrl-C stops the guest (exit status 130). When stderr is
+a terminal, a progress line shows the time since boot and the last serial line
+until the guest ends or you type; piped, the output is plain.
+
+Linux: \`boot linux\` takes a bzImage (vmlinuz) and runs its own decompressor;
+\`boot pvh\` takes a vmlinux, or a bzImage from which it extracts the vmlinux and
+enters its PVH note directly (much faster to the first kernel lines).
 Unassigned MMIO reads return all-ones and writes to read-only memory are dropped:
 each is reported once per 4 KiB page as a warning, and the guest continues.
 
@@ -82,7 +88,10 @@ export async function run(args: string[]): Promise<number> {
   const planFile = f.plan as string | undefined;
   if (planFile === undefined && parsed.positionals.length !== 1) {
     return usageError(
-      { message: parsed.positionals.length ? "boot takes one file" : "no input file", hint: "vmdesc boot FILE [--machine NAME]" },
+      {
+        message: parsed.positionals.length ? "boot takes one file" : "no input file",
+        hint: "vmdesc boot FILE [--machine NAME]",
+      },
       "boot",
     );
   }
@@ -91,13 +100,19 @@ export async function run(args: string[]): Promise<number> {
   }
   const strategy = f["hole-strategy"] as string | undefined;
   if (strategy !== undefined && strategy !== "trap" && strategy !== "shadow") {
-    return usageError({ message: `--hole-strategy must be trap or shadow, not '${strategy}'`, hint: null }, "boot");
+    return usageError({
+      message: `--hole-strategy must be trap or shadow, not '${strategy}'`,
+      hint: null,
+    }, "boot");
   }
   let timeout: number | undefined;
   if (f.timeout !== undefined) {
     timeout = Number(f.timeout);
     if (!Number.isFinite(timeout) || timeout <= 0) {
-      return usageError({ message: `--timeout needs a positive number of seconds, not '${f.timeout}'`, hint: null }, "boot");
+      return usageError({
+        message: `--timeout needs a positive number of seconds, not '${f.timeout}'`,
+        hint: null,
+      }, "boot");
     }
   }
 
@@ -115,11 +130,19 @@ export async function run(args: string[]): Promise<number> {
     try {
       plan = JSON.parse(text);
     } catch (e) {
-      await renderError("E1006", `${planFile} is not JSON: ${(e as Error).message}`, "write it with 'vmdesc plan --json'");
+      await renderError(
+        "E1006",
+        `${planFile} is not JSON: ${(e as Error).message}`,
+        "write it with 'vmdesc plan --json'",
+      );
       return EXIT_STATUS.hostError;
     }
     if (plan?.version !== 1) {
-      await renderError("E1006", `${planFile} is not a version 1 Plan`, "write it with 'vmdesc plan --json'");
+      await renderError(
+        "E1006",
+        `${planFile} is not a version 1 Plan`,
+        "write it with 'vmdesc plan --json'",
+      );
       return EXIT_STATUS.hostError;
     }
     baseDir = dirname(planFile);
@@ -154,14 +177,22 @@ export async function run(args: string[]): Promise<number> {
       err(render.renderSummary(result.diagnostics, { color }));
     }
     if (render.counts(result.diagnostics).error > 0) return EXIT_STATUS.compileError;
-    const plans: Plan[] = [...result.plans.values()].filter((p) => machine === undefined || p.machine === machine);
+    const plans: Plan[] = [...result.plans.values()].filter((p) =>
+      machine === undefined || p.machine === machine
+    );
     if (plans.length === 0) {
-      failure(machine ? `no machine named '${machine}' in ${file}` : `${file} defines no machine`, null);
+      failure(
+        machine ? `no machine named '${machine}' in ${file}` : `${file} defines no machine`,
+        null,
+      );
       return EXIT_STATUS.compileError;
     }
     if (plans.length > 1) {
       return usageError(
-        { message: `${file} defines ${plans.length} machines`, hint: `pick one with --machine: ${plans.map((p) => p.machine).join(", ")}` },
+        {
+          message: `${file} defines ${plans.length} machines`,
+          hint: `pick one with --machine: ${plans.map((p) => p.machine).join(", ")}`,
+        },
         "boot",
       );
     }
@@ -176,7 +207,21 @@ export async function run(args: string[]): Promise<number> {
     import("../runtime/stats.ts"),
   ]);
   const hasSerial = plan.devices.some((d) => d.kind === "serial");
-  const stdin = hasSerial ? (await import("../runtime/devices/serial/stdin.ts")).stdinInput() : null;
+  // On a terminal, a progress line (elapsed time, last serial line) until the guest ends
+  // or the user types; nothing at all when stderr is piped.
+  const progress = (await import("./progress.ts")).progressForTerminal();
+  const rawStdin = hasSerial
+    ? (await import("../runtime/devices/serial/stdin.ts")).stdinInput()
+    : null;
+  const stdin = rawStdin && progress
+    ? {
+      subscribe: (onData: (bytes: Uint8Array) => void) =>
+        rawStdin.subscribe((bytes) => {
+          progress.stop();
+          onData(bytes);
+        }),
+    }
+    : rawStdin;
   const stdout = Deno.stdout;
   let machine;
   try {
@@ -184,6 +229,7 @@ export async function run(args: string[]): Promise<number> {
       baseDir,
       stdin,
       output: (_id, bytes) => {
+        progress?.output(bytes);
         let off = 0;
         try {
           while (off < bytes.length) off += stdout.writeSync(bytes.subarray(off));
@@ -191,7 +237,10 @@ export async function run(args: string[]): Promise<number> {
           if (!(e instanceof Deno.errors.BrokenPipe)) throw e;
         }
       },
-      warn: (m) => err(`vmdesc: warning: ${m}\n`),
+      warn: (m) => {
+        progress?.clear();
+        err(`vmdesc: warning: ${m}\n`);
+      },
     });
   } catch (e) {
     if (e instanceof RuntimeError) {
@@ -207,8 +256,10 @@ export async function run(args: string[]): Promise<number> {
   }
   let result;
   try {
+    progress?.start();
     result = await machine.run({ timeout, sigint: true });
   } finally {
+    progress?.stop();
     machine.close();
   }
 

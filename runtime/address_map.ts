@@ -22,7 +22,13 @@ export class AddressMap {
     devices.forEach((d, i) => {
       for (const r of d.ports) {
         for (let p = r.base; p < r.base + r.size; p++) {
-          if (p > 0xffff) throw new RuntimeError("E1006", `device ${d.id}: port 0x${p.toString(16)} beyond 0xffff`, null);
+          if (p > 0xffff) {
+            throw new RuntimeError(
+              "E1006",
+              `device ${d.id}: port 0x${p.toString(16)} beyond 0xffff`,
+              null,
+            );
+          }
           const prev = this.portIndex[p];
           if (prev >= 0) {
             throw new RuntimeError(
@@ -41,7 +47,9 @@ export class AddressMap {
       if (ranges[i].base < ranges[i - 1].end) {
         throw new RuntimeError(
           "E1006",
-          `devices ${devices[ranges[i - 1].dev].id} and ${devices[ranges[i].dev].id} overlap in MMIO at 0x${ranges[i].base.toString(16)}`,
+          `devices ${devices[ranges[i - 1].dev].id} and ${
+            devices[ranges[i].dev].id
+          } overlap in MMIO at 0x${ranges[i].base.toString(16)}`,
           "the Plan has overlapping MMIO ranges",
         );
       }

@@ -40,5 +40,8 @@ Deno.test("address map: ports and MMIO ranges resolve to their device, gaps to -
 Deno.test("address map: overlapping claims are refused with E1006", () => {
   const e1006 = (e: unknown) => e instanceof RuntimeError && e.code === "E1006";
   throws(() => new AddressMap([dev("a", [[0x60, 1]], []), dev("b", [[0x60, 4]], [])]), e1006);
-  throws(() => new AddressMap([dev("a", [], [[0x1000, 0x2000]]), dev("b", [], [[0x2000, 0x10]])]), e1006);
+  throws(
+    () => new AddressMap([dev("a", [], [[0x1000, 0x2000]]), dev("b", [], [[0x2000, 0x10]])]),
+    e1006,
+  );
 });

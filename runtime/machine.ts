@@ -122,7 +122,9 @@ export class Machine {
         regions: vm.regions,
         plan: vm.plan,
         ctl: sab,
-        stdinDevice: opts.stdin ? (opts.stdinDevice ?? vm.plan.devices.find((d) => d.kind === "serial")?.id ?? null) : null,
+        stdinDevice: opts.stdin
+          ? (opts.stdinDevice ?? vm.plan.devices.find((d) => d.kind === "serial")?.id ?? null)
+          : null,
       };
     };
     let pending = vm.vcpus.length;
@@ -149,7 +151,12 @@ export class Machine {
         };
         w.onerror = (ev) => {
           ev.preventDefault();
-          const msg = { type: "error" as const, code: null, message: `vCPU ${i} worker crashed: ${ev.message}`, hint: null };
+          const msg = {
+            type: "error" as const,
+            code: null,
+            message: `vCPU ${i} worker crashed: ${ev.message}`,
+            hint: null,
+          };
           if (this.#onMessage === null) reject(new Error(msg.message));
           this.#onMessage?.(i, msg);
         };
@@ -260,7 +267,12 @@ export class Machine {
           };
         } else {
           const r = mainReason ?? { reason: "aborted" as const, message: "stopped" };
-          result = { reason: r.reason, exitStatus: statusFor(r.reason), message: r.message, stats: merged };
+          result = {
+            reason: r.reason,
+            exitStatus: statusFor(r.reason),
+            message: r.message,
+            stats: merged,
+          };
         }
         resolve(result);
       };
@@ -276,7 +288,9 @@ export class Machine {
           this.#stop(StopCode.machine);
           if (++done === n) finish();
         } else if (m.type === "error") {
-          if (this.#workerError === null) this.#workerError = { code: m.code, message: m.message, hint: m.hint };
+          if (this.#workerError === null) {
+            this.#workerError = { code: m.code, message: m.message, hint: m.hint };
+          }
           if (outcomes[i] === null) {
             outcomes[i] = { reason: "host_error", message: m.message };
             this.#stop(StopCode.machine);
@@ -291,7 +305,12 @@ export class Machine {
       };
       if (opts.timeout !== undefined && opts.timeout > 0) {
         const t = setTimeout(
-          () => stopFor(StopCode.timeout, "timeout", `timeout: guest still running after ${opts.timeout} s`),
+          () =>
+            stopFor(
+              StopCode.timeout,
+              "timeout",
+              `timeout: guest still running after ${opts.timeout} s`,
+            ),
           opts.timeout * 1000,
         );
         cleanups.push(() => clearTimeout(t));
@@ -322,7 +341,9 @@ export class Machine {
         cleanups.push(unsubscribe);
       }
       this.#endRun = () => {
-        if (mainReason === null && first === null) mainReason = { reason: "aborted", message: "machine closed while running" };
+        if (mainReason === null && first === null) {
+          mainReason = { reason: "aborted", message: "machine closed while running" };
+        }
         finish();
       };
       Atomics.store(this.#ctl.i32, GO, 1);

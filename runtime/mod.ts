@@ -77,7 +77,10 @@ function toInput(src: CreateMachineOptions["stdin"]): InputSource | null {
 }
 
 /** Builds a machine from a Plan: VM created, payload loaded, vCPU threads parked. */
-export async function createMachine(plan: Plan, opts: CreateMachineOptions = {}): Promise<VmdescMachine> {
+export async function createMachine(
+  plan: Plan,
+  opts: CreateMachineOptions = {},
+): Promise<VmdescMachine> {
   let controller: ReadableStreamDefaultController<Uint8Array> | null = null;
   const serial = new ReadableStream<Uint8Array>({
     start(c) {

@@ -63,7 +63,11 @@ const enum WarnKind {
   unassignedWrite = 1,
   readonlyWrite = 2,
 }
-const WARN_TEXT = ["read of unassigned MMIO", "write to unassigned MMIO", "write to read-only memory"];
+const WARN_TEXT = [
+  "read of unassigned MMIO",
+  "write to unassigned MMIO",
+  "write to read-only memory",
+];
 
 const EINTR = 4;
 const EAGAIN = 11;
@@ -149,7 +153,6 @@ export class RunLoop {
     const devices: Device[] = map?.devices ?? [];
     const devCount = c.device;
     const unclaimed = c.unclaimed;
-    const ctl = this.ctl.i32;
 
     clock(1, tsb);
     let tPrev = ts[0] * 1e9 + ts[2];
@@ -200,13 +203,22 @@ export class RunLoop {
           }
         }
       } else if (reason === KVM_EXIT.MMIO) {
-        const addr = run.getUint32(OFF_MMIO_ADDR, true) + run.getUint32(OFF_MMIO_ADDR + 4, true) * 4294967296;
+        const addr = run.getUint32(OFF_MMIO_ADDR, true) +
+          run.getUint32(OFF_MMIO_ADDR + 4, true) * 4294967296;
         const len = run.getUint32(OFF_MMIO_LEN, true);
         const isWrite = rb[OFF_MMIO_WRITE] !== 0;
         // 8-byte accesses become two 4-byte halves, low address first.
         const step = len === 8 ? 4 : len;
         for (let o = 0; o < len; o += step) {
-          this.#mmio(addr + o, step as AccessSize, isWrite, OFF_MMIO_DATA + o, devices, devCount, unclaimed);
+          this.#mmio(
+            addr + o,
+            step as AccessSize,
+            isWrite,
+            OFF_MMIO_DATA + o,
+            devices,
+            devCount,
+            unclaimed,
+          );
         }
       } else if (reason !== KVM_EXIT.INTR) {
         const out = this.#special(reason);
@@ -310,7 +322,8 @@ export class RunLoop {
     const i = this.ctl.i32;
     if (Atomics.load(i, MB_STATE) !== MB_REQUEST || this.map === null) return;
     const space: Space = Atomics.load(i, MB_SPACE) === 0 ? "pio" : "mmio";
-    const addr = (Atomics.load(i, MB_ADDR_LO) >>> 0) + (Atomics.load(i, MB_ADDR_HI) >>> 0) * 4294967296;
+    const addr = (Atomics.load(i, MB_ADDR_LO) >>> 0) +
+      (Atomics.load(i, MB_ADDR_HI) >>> 0) * 4294967296;
     const size = Atomics.load(i, MB_SIZE) as AccessSize;
     const isWrite = Atomics.load(i, MB_IS_WRITE) === 1;
     const value = Atomics.load(i, MB_VALUE) >>> 0;
@@ -357,9 +370,17 @@ export class RunLoop {
 
   #stopOutcome(req: StopRequest): LoopOutcome {
     if (req.kind === "debug_exit") {
-      return { reason: "debug_exit", value: req.value, message: `guest wrote ${req.value} to debug_exit` };
+      return {
+        reason: "debug_exit",
+        value: req.value,
+        message: `guest wrote ${req.value} to debug_exit`,
+      };
     }
-    return { reason: "reset", source: req.source, message: `guest requested reset (${req.source})` };
+    return {
+      reason: "reset",
+      source: req.source,
+      message: `guest requested reset (${req.source})`,
+    };
   }
 
   /** Exits other than IO/MMIO/INTR. Returns an outcome to end the loop, or null to go on. */
@@ -370,18 +391,28 @@ export class RunLoop {
       case KVM_EXIT.HLT: {
         const rflags = this.vcpu.getRegs().get("rflags");
         if ((rflags & 0x200) === 0) {
-          return { reason: "halted", message: `guest halted (vCPU ${v} executed HLT with interrupts disabled)`, dump: this.dump() };
+          return {
+            reason: "halted",
+            message: `guest halted (vCPU ${v} executed HLT with interrupts disabled)`,
+            dump: this.dump(),
+          };
         }
         return null;
       }
       case KVM_EXIT.SHUTDOWN:
-        return { reason: "triple_fault", message: `guest triple fault (vCPU ${v})`, dump: this.dump() };
+        return {
+          reason: "triple_fault",
+          message: `guest triple fault (vCPU ${v})`,
+          dump: this.dump(),
+        };
       case KVM_EXIT.FAIL_ENTRY: {
         const hw = run.getBigUint64(F["fail_entry.hardware_entry_failure_reason"].off, true);
         const cpu = run.getUint32(F["fail_entry.cpu"].off, true);
         return {
           reason: "fail_entry",
-          message: `VM entry failed on vCPU ${v}: hardware_entry_failure_reason 0x${hw.toString(16)} (cpu ${cpu})`,
+          message: `VM entry failed on vCPU ${v}: hardware_entry_failure_reason 0x${
+            hw.toString(16)
+          } (cpu ${cpu})`,
           dump: this.dump(),
         };
       }
@@ -400,15 +431,25 @@ export class RunLoop {
         };
         return {
           reason: "internal_error",
-          message: `KVM internal error on vCPU ${v}: suberror ${sub} (${names[sub] ?? "unknown"})${data.length ? `, data ${data.join(" ")}` : ""}`,
+          message: `KVM internal error on vCPU ${v}: suberror ${sub} (${names[sub] ?? "unknown"})${
+            data.length ? `, data ${data.join(" ")}` : ""
+          }`,
           dump: this.dump(),
         };
       }
       case KVM_EXIT.SYSTEM_EVENT: {
         const type = run.getUint32(F["system_event.type"].off, true);
-        if (type === KVM_SYSTEM_EVENT.SHUTDOWN) return { reason: "poweroff", message: "guest powered off" };
-        if (type === KVM_SYSTEM_EVENT.RESET) return { reason: "reset", source: "kvm", message: "guest requested reset" };
-        return { reason: "crash", message: `guest crashed (system event ${type})`, dump: this.dump() };
+        if (type === KVM_SYSTEM_EVENT.SHUTDOWN) {
+          return { reason: "poweroff", message: "guest powered off" };
+        }
+        if (type === KVM_SYSTEM_EVENT.RESET) {
+          return { reason: "reset", source: "kvm", message: "guest requested reset" };
+        }
+        return {
+          reason: "crash",
+          message: `guest crashed (system event ${type})`,
+          dump: this.dump(),
+        };
       }
       case KVM_EXIT.IRQ_WINDOW_OPEN:
         return null;
@@ -431,9 +472,15 @@ export class RunLoop {
       const ss = readSegment(s, "ss");
       return [
         `  rip ${h(r.get64("rip"))}  rsp ${h(r.get64("rsp"))}  rflags ${h(r.get64("rflags"))}`,
-        `  rax ${h(r.get64("rax"))}  rbx ${h(r.get64("rbx"))}  rcx ${h(r.get64("rcx"))}  rdx ${h(r.get64("rdx"))}`,
-        `  cr0 ${h(s.get64("cr0"))}  cr3 ${h(s.get64("cr3"))}  cr4 ${h(s.get64("cr4"))}  efer ${h(s.get64("efer"))}`,
-        `  cs ${h(cs.selector)} base ${h(cs.base)} limit ${h(cs.limit)}  ss ${h(ss.selector)} base ${h(ss.base)} limit ${h(ss.limit)}`,
+        `  rax ${h(r.get64("rax"))}  rbx ${h(r.get64("rbx"))}  rcx ${h(r.get64("rcx"))}  rdx ${
+          h(r.get64("rdx"))
+        }`,
+        `  cr0 ${h(s.get64("cr0"))}  cr3 ${h(s.get64("cr3"))}  cr4 ${h(s.get64("cr4"))}  efer ${
+          h(s.get64("efer"))
+        }`,
+        `  cs ${h(cs.selector)} base ${h(cs.base)} limit ${h(cs.limit)}  ss ${
+          h(ss.selector)
+        } base ${h(ss.base)} limit ${h(ss.limit)}`,
       ].join("\n");
     } catch (e) {
       return `  (registers unavailable: ${(e as Error).message})`;
@@ -442,7 +489,11 @@ export class RunLoop {
 }
 
 function readData(run: DataView, off: number, size: number): number {
-  return size === 1 ? run.getUint8(off) : size === 2 ? run.getUint16(off, true) : run.getUint32(off, true);
+  return size === 1
+    ? run.getUint8(off)
+    : size === 2
+    ? run.getUint16(off, true)
+    : run.getUint32(off, true);
 }
 
 function writeData(run: DataView, off: number, size: number, v: number): void {

@@ -34,7 +34,13 @@ export interface RunStats {
   exits_total: number;
   exits: Record<string, number>;
   devices: DeviceStats[];
-  unclaimed: { pio_read: number; pio_write: number; mmio_read: number; mmio_write: number; readonly_write: number };
+  unclaimed: {
+    pio_read: number;
+    pio_write: number;
+    mmio_read: number;
+    mmio_write: number;
+    readonly_write: number;
+  };
   /** AP exits forwarded to vCPU 0's device thread. */
   forwarded: number;
   guest_ms: number;
@@ -117,7 +123,9 @@ export function formatStats(s: RunStats): string {
   const lines: string[] = [];
   const ms = (n: number) => `${n.toFixed(1)} ms`;
   lines.push(`── vmdesc stats ──`);
-  lines.push(`wall ${ms(s.wall_ms)}   in guest (KVM_RUN) ${ms(s.guest_ms)}   in VMM ${ms(s.vmm_ms)}`);
+  lines.push(
+    `wall ${ms(s.wall_ms)}   in guest (KVM_RUN) ${ms(s.guest_ms)}   in VMM ${ms(s.vmm_ms)}`,
+  );
   lines.push(`exits ${s.exits_total}`);
   for (const [k, v] of Object.entries(s.exits).sort((a, b) => b[1] - a[1])) {
     lines.push(`  ${k.padEnd(16)} ${v}`);

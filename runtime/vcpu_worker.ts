@@ -119,7 +119,7 @@ async function main(init: WorkerInit): Promise<void> {
     onKick: isBsp
       ? () => {
         const bytes = ringTake(ctl);
-        if (bytes) for (const sink of inputSinks) sink(bytes);
+        if (bytes) { for (const sink of inputSinks) sink(bytes); }
       }
       : undefined,
   });
@@ -136,8 +136,9 @@ async function main(init: WorkerInit): Promise<void> {
   while (Atomics.load(ctl.i32, GO) === 0) Atomics.wait(ctl.i32, GO, 0);
 
   let outcome: LoopOutcome;
-  if (Atomics.load(ctl.i32, STOP) !== 0) outcome = { reason: "stopped", message: "stopped before start" };
-  else {
+  if (Atomics.load(ctl.i32, STOP) !== 0) {
+    outcome = { reason: "stopped", message: "stopped before start" };
+  } else {
     try {
       outcome = loop.run();
     } catch (e) {
@@ -160,7 +161,13 @@ async function main(init: WorkerInit): Promise<void> {
     type: "done",
     outcome,
     stats: {
-      vcpu: { vcpu: init.index, runs: c.runs, exits: c.exitsByName(), guest_ns: c.guestNs, vmm_ns: c.vmmNs },
+      vcpu: {
+        vcpu: init.index,
+        runs: c.runs,
+        exits: c.exitsByName(),
+        guest_ns: c.guestNs,
+        vmm_ns: c.vmmNs,
+      },
       devices: deviceStats,
       unclaimed: [...c.unclaimed],
       forwarded: c.forwarded,

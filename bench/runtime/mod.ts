@@ -111,18 +111,34 @@ const result = {
   host: { kvm: "kvm_pvm (software)", cpus: navigator.hardwareConcurrency },
   exits_per_run: EXITS,
   runs: RUNS,
-  pio_exit_us: { vmdesc: median(vmdesc), bare_ffi: median(bare), samples: { vmdesc, bare_ffi: bare } },
+  pio_exit_us: {
+    vmdesc: median(vmdesc),
+    bare_ffi: median(bare),
+    samples: { vmdesc, bare_ffi: bare },
+  },
   ratio_vmdesc_over_bare: median(vmdesc) / median(bare),
   vm_create_destroy_ms: median(vmTimes),
   hello_boot_ms: { cli_process: median(cliTimes), in_process: median(inProc) },
 };
 
 console.log(`PIO exit (in al,0x80 x ${EXITS}), median of ${RUNS}:`);
-console.log(`  bare FFI loop   ${result.pio_exit_us.bare_ffi.toFixed(2)} us/exit  (${(1e6 / result.pio_exit_us.bare_ffi).toFixed(0)} exits/s)`);
-console.log(`  vmdesc loop     ${result.pio_exit_us.vmdesc.toFixed(2)} us/exit  (${(1e6 / result.pio_exit_us.vmdesc).toFixed(0)} exits/s)`);
+console.log(
+  `  bare FFI loop   ${result.pio_exit_us.bare_ffi.toFixed(2)} us/exit  (${
+    (1e6 / result.pio_exit_us.bare_ffi).toFixed(0)
+  } exits/s)`,
+);
+console.log(
+  `  vmdesc loop     ${result.pio_exit_us.vmdesc.toFixed(2)} us/exit  (${
+    (1e6 / result.pio_exit_us.vmdesc).toFixed(0)
+  } exits/s)`,
+);
 console.log(`  ratio vmdesc / bare = ${result.ratio_vmdesc_over_bare.toFixed(3)}`);
 console.log(`VM create + destroy: ${result.vm_create_destroy_ms.toFixed(1)} ms (median of 30)`);
-console.log(`hello boot: ${result.hello_boot_ms.cli_process.toFixed(0)} ms whole CLI process, ${result.hello_boot_ms.in_process.toFixed(0)} ms in process (compile + create + run)`);
+console.log(
+  `hello boot: ${result.hello_boot_ms.cli_process.toFixed(0)} ms whole CLI process, ${
+    result.hello_boot_ms.in_process.toFixed(0)
+  } ms in process (compile + create + run)`,
+);
 
 const out = new URL("../results/", import.meta.url);
 await Deno.mkdir(out, { recursive: true });
@@ -132,9 +148,20 @@ const bars = [
   ["vmdesc run loop", result.pio_exit_us.vmdesc],
 ] as const;
 const max = Math.max(...bars.map((b) => b[1]));
-const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="520" height="130" font-family="sans-serif" font-size="13">
-<text x="10" y="20">µs per trapped PIO read (lower is better), ratio ${result.ratio_vmdesc_over_bare.toFixed(3)}</text>
-${bars.map(([name, v], i) => `<text x="10" y="${55 + i * 35}">${name}</text><rect x="140" y="${40 + i * 35}" width="${(v / max) * 300}" height="22" fill="${i ? "#3b7dd8" : "#999"}"/><text x="${150 + (v / max) * 300}" y="${55 + i * 35}">${v.toFixed(2)}</text>`).join("\n")}
+const svg =
+  `<svg xmlns="http://www.w3.org/2000/svg" width="520" height="130" font-family="sans-serif" font-size="13">
+<text x="10" y="20">µs per trapped PIO read (lower is better), ratio ${
+    result.ratio_vmdesc_over_bare.toFixed(3)
+  }</text>
+${
+    bars.map(([name, v], i) =>
+      `<text x="10" y="${55 + i * 35}">${name}</text><rect x="140" y="${40 + i * 35}" width="${
+        (v / max) * 300
+      }" height="22" fill="${i ? "#3b7dd8" : "#999"}"/><text x="${150 + (v / max) * 300}" y="${
+        55 + i * 35
+      }">${v.toFixed(2)}</text>`
+    ).join("\n")
+  }
 </svg>
 `;
 await Deno.writeTextFile(new URL("runtime.svg", out), svg);

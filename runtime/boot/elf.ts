@@ -38,12 +38,19 @@ function truncated(path: string, what: string): RuntimeError {
 }
 
 export function parseElf(bytes: Uint8Array, path: string): ElfImage {
-  if (bytes.length < 16 || bytes[0] !== 0x7f || bytes[1] !== 0x45 || bytes[2] !== 0x4c || bytes[3] !== 0x46) {
+  if (
+    bytes.length < 16 || bytes[0] !== 0x7f || bytes[1] !== 0x45 || bytes[2] !== 0x4c ||
+    bytes[3] !== 0x46
+  ) {
     throw new RuntimeError("E1012", `boot payload ${path} is not an ELF file`, NOT_PVH_HINT);
   }
   const cls = bytes[4];
   if ((cls !== 1 && cls !== 2) || bytes[5] !== 1) {
-    throw new RuntimeError("E1012", `boot payload ${path} is not a little-endian ELF32/ELF64 file`, NOT_PVH_HINT);
+    throw new RuntimeError(
+      "E1012",
+      `boot payload ${path} is not a little-endian ELF32/ELF64 file`,
+      NOT_PVH_HINT,
+    );
   }
   const is64 = cls === 2;
   const ehsize = is64 ? 64 : 52;
@@ -55,7 +62,11 @@ export function parseElf(bytes: Uint8Array, path: string): ElfImage {
   const word = is64 ? u64 : u32;
   const machine = u16(18);
   if (machine !== 3 && machine !== 62) {
-    throw new RuntimeError("E1012", `boot payload ${path} is an ELF for machine ${machine}, not x86`, NOT_PVH_HINT);
+    throw new RuntimeError(
+      "E1012",
+      `boot payload ${path} is an ELF for machine ${machine}, not x86`,
+      NOT_PVH_HINT,
+    );
   }
   const entry = word(24);
   const phoff = is64 ? u64(32) : u32(28);
@@ -66,10 +77,27 @@ export function parseElf(bytes: Uint8Array, path: string): ElfImage {
   for (let i = 0; i < phnum; i++) {
     const o = phoff + i * phentsize;
     const seg: ElfSegment = is64
-      ? { type: u32(o), offset: u64(o + 8), vaddr: u64(o + 16), paddr: u64(o + 24), filesz: u64(o + 32), memsz: u64(o + 40) }
-      : { type: u32(o), offset: u32(o + 4), vaddr: u32(o + 8), paddr: u32(o + 12), filesz: u32(o + 16), memsz: u32(o + 20) };
+      ? {
+        type: u32(o),
+        offset: u64(o + 8),
+        vaddr: u64(o + 16),
+        paddr: u64(o + 24),
+        filesz: u64(o + 32),
+        memsz: u64(o + 40),
+      }
+      : {
+        type: u32(o),
+        offset: u32(o + 4),
+        vaddr: u32(o + 8),
+        paddr: u32(o + 12),
+        filesz: u32(o + 16),
+        memsz: u32(o + 20),
+      };
     if ((seg.type === PT_LOAD || seg.type === PT_NOTE) && seg.offset + seg.filesz > bytes.length) {
-      throw truncated(path, `segment ${i} (offset 0x${seg.offset.toString(16)}, 0x${seg.filesz.toString(16)} bytes)`);
+      throw truncated(
+        path,
+        `segment ${i} (offset 0x${seg.offset.toString(16)}, 0x${seg.filesz.toString(16)} bytes)`,
+      );
     }
     segments.push(seg);
   }
@@ -85,7 +113,9 @@ export function parseElf(bytes: Uint8Array, path: string): ElfImage {
       const nameOff = o + 12;
       const descOff = nameOff + align4(namesz);
       if (descOff + descsz > end) break;
-      const name = new TextDecoder().decode(bytes.subarray(nameOff, nameOff + Math.max(0, namesz - 1)));
+      const name = new TextDecoder().decode(
+        bytes.subarray(nameOff, nameOff + Math.max(0, namesz - 1)),
+      );
       if (name === "Xen" && type === XEN_ELFNOTE_PHYS32_ENTRY) {
         pvhEntry = descsz >= 8 ? u64(descOff) : u32(descOff);
       }

@@ -15,12 +15,14 @@ Deno.test("elf: the hello guest (ELF32) and its ELF64 twin give the same PVH ent
   const tmp = await Deno.makeTempFile({ suffix: ".elf" });
   try {
     // objcopy re-wraps the same image as ELF64, like a vmlinux (64-bit container, PVH note).
-    const o = await new Deno.Command("objcopy", { args: ["-O", "elf64-x86-64", path, tmp] }).output();
+    const o = await new Deno.Command("objcopy", { args: ["-O", "elf64-x86-64", path, tmp] })
+      .output();
     equal(o.code, 0);
     const e64 = parseElf(await Deno.readFile(tmp), tmp);
     equal(e64.class, 64);
     equal(e64.pvhEntry, e32.pvhEntry);
-    const loads = (e: typeof e32) => e.segments.filter((s) => s.type === PT_LOAD).map((s) => [s.paddr, s.memsz]);
+    const loads = (e: typeof e32) =>
+      e.segments.filter((s) => s.type === PT_LOAD).map((s) => [s.paddr, s.memsz]);
     equal(JSON.stringify(loads(e64)), JSON.stringify(loads(e32)));
   } finally {
     await Deno.remove(tmp);

@@ -8,7 +8,11 @@ import { type BootContext, requireRam } from "./mod.ts";
 export function bootFlat(ctx: BootContext): void {
   const b = ctx.plan.boot;
   if (b.load_address === null || b.entry === null) {
-    throw new RuntimeError("E1006", "flat boot needs load_address and entry in the Plan", "set `load` and `entry` in the boot block");
+    throw new RuntimeError(
+      "E1006",
+      "flat boot needs load_address and entry in the Plan",
+      "set `load` and `entry` in the boot block",
+    );
   }
   const bytes = ctx.readPayload(b.path);
   requireRam(ctx.memory, b.load_address, bytes.length, `flat payload ${b.path}`);
@@ -16,7 +20,11 @@ export function bootFlat(ctx: BootContext): void {
   const stack = b.layout.stack_top;
   if (b.cpu_mode === "real") {
     if (b.entry > 0xffff) {
-      throw new RuntimeError("E1006", `real-mode entry 0x${b.entry.toString(16)} is above 64 KiB`, "load real-mode code below 0x10000");
+      throw new RuntimeError(
+        "E1006",
+        `real-mode entry 0x${b.entry.toString(16)} is above 64 KiB`,
+        "load real-mode code below 0x10000",
+      );
     }
     ctx.vcpu.enterRealMode();
     ctx.vcpu.setGeneral({ rip: b.entry, rsp: stack & 0xffff });

@@ -46,10 +46,19 @@ export function joinPath(dir: string, p: string): string {
 }
 
 /** Loads the Plan's boot payload into the VM and sets the boot vCPU's registers. */
-export async function boot(plan: Plan, memory: GuestMemory, vcpu: Vcpu, baseDir: string): Promise<void> {
+export async function boot(
+  plan: Plan,
+  memory: GuestMemory,
+  vcpu: Vcpu,
+  baseDir: string,
+): Promise<void> {
   const get = BOOT_LOADERS.get(plan.boot.protocol);
   if (!get) {
-    throw new RuntimeError("E1006", `unknown boot protocol "${plan.boot.protocol}"`, "boot protocols are pvh, linux and flat");
+    throw new RuntimeError(
+      "E1006",
+      `unknown boot protocol "${plan.boot.protocol}"`,
+      "boot protocols are pvh, linux and flat",
+    );
   }
   const loader = await get();
   const resolve = (p: string) => joinPath(baseDir, p);
@@ -63,8 +72,18 @@ export async function boot(plan: Plan, memory: GuestMemory, vcpu: Vcpu, baseDir:
       try {
         return Deno.readFileSync(abs);
       } catch (e) {
-        const why = e instanceof Deno.errors.NotFound ? "not found" : e instanceof Deno.errors.PermissionDenied ? "not readable (permission denied)" : e instanceof Deno.errors.IsADirectory ? "a directory" : `unreadable (${(e as Error).message})`;
-        throw new RuntimeError("E1010", `${what} ${abs} is ${why}`, "check the path in the `boot` block, or pass --kernel PATH");
+        const why = e instanceof Deno.errors.NotFound
+          ? "not found"
+          : e instanceof Deno.errors.PermissionDenied
+          ? "not readable (permission denied)"
+          : e instanceof Deno.errors.IsADirectory
+          ? "a directory"
+          : `unreadable (${(e as Error).message})`;
+        throw new RuntimeError(
+          "E1010",
+          `${what} ${abs} is ${why}`,
+          "check the path in the `boot` block, or pass --kernel PATH",
+        );
       }
     },
   });

@@ -57,7 +57,11 @@ export function bootPvh(ctx: BootContext): void {
   const L = b.layout;
   const cmd = new TextEncoder().encode(b.cmdline);
   if (cmd.length + 1 > L.cmdline_max) {
-    throw new RuntimeError("E1006", `command line is ${cmd.length} bytes, the limit is ${L.cmdline_max - 1}`, "shorten `cmdline`");
+    throw new RuntimeError(
+      "E1006",
+      `command line is ${cmd.length} bytes, the limit is ${L.cmdline_max - 1}`,
+      "shorten `cmdline`",
+    );
   }
   requireRam(memory, L.cmdline_addr, cmd.length + 1, "command line");
   memory.write(L.cmdline_addr, cmd);

@@ -154,14 +154,24 @@ export function close(fd: number): void {
 }
 
 /** ioctl with an integer argument (or none); returns the non-negative result. */
-export function ioctl(fd: number, request: number, arg: number | bigint = 0, what = "ioctl"): number {
+export function ioctl(
+  fd: number,
+  request: number,
+  arg: number | bigint = 0,
+  what = "ioctl",
+): number {
   const r = libc().ioctl_u64(fd, request, BigInt(arg));
   if (r < 0) fail(what);
   return r;
 }
 
 /** ioctl with a pointer to a buffer the kernel reads and/or writes. */
-export function ioctlBuf(fd: number, request: number, buf: Uint8Array<ArrayBuffer>, what = "ioctl"): number {
+export function ioctlBuf(
+  fd: number,
+  request: number,
+  buf: Uint8Array<ArrayBuffer>,
+  what = "ioctl",
+): number {
   const r = libc().ioctl_buf(fd, request, buf);
   if (r < 0) fail(what);
   return r;

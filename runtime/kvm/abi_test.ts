@@ -98,7 +98,9 @@ function haveHeaders(): boolean {
 
 Deno.test({
   name: "abi: every layout, ioctl and constant matches <linux/kvm.h>",
-  ignore: !haveHeaders() && (console.log("skip abi test: /usr/include/linux/kvm.h absent (apt-get install linux-libc-dev)"), true),
+  ignore: !haveHeaders() &&
+    (console.log("skip abi test: /usr/include/linux/kvm.h absent (apt-get install linux-libc-dev)"),
+      true),
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "vmdesc-abi-" });
     try {

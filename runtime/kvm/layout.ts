@@ -55,7 +55,13 @@ export function getField64(dv: DataView, base: number, fld: Field, index = 0): b
   return dv.getBigUint64(base + fld.off + index * fld.size, true);
 }
 
-export function setField(dv: DataView, base: number, fld: Field, value: number | bigint, index = 0): void {
+export function setField(
+  dv: DataView,
+  base: number,
+  fld: Field,
+  value: number | bigint,
+  index = 0,
+): void {
   const o = base + fld.off + index * fld.size;
   switch (fld.size) {
     case 1:

@@ -54,10 +54,28 @@ export const EFER_LMA = 1 << 10;
 
 /** Flat 4 GiB segments: 32-bit code (execute/read, accessed), data (read/write, accessed). */
 export const FLAT_CODE32: Segment = {
-  base: 0, limit: 0xffff_ffff, selector: 0x10, type: 0xb, present: 1, dpl: 0, db: 1, s: 1, l: 0, g: 1,
+  base: 0,
+  limit: 0xffff_ffff,
+  selector: 0x10,
+  type: 0xb,
+  present: 1,
+  dpl: 0,
+  db: 1,
+  s: 1,
+  l: 0,
+  g: 1,
 };
 export const FLAT_DATA: Segment = {
-  base: 0, limit: 0xffff_ffff, selector: 0x18, type: 0x3, present: 1, dpl: 0, db: 1, s: 1, l: 0, g: 1,
+  base: 0,
+  limit: 0xffff_ffff,
+  selector: 0x18,
+  type: 0x3,
+  present: 1,
+  dpl: 0,
+  db: 1,
+  s: 1,
+  l: 0,
+  g: 1,
 };
 export const FLAT_CODE64: Segment = { ...FLAT_CODE32, db: 0, l: 1 };
 
@@ -76,9 +94,18 @@ export function readSegment(s: Sregs, name: SegName): Segment {
   const f = KVM_SEGMENT.f;
   const g = (k: keyof typeof f) => getField(s.dv, base, f[k]);
   return {
-    base: g("base"), limit: g("limit"), selector: g("selector"), type: g("type"),
-    present: g("present"), dpl: g("dpl"), db: g("db"), s: g("s"), l: g("l"), g: g("g"),
-    avl: g("avl"), unusable: g("unusable"),
+    base: g("base"),
+    limit: g("limit"),
+    selector: g("selector"),
+    type: g("type"),
+    present: g("present"),
+    dpl: g("dpl"),
+    db: g("db"),
+    s: g("s"),
+    l: g("l"),
+    g: g("g"),
+    avl: g("avl"),
+    unusable: g("unusable"),
   };
 }
 

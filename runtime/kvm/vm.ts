@@ -65,7 +65,10 @@ export function openKvm(path = KVM_DEVICE): number {
   try {
     return host.open(path, host.O_RDWR);
   } catch (e) {
-    if (e instanceof HostError && (e.errnoName === "ENOENT" || e.errnoName === "ENODEV" || e.errnoName === "ENXIO")) {
+    if (
+      e instanceof HostError &&
+      (e.errnoName === "ENOENT" || e.errnoName === "ENODEV" || e.errnoName === "ENXIO")
+    ) {
       throw new RuntimeError(
         "E1001",
         `${path} not found (${e.errnoName})`,
@@ -147,8 +150,10 @@ export class Vm {
       const p = plan.platform;
       kvmCall("KVM_SET_TSS_ADDR", () => host.ioctl(vmFd, KVM_SET_TSS_ADDR, p.tss_addr));
       const idmap = new BigUint64Array([BigInt(p.identity_map_addr)]);
-      kvmCall("KVM_SET_IDENTITY_MAP_ADDR", () =>
-        host.ioctlBuf(vmFd, KVM_SET_IDENTITY_MAP_ADDR, new Uint8Array(idmap.buffer)));
+      kvmCall(
+        "KVM_SET_IDENTITY_MAP_ADDR",
+        () => host.ioctlBuf(vmFd, KVM_SET_IDENTITY_MAP_ADDR, new Uint8Array(idmap.buffer)),
+      );
       kvmCall("KVM_CREATE_IRQCHIP", () => host.ioctl(vmFd, KVM_CREATE_IRQCHIP, 0));
       if (p.pit) {
         const pit = new Struct(KVM_PIT_CONFIG);
@@ -169,8 +174,10 @@ export class Vm {
           .set("guest_phys_addr", slot.guest_phys)
           .set("memory_size", slot.size)
           .set("userspace_addr", m.addr);
-        kvmCall(`KVM_SET_USER_MEMORY_REGION (slot ${slot.slot} "${slot.name}")`, () =>
-          host.ioctlBuf(vmFd, KVM_SET_USER_MEMORY_REGION, r.bytes));
+        kvmCall(
+          `KVM_SET_USER_MEMORY_REGION (slot ${slot.slot} "${slot.name}")`,
+          () => host.ioctlBuf(vmFd, KVM_SET_USER_MEMORY_REGION, r.bytes),
+        );
         regions.push({
           name: slot.name,
           guestPhys: slot.guest_phys,
@@ -182,14 +189,18 @@ export class Vm {
       }
 
       const vm = new Vm(kvmFd, vmFd, rel, regions, plan);
-      const mmapSize = kvmCall("KVM_GET_VCPU_MMAP_SIZE", () =>
-        host.ioctl(kvmFd, KVM_GET_VCPU_MMAP_SIZE, 0));
+      const mmapSize = kvmCall(
+        "KVM_GET_VCPU_MMAP_SIZE",
+        () => host.ioctl(kvmFd, KVM_GET_VCPU_MMAP_SIZE, 0),
+      );
       const cpuid = kvmCall("KVM_GET_SUPPORTED_CPUID", () => supportedCpuid(kvmFd));
       for (let i = 0; i < plan.cpus.count; i++) {
         const fd = kvmCall(`KVM_CREATE_VCPU ${i}`, () => host.ioctl(vmFd, KVM_CREATE_VCPU, i));
         rel.add(() => host.close(fd));
-        const run = kvmCall("mmap kvm_run", () =>
-          host.mmap(0n, mmapSize, host.PROT_READ | host.PROT_WRITE, host.MAP_SHARED, fd, 0));
+        const run = kvmCall(
+          "mmap kvm_run",
+          () => host.mmap(0n, mmapSize, host.PROT_READ | host.PROT_WRITE, host.MAP_SHARED, fd, 0),
+        );
         rel.add(() => host.munmap(run, mmapSize));
         const v = new Vcpu(i, fd, run, mmapSize);
         const table = vcpuCpuid(cpuid, plan.cpus.cpuid.hide, i, plan.cpus.count);
@@ -237,7 +248,14 @@ function checkKvm(kvmFd: number, plan: Plan): void {
     );
   }
   const cap = (name: CapName) => host.ioctl(kvmFd, KVM_CHECK_EXTENSION, KVM_CAP[name]);
-  const need: CapName[] = ["USER_MEMORY", "IRQCHIP", "SET_TSS_ADDR", "SET_IDENTITY_MAP_ADDR", "EXT_CPUID", "IMMEDIATE_EXIT"];
+  const need: CapName[] = [
+    "USER_MEMORY",
+    "IRQCHIP",
+    "SET_TSS_ADDR",
+    "SET_IDENTITY_MAP_ADDR",
+    "EXT_CPUID",
+    "IMMEDIATE_EXIT",
+  ];
   if (plan.platform.pit) need.push("PIT2");
   if (plan.memslots.some((m) => m.flags.includes("readonly"))) need.push("READONLY_MEM");
   for (const name of need) {
@@ -256,12 +274,18 @@ function checkKvm(kvmFd: number, plan: Plan): void {
   if (plan.memslots.length > slots || maxSlot >= slots) {
     throw new RuntimeError(
       "E1004",
-      `KVM_CAP_NR_MEMSLOTS is ${slots}, the Plan needs ${Math.max(plan.memslots.length, maxSlot + 1)}`,
+      `KVM_CAP_NR_MEMSLOTS is ${slots}, the Plan needs ${
+        Math.max(plan.memslots.length, maxSlot + 1)
+      }`,
       "use fewer memory ranges",
     );
   }
   const maxVcpus = cap("MAX_VCPUS") || cap("NR_VCPUS");
   if (plan.cpus.count > maxVcpus) {
-    throw new RuntimeError("E1004", `KVM supports ${maxVcpus} vCPUs, the Plan has ${plan.cpus.count}`, "lower `cpus`");
+    throw new RuntimeError(
+      "E1004",
+      `KVM supports ${maxVcpus} vCPUs, the Plan has ${plan.cpus.count}`,
+      "lower `cpus`",
+    );
   }
 }

@@ -68,7 +68,9 @@ test("boot --stats and --stats-json: exits by reason and device, guest vs VMM ti
     equal(j.exit_status, 85);
     ok(j.exits.io > 0);
     equal(j.exits_total, j.exits.io);
-    ok(j.devices.some((d: { id: string; pio_exits: number }) => d.id === "com1" && d.pio_exits > 0));
+    ok(
+      j.devices.some((d: { id: string; pio_exits: number }) => d.id === "com1" && d.pio_exits > 0),
+    );
     ok(typeof j.guest_ms === "number" && typeof j.vmm_ms === "number");
     // Atomic write: only the result file is there, no temp file left behind.
     equal([...Deno.readDirSync(dir)].length, 1);
@@ -78,13 +80,26 @@ test("boot --stats and --stats-json: exits by reason and device, guest vs VMM ti
 });
 
 test("boot --hole-strategy trap --stats: the pci_host's ECAM exits are counted on their own", async () => {
-  const r = await boot(["examples/guests/pci_scan.vmdesc", "--hole-strategy", "trap", "--stats", "--cmdline", "ecam=0xe0000000 buses=0-0"]);
+  const r = await boot([
+    "examples/guests/pci_scan.vmdesc",
+    "--hole-strategy",
+    "trap",
+    "--stats",
+    "--cmdline",
+    "ecam=0xe0000000 buses=0-0",
+  ]);
   match(r.stderr, /pci_host \(ecam mmio\)\s+\d+/);
   match(r.stderr, /pci_host \(pio\)\s+\d+/);
 });
 
 test("boot --timeout ends a guest that never exits: message, status 6", async () => {
-  const r = await boot(["examples/guests/faults.vmdesc", "--machine", "endless_loop", "--timeout", "0.5"]);
+  const r = await boot([
+    "examples/guests/faults.vmdesc",
+    "--machine",
+    "endless_loop",
+    "--timeout",
+    "0.5",
+  ]);
   equal(r.code, 6);
   match(r.stderr, /timeout: guest still running after 0.5 s/);
 });
@@ -151,7 +166,9 @@ test("payload errors: E1010 missing, E1011 truncated, E1012 not PVH — status 1
     const noNote = await boot(["examples/hello.vmdesc", "--kernel", Deno.execPath()]);
     equal(noNote.code, 10);
     match(noNote.stderr, /error\[E1012\].*no PVH entry note/);
-    for (const o of [missing, cut, notElf, noNote]) ok(!/\bat .*\.ts:\d+/.test(o.stderr), "no stack trace");
+    for (const o of [missing, cut, notElf, noNote]) {
+      ok(!/\bat .*\.ts:\d+/.test(o.stderr), "no stack trace");
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -181,7 +198,10 @@ test("boot --plan PLAN.json boots a Plan without the compiler", async () => {
 test("a .vmdesc with errors is not booted (status 1); bad flags are usage errors (status 2)", async () => {
   const dir = await Deno.makeTempDir({ prefix: "vmdesc-bad-" });
   try {
-    await Deno.writeTextFile(`${dir}/bad.vmdesc`, "machine m { cpus 1 memory 64 MiB device warp_drive { } boot flat \"x\" { load 0x100000 } }\n");
+    await Deno.writeTextFile(
+      `${dir}/bad.vmdesc`,
+      'machine m { cpus 1 memory 64 MiB device warp_drive { } boot flat "x" { load 0x100000 } }\n',
+    );
     const r = await boot([`${dir}/bad.vmdesc`]);
     equal(r.code, 1);
     match(r.stderr, /error\[E0\d{3}\]/);

@@ -54,13 +54,27 @@ test("real-mode flat guest runs at its entry", async () => {
 test("unclaimed port reads return all-ones and are counted", async () => {
   // in al, 0x80 five times, then: cmp al, 0xff; jne fail; out 0xf4 <- 0 (status 1), fail: out 0xf4 <- 1.
   const code = new Uint8Array([
-    0xb9, 5, 0, 0, 0, // mov ecx, 5
-    0xe4, 0x80, // in al, 0x80
-    0xe2, 0xfc, // loop
-    0x3c, 0xff, // cmp al, 0xff
-    0x75, 0x04, // jne +4
-    0xb0, 0x00, 0xe6, 0xf4, // ok: exit 0
-    0xb0, 0x01, 0xe6, 0xf4, // fail: exit 1
+    0xb9,
+    5,
+    0,
+    0,
+    0, // mov ecx, 5
+    0xe4,
+    0x80, // in al, 0x80
+    0xe2,
+    0xfc, // loop
+    0x3c,
+    0xff, // cmp al, 0xff
+    0x75,
+    0x04, // jne +4
+    0xb0,
+    0x00,
+    0xe6,
+    0xf4, // ok: exit 0
+    0xb0,
+    0x01,
+    0xe6,
+    0xf4, // fail: exit 1
   ]);
   await withGuest(code, async (path) => {
     using m = await Machine.create(flatPlan({ path }));
@@ -147,15 +161,34 @@ test("SMP: every vCPU gets its own worker, and APs wait for SIPI", async () => {
 test("library API: createMachine streams serial output and reports the outcome", async () => {
   // Print "hi\n" on COM1 (out 0x3f8), then exit 0.
   const code = new Uint8Array([
-    0x66, 0xba, 0xf8, 0x03, // mov dx, 0x3f8
-    0xb0, 0x68, 0xee, // mov al,'h'; out dx,al
-    0xb0, 0x69, 0xee,
-    0xb0, 0x0a, 0xee,
-    0xb0, 0x00, 0xe6, 0xf4,
+    0x66,
+    0xba,
+    0xf8,
+    0x03, // mov dx, 0x3f8
+    0xb0,
+    0x68,
+    0xee, // mov al,'h'; out dx,al
+    0xb0,
+    0x69,
+    0xee,
+    0xb0,
+    0x0a,
+    0xee,
+    0xb0,
+    0x00,
+    0xe6,
+    0xf4,
   ]);
   await withGuest(code, async (path) => {
     const plan = flatPlan({ path });
-    plan.devices.unshift({ id: "com1", kind: "serial", ports: [{ base: 0x3f8, size: 8 }], mmio: [], irq: 4, props: { port: 0x3f8, irq: 4 } });
+    plan.devices.unshift({
+      id: "com1",
+      kind: "serial",
+      ports: [{ base: 0x3f8, size: 8 }],
+      mmio: [],
+      irq: 4,
+      props: { port: 0x3f8, irq: 4 },
+    });
     using m = await createMachine(plan);
     const text = new Response(m.serial).text();
     const r = await m.run({ timeout: 10 });
@@ -172,29 +205,42 @@ test("E1010: a missing payload; E1016: a payload outside RAM", async () => {
     return true;
   });
   await withGuest(exitGuest(0), async (path) => {
-    await rejects(Machine.create(flatPlan({ path, ramSize: 4 * MiB, load: 8 * MiB })), (e: unknown) => {
-      ok(e instanceof RuntimeError);
-      equal(e.code, "E1016");
-      return true;
-    });
+    await rejects(
+      Machine.create(flatPlan({ path, ramSize: 4 * MiB, load: 8 * MiB })),
+      (e: unknown) => {
+        ok(e instanceof RuntimeError);
+        equal(e.code, "E1016");
+        return true;
+      },
+    );
   });
 });
 
 test("E1001: no KVM device, with the hint", async () => {
   await withGuest(exitGuest(0), async (path) => {
-    await rejects(Machine.create(flatPlan({ path }), { device: "/nonexistent/kvm" }), (e: unknown) => {
-      ok(e instanceof RuntimeError);
-      equal(e.code, "E1001");
-      match(e.hint ?? "", /kvm module loaded/);
-      return true;
-    });
+    await rejects(
+      Machine.create(flatPlan({ path }), { device: "/nonexistent/kvm" }),
+      (e: unknown) => {
+        ok(e instanceof RuntimeError);
+        equal(e.code, "E1001");
+        match(e.hint ?? "", /kvm module loaded/);
+        return true;
+      },
+    );
   });
 });
 
 test("E1006: an unknown device kind and a ones_alias slot are refused cleanly", async () => {
   await withGuest(exitGuest(0), async (path) => {
     const plan = flatPlan({ path });
-    plan.devices.push({ id: "x", kind: "warp_drive", ports: [{ base: 0x500, size: 1 }], mmio: [], irq: null, props: {} });
+    plan.devices.push({
+      id: "x",
+      kind: "warp_drive",
+      ports: [{ base: 0x500, size: 1 }],
+      mmio: [],
+      irq: null,
+      props: {},
+    });
     await rejects(Machine.create(plan), (e: unknown) => {
       ok(e instanceof RuntimeError);
       equal(e.code, "E1006");
@@ -222,11 +268,15 @@ test("PVH: an ELF64 image (like vmlinux) boots; hvm_start_info carries magic, cm
   const built = await buildGuests(["hello"]);
   const elf64 = await Deno.makeTempFile({ suffix: ".elf" });
   try {
-    const o = await new Deno.Command("objcopy", { args: ["-O", "elf64-x86-64", built.get("hello")!, elf64] }).output();
+    const o = await new Deno.Command("objcopy", {
+      args: ["-O", "elf64-x86-64", built.get("hello")!, elf64],
+    }).output();
     equal(o.code, 0);
     const plan = pvhPlan({ path: elf64, cmdline: "console=ttyS0 quiet" });
     let out = "";
-    using m = await Machine.create(plan, { output: (_id, b) => out += new TextDecoder().decode(b) });
+    using m = await Machine.create(plan, {
+      output: (_id, b) => out += new TextDecoder().decode(b),
+    });
     const L = plan.boot.layout;
     const info = new DataView(m.memory.read(L.info_addr, 56).buffer);
     equal(info.getUint32(0, true), 0x336ec578);

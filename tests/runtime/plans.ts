@@ -18,7 +18,14 @@ export interface FlatPlanOptions {
 }
 
 export function debugExitDevice(port = 0xf4): DevicePlan {
-  return { id: "debug_exit", kind: "debug_exit", ports: [{ base: port, size: 1 }], mmio: [], irq: null, props: { port, size: 1 } };
+  return {
+    id: "debug_exit",
+    kind: "debug_exit",
+    ports: [{ base: port, size: 1 }],
+    mmio: [],
+    irq: null,
+    props: { port, size: 1 },
+  };
 }
 
 /** A minimal machine: RAM from 0, no hole, the given devices, a flat payload. */
@@ -38,7 +45,14 @@ export function flatPlan(o: FlatPlanOptions): Plan {
       ioapic: { id: 0, base: 0xfec0_0000, gsi_base: 0, pins: 24 },
       lapic_base: 0xfee0_0000,
     },
-    memslots: [{ slot: 0, name: "ram-low", guest_phys: 0, size: ram, flags: [], backing: { kind: "anonymous" } }],
+    memslots: [{
+      slot: 0,
+      name: "ram-low",
+      guest_phys: 0,
+      size: ram,
+      flags: [],
+      backing: { kind: "anonymous" },
+    }],
     hole: null,
     devices: o.devices ?? [debugExitDevice()],
     pci: [],
@@ -97,7 +111,30 @@ export function haltGuest(): Uint8Array {
 export function tripleFaultGuest(): Uint8Array {
   // lidt [zero]: use a 6-byte descriptor of zeros placed after the code.
   // 0f 01 1d <abs32> = lidt [abs32]; cc = int3
-  return new Uint8Array([0x0f, 0x01, 0x1d, 0x10, 0x00, 0x10, 0x00, 0xcc, 0xeb, 0xfe, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+  return new Uint8Array([
+    0x0f,
+    0x01,
+    0x1d,
+    0x10,
+    0x00,
+    0x10,
+    0x00,
+    0xcc,
+    0xeb,
+    0xfe,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+  ]);
 }
 
 export async function writeTemp(bytes: Uint8Array, suffix = ".bin"): Promise<string> {
@@ -116,7 +153,14 @@ export function haveKvm(): boolean {
 }
 
 export function serialDevice(id = "com1", port = 0x3f8, irq = 4): DevicePlan {
-  return { id, kind: "serial", ports: [{ base: port, size: 8 }], mmio: [], irq, props: { port, irq } };
+  return {
+    id,
+    kind: "serial",
+    ports: [{ base: port, size: 8 }],
+    mmio: [],
+    irq,
+    props: { port, irq },
+  };
 }
 
 export interface PvhPlanOptions {
@@ -129,7 +173,19 @@ export interface PvhPlanOptions {
 
 /** A PVH machine: RAM from 0, COM1 and debug_exit, no PCI hole. */
 export function pvhPlan(o: PvhPlanOptions): Plan {
-  const p = flatPlan({ path: o.path, ramSize: o.ramSize, cpus: o.cpus, devices: o.devices ?? [serialDevice(), debugExitDevice()] });
-  p.boot = { ...p.boot, protocol: "pvh", cmdline: o.cmdline ?? "", load_address: null, entry: null, cpu_mode: null };
+  const p = flatPlan({
+    path: o.path,
+    ramSize: o.ramSize,
+    cpus: o.cpus,
+    devices: o.devices ?? [serialDevice(), debugExitDevice()],
+  });
+  p.boot = {
+    ...p.boot,
+    protocol: "pvh",
+    cmdline: o.cmdline ?? "",
+    load_address: null,
+    entry: null,
+    cpu_mode: null,
+  };
   return p;
 }

@@ -21,12 +21,20 @@ function mapCount(): number {
 }
 /** Our own mappings: guest RAM and kvm_run pages show up as anon or /dev/kvm-backed lines. */
 function kvmMaps(): number {
-  return Deno.readTextFileSync("/proc/self/maps").split("\n").filter((l) => /kvm|memfd/.test(l)).length;
+  return Deno.readTextFileSync("/proc/self/maps").split("\n").filter((l) => /kvm|memfd/.test(l))
+    .length;
 }
 
 function twoSlotPlan(path: string): Plan {
   const p = flatPlan({ path, ramSize: 4 * MiB });
-  p.memslots.push({ slot: 1, name: "ram-high", guest_phys: 0x1_0000_0000, size: 2 * MiB, flags: [], backing: { kind: "anonymous" } });
+  p.memslots.push({
+    slot: 1,
+    name: "ram-high",
+    guest_phys: 0x1_0000_0000,
+    size: 2 * MiB,
+    flags: [],
+    backing: { kind: "anonymous" },
+  });
   return p;
 }
 
@@ -111,7 +119,10 @@ Deno.test({
       const badCpuid = twoSlotPlan(path);
       badCpuid.cpus.cpuid.hide = ["warp"];
       for (let i = 0; i < 20; i++) {
-        await rejects(Vm.create(badCpuid), (e: unknown) => e instanceof RuntimeError && e.code === "E1006");
+        await rejects(
+          Vm.create(badCpuid),
+          (e: unknown) => e instanceof RuntimeError && e.code === "E1006",
+        );
       }
       equal(fdCount(), fd0, "open fds");
       equal(mapCount(), maps0, "mappings");
