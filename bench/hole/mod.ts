@@ -248,6 +248,14 @@ async function runOnce(t: Tools, vmm: Vmm, config: Config, passes: Passes): Prom
   return { wallMs, loopMs, exits };
 }
 
+/** Another process's /proc file; through cat(1): Deno wants --allow-all for /proc/PID. */
+async function readProc(path: string): Promise<string> {
+  const r = await new Deno.Command("cat", { args: [path], stdout: "piped", stderr: "piped" })
+    .output();
+  if (!r.success) throw new Error(`cannot read ${path}: ${new TextDecoder().decode(r.stderr)}`);
+  return new TextDecoder().decode(r.stdout);
+}
+
 /** Pss/Rss of a VMM process whose guest has scanned the window once and now spins. */
 async function memoryOf(t: Tools, vmm: Vmm, config: Config): Promise<Record<string, number>> {
   const argv = command(t, vmm, config, 1, "", true);
@@ -268,7 +276,7 @@ async function memoryOf(t: Tools, vmm: Vmm, config: Config): Promise<Record<stri
       if (done) throw new Error(`${vmm} ${config}: ended before holding:\n${text}`);
       text += dec.decode(value, { stream: true });
     }
-    const rollup = await Deno.readTextFile(`/proc/${child.pid}/smaps_rollup`);
+    const rollup = await readProc(`/proc/${child.pid}/smaps_rollup`);
     const kib: Record<string, number> = {};
     for (const line of rollup.split("\n")) {
       const m = /^(\w+):\s+(\d+) kB/.exec(line);
@@ -279,7 +287,7 @@ async function memoryOf(t: Tools, vmm: Vmm, config: Config): Promise<Record<stri
     // mapping of the all-ones memfd (vmdesc and cvmm name it): the aliases plus the
     // private config pages among them.
     const vmas: { lo: bigint; hi: bigint; ones: boolean; pss: number; rss: number }[] = [];
-    for (const line of (await Deno.readTextFile(`/proc/${child.pid}/smaps`)).split("\n")) {
+    for (const line of (await readProc(`/proc/${child.pid}/smaps`)).split("\n")) {
       const h = /^([0-9a-f]+)-([0-9a-f]+) /.exec(line);
       if (h) {
         vmas.push({
