@@ -7,8 +7,9 @@
  * No keyboard or mouse is attached: bytes written to a device get no answer, so a
  * driver times out and moves on.
  *
- * Ports: data at the Plan's base (0x60), status/command at base + 4 (0x64). The Plan may
- * list them as one range (0x60, size 5) or two single ports; both work.
+ * Ports: data at the Plan's first port (0x60), status/command at that + 4 (0x64). The
+ * model claims exactly those two ports, whether the Plan lists them as two single ports
+ * or as one range 0x60..0x64 (0x61..0x63 belong to others: 0x61 is the in-kernel PIT's).
  */
 import type { AccessSize, Device, DeviceContext, Space } from "../device.ts";
 import type { DevicePlan, Plan, Range } from "../../../lang/plan/types.ts";
@@ -25,9 +26,7 @@ export function createI8042(entry: DevicePlan, ctx: DeviceContext, _plan: Plan):
   if (!first) throw new Error(`i8042 ${entry.id}: no port range in the Plan`);
   const dataPort = first.base;
   const cmdPort = dataPort + 4;
-  const ports: Range[] = entry.ports.length > 1 || first.size >= 5
-    ? entry.ports.map((r) => ({ ...r }))
-    : [{ base: dataPort, size: 1 }, { base: cmdPort, size: 1 }];
+  const ports: Range[] = [{ base: dataPort, size: 1 }, { base: cmdPort, size: 1 }];
 
   let status = STATUS_SYS;
   let commandByte = DEFAULT_COMMAND_BYTE;

@@ -51,4 +51,5 @@ Deno.test("i8042: one 5-port range is accepted as well", () => {
   );
   dev.write("pio", 0x64, 1, 0xaa);
   assert.equal(dev.read("pio", 0x60, 1), 0x55);
+  assert.deepEqual(dev.ports, [{ base: 0x60, size: 1 }, { base: 0x64, size: 1 }], "not 0x61..0x63");
 });
