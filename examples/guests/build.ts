@@ -66,6 +66,10 @@ export const GUESTS: Readonly<Record<string, GuestSpec>> = {
     summary: "reads a line from COM1 (RX interrupt, or mode=poll), prints it back",
     sources: ["echo.c", "echo_irq.S"],
   },
+  reset: {
+    summary: "i8042 self-test, then reset by 0xFE to 0x64 (or via=cf9: 0x06 to 0xCF9)",
+    sources: ["reset.c"],
+  },
   "endless-loop": { summary: "spins forever without exits", sources: ["endless_loop.c"] },
   "bar-size": {
     summary: "sizes BARs, toggles COMMAND via ECAM (cmdline ecam= buses=)",
