@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { DEVICE_MODELS } from "./registry.ts";
+import { RuntimeError } from "../errors.ts";
 import { devicePlan, minimalPlan, recordingContext } from "./testing.ts";
 
 Deno.test("registry: every v1 device kind builds from a Plan entry and closes", () => {
@@ -22,5 +23,15 @@ Deno.test("registry: every v1 device kind builds from a Plan entry and closes", 
     dev.reset();
     assert.equal(typeof dev.stats(), "object");
     dev.close?.();
+  }
+});
+
+Deno.test("registry: a hand-written Plan entry without ports is E1006, not a crash", () => {
+  for (const kind of ["serial", "debug_exit", "i8042"]) {
+    assert.throws(
+      () =>
+        DEVICE_MODELS.get(kind)!(devicePlan({ id: kind, kind }), recordingContext(), minimalPlan()),
+      (e: unknown) => e instanceof RuntimeError && e.code === "E1006",
+    );
   }
 });

@@ -7,10 +7,13 @@
  */
 import type { AccessSize, Device, DeviceContext, Space } from "../device.ts";
 import type { DevicePlan, Plan, Range } from "../../../lang/plan/types.ts";
+import { invalidPlan } from "../errors.ts";
 
 export function createDebugExit(entry: DevicePlan, ctx: DeviceContext, _plan: Plan): Device {
   const first = entry.ports[0];
-  if (!first) throw new Error(`debug_exit ${entry.id}: no port range in the Plan`);
+  if (!first) {
+    throw invalidPlan(`debug_exit ${entry.id}: no port range in the Plan`, "give it `port`");
+  }
   const size = typeof entry.props.size === "number" ? entry.props.size : first.size;
   const ports: Range[] = [{ base: first.base, size }];
   let writes = 0, reads = 0;

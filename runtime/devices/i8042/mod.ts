@@ -13,6 +13,7 @@
  */
 import type { AccessSize, Device, DeviceContext, Space } from "../device.ts";
 import type { DevicePlan, Plan, Range } from "../../../lang/plan/types.ts";
+import { invalidPlan } from "../errors.ts";
 
 const STATUS_OBF = 0x01; // output buffer full (data for the guest at 0x60)
 const STATUS_SYS = 0x04; // system flag: self-test passed
@@ -23,7 +24,7 @@ const DEFAULT_COMMAND_BYTE = 0x45;
 
 export function createI8042(entry: DevicePlan, ctx: DeviceContext, _plan: Plan): Device {
   const first = entry.ports[0];
-  if (!first) throw new Error(`i8042 ${entry.id}: no port range in the Plan`);
+  if (!first) throw invalidPlan(`i8042 ${entry.id}: no port range in the Plan`, "give it `port`");
   const dataPort = first.base;
   const cmdPort = dataPort + 4;
   const ports: Range[] = [{ base: dataPort, size: 1 }, { base: cmdPort, size: 1 }];

@@ -22,6 +22,7 @@ import type { AccessSize, Device, DeviceContext, Space } from "../device.ts";
 import type { DevicePlan, PciFunctionPlan, Plan, Range } from "../../../lang/plan/types.ts";
 import { ConfigSpace } from "./config_space.ts";
 import { formatBdf, PCI_FUNCTION_MODELS, syntheticHostBridge } from "./functions.ts";
+import { invalidPlan } from "../errors.ts";
 
 export { CONFIG_SPACE_SIZE, ConfigSpace } from "./config_space.ts";
 export {
@@ -84,7 +85,12 @@ export function createPciHost(
   const byBdf = new Map<string, ConfigSpace>();
   for (const fn of functions) {
     const model = PCI_FUNCTION_MODELS.get(fn.kind);
-    if (!model) throw new Error(`pci ${fn.bdf}: no runtime model for kind "${fn.kind}"`);
+    if (!model) {
+      throw invalidPlan(
+        `pci ${fn.bdf}: no runtime model for kind "${fn.kind}"`,
+        `known PCI kinds: ${[...PCI_FUNCTION_MODELS.keys()].join(", ")}`,
+      );
+    }
     const space = new ConfigSpace(model(fn), options.configBacking?.(fn.bdf));
     spaces.set(key(fn.bus, fn.device, fn.function), space);
     byKey[key(fn.bus, fn.device, fn.function)] = space;

@@ -19,6 +19,7 @@
  */
 import type { AccessSize, Device, DeviceContext, InputSource, Space } from "../device.ts";
 import type { DevicePlan, Plan, Range } from "../../../lang/plan/types.ts";
+import { invalidPlan } from "../errors.ts";
 
 // IER bits
 const IER_RDI = 0x01; // received data available
@@ -85,7 +86,9 @@ export function createSerial(
   options: SerialOptions = {},
 ): SerialDevice {
   const base = entry.ports[0]?.base;
-  if (base === undefined) throw new Error(`serial ${entry.id}: no port range in the Plan`);
+  if (base === undefined) {
+    throw invalidPlan(`serial ${entry.id}: no port range in the Plan`, "give it `port`");
+  }
   const gsi = entry.irq;
   const ports: Range[] = [{ base, size: 8 }];
 
