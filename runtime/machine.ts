@@ -8,7 +8,7 @@
  * Stopping (works even for a guest spinning without exits): the main thread stores a stop
  * code in the control block, sets `immediate_exit = 1` in each vCPU's kvm_run page and
  * sends SIGUSR2 to each vCPU thread (pthread_kill). A no-op SIGUSR2 listener is installed
- * while a machine exists, so the signal only interrupts KVM_RUN (EINTR) instead of killing
+ * with the first machine (and kept), so the signal only interrupts KVM_RUN (EINTR) instead of killing
  * the process (not SIGUSR1: Deno opens its inspector on that one); immediate_exit covers
  * the window where the signal lands just before the worker re-enters KVM_RUN.
  */
@@ -80,9 +80,21 @@ export interface RunResult {
 
 const OFF_IMMEDIATE_EXIT = KVM_RUN_STRUCT.f.immediate_exit.off;
 const noop = () => {};
+/** Control block room (control.ts) and a sane bound on threads. */
+const MAX_VCPUS = 255;
 
-/** Live machines hold the kick-signal listener; the last one to close removes it. */
-let liveMachines = 0;
+let kickHandler = false;
+
+/**
+ * Installs the no-op kick-signal handler once, for the life of the process. It is never
+ * removed: a kick still in flight when a machine closes must find a handler, or the
+ * default action (terminate) would kill the process. It does not keep the process alive.
+ */
+function installKickHandler(): void {
+  if (kickHandler) return;
+  kickHandler = true;
+  Deno.addSignalListener(host.KICK_SIGNAL_NAME, noop);
+}
 
 function dirname(p: string): string {
   const i = p.lastIndexOf("/");
@@ -102,13 +114,12 @@ export class Machine {
   /** Ends a run in progress when the machine is closed under it. */
   #endRun: (() => void) | null = null;
 
-  private constructor(vm: Vm, opts: MachineOptions) {
+  private constructor(vm: Vm, opts: MachineOptions, workers: Worker[]) {
     this.#vm = vm;
     this.#opts = opts;
     const sab = createControl();
     this.#ctl = viewControl(sab);
-    liveMachines++;
-    if (liveMachines === 1) Deno.addSignalListener(host.KICK_SIGNAL_NAME, noop);
+    installKickHandler();
 
     const init = (i: number): WorkerInit => {
       const v = vm.vcpus[i];
@@ -130,7 +141,7 @@ export class Machine {
     let pending = vm.vcpus.length;
     this.#ready = new Promise<void>((resolve, reject) => {
       vm.vcpus.forEach((_, i) => {
-        const w = new Worker(new URL("./vcpu_worker.ts", import.meta.url), { type: "module" });
+        const w = workers[i];
         this.#workers.push(w);
         w.onmessage = (ev: MessageEvent<WorkerMessage>) => {
           const m = ev.data;
@@ -167,7 +178,27 @@ export class Machine {
 
   /** Builds the VM, loads the payload, starts the vCPU workers (parked until run()). */
   static async create(plan: Plan, opts: MachineOptions = {}): Promise<Machine> {
-    const vm = await Vm.create(plan, opts);
+    const n = plan.cpus?.count;
+    if (!Number.isInteger(n) || n < 1 || n > MAX_VCPUS) {
+      throw new RuntimeError(
+        "E1006",
+        `the Plan has ${n} vCPUs; vmdesc runs 1..${MAX_VCPUS}`,
+        "set `cpus` between 1 and 255",
+      );
+    }
+    // Workers start first: their isolates and modules load while this thread builds the VM
+    // and loads the payload (they wait for their init message).
+    const workers = Array.from(
+      { length: n },
+      () => new Worker(new URL("./vcpu_worker.ts", import.meta.url), { type: "module" }),
+    );
+    let vm: Vm;
+    try {
+      vm = await Vm.create(plan, opts);
+    } catch (e) {
+      for (const w of workers) w.terminate();
+      throw e;
+    }
     let m: Machine | null = null;
     try {
       const baseDir = opts.baseDir ?? (plan.source ? dirname(plan.source) : Deno.cwd());
@@ -183,12 +214,15 @@ export class Machine {
           ap.setMpState(KVM_MP_STATE_RUNNABLE);
         }
       }
-      m = new Machine(vm, opts);
+      m = new Machine(vm, opts, workers);
       await m.#ready;
       return m;
     } catch (e) {
       if (m) m.close();
-      else vm.close();
+      else {
+        for (const w of workers) w.terminate();
+        vm.close();
+      }
       throw e;
     }
   }
@@ -376,8 +410,6 @@ export class Machine {
     for (const w of this.#workers) w.terminate();
     this.#endRun?.();
     this.#vm.close();
-    liveMachines--;
-    if (liveMachines === 0) Deno.removeSignalListener(host.KICK_SIGNAL_NAME, noop);
   }
 
   [Symbol.dispose](): void {

@@ -20,6 +20,8 @@ import { AddressMap } from "./address_map.ts";
 import type { Device, DeviceContext, InputSource } from "./devices/device.ts";
 import { GuestMemory, type RegionInfo } from "./memory/mod.ts";
 import { RuntimeError } from "./errors.ts";
+// Static, so the device models load while the main thread is still building the VM.
+import { DEVICE_MODELS } from "./devices/registry.ts";
 import type { DeviceStats, WorkerStats } from "./stats.ts";
 
 export interface WorkerInit {
@@ -72,7 +74,6 @@ async function main(init: WorkerInit): Promise<void> {
   let map: AddressMap | null = null;
 
   if (isBsp) {
-    const { DEVICE_MODELS } = await import("./devices/registry.ts");
     const memory = new GuestMemory(init.regions);
     const ctx: DeviceContext & { memory: GuestMemory } = {
       setIrq: (gsi, level) => setIrqLine(init.vmFd, gsi, level),
