@@ -29,8 +29,9 @@ export {
   nodePathAt,
   referencesOf,
 } from "./query.ts";
-export type { MachineInfo } from "./query.ts";
-export { hex, humanSize } from "./program.ts";
+export type { EvaluatedValue, MachineInfo } from "./query.ts";
+export { evalExpr, hex, humanSize, programContext } from "./program.ts";
+export type { EvalContext } from "./program.ts";
 export * as specs from "./specs.ts";
 
 export interface CompileOptions {
