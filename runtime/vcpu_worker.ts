@@ -104,7 +104,17 @@ async function main(init: WorkerInit): Promise<void> {
             `known kinds: ${[...DEVICE_MODELS.keys()].join(", ")}`,
           );
         }
-        devices.push(make(entry, ctx, init.plan));
+        try {
+          devices.push(make(entry, ctx, init.plan));
+        } catch (e) {
+          // A model refusing its Plan entry (missing port, bad property) is a Plan problem.
+          if (e instanceof RuntimeError) throw e;
+          throw new RuntimeError(
+            "E1006",
+            `device ${entry.id} (${entry.kind}): ${(e as Error)?.message ?? String(e)}`,
+            "check this device's entry in the Plan (ports, mmio, irq, props)",
+          );
+        }
       }
       await bindShadow(init.plan, devices, memory);
       map = new AddressMap(devices);
