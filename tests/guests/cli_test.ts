@@ -64,3 +64,45 @@ kvmTest("vmdesc boot --timeout ends a guest spinning without exits, status 6", a
   assert.match(r.stderr, /timeout/);
   assert.equal(r.code, 6);
 });
+
+kvmTest(
+  "vmdesc boot on a terminal: stdin in raw mode (no echo, no line buffering), restored after",
+  async () => {
+    await buildGuests(["echo"]);
+    // `script` gives vmdesc a pseudo-terminal; `stty -a` afterwards shows the mode it left.
+    const inner = `'${Deno.execPath()}' run -A cli/vmdesc.ts boot examples/guests/echo.vmdesc ` +
+      `--timeout 20; echo "status=$?"; stty -a`;
+    const child = new Deno.Command("script", {
+      args: ["-qfec", inner, "/dev/null"],
+      cwd: ROOT,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const reader = child.stdout.getReader();
+    const writer = child.stdin.getWriter();
+    const decoder = new TextDecoder();
+    let out = "";
+    let sent = false;
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      out += decoder.decode(value, { stream: true });
+      if (!sent && out.includes("echo: ready")) {
+        sent = true;
+        // No newline: a terminal still in canonical mode would hold these bytes back and
+        // echo them; in raw mode each goes to the guest as typed, and CR ends its line.
+        await writer.write(new TextEncoder().encode("tty\r"));
+      }
+    }
+    await writer.close().catch(() => {});
+    await child.stderr.cancel();
+    await child.status;
+    assert.ok(
+      out.startsWith("echo: ready (interrupts)\r\necho: tty\r\nstatus=7\r\n"),
+      JSON.stringify(out),
+    );
+    const flags = out.split(/\s+/);
+    assert.ok(flags.includes("icanon") && flags.includes("echo"), "terminal mode restored");
+  },
+);
