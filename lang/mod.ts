@@ -111,7 +111,8 @@ export function compile(text: string, options: CompileOptions): CompileResult {
     }
     diags.push(...local);
   }
-  checkProgram(program, diags);
+  // With a syntax error, uses inside the broken lines are lost: "unused" would be noise.
+  if (!diags.some((d) => d.code === "E0001")) checkProgram(program, diags);
   return { diagnostics: sortDiagnostics(dedupe(diags), options.file), plans, program };
 }
 

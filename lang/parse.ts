@@ -27,7 +27,47 @@ export interface ParseResult {
 export function parse(text: string, file = "<input>"): ParseResult {
   const fast = fastParse(text, file);
   if (fast) return { ast: fast, diagnostics: [] };
-  return parseWithOhm(text, file);
+  return guarded(
+    text,
+    file,
+    () => parseChunked(text, file, () => getGrammar().match(text, "Program")),
+  );
+}
+
+/**
+ * The error path, cheap on big files: each top-level chunk goes through the fast parser
+ * and only chunks it declines go through Ohm, so one typo in a 10k-line file costs one
+ * small Ohm match, not a whole-file one. `whole` is only run when every chunk parses
+ * (the fast parser declined the file for a reason of its own, e.g. non-ASCII text).
+ */
+function parseChunked(text: string, file: string, whole: () => ohm.MatchResult): ParseResult {
+  const g = getGrammar();
+  const starts = chunkStarts(text);
+  const items: Program["items"] = [];
+  const diagnostics: Diagnostic[] = [];
+  for (let k = 0; k < starts.length; k++) {
+    const from = starts[k];
+    const to = k + 1 < starts.length ? starts[k + 1] : text.length;
+    const chunk = text.slice(from, to);
+    const fast = fastParse(chunk, file, from);
+    if (fast) {
+      items.push(...fast.items);
+      continue;
+    }
+    const m = g.match(chunk, "Program");
+    if (m.succeeded()) {
+      items.push(...toAst(m, file, from).items);
+    } else {
+      const failed = m as ohm.FailedMatchResult;
+      diagnostics.push(syntaxError(failed, chunk, file, from));
+      items.push(...salvage(chunk, failed, file, from));
+    }
+  }
+  if (diagnostics.length === 0) return fromMatch(whole(), text, file);
+  return {
+    ast: { kind: "Program", items, span: { file, start: 0, end: text.length } },
+    diagnostics,
+  };
 }
 
 /** The Ohm path alone (tests compare it with the fast path). */
@@ -294,11 +334,12 @@ export function createIncrementalParser(file = "<input>", text = ""): Incrementa
     },
     parse() {
       // The fast parser re-reads the whole text (cheaper than Ohm even incrementally);
-      // the Matcher's memo table serves the error path.
+      // broken chunks go through Ohm, and the Matcher (its memo table kept across edits)
+      // answers when the whole file needs Ohm.
       const text = matcher.getInput();
       const fast = fastParse(text, file);
       if (fast) return { ast: fast, diagnostics: [] };
-      return guarded(text, file, () => fromMatch(matcher.match("Program"), text, file));
+      return guarded(text, file, () => parseChunked(text, file, () => matcher.match("Program")));
     },
   };
 }

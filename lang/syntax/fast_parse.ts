@@ -48,9 +48,9 @@ function isAlnum(c: number): boolean {
 }
 
 /** Parses `text`; returns the Program, or null when Ohm must decide. */
-export function fastParse(text: string, file: string): A.Program | null {
+export function fastParse(text: string, file: string, offset = 0): A.Program | null {
   try {
-    return new Parser(text, file).program();
+    return new Parser(text, file, offset).program();
   } catch (e) {
     if (e === GIVE_UP) return null;
     throw e;
@@ -62,10 +62,11 @@ const MAX_DEPTH = 100;
 class Parser {
   pos = 0;
   private depth = 0;
-  constructor(private s: string, private file: string) {}
+  /** `offset`: where `s` starts in the file (chunks of a file parsed one by one). */
+  constructor(private s: string, private file: string, private offset: number) {}
 
   private span(start: number, end: number): A.Span {
-    return { file: this.file, start, end };
+    return { file: this.file, start: start + this.offset, end: end + this.offset };
   }
 
   /** Ohm's `spaces`: chars <= 0x20 and comments. */
