@@ -4,7 +4,7 @@
  * exactly the same ASCII texts and build identical trees, spans included.
  */
 import { fastParse } from "./fast_parse.ts";
-import { parseWithOhm } from "../parse.ts";
+import { parse, parseWithOhm } from "../parse.ts";
 import { corpus, mutate, rng } from "../../tests/lang_corpus.ts";
 
 const big = (_k: string, v: unknown) => (typeof v === "bigint" ? `${v}n` : v);
@@ -45,6 +45,10 @@ Deno.test("fast parser = Ohm grammar on mutated inputs", () => {
     const rounds = 1 + Math.floor(r() * 3);
     for (let m = 0; m < rounds; m++) t = mutate(t, r);
     if (fastParse(t, "t.vmdesc")) accepted++;
+    // parse() (fast, then chunk by chunk) fails exactly when the Ohm grammar rejects.
+    if ((parse(t, "t.vmdesc").diagnostics.length > 0) !== (parseWithOhm(t, "t.vmdesc").diagnostics.length > 0)) {
+      bad.push(`${JSON.stringify(t)}\n=> parse() and Ohm disagree on whether it is valid`);
+    }
     const why = compare(t);
     if (why) bad.push(`${JSON.stringify(t)}\n=> ${why}`);
     if (bad.length > 3) break;
