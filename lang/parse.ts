@@ -277,7 +277,8 @@ function salvage(
   file: string,
   from: number,
 ): Program["items"] {
-  if (!/^\s*machine\b/.test(chunk)) return [];
+  // Each attempt is an Ohm match of the chunk: keep it for machines of editor size.
+  if (!/^\s*machine\b/.test(chunk) || chunk.length > 32_000) return [];
   const g = getGrammar();
   let text = chunk;
   let failure: ohm.FailedMatchResult = first;
