@@ -39,6 +39,9 @@ export function createDebugExit(entry: DevicePlan, ctx: DeviceContext, _plan: Pl
     stats(): Record<string, number> {
       return { reads, writes, last_value: lastValue };
     },
+    close(): void {
+      // Holds nothing outside the JS heap.
+    },
   };
 }
 

@@ -132,5 +132,8 @@ export function createI8042(entry: DevicePlan, ctx: DeviceContext, _plan: Plan):
     stats(): Record<string, number> {
       return { ...counters };
     },
+    close(): void {
+      // Holds nothing outside the JS heap.
+    },
   };
 }

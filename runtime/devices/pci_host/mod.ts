@@ -206,6 +206,13 @@ export function createPciHost(
     stats(): Record<string, number> {
       return { ...counters, present_functions: spaces.size };
     },
+    close(): void {
+      // Config pages bound under `shadow` belong to the memslot's mapping, which the VM
+      // releases; drop our references so nothing touches them afterwards.
+      spaces.clear();
+      byBdf.clear();
+      byKey.fill(undefined);
+    },
     configBytes(bdf: string): Uint8Array | undefined {
       return byBdf.get(bdf.toLowerCase())?.bytes;
     },
