@@ -354,9 +354,6 @@ export function createSerial(
       flush();
       closed = true;
       unsubscribe?.();
-      if (gsi !== null && irqLevel) {
-        irqLevel = false;
-      }
     },
     inject,
     flush,
