@@ -160,7 +160,47 @@ function syntaxError(
       d.fixes = [{ title: `change to \`${unit}\``, span: wspan, replacement: unit }];
     }
   }
+  if (!d.fixes) keywordTypo(d, text, pos, file, offset);
   return d;
+}
+
+const KEYWORDS = [
+  "import",
+  "let",
+  "machine",
+  "extends",
+  "pci_hole",
+  "device",
+  "pci",
+  "boot",
+  "cpuid",
+  "ecam",
+  "buses",
+  "bar",
+  "hide",
+  "prefetchable",
+];
+
+/**
+ * `devcie serial com1 { ... }` parses as settings until the `{`: when the line the error is
+ * on (or the one before it) starts with a near-miss of a keyword, say so and offer the fix.
+ */
+function keywordTypo(d: Diagnostic, text: string, pos: number, file: string, offset: number) {
+  let k = pos - 1;
+  while (k > 0 && /\s/.test(text[k])) k--;
+  for (const at of [pos, k]) {
+    const lineStart = text.lastIndexOf("\n", at - 1) + 1;
+    const m = /^[ \t]*([A-Za-z_][A-Za-z0-9_]*)/.exec(text.slice(lineStart, lineStart + 80));
+    if (!m || KEYWORDS.includes(m[1])) continue;
+    const kw = suggest(m[1], KEYWORDS);
+    if (!kw) continue;
+    const start = lineStart + m[0].length - m[1].length;
+    const wspan: Span = { file, start: offset + start, end: offset + start + m[1].length };
+    d.labels.push({ span: wspan, message: `read as a setting named \`${m[1]}\`` });
+    d.hint = `\`${m[1]}\` is not a keyword: did you mean \`${kw}\`?`;
+    d.fixes = [{ title: `change to \`${kw}\``, span: wspan, replacement: kw }];
+    return;
+  }
 }
 
 const UNITS = ["B", "KiB", "MiB", "GiB", "TiB"];

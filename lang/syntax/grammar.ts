@@ -103,6 +103,9 @@ export function getSemantics(): ohm.Semantics {
     Program(items) {
       return { kind: "Program", items: list(items), span: sp(this) } satisfies A.Program;
     },
+    Item(_lookahead, item) {
+      return item.ast();
+    },
     Import(_kw, path) {
       return { kind: "Import", path: path.ast(), span: sp(this) } satisfies A.Import;
     },
