@@ -80,6 +80,8 @@ export interface RunResult {
 
 const OFF_IMMEDIATE_EXIT = KVM_RUN_STRUCT.f.immediate_exit.off;
 const noop = () => {};
+/** How often vCPU 0 is kicked to flush buffered device output (ms). */
+const OUTPUT_TICK_MS = 100;
 /** Control block room (control.ts) and a sane bound on threads. */
 const MAX_VCPUS = 255;
 
@@ -374,6 +376,9 @@ export class Machine {
         });
         cleanups.push(unsubscribe);
       }
+      // Periodic kick of vCPU 0 so buffered guest output gets flushed (~10 exits per second).
+      const tick = setInterval(() => this.#kickBsp(), OUTPUT_TICK_MS);
+      cleanups.push(() => clearInterval(tick));
       this.#endRun = () => {
         if (mainReason === null && first === null) {
           mainReason = { reason: "aborted", message: "machine closed while running" };

@@ -71,6 +71,7 @@ async function main(init: WorkerInit): Promise<void> {
   let loop: RunLoop | null = null;
   let devices: Device[] = [];
   const inputSinks: ((b: Uint8Array) => void)[] = [];
+  const flushers: (() => void)[] = [];
   let map: AddressMap | null = null;
 
   if (isBsp) {
@@ -117,6 +118,10 @@ async function main(init: WorkerInit): Promise<void> {
         }
       }
       await bindShadow(init.plan, devices, memory);
+      for (const d of devices) {
+        const f = (d as { flush?: unknown }).flush;
+        if (typeof f === "function") flushers.push(() => f.call(d));
+      }
       map = new AddressMap(devices);
     } catch (e) {
       closeDevices(devices);
@@ -131,6 +136,10 @@ async function main(init: WorkerInit): Promise<void> {
       ? () => {
         const bytes = ringTake(ctl);
         if (bytes) { for (const sink of inputSinks) sink(bytes); }
+        // The main thread kicks vCPU 0 every OUTPUT_TICK_MS (machine.ts): models that buffer
+        // output (the UART keeps TX until a newline) hand over what they hold, so a prompt
+        // without a newline shows up even while the guest sits in HLT waiting for input.
+        for (const f of flushers) f();
       }
       : undefined,
   });
