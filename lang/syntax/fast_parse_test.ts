@@ -46,7 +46,10 @@ Deno.test("fast parser = Ohm grammar on mutated inputs", () => {
     for (let m = 0; m < rounds; m++) t = mutate(t, r);
     if (fastParse(t, "t.vmdesc")) accepted++;
     // parse() (fast, then chunk by chunk) fails exactly when the Ohm grammar rejects.
-    if ((parse(t, "t.vmdesc").diagnostics.length > 0) !== (parseWithOhm(t, "t.vmdesc").diagnostics.length > 0)) {
+    if (
+      (parse(t, "t.vmdesc").diagnostics.length > 0) !==
+        (parseWithOhm(t, "t.vmdesc").diagnostics.length > 0)
+    ) {
       bad.push(`${JSON.stringify(t)}\n=> parse() and Ohm disagree on whether it is valid`);
     }
     const why = compare(t);
@@ -73,7 +76,9 @@ Deno.test("every example and well-formed case takes the fast path", () => {
     const path = decodeURIComponent(new URL(dir, import.meta.url).pathname);
     for (const e of Deno.readDirSync(path)) {
       if (!e.name.endsWith(".vmdesc") || e.name === "E0001.vmdesc") continue;
-      if (!fastParse(Deno.readTextFileSync(path + e.name), e.name)) throw new Error(`${dir}${e.name} fell back to Ohm`);
+      if (!fastParse(Deno.readTextFileSync(path + e.name), e.name)) {
+        throw new Error(`${dir}${e.name} fell back to Ohm`);
+      }
     }
   }
 });
