@@ -19,6 +19,8 @@ import {
 import { compileFile, createMachine } from "../../mod.ts";
 import type { E820Entry, Plan } from "../../lang/plan/types.ts";
 import { buildAcpi } from "../../runtime/boot/acpi/mod.ts";
+import { parseBzImage } from "../../runtime/boot/bzimage.ts";
+import { placeLinux } from "../../runtime/boot/linux.ts";
 import { ensureKernel } from "./kernel.ts";
 
 const HERE = new URL(".", import.meta.url).pathname;
@@ -229,19 +231,40 @@ Deno.test({
   async fn() {
     const plan = await planFor(EXAMPLE, "linux");
     assertEquals(plan.boot.protocol, "linux");
-    const w = await bootUntil(plan, acpiListed, 900);
-    console.log(
-      `bzImage: banner after ${w.times.get("banner")?.toFixed(1)} s, ACPI tables after ${
-        w.times.get("acpi")?.toFixed(1)
-      } s`,
-    );
-    assertEquals(
-      w.reason,
-      "aborted",
-      `the guest ended on its own: ${w.lines.slice(-5).join("\n")}`,
-    );
-    // The 64-bit protocol hands the map over as is: Linux prints exactly the Plan's entries.
-    assertEquals(sanitize(plan.e820), plan.e820);
-    checkLog(plan, w, plan.e820);
+    // An initrd too (its contents do not matter: the kernel only reserves it this early).
+    const initrd = await Deno.makeTempFile({ prefix: "vmdesc-initrd-" });
+    try {
+      const size = 3 * 2 ** 20 + 123;
+      await Deno.writeFile(initrd, new Uint8Array(size));
+      plan.boot.initrd = initrd;
+      const bz = parseBzImage(await Deno.readFile(kernel!.path), kernel!.path);
+      const placed = placeLinux(plan, bz, size).initrd!;
+
+      const w = await bootUntil(plan, acpiListed, 900);
+      console.log(
+        `bzImage: banner after ${w.times.get("banner")?.toFixed(1)} s, ACPI tables after ${
+          w.times.get("acpi")?.toFixed(1)
+        } s`,
+      );
+      assertEquals(
+        w.reason,
+        "aborted",
+        `the guest ended on its own: ${w.lines.slice(-5).join("\n")}`,
+      );
+      // The 64-bit protocol hands the map over as is: Linux prints exactly the Plan's entries.
+      assertEquals(sanitize(plan.e820), plan.e820);
+      checkLog(plan, w, plan.e820);
+      // The kernel found the initrd where we put it (end rounded up to a page, inclusive).
+      const end = Math.ceil((placed.addr + size) / 4096) * 4096 - 1;
+      const hex10 = (n: number) => `0x${n.toString(16).padStart(8, "0")}`;
+      assert(
+        w.lines.some((l) => l.includes(`RAMDISK: [mem ${hex10(placed.addr)}-${hex10(end)}]`)),
+        `no RAMDISK line for ${hex10(placed.addr)}-${hex10(end)}:\n${
+          w.lines.filter((l) => /RAMDISK/.test(l)).join("\n")
+        }`,
+      );
+    } finally {
+      await Deno.remove(initrd);
+    }
   },
 });
