@@ -26,6 +26,7 @@ import {
   BOOT_OPTIONS,
   BOOT_OPTIONS_BY_PROTOCOL,
   BOOT_PROTOCOLS,
+  CPUID_FEATURES,
   DEFAULT_LOW_RAM_LIMIT,
   DEVICE_KINDS,
   EXCESS_BUSES,
@@ -836,7 +837,23 @@ export function checkMachine(
   }
 
   const cpuidHide: string[] = [];
-  for (const f of m.cpuid) if (!cpuidHide.includes(f.name)) cpuidHide.push(f.name);
+  for (const f of m.cpuid) {
+    if (!CPUID_FEATURES.includes(f.name)) {
+      const s = suggest(f.name, CPUID_FEATURES);
+      diags.push(
+        error(
+          "E0304",
+          `\`${f.name}\` is not a CPU feature vmdesc knows`,
+          f.span,
+          s
+            ? `did you mean \`${s}\`? (Linux /proc/cpuinfo names)`
+            : "use a Linux /proc/cpuinfo flag name such as cx16 or x2apic",
+          [],
+          s ? [{ title: `change to \`${s}\``, span: f.span, replacement: s }] : undefined,
+        ),
+      );
+    } else if (!cpuidHide.includes(f.name)) cpuidHide.push(f.name);
+  }
 
   if (diags.slice(start).some((d) => d.severity === "error") || !boot) return null;
   return {

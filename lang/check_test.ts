@@ -56,3 +56,16 @@ Deno.test("typed values: `a + b` adds where a number is expected; ranges where a
   eq(codes(`machine m {\n  ram 64 MiB\n` + tail), ["E0005"], "number is not a range");
   eq(codes(`machine m {\n  memory 64 MiB\n  acpi maybe\n` + tail), ["E0304"], "on/off");
 });
+
+Deno.test("cpuid hide names are checked, with a suggestion", () => {
+  eq(
+    codes(`machine m {\n  memory 64 MiB\n  cpuid { hide cx61 }\n` + tail),
+    ["E0304"],
+    "unknown feature",
+  );
+  eq(
+    codes(`machine m {\n  memory 64 MiB\n  cpuid { hide cx16 x2apic }\n` + tail),
+    [],
+    "known features",
+  );
+});
