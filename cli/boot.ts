@@ -281,7 +281,17 @@ export async function run(args: string[]): Promise<number> {
       ...result.stats,
     };
     try {
-      await writeFileAtomic(statsPath, JSON.stringify(doc, null, 2) + "\n");
+      const text = JSON.stringify(doc, null, 2) + "\n";
+      // Atomic (temp file + rename) for regular files; a device or pipe (/dev/stdout,
+      // /dev/null, a FIFO) is written in place: renaming over it would replace the node.
+      let special = false;
+      try {
+        special = !(await Deno.stat(statsPath)).isFile;
+      } catch {
+        special = false;
+      }
+      if (special) await Deno.writeTextFile(statsPath, text);
+      else await writeFileAtomic(statsPath, text);
     } catch (e) {
       failure(`cannot write '${statsPath}': ${(e as Error).message}`, null);
     }

@@ -22,6 +22,7 @@
  * | 10     | host error: E1xxx (no /dev/kvm, permission, capability, payload, ...)       |
  * | 12     | guest halted for good (HLT exit with interrupts disabled)                   |
  * | 130    | interrupted by Ctrl-C (SIGINT), as shells report it                         |
+ * | 143    | terminated by SIGTERM (kill, timeout(1)), as shells report it               |
  */
 
 export type RuntimeCode =
@@ -60,6 +61,7 @@ export const EXIT_STATUS = {
   hostError: 10,
   halted: 12,
   interrupted: 130,
+  terminated: 143,
 } as const;
 
 /** The isa-debug-exit convention: guest value v → process status (v << 1) | 1 (8 bits). */
@@ -79,6 +81,7 @@ export type ExitReason =
   | "halted"
   | "timeout"
   | "interrupted"
+  | "terminated"
   | "aborted"
   | "host_error";
 
@@ -101,6 +104,8 @@ export function statusFor(reason: ExitReason, debugValue = 0): number {
       return EXIT_STATUS.timeout;
     case "interrupted":
       return EXIT_STATUS.interrupted;
+    case "terminated":
+      return EXIT_STATUS.terminated;
     case "aborted":
       return EXIT_STATUS.aborted;
     case "host_error":
@@ -118,4 +123,5 @@ export const EXIT_STATUS_HELP = `Exit status:
   6      --timeout elapsed
   10     host error (E1xxx: /dev/kvm, permissions, capabilities, boot payload)
   12     guest halted with interrupts disabled
-  130    interrupted (Ctrl-C)`;
+  130    interrupted (Ctrl-C)
+  143    terminated (SIGTERM)`;

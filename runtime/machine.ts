@@ -58,7 +58,10 @@ export interface RunOptions {
   timeout?: number;
   /** Stop when aborted (reason "aborted", status 8). */
   signal?: AbortSignal;
-  /** Stop on Ctrl-C (reason "interrupted", status 130). The CLI turns this on. */
+  /**
+   * Stop on Ctrl-C (reason "interrupted", status 130) and SIGTERM (reason "terminated",
+   * status 143). The CLI turns this on.
+   */
   sigint?: boolean;
 }
 
@@ -363,6 +366,11 @@ export class Machine {
         const onInt = () => stopFor(StopCode.interrupted, "interrupted", "interrupted (Ctrl-C)");
         Deno.addSignalListener("SIGINT", onInt);
         cleanups.push(() => Deno.removeSignalListener("SIGINT", onInt));
+        // SIGTERM (kill, `timeout`) ends the guest the same clean way, so the terminal is
+        // restored and stats are written; status 143 as shells report it.
+        const onTerm = () => stopFor(StopCode.interrupted, "terminated", "terminated (SIGTERM)");
+        Deno.addSignalListener("SIGTERM", onTerm);
+        cleanups.push(() => Deno.removeSignalListener("SIGTERM", onTerm));
       }
       if (this.#opts.stdin) {
         const unsubscribe = this.#opts.stdin.subscribe((bytes) => {

@@ -104,28 +104,44 @@ test("boot --timeout ends a guest that never exits: message, status 6", async ()
   match(r.stderr, /timeout: guest still running after 0.5 s/);
 });
 
-test("Ctrl-C (SIGINT) stops a spinning guest: message, status 130", async () => {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", CLI, "boot", "examples/guests/faults.vmdesc", "--machine", "endless_loop"],
-    cwd: ROOT,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).spawn();
-  // Wait for the guest's first line: by then the run loop is live.
-  const reader = child.stdout.getReader();
-  let seen = "";
-  while (!seen.includes("spinning")) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    seen += new TextDecoder().decode(value);
+test("Ctrl-C (SIGINT, status 130) and SIGTERM (status 143) stop a spinning guest cleanly", async () => {
+  for (
+    const [sig, status, text] of [["SIGINT", 130, /interrupted \(Ctrl-C\)/], [
+      "SIGTERM",
+      143,
+      /terminated \(SIGTERM\)/,
+    ]] as const
+  ) {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        CLI,
+        "boot",
+        "examples/guests/faults.vmdesc",
+        "--machine",
+        "endless_loop",
+      ],
+      cwd: ROOT,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).spawn();
+    // Wait for the guest's first line: by then the run loop is live.
+    const reader = child.stdout.getReader();
+    let seen = "";
+    while (!seen.includes("spinning")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      seen += new TextDecoder().decode(value);
+    }
+    reader.releaseLock();
+    child.kill(sig);
+    const o = await child.output();
+    equal(o.code, status, sig);
+    match(new TextDecoder().decode(o.stderr), text);
   }
-  reader.releaseLock();
-  child.kill("SIGINT");
-  const o = await child.output();
-  equal(o.code, 130);
-  match(new TextDecoder().decode(o.stderr), /interrupted \(Ctrl-C\)/);
 });
 
 test("stdin reaches the first serial port (echo guest, interrupt-driven RX)", async () => {
@@ -210,6 +226,22 @@ test("a .vmdesc with errors is not booted (status 1); bad flags are usage errors
     equal(u.code, 2);
     const s = await boot(["examples/hello.vmdesc", "--hole-strategy", "maybe"]);
     equal(s.code, 2);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+test("--stats-json into a FIFO writes through it instead of replacing the node", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vmdesc-fifo-" });
+  try {
+    const fifo = `${dir}/stats.fifo`;
+    equal((await new Deno.Command("mkfifo", { args: [fifo] }).output()).code, 0);
+    const reading = Deno.readTextFile(fifo);
+    const r = await boot(["examples/hello.vmdesc", "--stats-json", fifo]);
+    equal(r.code, 85);
+    const j = JSON.parse(await reading);
+    equal(j.exit_status, 85);
+    ok(Deno.statSync(fifo).isFifo, "the FIFO is still a FIFO");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
