@@ -818,7 +818,7 @@ export function checkMachine(
     // `buses auto`: narrow to the buses in use (at least bus 0).
     hole.ecam.busEnd = pci.reduce((mx, f) => Math.max(mx, f.bus), 0);
   }
-  const boot = resolveBoot(m, ctx, host, opts, nameSpan, where, diags);
+  const boot = resolveBoot(m, ctx, host, opts, nameSpan, where, diags, program.main);
 
   checkLayout(ram, hole, diags);
   checkEcamUse(hole, pci, m, diags);
@@ -1373,6 +1373,7 @@ function resolveBoot(
   nameSpan: Span,
   where: string,
   diags: Diags,
+  mainFile: string,
 ): ResolvedBoot | null {
   if (!m.boot) {
     if (opts.kernel) {
@@ -1474,7 +1475,14 @@ function resolveBoot(
     entry = big("entry") ?? load;
     mode = (str("mode") as ResolvedBoot["mode"]) ?? "protected";
   }
-  const finalPath = opts.kernel ?? path;
+  // Plan paths are relative to the Plan's source (the main file): a path written in an
+  // imported file elsewhere is re-expressed from the main file's directory.
+  const rebase = (p: string) =>
+    node.span.file === mainFile || p.startsWith("/") ? p : relativePath(
+      dirOf(host.resolve(mainFile, baseName(mainFile))),
+      host.resolve(node.span.file, p),
+    );
+  const finalPath = opts.kernel ?? rebase(path);
   // W0006: the payload (and initrd) should exist when checking; booting makes it an error.
   const missing = (p: string, span: Span, what: string, override: boolean) => {
     const resolved = override ? p : host.resolve(node.span.file, p);
@@ -1491,9 +1499,18 @@ function resolveBoot(
       );
     }
   };
-  missing(finalPath, node.path.span, "boot payload", opts.kernel !== undefined);
+  missing(opts.kernel ?? path, node.path.span, "boot payload", opts.kernel !== undefined);
   if (initrd !== null) missing(initrd, v.get("initrd")!.span, "initrd", false);
-  return { protocol, path: finalPath, cmdline, initrd, load, entry, mode, span: node.span };
+  return {
+    protocol,
+    path: finalPath,
+    cmdline,
+    initrd: initrd === null ? null : rebase(initrd),
+    load,
+    entry,
+    mode,
+    span: node.span,
+  };
 }
 
 /** RAM, hole and platform regions must not overlap; ECAM must sit inside the hole. */
@@ -1779,4 +1796,24 @@ export function dedupe(diags: Diagnostic[]): Diagnostic[] {
     seen.add(k);
     return true;
   });
+}
+
+function dirOf(p: string): string {
+  const i = p.lastIndexOf("/");
+  return i < 0 ? "" : i === 0 ? "/" : p.slice(0, i);
+}
+
+function baseName(p: string): string {
+  return p.slice(p.lastIndexOf("/") + 1);
+}
+
+/** `to` as seen from directory `fromDir` (both normalised, both relative or both absolute). */
+export function relativePath(fromDir: string, to: string): string {
+  if (fromDir.startsWith("/") !== to.startsWith("/")) return to;
+  const a = fromDir.split("/").filter((x) => x && x !== ".");
+  const b = to.split("/").filter((x) => x && x !== ".");
+  let i = 0;
+  while (i < a.length && i < b.length - 1 && a[i] === b[i]) i++;
+  if (a.slice(i).includes("..")) return to; // cannot climb out of an unknown directory
+  return [...a.slice(i).map(() => ".."), ...b.slice(i)].join("/");
 }

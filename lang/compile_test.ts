@@ -257,3 +257,23 @@ machine m { memory a boot pvh "guest.elf" device serial s { port 0x3f8 } }
     "defined later hint",
   );
 });
+
+Deno.test("a boot path inherited from a file in another directory is rebased on the main file", () => {
+  const base = `machine base {
+  memory 64 MiB
+  device serial com1 { port 0x3f8 }
+  boot pvh "guests/g.elf" { initrd "../initrd.img" }
+}
+`;
+  const main = `import "../../lib/base.vmdesc"
+machine m extends base { cpus 2 }
+`;
+  const host = createMemoryHost(
+    { "lib/base.vmdesc": base, "a/b/main.vmdesc": main },
+    ["lib/guests/g.elf", "initrd.img"],
+  );
+  const r = compile(main, { file: "a/b/main.vmdesc", host });
+  eq(r.diagnostics, [], "payloads found where the base file says");
+  const p = r.plans.get("m")!;
+  eq([p.boot.path, p.boot.initrd], ["../../lib/guests/g.elf", "../../initrd.img"], "rebased paths");
+});
