@@ -7,7 +7,7 @@
  * machine does not hide the symbols, hover and checks of the rest of the file.
  */
 import type * as ohm from "ohm-js";
-import type { Program } from "./ast.ts";
+import { children, type Node, type Program } from "./ast.ts";
 import type { Diagnostic, Span } from "./diagnostics/types.ts";
 import { getGrammar, getSemantics, spanContext } from "./syntax/grammar.ts";
 import { fastParse } from "./syntax/fast_parse.ts";
@@ -26,12 +26,46 @@ export interface ParseResult {
  */
 export function parse(text: string, file = "<input>"): ParseResult {
   const fast = fastParse(text, file);
-  if (fast) return { ast: fast, diagnostics: [] };
-  return guarded(
+  if (fast) return depthChecked({ ast: fast, diagnostics: [] }, text, file);
+  return depthChecked(
+    guarded(
+      text,
+      file,
+      () => parseChunked(text, file, () => getGrammar().match(text, "Program")),
+    ),
     text,
     file,
-    () => parseChunked(text, file, () => getGrammar().match(text, "Program")),
   );
+}
+
+/**
+ * Trees deeper than this are refused with E0001: evaluation, the checks and the formatter
+ * walk expressions recursively, and a 10000-term `1 + 1 + ...` (a left-deep chain the
+ * parsers build without recursion) exhausted the stack there. Found by tests/fuzz/.
+ */
+const MAX_TREE_DEPTH = 500;
+
+function depthChecked(r: ParseResult, text: string, file: string): ParseResult {
+  const stack: [Node, number][] = [[r.ast, 0]];
+  while (stack.length) {
+    const [n, d] = stack.pop()!;
+    if (d > MAX_TREE_DEPTH) {
+      const start = Math.max(0, Math.min(n.span.start, text.length));
+      return {
+        ast: { kind: "Program", items: [], span: { file, start: 0, end: text.length } },
+        diagnostics: [{
+          code: "E0001",
+          severity: "error",
+          message: `this expression is nested too deeply (more than ${MAX_TREE_DEPTH} levels)`,
+          span: { file, start, end: Math.min(text.length, start + 1) },
+          labels: [],
+          hint: "split the expression with `let` constants",
+        }],
+      };
+    }
+    for (const c of children(n)) stack.push([c, d + 1]);
+  }
+  return r;
 }
 
 /**
@@ -379,8 +413,12 @@ export function createIncrementalParser(file = "<input>", text = ""): Incrementa
       // answers when the whole file needs Ohm.
       const text = matcher.getInput();
       const fast = fastParse(text, file);
-      if (fast) return { ast: fast, diagnostics: [] };
-      return guarded(text, file, () => parseChunked(text, file, () => matcher.match("Program")));
+      if (fast) return depthChecked({ ast: fast, diagnostics: [] }, text, file);
+      return depthChecked(
+        guarded(text, file, () => parseChunked(text, file, () => matcher.match("Program"))),
+        text,
+        file,
+      );
     },
   };
 }
