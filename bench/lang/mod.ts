@@ -1,0 +1,185 @@
+/**
+ * bench/lang: how checking scales with file size, and how fast the CLI starts.
+ *
+ * Generates 1k- and 10k-line files (many machines, lets, devices, PCI functions), times
+ * `compile` (parse + check + lower, i.e. `vmdesc check`) as the median of several runs,
+ * and prints milliseconds and the 10k/1k ratio (linear growth means ≤ 11). It also times
+ * `format` and the real CLI as subprocesses (`--version`, `check examples/hello.vmdesc`).
+ * Writes bench/results/lang.json.
+ *
+ *   deno task bench lang [-- --runs 9]
+ */
+import { compile, createMemoryHost, format } from "../../lang/mod.ts";
+
+const root = new URL("../../", import.meta.url);
+
+/** A valid machine of about 40 lines; `i` makes its names unique. */
+function machineBlock(i: number): string {
+  const bus = i % 4;
+  return `// machine ${i}: a q35-like layout with a few devices
+let base_${i} = 0xC000_0000
+let ecam_${i} = 0xE000_0000
+let ram_${i} = ${64 + (i % 8) * 32} MiB
+
+machine m${i} {
+  cpus ${1 + (i % 4)}
+  memory ram_${i}
+
+  pci_hole base_${i} .. 4 GiB {
+    strategy ${i % 2 ? "trap" : "shadow"}
+    ecam ecam_${i} buses 0..${bus + 1}
+  }
+
+  device serial com1 { port 0x3f8 irq 4 }
+  device serial com2 { port 0x2f8 irq 3 }
+  device debug_exit { port 0xf4 }
+  device i8042 { port 0x60 }
+
+  pci 00:02.0 virtio_rng
+  pci 00:03.0 virtio_net
+  pci 00:04.0 virtio_blk
+  pci 0${bus}:05.0 generic {
+    vendor 0x1af4
+    device 0x10${(i % 100).toString().padStart(2, "0")}
+    class 0x00ff00
+    revision 1
+    bar 0 mem32 4 KiB
+    bar 2 mem64 1 MiB prefetchable
+    bar 4 io 32
+    irq 11
+  }
+
+  boot pvh "guest.elf" {
+    cmdline "console=ttyS0 quiet"
+  }
+}
+
+`;
+}
+
+/** A file of at least `lines` lines made of whole machine blocks. */
+export function generate(lines: number): string {
+  let text = "";
+  let n = 0;
+  for (let i = 0; n < lines; i++) {
+    const block = machineBlock(i);
+    text += block;
+    n += block.split("\n").length - 1;
+  }
+  return text;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function timeIt(runs: number, fn: () => void): { median: number; min: number; max: number } {
+  fn(); // warm-up: JIT and first-use costs are not what we compare
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    fn();
+    times.push(performance.now() - t0);
+  }
+  return { median: median(times), min: Math.min(...times), max: Math.max(...times) };
+}
+
+async function cliMs(args: string[], runs: number): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    const { code } = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-read",
+        "--allow-env",
+        new URL("cli/vmdesc.ts", root).pathname,
+        ...args,
+      ],
+      cwd: root.pathname,
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    times.push(performance.now() - t0);
+    if (code > 1) throw new Error(`vmdesc ${args.join(" ")} exited ${code}`);
+  }
+  return median(times);
+}
+
+export async function run(args: string[] = []): Promise<number> {
+  const ri = args.indexOf("--runs");
+  const runs = ri >= 0 ? Number(args[ri + 1]) : 11;
+  const sizes = [1_000, 10_000];
+  const rows: Record<string, unknown>[] = [];
+  const checkMs: number[] = [];
+  for (const lines of sizes) {
+    const text = generate(lines);
+    const actual = text.split("\n").length - 1;
+    const host = createMemoryHost({ "bench.vmdesc": text }, ["guest.elf"]);
+    const probe = compile(text, { file: "bench.vmdesc", host });
+    const errors = probe.diagnostics.filter((d) => d.severity === "error");
+    if (errors.length) {
+      console.error(`generated file has errors, e.g. ${errors[0].code} ${errors[0].message}`);
+      return 1;
+    }
+    const check = timeIt(runs, () => compile(text, { file: "bench.vmdesc", host }));
+    const fmt = timeIt(runs, () => format(text, "bench.vmdesc"));
+    checkMs.push(check.median);
+    rows.push({
+      lines: actual,
+      machines: probe.plans.size,
+      check_ms: round(check.median),
+      check_min_ms: round(check.min),
+      check_max_ms: round(check.max),
+      format_ms: round(fmt.median),
+      diagnostics: probe.diagnostics.length,
+    });
+    console.log(
+      `check ${String(actual).padStart(6)} lines, ${probe.plans.size} machines: ` +
+        `${check.median.toFixed(1)} ms (min ${check.min.toFixed(1)}, max ${
+          check.max.toFixed(1)
+        }); ` +
+        `format ${fmt.median.toFixed(1)} ms`,
+    );
+  }
+  const ratio = checkMs[1] / checkMs[0];
+  console.log(
+    `ratio 10k/1k: ${ratio.toFixed(2)} (linear ≤ 11; 10k lines in ${checkMs[1].toFixed(0)} ms)`,
+  );
+
+  const startupRuns = 5;
+  const version = await cliMs(["--version"], startupRuns);
+  const checkHello = await cliMs(["check", "examples/hello.vmdesc"], startupRuns).catch(() => NaN);
+  console.log(
+    `CLI start: --version ${version.toFixed(0)} ms, check examples/hello.vmdesc ${
+      checkHello.toFixed(0)
+    } ms (median of ${startupRuns})`,
+  );
+
+  const result = {
+    benchmark: "lang",
+    date: new Date().toISOString(),
+    deno: Deno.version.deno,
+    runs,
+    files: rows,
+    ratio_10k_1k: round(ratio),
+    linear: ratio <= 11,
+    under_one_second: checkMs[1] < 1000,
+    cli_startup_ms: { version: round(version), check_hello: round(checkHello) },
+  };
+  await Deno.mkdir(new URL("bench/results/", root), { recursive: true });
+  const out = new URL("bench/results/lang.json", root);
+  const tmp = new URL("bench/results/lang.json.tmp", root);
+  await Deno.writeTextFile(tmp, JSON.stringify(result, null, 2) + "\n");
+  await Deno.rename(tmp, out);
+  console.log(`wrote bench/results/lang.json`);
+  return ratio <= 11 && checkMs[1] < 1000 ? 0 : 1;
+}
+
+function round(x: number): number {
+  return Math.round(x * 100) / 100;
+}
+
+if (import.meta.main) Deno.exit(await run(Deno.args));
