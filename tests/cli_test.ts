@@ -2,6 +2,8 @@
  * The real `vmdesc` CLI, run as a subprocess exactly as a user would: output, exit
  * statuses (0 ok, 1 problems, 2 usage) and the files it writes.
  */
+import { checkXml } from "./util/xml.ts";
+
 const root = new URL("../", import.meta.url);
 const CLI = new URL("cli/vmdesc.ts", root).pathname;
 
@@ -293,26 +295,3 @@ Deno.test("cli: explain prints the code's section; unknown codes suggest", async
     list,
   );
 });
-
-// ── a small XML well-formedness check (no DOM parser in Deno) ─────────────
-
-function checkXml(xml: string): void {
-  const stack: string[] = [];
-  const re =
-    /<!--[\s\S]*?-->|<\?[\s\S]*?\?>|<(\/?)([A-Za-z][\w:.-]*)((?:\s+[\w:.-]+\s*=\s*(?:"[^"<]*"|'[^'<]*'))*)\s*(\/?)>|<|&(?:[a-zA-Z]+|#\d+|#x[0-9a-fA-F]+);|&/g;
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(xml))) {
-    const tok = m[0];
-    if (tok === "<") {
-      throw new Error(`malformed tag at ${m.index}: ${xml.slice(m.index, m.index + 60)}`);
-    }
-    if (tok === "&") throw new Error(`bare & at ${m.index}`);
-    if (tok.startsWith("<!--") || tok.startsWith("<?") || tok.startsWith("&")) continue;
-    const [, close, name, , selfClose] = m;
-    if (close) {
-      const open = stack.pop();
-      if (open !== name) throw new Error(`</${name}> closes <${open}> at ${m.index}`);
-    } else if (!selfClose) stack.push(name);
-  }
-  if (stack.length) throw new Error(`unclosed: ${stack.join(" > ")}`);
-}
