@@ -231,6 +231,8 @@ class Renderer {
   private views = new Map<string, FileView | null>();
   private paint: ReturnType<typeof painter>;
   private tabWidth: number;
+  /** Style of primary marks: the severity's color, as rustc does. */
+  private primary: Style = "error";
   constructor(private sources: SourceLookup, options: RenderOptions) {
     this.paint = painter(options.color ?? false);
     this.tabWidth = options.tabWidth ?? 4;
@@ -252,6 +254,7 @@ class Renderer {
       ? "warning"
       : "info";
     const word = d.severity === "info" ? "note" : d.severity;
+    this.primary = sev;
     let out = p(sev, `${word}[${d.code}]`) + p("bold", `: ${oneLine(d.message)}`) + "\n";
 
     // Group annotations by file: the primary's file first, then others in order of appearance.
@@ -407,14 +410,14 @@ class Renderer {
       for (const x of row) {
         under += " ".repeat(x.from - col);
         under += p(
-          x.m.primary ? "error" : "secondary",
+          x.m.primary ? this.primary : "secondary",
           (x.m.primary ? "^" : "-").repeat(x.to - x.from),
         );
         col = x.to;
       }
       const last = row[row.length - 1];
       if (last.m.message) {
-        under += " " + p(last.m.primary ? "error" : "secondary", oneLine(last.m.message));
+        under += " " + p(last.m.primary ? this.primary : "secondary", oneLine(last.m.message));
       }
       for (const x of row) if (x !== last && x.m.message) hanging.push(x);
       out += lineStart + under + "\n";
@@ -425,7 +428,7 @@ class Renderer {
       let col = 0;
       for (const x of [...marks].sort((a, b) => a.from - b.from)) {
         if (x.from >= upTo || x.from < col) continue;
-        t += " ".repeat(x.from - col) + p(x.m.primary ? "error" : "secondary", "|");
+        t += " ".repeat(x.from - col) + p(x.m.primary ? this.primary : "secondary", "|");
         col = x.from + 1;
       }
       return { t, col };
@@ -436,7 +439,7 @@ class Renderer {
       out += (lineStart + bars(pending, Infinity).t).trimEnd() + "\n";
       const left = bars(pending.slice(1), x.from);
       out += lineStart + left.t + " ".repeat(Math.max(0, x.from - left.col)) +
-        p(x.m.primary ? "error" : "secondary", oneLine(x.m.message)) + "\n";
+        p(x.m.primary ? this.primary : "secondary", oneLine(x.m.message)) + "\n";
     }
     return out;
   }
