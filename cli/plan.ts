@@ -211,10 +211,25 @@ function canonical(value: unknown, key = ""): unknown {
   if (value === null || typeof value !== "object") return value;
   const obj = value as Record<string, unknown>;
   const keys = Object.keys(obj);
-  const order = key === "props" ? undefined : ORDERS.find((o) => keys.every((k) => o.includes(k)));
-  const sorted = order
-    ? [...keys].sort((a, b) => order.indexOf(a) - order.indexOf(b))
-    : [...keys].sort();
+  let sorted: string[];
+  if (key === "props") sorted = [...keys].sort();
+  else {
+    // The declared order that knows most of these keys; keys it does not know (a field
+    // added to the Plan later) keep their place after the known ones.
+    let best: string[] = [];
+    let score = 0;
+    for (const o of ORDERS) {
+      const n = keys.filter((k) => o.includes(k)).length;
+      if (n > score || (n === score && n > 0 && o.length < best.length)) {
+        best = o;
+        score = n;
+      }
+    }
+    const known = keys.filter((k) => best.includes(k)).sort((a, b) =>
+      best.indexOf(a) - best.indexOf(b)
+    );
+    sorted = [...known, ...keys.filter((k) => !best.includes(k))];
+  }
   const out: Record<string, unknown> = {};
   for (const k of sorted) out[k] = canonical(obj[k], k);
   return out;

@@ -64,3 +64,29 @@ for (const name of inputs) {
 Deno.test("golden fmt: there is at least one badly laid-out input", () => {
   if (!inputs.length) throw new Error("no tests/golden/fmt/*.input.vmdesc");
 });
+
+Deno.test("plan --json orders keys as lang/plan/types.ts declares them, whatever the build order", async () => {
+  const goldens = await listDir("tests/golden/plans/", /\.json$/);
+  if (!goldens.length) throw new Error("no golden plans");
+  const reversed = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(reversed);
+    if (v && typeof v === "object") {
+      const o: Record<string, unknown> = {};
+      for (const k of Object.keys(v).reverse()) o[k] = reversed((v as Record<string, unknown>)[k]);
+      return o;
+    }
+    return v;
+  };
+  for (const name of goldens) {
+    const text = Deno.readTextFileSync(new URL(`tests/golden/plans/${name}`, root));
+    const plan = JSON.parse(text);
+    if (planJson(reversed(plan) as typeof plan) !== text) {
+      throw new Error(`${name}: key order depends on build order`);
+    }
+    // A field added to the Plan later keeps its place after the declared ones.
+    const extra = planJson({ ...plan, zz_new: 1 } as typeof plan);
+    if (!extra.endsWith('  "zz_new": 1\n}\n')) {
+      throw new Error("unknown top-level field not kept last");
+    }
+  }
+});
