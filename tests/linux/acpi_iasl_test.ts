@@ -208,3 +208,21 @@ Deno.test({
       assert(problems(text).length > 0, "a bad checksum must be reported");
     }),
 });
+
+Deno.test({
+  name: "acpi: a machine without a PCI hole gets no MCFG and no root bridge, still clean",
+  ignore: IGNORE,
+  fn: () =>
+    withTempDir(async (dir) => {
+      const plan = samplePlan({ cpus: 1 });
+      plan.hole = null;
+      plan.pci = [];
+      const dsl = await disassemble(dir, plan);
+      assertEquals([...dsl.keys()].sort(), ["APIC", "DSDT", "FACP", "XSDT"]);
+      const dsdt = dsl.get("DSDT")!;
+      assert(!/PNP0A0[38]/.test(dsdt), "no PCI root bridge");
+      assertMatch(dsdt, /EisaId \("PNP0501"\)/);
+      const re = await run("iasl", ["-p", "recompiled", "dsdt.dsl"], dir);
+      assertMatch(re.text, /0 Errors, 0 Warnings/);
+    }),
+});
