@@ -114,6 +114,7 @@ export async function run(args: string[] = []): Promise<number> {
   const sizes = [1_000, 10_000];
   const rows: Record<string, unknown>[] = [];
   const checkMs: number[] = [];
+  const errorMs: number[] = [];
   for (const lines of sizes) {
     const text = generate(lines);
     const actual = text.split("\n").length - 1;
@@ -125,8 +126,18 @@ export async function run(args: string[] = []): Promise<number> {
       return 1;
     }
     const check = timeIt(runs, () => compile(text, { file: "bench.vmdesc", host }));
+    // The same file with one syntax error in its middle machine: the error path must
+    // scale too (an editor re-checks a broken file on every keystroke).
+    const mid = text.indexOf("  memory ram_", text.length >> 1);
+    const broken = text.slice(0, mid) + "  memory\n" + text.slice(text.indexOf("\n", mid) + 1);
+    const brokenHost = createMemoryHost({ "bench.vmdesc": broken }, ["guest.elf"]);
+    const withError = timeIt(
+      runs,
+      () => compile(broken, { file: "bench.vmdesc", host: brokenHost }),
+    );
     const fmt = timeIt(runs, () => format(text, "bench.vmdesc"));
     checkMs.push(check.median);
+    errorMs.push(withError.median);
     rows.push({
       lines: actual,
       machines: probe.plans.size,
@@ -134,6 +145,7 @@ export async function run(args: string[] = []): Promise<number> {
       check_min_ms: round(check.min),
       check_max_ms: round(check.max),
       format_ms: round(fmt.median),
+      check_with_syntax_error_ms: round(withError.median),
       diagnostics: probe.diagnostics.length,
     });
     console.log(
@@ -141,13 +153,15 @@ export async function run(args: string[] = []): Promise<number> {
         `${check.median.toFixed(1)} ms (min ${check.min.toFixed(1)}, max ${
           check.max.toFixed(1)
         }); ` +
-        `format ${fmt.median.toFixed(1)} ms`,
+        `format ${fmt.median.toFixed(1)} ms; with a syntax error ${withError.median.toFixed(1)} ms`,
     );
   }
   const ratio = checkMs[1] / checkMs[0];
+  const errorRatio = errorMs[1] / errorMs[0];
   console.log(
     `ratio 10k/1k: ${ratio.toFixed(2)} (linear ≤ 11; 10k lines in ${checkMs[1].toFixed(0)} ms)`,
   );
+  console.log(`ratio 10k/1k with a syntax error: ${errorRatio.toFixed(2)}`);
 
   const startupRuns = 5;
   const version = await cliMs(["--version"], startupRuns);
@@ -165,6 +179,7 @@ export async function run(args: string[] = []): Promise<number> {
     runs,
     files: rows,
     ratio_10k_1k: round(ratio),
+    ratio_10k_1k_with_syntax_error: round(errorRatio),
     linear: ratio <= 11,
     under_one_second: checkMs[1] < 1000,
     cli_startup_ms: { version: round(version), check_hello: round(checkHello) },
@@ -174,8 +189,69 @@ export async function run(args: string[] = []): Promise<number> {
   const tmp = new URL("bench/results/lang.json.tmp", root);
   await Deno.writeTextFile(tmp, JSON.stringify(result, null, 2) + "\n");
   await Deno.rename(tmp, out);
-  console.log(`wrote bench/results/lang.json`);
+  const svgTmp = new URL("bench/results/lang.svg.tmp", root);
+  await Deno.writeTextFile(svgTmp, chart(rows as unknown as ChartRow[], ratio));
+  await Deno.rename(svgTmp, new URL("bench/results/lang.svg", root));
+  console.log(`wrote bench/results/lang.json and bench/results/lang.svg`);
   return ratio <= 11 && checkMs[1] < 1000 ? 0 : 1;
+}
+
+interface ChartRow {
+  lines: number;
+  check_ms: number;
+  check_with_syntax_error_ms: number;
+  format_ms: number;
+}
+
+/** Bars per file size (check, check with an error, format), with the linear expectation. */
+function chart(rows: ChartRow[], ratio: number): string {
+  const w = 760;
+  const x0 = 170;
+  const max = Math.max(
+    ...rows.flatMap((
+      r,
+    ) => [r.check_ms, r.check_with_syntax_error_ms, r.format_ms, rows[0].check_ms * 10]),
+  );
+  const scale = (w - x0 - 190) / max;
+  let y = 48;
+  let body = "";
+  const colors = ["#4a7bd0", "#d9480f", "#a9c1ec"];
+  for (const r of rows) {
+    body += `<text x="10" y="${y + 30}" font-size="13" font-weight="bold">${
+      r.lines.toLocaleString("en")
+    } lines</text>`;
+    const bars: [string, number][] = [
+      ["check", r.check_ms],
+      ["check, 1 syntax error", r.check_with_syntax_error_ms],
+      ["fmt", r.format_ms],
+    ];
+    bars.forEach(([label, ms], i) => {
+      body +=
+        `<rect x="${x0}" y="${y}" width="${Math.max(1, ms * scale).toFixed(1)}" height="18" fill="${
+          colors[i]
+        }"/>` +
+        `<text x="${(x0 + Math.max(1, ms * scale) + 6).toFixed(1)}" y="${
+          y + 13
+        }" font-size="12">${label} ${ms.toFixed(1)} ms</text>`;
+      y += 21;
+    });
+    y += 16;
+  }
+  const lin = x0 + rows[0].check_ms * 10 * scale;
+  body +=
+    `<line x1="${lin.toFixed(1)}" y1="40" x2="${lin.toFixed(1)}" y2="${
+      y - 10
+    }" stroke="#868e96" stroke-dasharray="4 3"/>` +
+    `<text x="${(lin + 4).toFixed(1)}" y="${
+      y + 2
+    }" font-size="11" fill="#495057">10 × the 1k check (linear)</text>`;
+  const h = y + 24;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif">` +
+    `<rect width="${w}" height="${h}" fill="#fff"/>` +
+    `<text x="10" y="24" font-size="14" font-weight="bold">vmdesc check: 1k vs 10k lines (median; 10k/1k = ${
+      ratio.toFixed(2)
+    })</text>` +
+    body + `</svg>\n`;
 }
 
 function round(x: number): number {
