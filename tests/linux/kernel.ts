@@ -71,7 +71,15 @@ async function fetchKernel(dir: string): Promise<KernelResult> {
   const tmp = await Deno.makeTempDir({ prefix: "vmdesc-kernel-" });
   try {
     // Download as root without apt's sandbox user, which cannot write to our temp dir.
-    const dl = await sh("apt-get", ["download", "-o", "APT::Sandbox::User=root", pkg], tmp);
+    const download = (name: string) =>
+      sh("apt-get", ["download", "-o", "APT::Sandbox::User=root", name], tmp);
+    let dl = await download(pkg);
+    if (!dl.ok) {
+      // Stale package lists name a version the archive no longer has: refresh once.
+      await sh("apt-get", ["update", "-qq"]);
+      pkg = (await versionedPackage()) ?? pkg;
+      dl = await download(pkg);
+    }
     if (!dl.ok) {
       return { skip: `apt-get download ${pkg} failed: ${dl.err.trim().split("\n").pop()}` };
     }
