@@ -3,7 +3,7 @@
  * (or as versioned JSON with `--format json`). Exit 1 when any error was found.
  */
 import { parseArgs, UsageError } from "./args.ts";
-import { DenoHost } from "./host.ts";
+import { DenoHost, expandInputs } from "./host.ts";
 import { describeFsError, failure, out, usageError, useColor } from "./output.ts";
 import { compile } from "../lang/mod.ts";
 import {
@@ -19,7 +19,8 @@ export const HELP = `Check .vmdesc files and report diagnostics.
 
 Usage: vmdesc check [options] FILE...
 
-  FILE                 a .vmdesc file; '-' reads standard input (named <stdin>)
+  FILE                 a .vmdesc file, or a folder (every .vmdesc under it);
+                       '-' reads standard input (named <stdin>)
 
 Options:
   --format human|json  output style (default human). json is versioned and
@@ -58,7 +59,7 @@ export async function run(args: string[]): Promise<number> {
   const host = new DenoHost();
   const results: FileResult[] = [];
   let unreadable = false;
-  for (const file of parsed.positionals) {
+  for (const file of expandInputs(parsed.positionals)) {
     const input = await readInput(file, host);
     if ("error" in input) {
       failure(`cannot read '${file}': ${input.error}`, "check the path and its permissions");

@@ -4,7 +4,7 @@
  * left alone and its diagnostics are shown. `fmt -` filters stdin to stdout (for editors).
  */
 import { parseArgs, UsageError } from "./args.ts";
-import { DenoHost } from "./host.ts";
+import { DenoHost, expandInputs } from "./host.ts";
 import {
   describeFsError,
   err,
@@ -20,7 +20,7 @@ import { counts, renderDiagnostics, renderSummary } from "../lang/diagnostics/re
 
 export const HELP = `Format .vmdesc files in the canonical layout (comments are kept).
 
-Usage: vmdesc fmt [options] FILE...
+Usage: vmdesc fmt [options] FILE...   (a folder means every .vmdesc under it)
        vmdesc fmt -            read standard input, write the result to standard output
 
 Options:
@@ -46,7 +46,7 @@ export async function run(args: string[]): Promise<number> {
     out(HELP);
     return 0;
   }
-  const files = parsed.positionals;
+  const files = expandInputs(parsed.positionals);
   if (files.length === 0) {
     return usageError(
       { message: "no input files", hint: "vmdesc fmt FILE... (or 'vmdesc fmt -')" },

@@ -81,3 +81,37 @@ export function normalize(path: string): string {
   const joined = out.join("/");
   return abs ? "/" + joined : joined || ".";
 }
+
+/**
+ * Command-line inputs with directories expanded to the `.vmdesc` files under them
+ * (sorted, skipping hidden folders and node_modules), so `vmdesc fmt --check .` works.
+ * Paths that are not directories (files, '-', missing paths) pass through unchanged;
+ * the command reports a missing one.
+ */
+export function expandInputs(paths: string[]): string[] {
+  const out: string[] = [];
+  for (const p of paths) {
+    let isDir = false;
+    try {
+      isDir = p !== "-" && Deno.statSync(p).isDirectory;
+    } catch {
+      isDir = false;
+    }
+    if (!isDir) out.push(p);
+    else out.push(...walk(p === "." ? "" : p.replace(/\/+$/, "")));
+  }
+  return out;
+}
+
+function walk(dir: string): string[] {
+  const files: string[] = [];
+  const dirs: string[] = [];
+  for (const e of Deno.readDirSync(dir || ".")) {
+    const path = dir ? `${dir}/${e.name}` : e.name;
+    if (e.isDirectory && !e.name.startsWith(".") && e.name !== "node_modules") dirs.push(path);
+    else if (e.isFile && e.name.endsWith(".vmdesc")) files.push(path);
+  }
+  files.sort();
+  dirs.sort();
+  return [...files, ...dirs.flatMap(walk)];
+}

@@ -222,9 +222,20 @@ Deno.test("cli: plan --svg writes a well-formed, labelled memory map", async () 
 
 // ── fmt ──────────────────────────────────────────────────────────────────
 
-Deno.test("cli: fmt --check passes on the examples", async () => {
+Deno.test("cli: fmt --check passes on the examples; a folder means every .vmdesc under it", async () => {
   const r = await vmdesc(["fmt", "--check", ...(await examples())]);
   assert(r.code === 0 && r.stdout === "", "examples are formatted", r);
+  const dir = await vmdesc(["fmt", "--check", "examples"]);
+  assert(dir.code === 0 && dir.stdout === "", "examples folder is formatted", dir);
+  const c = await vmdesc(["check", "--format", "json", "examples/"]);
+  const doc = JSON.parse(c.stdout);
+  const paths = doc.files.map((f: { path: string }) => f.path);
+  assert(
+    c.code === 0 && paths.includes("examples/hello.vmdesc") &&
+      paths.length >= (await examples()).length,
+    "check a folder",
+    c,
+  );
 });
 
 Deno.test("cli: fmt rewrites only what changes; --check lists and exits 1; syntax errors leave files alone", async () => {
