@@ -9,12 +9,13 @@
  * Placement is pure (`placeLinux`, `buildZeroPage`) so it is tested without KVM;
  * `bootLinux` only writes the result into guest memory and sets registers.
  */
-import type { E820Entry, Plan } from "../../lang/plan/types.ts";
+import type { Plan } from "../../lang/plan/types.ts";
 import { RuntimeError } from "../errors.ts";
 import { AcpiPlanError, buildAcpi } from "./acpi/mod.ts";
 import { type BzImage, HDR, LOADFLAGS, parseBzImage, type SetupHeader } from "./bzimage.ts";
 import { type BootContext, requireRam } from "./mod.ts";
 import { enterLongMode, GDT_BYTES, PAGE_TABLE_BYTES } from "./long_mode.ts";
+import { placeHigh, usableRam } from "./placement.ts";
 
 /** Offsets in boot_params (Documentation/arch/x86/zero-page.rst) outside the setup header. */
 export const ZP = {
@@ -41,13 +42,6 @@ const PAGE = 4096;
 
 const hex = (n: number) => `0x${n.toString(16)}`;
 const alignUp = (n: number, a: number) => Math.ceil(n / a) * a;
-const alignDown = (n: number, a: number) => Math.floor(n / a) * a;
-
-/** RAM the guest sees as usable, from the Plan's e820 map. */
-export function usableRam(e820: readonly E820Entry[]): { base: number; end: number }[] {
-  return e820.filter((e) => e.type === "ram").map((e) => ({ base: e.addr, end: e.addr + e.size }))
-    .sort((a, b) => a.base - b.base);
-}
 
 export interface LinuxPlacement {
   /** Where the protected-mode kernel is loaded. */
@@ -95,34 +89,22 @@ export function placeKernel(plan: Plan, header: SetupHeader, kernelLen: number):
  */
 export function placeInitrd(
   plan: Plan,
-  header: SetupHeader,
+  header: Pick<SetupHeader, "initrdAddrMax">,
   size: number,
   kernel: { loadAddr: number; loadSize: number },
 ): number {
   const limit = Math.min(header.initrdAddrMax + 1, FOUR_GiB);
-  const kStart = kernel.loadAddr;
-  const kEnd = kernel.loadAddr + kernel.loadSize;
-  let best = -1;
-  for (const r of usableRam(plan.e820)) {
-    // Each RAM range minus the kernel gives up to two free pieces.
-    const pieces = [
-      { base: r.base, end: Math.min(r.end, kStart) },
-      { base: Math.max(r.base, kEnd), end: r.end },
-    ];
-    for (const p of pieces) {
-      const top = Math.min(p.end, limit);
-      const at = alignDown(top - size, PAGE);
-      if (top - p.base >= size && at >= p.base && at >= MiB) best = Math.max(best, at);
-    }
-  }
-  if (best < 0) {
+  const at = placeHigh(plan, size, limit, [
+    { base: kernel.loadAddr, end: kernel.loadAddr + kernel.loadSize },
+  ]);
+  if (at < 0) {
     throw new RuntimeError(
       "E1015",
       `the initrd (${size} bytes) does not fit in guest RAM below ${hex(limit)} beside the kernel`,
       "give the machine more `memory` below the PCI hole, or use a smaller initrd",
     );
   }
-  return best;
+  return at;
 }
 
 export function placeLinux(

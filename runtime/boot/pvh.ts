@@ -11,6 +11,7 @@ import { RuntimeError } from "../errors.ts";
 import { parseElf, PT_LOAD } from "./elf.ts";
 import { type BootContext, requireRam } from "./mod.ts";
 import { AcpiPlanError, buildAcpi } from "./acpi/mod.ts";
+import { loadPvhInitrd } from "./pvh_initrd.ts";
 
 export const HVM_START_MAGIC = 0x336ec578;
 
@@ -94,9 +95,13 @@ export function bootPvh(ctx: BootContext): void {
     }
   }
 
+  // The initrd, if any, as module 0 (./pvh_initrd.ts).
+  const modules = loadPvhInitrd(ctx, elf.segments);
   const info = new Struct(HVM_START_INFO)
     .set("magic", HVM_START_MAGIC)
     .set("version", 1)
+    .set("nr_modules", modules.count)
+    .set("modlist_paddr", modules.listAddr)
     .set("cmdline_paddr", L.cmdline_addr)
     .set("rsdp_paddr", rsdp)
     .set("memmap_paddr", L.memmap_addr)

@@ -19,7 +19,9 @@ import {
 import { compileFile, createMachine } from "../../mod.ts";
 import type { E820Entry, Plan } from "../../lang/plan/types.ts";
 import { buildAcpi } from "../../runtime/boot/acpi/mod.ts";
-import { parseBzImage } from "../../runtime/boot/bzimage.ts";
+import { extractVmlinux, parseBzImage } from "../../runtime/boot/bzimage.ts";
+import { parseElf, PT_LOAD } from "../../runtime/boot/elf.ts";
+import { placeHigh } from "../../runtime/boot/placement.ts";
 import { placeLinux } from "../../runtime/boot/linux.ts";
 import { ensureKernel } from "./kernel.ts";
 
@@ -179,6 +181,32 @@ function checkLog(plan: Plan, w: Watch, expectedE820: E820Entry[]) {
   );
 }
 
+/** The kernel's "RAMDISK: [mem start-end]" line names where we put the initrd. */
+function checkRamdisk(w: Watch, addr: number, size: number) {
+  const end = Math.ceil((addr + size) / 4096) * 4096 - 1; // page-rounded, inclusive
+  const hex10 = (n: number) => `0x${n.toString(16).padStart(8, "0")}`;
+  assert(
+    w.lines.some((l) => l.includes(`RAMDISK: [mem ${hex10(addr)}-${hex10(end)}]`)),
+    `no RAMDISK line for ${hex10(addr)}-${hex10(end)}:\n${
+      w.lines.filter((l) => /RAMDISK/.test(l)).join("\n")
+    }`,
+  );
+}
+
+const INITRD_SIZE = 3 * 2 ** 20 + 123;
+
+/** A scratch initrd (its contents do not matter: the kernel only reserves it this early). */
+async function withInitrd<T>(plan: Plan, f: () => Promise<T>): Promise<T> {
+  const path = await Deno.makeTempFile({ prefix: "vmdesc-initrd-" });
+  try {
+    await Deno.writeFile(path, new Uint8Array(INITRD_SIZE));
+    plan.boot.initrd = path;
+    return await f();
+  } finally {
+    await Deno.remove(path);
+  }
+}
+
 const fmtE820 = (e: E820Entry) =>
   `0x${e.addr.toString(16)}-0x${(e.addr + e.size - 1).toString(16)} ${e.type}`;
 
@@ -209,18 +237,28 @@ Deno.test({
   async fn() {
     const plan = await planFor(`${HERE}linux_pvh.vmdesc`, "linux_pvh");
     assertEquals(plan.boot.protocol, "pvh");
-    const w = await bootUntil(plan, acpiListed, 600);
-    console.log(
-      `PVH: banner after ${w.times.get("banner")?.toFixed(1)} s, ACPI tables after ${
-        w.times.get("acpi")?.toFixed(1)
-      } s`,
+    // Where the PVH loader puts an initrd: high below 4 GiB, clear of the vmlinux segments.
+    const vmlinux = await extractVmlinux(
+      parseBzImage(await Deno.readFile(kernel!.path), kernel!.path),
+      kernel!.path,
     );
-    assertEquals(
-      w.reason,
-      "aborted",
-      `the guest ended on its own: ${w.lines.slice(-5).join("\n")}`,
-    );
-    checkLog(plan, w, sanitize([...plan.e820, PVH_ISA_HOLE]));
+    const segments = parseElf(vmlinux, "vmlinux").segments.filter((s) => s.type === PT_LOAD)
+      .map((s) => ({ base: s.paddr, end: s.paddr + s.memsz }));
+    await withInitrd(plan, async () => {
+      const w = await bootUntil(plan, acpiListed, 600);
+      console.log(
+        `PVH: banner after ${w.times.get("banner")?.toFixed(1)} s, ACPI tables after ${
+          w.times.get("acpi")?.toFixed(1)
+        } s`,
+      );
+      assertEquals(
+        w.reason,
+        "aborted",
+        `the guest ended on its own: ${w.lines.slice(-5).join("\n")}`,
+      );
+      checkLog(plan, w, sanitize([...plan.e820, PVH_ISA_HOLE]));
+      checkRamdisk(w, placeHigh(plan, INITRD_SIZE, 2 ** 32, segments), INITRD_SIZE);
+    });
   },
 });
 
@@ -231,15 +269,9 @@ Deno.test({
   async fn() {
     const plan = await planFor(EXAMPLE, "linux");
     assertEquals(plan.boot.protocol, "linux");
-    // An initrd too (its contents do not matter: the kernel only reserves it this early).
-    const initrd = await Deno.makeTempFile({ prefix: "vmdesc-initrd-" });
-    try {
-      const size = 3 * 2 ** 20 + 123;
-      await Deno.writeFile(initrd, new Uint8Array(size));
-      plan.boot.initrd = initrd;
-      const bz = parseBzImage(await Deno.readFile(kernel!.path), kernel!.path);
-      const placed = placeLinux(plan, bz, size).initrd!;
-
+    const bz = parseBzImage(await Deno.readFile(kernel!.path), kernel!.path);
+    await withInitrd(plan, async () => {
+      const placed = placeLinux(plan, bz, INITRD_SIZE).initrd!;
       const w = await bootUntil(plan, acpiListed, 900);
       console.log(
         `bzImage: banner after ${w.times.get("banner")?.toFixed(1)} s, ACPI tables after ${
@@ -254,17 +286,7 @@ Deno.test({
       // The 64-bit protocol hands the map over as is: Linux prints exactly the Plan's entries.
       assertEquals(sanitize(plan.e820), plan.e820);
       checkLog(plan, w, plan.e820);
-      // The kernel found the initrd where we put it (end rounded up to a page, inclusive).
-      const end = Math.ceil((placed.addr + size) / 4096) * 4096 - 1;
-      const hex10 = (n: number) => `0x${n.toString(16).padStart(8, "0")}`;
-      assert(
-        w.lines.some((l) => l.includes(`RAMDISK: [mem ${hex10(placed.addr)}-${hex10(end)}]`)),
-        `no RAMDISK line for ${hex10(placed.addr)}-${hex10(end)}:\n${
-          w.lines.filter((l) => /RAMDISK/.test(l)).join("\n")
-        }`,
-      );
-    } finally {
-      await Deno.remove(initrd);
-    }
+      checkRamdisk(w, placed.addr, INITRD_SIZE);
+    });
   },
 });
