@@ -222,3 +222,19 @@ Deno.test("human: labels left of the primary on the same line hang below their m
     ].join("\n"),
   );
 });
+
+Deno.test("human: a very long line is cut to a window around its mark", () => {
+  const text = "let a = " + "1 + ".repeat(200) + "x + " + "1 + ".repeat(200) + "1\n";
+  const at = text.indexOf("x");
+  const out = renderDiagnostic(
+    diag({ code: "E0101", message: "no x", span: { file: "l", start: at, end: at + 1 } }),
+    () => text,
+  );
+  const lines = out.split("\n");
+  const src = lines.find((l) => l.startsWith("1 |"))!;
+  const marks = lines[lines.indexOf(src) + 1];
+  if (src.length > 160) throw new Error(`line not cut (${src.length} chars)`);
+  if (!src.includes("...") || src[marks.indexOf("^")] !== "x") {
+    throw new Error(`caret not under x:\n${src}\n${marks}`);
+  }
+});
