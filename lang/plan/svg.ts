@@ -99,21 +99,24 @@ function collect(plan: Plan): Region[] {
     }
     add(h.mmio32.base, h.mmio32.size, "MMIO32 window", "window");
     if (h.ecam) {
-      // Each present function's 4 KiB config page in the window: under `shadow` these are
-      // the only pages that are not the shared all-ones chunk.
+      // Each present function's 4 KiB config page in the window. Under `shadow` the
+      // memslot lists them (the host bridge's included): the only pages that are not the
+      // shared all-ones chunk. Under `trap`, where the functions' pages would be.
       const e = h.ecam;
-      for (const f of plan.pci) {
-        if (f.bus < e.bus_start || f.bus > e.bus_end) continue;
-        const off = ((f.bus - e.bus_start) * 32 * 8 + f.device * 8 + f.function) * 4096;
-        add(
-          e.base + off,
-          4096,
-          `${f.bdf} config`,
-          "config",
-          h.strategy === "shadow" ? "own page" : "trapped",
-        );
+      const slot = plan.memslots.find((m) => m.slot === e.shadow_slot);
+      if (slot && slot.backing.kind === "ones_alias") {
+        for (const page of slot.backing.present) {
+          add(slot.guest_phys + page.offset, 4096, `${page.bdf} config`, "config", "own page");
+        }
+      } else {
+        for (const f of plan.pci) {
+          if (f.bus < e.bus_start || f.bus > e.bus_end) continue;
+          const off = ((f.bus - e.bus_start) * 32 * 8 + f.device * 8 + f.function) * 4096;
+          add(e.base + off, 4096, `${f.bdf} config`, "config", "trapped");
+        }
       }
     }
+
     if (h.mmio64) add(h.mmio64.base, h.mmio64.size, "MMIO64 window", "window");
   }
   for (const m of plan.memslots) {
