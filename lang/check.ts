@@ -1194,6 +1194,27 @@ function resolveDevices(m: Merged, ctx: EvalContext, diags: Diags): ResolvedDevi
       }
       ports.push({ base: p, size, span: port.span, owner: `device \`${d.id}\`` });
       props.size = size;
+      const success = v.get("success");
+      if (success) {
+        // The guest can only write `size` bytes, so a wider value could never match.
+        const value = success.value as bigint; // typed by the spec: int(0, 0xffff_ffff)
+        if (value >= 1n << BigInt(8 * size)) {
+          diags.push(
+            error(
+              "E0304",
+              `\`success\` ${hex(Number(value))} does not fit in ${size} byte${
+                size === 1 ? "" : "s"
+              }`,
+              success.span,
+              `the guest writes ${size}-byte values to this port: pick a value below ${
+                hex(2 ** (8 * size))
+              }, or widen \`size\``,
+            ),
+          );
+          continue;
+        }
+        props.success = Number(value);
+      }
     } else if (d.kind === "i8042") {
       const p = port ? Number(port.value) : 0x60;
       const span = port ? port.span : d.node.span;

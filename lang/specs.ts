@@ -68,10 +68,15 @@ export const DEVICE_KINDS: Record<string, DeviceKindSpec> = {
     },
   },
   debug_exit: {
-    doc: "isa-debug-exit: a write of V stops the machine with exit status (V << 1) | 1",
+    doc:
+      "isa-debug-exit: a write of V stops the machine with exit status (V << 1) | 1 (0 for the `success` value)",
     props: {
       port: { type: int(0n, 0xffffn), doc: "I/O port", required: true },
       size: { type: int(1n, 4n), doc: "I/O size in bytes: 1, 2 or 4 (default 1)" },
+      success: {
+        type: int(0n, 0xffff_ffffn),
+        doc: "a value that means success: writing it ends the machine with exit status 0",
+      },
     },
   },
   i8042: {

@@ -115,7 +115,8 @@ export function statusFor(reason: ExitReason, debugValue = 0): number {
 
 /** The text for `vmdesc boot --help`. */
 export const EXIT_STATUS_HELP = `Exit status:
-  0      guest requested reset (i8042 0xFE) or powered off
+  0      guest requested reset (i8042 0xFE) or powered off, or wrote the debug_exit
+         device's \`success\` value
   odd    the guest wrote v to debug_exit: (v << 1) | 1, as QEMU's isa-debug-exit
   1      the .vmdesc file has errors (nothing was booted)
   2      usage error

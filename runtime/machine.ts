@@ -298,7 +298,7 @@ export class Machine {
           const reason = o.reason as ExitReason;
           result = {
             reason,
-            exitStatus: statusFor(reason, o.value ?? 0),
+            exitStatus: o.success ? EXIT_STATUS.ok : statusFor(reason, o.value ?? 0),
             message: o.message,
             dump: o.dump,
             debugValue: o.value,

@@ -77,6 +77,8 @@ export interface LoopOutcome {
   reason: ExitReason | "stopped";
   /** debug_exit value. */
   value?: number;
+  /** debug_exit: the value is the device's declared success value (status 0). */
+  success?: boolean;
   /** One-line description for the user. */
   message: string;
   /** Register dump (triple fault and other guest faults). */
@@ -373,7 +375,8 @@ export class RunLoop {
       return {
         reason: "debug_exit",
         value: req.value,
-        message: `guest wrote ${req.value} to debug_exit`,
+        success: req.success === true,
+        message: `guest wrote ${req.value} to debug_exit${req.success ? " (success)" : ""}`,
       };
     }
     return {

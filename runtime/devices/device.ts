@@ -17,7 +17,12 @@ export type AccessSize = 1 | 2 | 4;
 /** Why a device asks the machine to stop. */
 export type StopRequest =
   /** isa-debug-exit: the process exits with (value << 1) | 1. */
-  | { kind: "debug_exit"; value: number }
+  | {
+    kind: "debug_exit";
+    value: number;
+    /** The value is the device's declared `success` value: the process exits with 0. */
+    success?: boolean;
+  }
   /** i8042 reset line (0xFE to port 0x64), or a reset through another device. */
   | { kind: "reset"; source: string };
 

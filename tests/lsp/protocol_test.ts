@@ -317,7 +317,7 @@ Deno.test("lsp protocol: a whole session against the real server process", async
         assert(pciKinds.includes(k), `pci kind ${k}`);
       }
       const props = await complete(mainText, 4, "device debug_exit { ");
-      assertEquals(props.sort(), ["port", "size"]);
+      assertEquals(props.sort(), ["port", "size", "success"]);
       const settings = await complete(mainText, 5, "");
       for (const k of ["cpus", "memory", "ram", "pci_hole", "device", "pci", "boot"]) {
         assert(settings.includes(k), `setting ${k}`);

@@ -3,7 +3,7 @@
  * machine, and the process exits with status (v << 1) | 1. The odd status can never be 0,
  * so a test can tell "the guest asked to exit" from "the VMM finished normally".
  * Reads return 0 (QEMU's behaviour). The size of the claimed range is the Plan's `size`
- * property (default 1).
+ * property (default 1). A `success` property names the value that ends it with status 0.
  */
 import type { AccessSize, Device, DeviceContext, Space } from "../device.ts";
 import type { DevicePlan, Plan, Range } from "../../../lang/plan/types.ts";
@@ -18,6 +18,9 @@ export function createDebugExit(entry: DevicePlan, ctx: DeviceContext, _plan: Pl
   const ports: Range[] = [{ base: first.base, size }];
   let writes = 0, reads = 0;
   let lastValue = -1;
+  // Test harnesses (like Rust's bootimage) name one value "success" so a passing guest
+  // ends with status 0; every other value keeps QEMU's odd (v << 1) | 1.
+  const success = typeof entry.props.success === "number" ? entry.props.success : null;
   return {
     id: entry.id,
     kind: entry.kind,
@@ -31,7 +34,7 @@ export function createDebugExit(entry: DevicePlan, ctx: DeviceContext, _plan: Pl
       writes++;
       const mask = size === 4 ? 0xffffffff : (1 << (8 * size)) - 1;
       lastValue = (value & mask) >>> 0;
-      ctx.requestStop({ kind: "debug_exit", value: lastValue });
+      ctx.requestStop({ kind: "debug_exit", value: lastValue, success: lastValue === success });
     },
     reset(): void {
       lastValue = -1;
