@@ -201,36 +201,7 @@ export class Vcpu {
     s.set("cr0", s.get("cr0") & ~CR0_PE & ~CR0_PG);
     this.setSregs(s);
   }
-
-  /**
-   * 64-bit long mode: identity-maps the first 4 GiB with 2 MiB pages at `pageTablesAddr`
-   * (PML4, PDPT, 4 PDs: 6 pages) and loads a GDT with a 64-bit code segment (selector
-   * 0x10) and data (0x18), as the Linux 64-bit boot protocol expects.
-   */
-  enterLongMode(mem: GuestMemory, gdtAddr: number, pageTablesAddr: number): void {
-    const pml4 = pageTablesAddr;
-    const pdpt = pml4 + 0x1000;
-    const pd = pml4 + 0x2000;
-    mem.fill(pml4, 6 * 0x1000, 0);
-    mem.writeU64(pml4, pdpt | 0x3);
-    for (let i = 0; i < 4; i++) {
-      mem.writeU64(pdpt + i * 8, (pd + i * 0x1000) | 0x3);
-      for (let j = 0; j < 512; j++) {
-        const addr = BigInt(i) * 0x4000_0000n + BigInt(j) * 0x20_0000n;
-        mem.writeU64(pd + i * 0x1000 + j * 8, addr | 0x83n);
-      }
-    }
-    writeGdt(mem, gdtAddr, FLAT_CODE64);
-    const s = this.getSregs();
-    writeDtable(s, "gdt", gdtAddr, 4 * 8 - 1);
-    writeSegment(s, "cs", FLAT_CODE64);
-    for (const n of ["ds", "es", "fs", "gs", "ss"] as const) writeSegment(s, n, FLAT_DATA);
-    s.set("cr3", pml4);
-    s.set("cr4", s.get("cr4") | CR4_PAE);
-    s.set("cr0", s.get("cr0") | CR0_PE | CR0_ET | CR0_PG);
-    s.set("efer", s.get("efer") | EFER_LME | EFER_LMA);
-    this.setSregs(s);
-  }
+  // 64-bit long mode lives in runtime/boot/long_mode.ts (pure tables + one sregs write).
 }
 
 /** GDT: null, null, code (0x10), data (0x18). */

@@ -7,18 +7,12 @@ import type { HoleStrategy } from "../../lang/plan/types.ts";
 import { DenoHost } from "../../cli/host.ts";
 import { createMachine, type RunResult } from "../../runtime/mod.ts";
 import { buildGuests } from "../../examples/guests/build.ts";
+import { kvmMissing as kvmMissingReason } from "../kvm.ts";
 
 const GUESTS_DIR = decodeURIComponent(new URL("../../examples/guests/", import.meta.url).pathname);
 
 /** Why KVM tests cannot run here, or null when /dev/kvm is usable. */
-export const kvmMissing: string | null = (() => {
-  try {
-    Deno.statSync("/dev/kvm");
-    return null;
-  } catch {
-    return "/dev/kvm is absent on this host";
-  }
-})();
+export const kvmMissing: string | null = kvmMissingReason();
 
 /** Registers a KVM test, or a skipped one that says why. */
 export function kvmTest(name: string, fn: () => Promise<void>): void {

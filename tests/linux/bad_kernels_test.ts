@@ -5,14 +5,10 @@
  */
 import { deepStrictEqual as assertEquals, match as assertMatch } from "node:assert/strict";
 import { fakeBzImage, lz4Stored, tinyPvhElf } from "../../runtime/boot/bzimage_testing.ts";
+import { kvmMissing } from "../kvm.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
-let skip: string | null = null;
-try {
-  Deno.statSync("/dev/kvm");
-} catch {
-  skip = "/dev/kvm is absent";
-}
+const skip = kvmMissing();
 if (skip) console.log(`skipping bad-kernel boot tests: ${skip}`);
 
 const MiB = 2 ** 20;

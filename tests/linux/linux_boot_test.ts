@@ -24,21 +24,13 @@ import { parseElf, PT_LOAD } from "../../runtime/boot/elf.ts";
 import { placeHigh } from "../../runtime/boot/placement.ts";
 import { placeLinux } from "../../runtime/boot/linux.ts";
 import { ensureKernel } from "./kernel.ts";
+import { kvmMissing } from "../kvm.ts";
 
 const HERE = new URL(".", import.meta.url).pathname;
 const EXAMPLE = new URL("../../examples/linux.vmdesc", import.meta.url).pathname;
 const CMDLINE = "earlyprintk=serial console=ttyS0";
 
-function kvmSkipReason(): string | null {
-  try {
-    Deno.statSync("/dev/kvm");
-    return null;
-  } catch {
-    return "/dev/kvm is absent";
-  }
-}
-
-const kvmSkip = kvmSkipReason();
+const kvmSkip = kvmMissing();
 const kernelResult = kvmSkip ? null : await ensureKernel();
 const skip = kvmSkip ?? (kernelResult && "skip" in kernelResult ? kernelResult.skip : null);
 const kernel = kernelResult && "kernel" in kernelResult ? kernelResult.kernel : null;

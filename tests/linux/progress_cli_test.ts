@@ -4,6 +4,7 @@
  * progress text and not a single control code. The guest is the endless-loop test guest
  * (prints one line, then spins), ended by --timeout.
  */
+import { kvmMissing } from "../kvm.ts";
 import {
   deepStrictEqual as assertEquals,
   match as assertMatch,
@@ -25,11 +26,8 @@ const ARGS = [
 ];
 
 function skipReason(): string | null {
-  try {
-    Deno.statSync("/dev/kvm");
-  } catch {
-    return "/dev/kvm is absent";
-  }
+  const kvm = kvmMissing();
+  if (kvm) return kvm;
   const r = new Deno.Command("sh", { args: ["-c", "command -v script"], stdout: "null" })
     .outputSync();
   return r.success ? null : "util-linux `script` is not installed";

@@ -2,6 +2,7 @@
  * Hand-written Plans and hand-assembled guests for runtime tests (no `lang/` involved:
  * the runtime only ever sees Plans).
  */
+import { kvmMissing } from "../kvm.ts";
 import type { DevicePlan, Plan } from "../../lang/plan/types.ts";
 
 export const MiB = 1024 * 1024;
@@ -144,12 +145,7 @@ export async function writeTemp(bytes: Uint8Array, suffix = ".bin"): Promise<str
 }
 
 export function haveKvm(): boolean {
-  try {
-    Deno.statSync("/dev/kvm");
-    return true;
-  } catch {
-    return false;
-  }
+  return kvmMissing() === null;
 }
 
 export function serialDevice(id = "com1", port = 0x3f8, irq = 4): DevicePlan {
