@@ -362,17 +362,7 @@ export function loadProgram(
     };
     const value = evalExpr(item.value, ctx);
     if (prev) {
-      diagnostics.push(
-        error(
-          "E0102",
-          `the constant \`${name}\` is defined twice`,
-          item.name.span,
-          "rename one of them",
-          [
-            { span: prev.span, message: "first defined here" },
-          ],
-        ),
-      );
+      diagnostics.push(definedTwice("constant", name, item.name.span, prev.span));
       return;
     }
     const sym = mkLet(item, path);
@@ -385,17 +375,7 @@ export function loadProgram(
     const name = item.name.name;
     const prev = program.machines.get(name);
     if (prev) {
-      diagnostics.push(
-        error(
-          "E0102",
-          `the machine \`${name}\` is defined twice`,
-          item.name.span,
-          "rename one of them",
-          [
-            { span: prev.span, message: "first defined here" },
-          ],
-        ),
-      );
+      diagnostics.push(definedTwice("machine", name, item.name.span, prev.span));
       return;
     }
     program.machines.set(name, { name, file: path, node: item, span: item.name.span });
@@ -428,4 +408,16 @@ export function programContext(program: Program, diagnostics: Diags): EvalContex
     names: () => program.lets.keys(),
     diagnostics,
   };
+}
+
+/** E0102 for a second definition of a constant or machine, pointing back at the first. */
+function definedTwice(
+  what: "constant" | "machine",
+  name: string,
+  span: Span,
+  first: Span,
+): Diagnostic {
+  return error("E0102", `the ${what} \`${name}\` is defined twice`, span, "rename one of them", [
+    { span: first, message: "first defined here" },
+  ]);
 }

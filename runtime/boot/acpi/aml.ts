@@ -11,7 +11,8 @@
 
 export type Aml = Uint8Array;
 
-function concat(parts: readonly Uint8Array[]): Uint8Array {
+/** Joins byte strings (AML packages and ACPI tables are built from parts). */
+export function concat(parts: readonly Uint8Array[]): Uint8Array {
   let n = 0;
   for (const p of parts) n += p.length;
   const out = new Uint8Array(n);
@@ -249,5 +250,3 @@ export function memory32Fixed(base: number, length: number): Uint8Array {
 export function resourceTemplate(descriptors: readonly Uint8Array[]): Uint8Array {
   return buffer(concat([...descriptors, Uint8Array.of(0x79, 0x00)]));
 }
-
-export { concat };

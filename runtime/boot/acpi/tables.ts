@@ -3,6 +3,7 @@
  * pure function from a few numbers to bytes. `mod.ts` decides what goes in them from the
  * Plan and where they are placed.
  */
+import { concat } from "./aml.ts";
 
 export const CREATOR_ID = "VMDS";
 export const CREATOR_REVISION = 1;
@@ -255,7 +256,7 @@ export function madt(oem: Oem, o: MadtOptions): Uint8Array {
     x.u8(8, 1);
     parts.push(x.bytes);
   }
-  return sdt("APIC", 5, oem, concatBytes(parts));
+  return sdt("APIC", 5, oem, concat(parts));
 }
 
 export interface McfgEntry {
@@ -282,16 +283,4 @@ export function mcfg(oem: Oem, entries: readonly McfgEntry[]): Uint8Array {
 /** DSDT revision 2: AML integers are 64 bits wide (needed for the 64-bit MMIO window). */
 export function dsdt(oem: Oem, aml: Uint8Array): Uint8Array {
   return sdt("DSDT", 2, oem, aml);
-}
-
-export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
