@@ -31,7 +31,7 @@ import {
   DEVICE_KINDS,
   EXCESS_BUSES,
   FOUR_GIB,
-  FUNCTIONS_PER_BUS,
+  PROBES_PER_BUS,
   HIGH_MEMORY,
   HOLE_PROPS,
   HOLE_STRUCTURED,
@@ -1682,8 +1682,8 @@ function checkEcamUse(hole: ResolvedHole | null, pci: ResolvedPci[], m: Merged, 
         `the ECAM window declares ${buses} buses but functions use ${used}`,
         m.hole!.ecam!.buses!.span,
         `a guest scanning every bus makes ${
-          excess * FUNCTIONS_PER_BUS
-        } extra config probes (${excess} buses × 32 devices × 8 functions), each a VM exit under \`trap\`; use \`buses auto\` or \`buses ${e.busStart}..${maxUsed}\``,
+          excess * PROBES_PER_BUS
+        } extra config probes (${excess} buses × 32 devices, function 0 of each), each a VM exit under \`trap\`; use \`buses auto\` or \`buses ${e.busStart}..${maxUsed}\``,
         [],
         [{
           title: `narrow to ${e.busStart}..${maxUsed}`,
@@ -1698,9 +1698,9 @@ function checkEcamUse(hole: ResolvedHole | null, pci: ResolvedPci[], m: Merged, 
         "W0001",
         `the \`trap\` strategy with a ${buses}-bus ECAM window makes every config probe exit`,
         e.span,
-        `a full scan probes ${
-          buses * FUNCTIONS_PER_BUS
-        } functions (${buses} buses × 32 devices × 8 functions), each a VM exit to the VMM; \`strategy shadow\` answers absent functions without exits`,
+        `a full scan makes ${
+          buses * PROBES_PER_BUS
+        } config probes (${buses} buses × 32 devices, function 0 of each), each a VM exit to the VMM; \`strategy shadow\` answers absent functions without exits`,
       ),
     );
   }

@@ -29,6 +29,22 @@ Deno.test("W0004 and W0001 never fire together; neither under shadow", () => {
   eq(codes(hole("trap", "0..15")), ["W0001"], "trap, 16 buses, range close to use");
 });
 
+Deno.test("W0004/W0001 count one probe per device slot (function 0 of absent devices)", () => {
+  const hints = (s: string, buses: string) => {
+    const t =
+      `machine m {\n  memory 64 MiB\n  pci_hole 0xC000_0000 .. 4 GiB {\n    strategy ${s}\n    ecam 0xE000_0000 buses ${buses}\n  }\n  pci 00:02.0 virtio_rng\n` +
+      tail;
+    const host = createMemoryHost({ "m.vmdesc": t }, ["g.elf"]);
+    return compile(t, { file: "m.vmdesc", host }).diagnostics.map((d) => d.hint ?? "");
+  };
+  // 63 unused buses x 32 device slots; a scan reads functions 1-7 only of present
+  // multi-function devices, so x 8 would overstate it eightfold.
+  const [w4] = hints("trap", "0..63");
+  eq(/ 2016 extra config probes \(63 buses × 32 devices/.test(w4), true, w4);
+  const [w1] = hints("trap", "0..15");
+  eq(/ 512 config probes \(16 buses × 32 devices/.test(w1), true, w1);
+});
+
 Deno.test("extends: devices merge by name, properties merge, a cycle feeder gets its own error", () => {
   const t = `machine a {
   memory 64 MiB

@@ -346,5 +346,9 @@ export const ACPI_LAYOUT = { rsdp_addr: 0xe0000, tables_addr: 0xe1000, tables_si
 export const LARGE_ECAM_BUSES = 16;
 /** W0004: buses declared beyond the used ones before we warn. */
 export const EXCESS_BUSES = 16;
-/** Functions a brute-force scan probes per bus (32 devices x 8 functions). */
-export const FUNCTIONS_PER_BUS = 256;
+/**
+ * Config probes a bus scan makes on an empty bus: function 0 of each of the 32 devices.
+ * Functions 1-7 are read only for a present multi-function device, so absent devices
+ * cost one probe each, not eight.
+ */
+export const PROBES_PER_BUS = 32;
