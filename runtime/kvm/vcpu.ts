@@ -48,6 +48,8 @@ export interface Segment {
 export const CR0_PE = 1;
 export const CR0_ET = 1 << 4;
 export const CR0_PG = 0x8000_0000;
+/** CR0 at a 32-bit protected-mode entry: PE (and the read-only ET), nothing else. */
+export const PROTECTED_MODE_CR0 = CR0_PE | CR0_ET;
 export const CR4_PAE = 1 << 5;
 export const EFER_LME = 1 << 8;
 export const EFER_LMA = 1 << 10;
@@ -185,7 +187,10 @@ export class Vcpu {
     }
     writeSegment(s, "cs", FLAT_CODE32);
     for (const n of ["ds", "es", "fs", "gs", "ss"] as const) writeSegment(s, n, FLAT_DATA);
-    s.set("cr0", (s.get("cr0") | CR0_PE | CR0_ET) & ~CR0_PG & 0xffff_ffff);
+    // The PVH ABI (and a flat 32-bit entry) wants CR0 with PE set and every other writable
+    // bit clear: the reset value's CD and NW (caches disabled) must not survive. ET is
+    // hard-wired to 1 on every CPU KVM runs on.
+    s.set("cr0", PROTECTED_MODE_CR0);
     s.set("cr4", 0);
     s.set("efer", 0);
     this.setSregs(s);
