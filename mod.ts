@@ -7,7 +7,7 @@
  * if (!plan) throw new Error(diagnostics.map((d) => d.message).join("\n"));
  * using m = await createMachine(plan);
  * const serial = new Response(m.serial).text();
- * const r = await m.run({ timeout: 10 });   // r.exitStatus === 85
+ * const r = await m.run({ timeout: 10 });   // r.exitStatus === 0 (hello declares `success 42`)
  * console.log(await serial);
  * ```
  *
