@@ -35,7 +35,11 @@ Deno.test("completion: properties valid inside a block for its kind", () => {
     at("machine m {\n  device serial com1 { |"),
     Object.keys(DEVICE_KINDS.serial.props).sort(),
   );
-  assertEquals(at("machine m {\n  device debug_exit {\n    port 0xf4\n    |"), ["port", "size", "success"]);
+  assertEquals(at("machine m {\n  device debug_exit {\n    port 0xf4\n    |"), [
+    "port",
+    "size",
+    "success",
+  ]);
   assertEquals(
     at("machine m {\n  pci 00:02.0 virtio_rng { |"),
     [...Object.keys(PCI_KINDS.virtio_rng.props), "bar"].sort(),

@@ -99,7 +99,9 @@ export async function fuzz(options: FuzzOptions): Promise<FuzzSummary> {
       progressOf[slot] = progress;
       const w = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
       const req: WorkerRequest = { seed: options.seed, from, to, ...corpus, progress: sab };
-      const outcome = await new Promise<{ done: WorkerResult } | { hung: number } | { crashed: string }>(
+      const outcome = await new Promise<
+        { done: WorkerResult } | { hung: number } | { crashed: string }
+      >(
         (resolve) => {
           let last = -1;
           let since = performance.now();
