@@ -150,8 +150,9 @@ export async function run(args: string[]): Promise<number> {
     if (f.cmdline !== undefined) plan.boot.cmdline = f.cmdline as string;
   } else {
     const file = parsed.positionals[0];
-    const [{ compile }, { DenoHost }, render] = await Promise.all([
-      import("../lang/mod.ts"),
+    const [{ compile }, { withOhmOnDemand }, { DenoHost }, render] = await Promise.all([
+      import("../lang/compile.ts"),
+      import("../lang/ohm_on_demand.ts"),
       import("./host.ts"),
       import("../lang/diagnostics/render.ts"),
     ]);
@@ -162,14 +163,16 @@ export async function run(args: string[]): Promise<number> {
       return EXIT_STATUS.compileError;
     }
     const machine = f.machine as string | undefined;
-    const result = compile(text, {
-      file,
-      host,
-      machine,
-      holeStrategy: strategy as "trap" | "shadow" | undefined,
-      kernel: f.kernel ? absolute(f.kernel as string) : undefined,
-      cmdline: f.cmdline as string | undefined,
-    });
+    const result = await withOhmOnDemand(() =>
+      compile(text, {
+        file,
+        host,
+        machine,
+        holeStrategy: strategy as "trap" | "shadow" | undefined,
+        kernel: f.kernel ? absolute(f.kernel as string) : undefined,
+        cmdline: f.cmdline as string | undefined,
+      })
+    );
     const color = useColor(Deno.stderr);
     // W0006 (payload not found) becomes E1010 at boot; other warnings are shown.
     if (result.diagnostics.length) {

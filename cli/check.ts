@@ -5,7 +5,8 @@
 import { parseArgs, UsageError } from "./args.ts";
 import { DenoHost, expandInputs } from "./host.ts";
 import { describeFsError, failure, out, usageError, useColor } from "./output.ts";
-import { compile } from "../lang/mod.ts";
+import { compile } from "../lang/compile.ts";
+import { withOhmOnDemand } from "../lang/ohm_on_demand.ts";
 import {
   counts,
   dedupe,
@@ -66,7 +67,9 @@ export async function run(args: string[]): Promise<number> {
       unreadable = true;
       continue;
     }
-    const result = compile(input.text, { file: input.name, host, machine });
+    const result = await withOhmOnDemand(() =>
+      compile(input.text, { file: input.name, host, machine })
+    );
     results.push({
       path: input.name,
       diagnostics: result.diagnostics,

@@ -15,7 +15,8 @@ import {
   writeFileAtomic,
 } from "./output.ts";
 import { readInput } from "./check.ts";
-import { format } from "../lang/mod.ts";
+import { format } from "../lang/format.ts";
+import { withOhmOnDemand } from "../lang/ohm_on_demand.ts";
 import { counts, renderDiagnostics, renderSummary } from "../lang/diagnostics/render.ts";
 
 export const HELP = `Format .vmdesc files in the canonical layout (comments are kept).
@@ -73,7 +74,7 @@ export async function run(args: string[]): Promise<number> {
       status = 2;
       continue;
     }
-    const result = format(input.text, input.name);
+    const result = await withOhmOnDemand(() => format(input.text, input.name));
     if (counts(result.diagnostics).error > 0) {
       err(renderDiagnostics(result.diagnostics, host.source, { color }) + "\n");
       err(renderSummary(result.diagnostics, { color }));

@@ -15,7 +15,8 @@ import {
   writeFileAtomic,
 } from "./output.ts";
 import { readInput } from "./check.ts";
-import { compile } from "../lang/mod.ts";
+import { compile } from "../lang/compile.ts";
+import { withOhmOnDemand } from "../lang/ohm_on_demand.ts";
 import { counts, renderDiagnostics, renderSummary } from "../lang/diagnostics/render.ts";
 import { planTable } from "../lang/plan/table.ts";
 import { planSvg } from "../lang/plan/svg.ts";
@@ -77,7 +78,9 @@ export async function run(args: string[]): Promise<number> {
     );
     return 2;
   }
-  const result = compile(input.text, { file: input.name, host, machine });
+  const result = await withOhmOnDemand(() =>
+    compile(input.text, { file: input.name, host, machine })
+  );
   const color = useColor(Deno.stderr);
   const n = counts(result.diagnostics);
   if (n.error > 0) {

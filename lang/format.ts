@@ -17,7 +17,7 @@
  */
 import type * as A from "./ast.ts";
 import type { Diagnostic } from "./diagnostics/types.ts";
-import { parse } from "./parse.ts";
+import { parse } from "./parse_lean.ts";
 
 export interface FormatResult {
   text: string;

@@ -1,72 +1,32 @@
 /**
  * Parsing: text → AST + syntax diagnostics. Never throws.
  *
- * On a syntax error the parser still returns a (partial) tree: the file is cut into
- * top-level chunks at lines that start with `import`, `let` or `machine`, each chunk is
- * parsed on its own, and the chunks that parse contribute their items. So one broken
- * machine does not hide the symbols, hover and checks of the rest of the file.
+ * The fast path lives in lang/parse_lean.ts (no ohm-js); this module is the Ohm side and
+ * installs itself as its fallback when loaded. On a syntax error the parser still returns
+ * a (partial) tree: the file is cut into top-level chunks at lines that start with
+ * `import`, `let` or `machine`, each chunk is parsed on its own, and the chunks that parse
+ * contribute their items. So one broken machine does not hide the symbols, hover and
+ * checks of the rest of the file.
  */
 import type * as ohm from "ohm-js";
-import { children, type Node, type Program } from "./ast.ts";
+import type { Program } from "./ast.ts";
 import type { Diagnostic, Span } from "./diagnostics/types.ts";
 import { getGrammar, getSemantics, spanContext } from "./syntax/grammar.ts";
 import { fastParse } from "./syntax/fast_parse.ts";
 import { suggest } from "./suggest.ts";
+import { depthChecked, installOhmFallback, type ParseResult } from "./parse_lean.ts";
 
-export interface ParseResult {
-  /** The tree; on syntax errors it holds the items that did parse (possibly none). */
-  ast: Program;
-  diagnostics: Diagnostic[];
-}
+export { parse } from "./parse_lean.ts";
+export type { ParseResult } from "./parse_lean.ts";
 
-/**
- * Parses with the fast hand-written parser (lang/syntax/fast_parse.ts); when it declines
- * (a syntax error, or anything unusual), Ohm — the grammar's own matcher — decides and
- * reports. Both build the same tree (checked by lang/syntax/fast_parse_test.ts).
- */
-export function parse(text: string, file = "<input>"): ParseResult {
-  const fast = fastParse(text, file);
-  if (fast) return depthChecked({ ast: fast, diagnostics: [] }, text, file);
-  return depthChecked(
-    guarded(
-      text,
-      file,
-      () => parseChunked(text, file, () => getGrammar().match(text, "Program")),
-    ),
+// parse() (lang/parse_lean.ts) hands what the fast parser declines to Ohm from now on.
+installOhmFallback((text, file) =>
+  guarded(
     text,
     file,
-  );
-}
-
-/**
- * Trees deeper than this are refused with E0001: evaluation, the checks and the formatter
- * walk expressions recursively, and a 10000-term `1 + 1 + ...` (a left-deep chain the
- * parsers build without recursion) exhausted the stack there. Found by tests/fuzz/.
- */
-const MAX_TREE_DEPTH = 500;
-
-function depthChecked(r: ParseResult, text: string, file: string): ParseResult {
-  const stack: [Node, number][] = [[r.ast, 0]];
-  while (stack.length) {
-    const [n, d] = stack.pop()!;
-    if (d > MAX_TREE_DEPTH) {
-      const start = Math.max(0, Math.min(n.span.start, text.length));
-      return {
-        ast: { kind: "Program", items: [], span: { file, start: 0, end: text.length } },
-        diagnostics: [{
-          code: "E0001",
-          severity: "error",
-          message: `this expression is nested too deeply (more than ${MAX_TREE_DEPTH} levels)`,
-          span: { file, start, end: Math.min(text.length, start + 1) },
-          labels: [],
-          hint: "split the expression with `let` constants",
-        }],
-      };
-    }
-    for (const c of children(n)) stack.push([c, d + 1]);
-  }
-  return r;
-}
+    () => parseChunked(text, file, () => getGrammar().match(text, "Program")),
+  )
+);
 
 /**
  * The error path, cheap on big files: each top-level chunk goes through the fast parser

@@ -10,7 +10,7 @@
 import type * as A from "./ast.ts";
 import { children } from "./ast.ts";
 import type { Diagnostic, Label, Span } from "./diagnostics/types.ts";
-import { parse, type ParseResult } from "./parse.ts";
+import { parse, type ParseResult } from "./parse_lean.ts";
 import { suggest } from "./suggest.ts";
 
 export interface LangHost {

@@ -14,7 +14,7 @@
  * the same texts and build identical trees.
  */
 import type * as A from "../ast.ts";
-import { decodeString as decode, parseIntLiteral } from "./grammar.ts";
+import { decodeString as decode, parseIntLiteral } from "./literals.ts";
 
 const RESERVED = new Set([
   "import",
