@@ -31,7 +31,6 @@ import {
   DEVICE_KINDS,
   EXCESS_BUSES,
   FOUR_GIB,
-  PROBES_PER_BUS,
   HIGH_MEMORY,
   HOLE_PROPS,
   HOLE_STRUCTURED,
@@ -46,6 +45,7 @@ import {
   PLATFORM_IRQS,
   PLATFORM_PORTS,
   PLATFORM_REGIONS,
+  PROBES_PER_BUS,
   type PropSpec,
   type PropTable,
   STRUCTURED_SETTINGS,
@@ -56,6 +56,8 @@ import type { HoleStrategy, PropValue } from "./plan/types.ts";
 import { MAX_GUEST_PHYS } from "./plan/types.ts";
 
 const MAX_PHYS = BigInt(MAX_GUEST_PHYS);
+/** Serial `output` values that name a stream, not a file. */
+const SERIAL_STREAMS = new Set(["stdout", "stderr", "null"]);
 
 export interface RamRange {
   name: string;
@@ -812,7 +814,7 @@ export function checkMachine(
   const hole = resolveHole(m, ctx, opts, diags);
   const ram = resolveRam(m, mp.get("memory"), hole, ctx, nameSpan, where, diags);
 
-  const devices = resolveDevices(m, ctx, diags);
+  const devices = resolveDevices(m, ctx, diags, host, program.main);
   const pci = resolvePci(m, hole, ctx, diags);
   if (hole?.ecam && hole.ecam.busEnd < 0) {
     // `buses auto`: narrow to the buses in use (at least bus 0).
@@ -1087,7 +1089,13 @@ function resolveRam(
   return out;
 }
 
-function resolveDevices(m: Merged, ctx: EvalContext, diags: Diags): ResolvedDevice[] {
+function resolveDevices(
+  m: Merged,
+  ctx: EvalContext,
+  diags: Diags,
+  host: LangHost,
+  mainFile: string,
+): ResolvedDevice[] {
   const out: ResolvedDevice[] = [];
   for (const d of m.devices.values()) {
     const kindSpec = DEVICE_KINDS[d.kind];
@@ -1165,7 +1173,23 @@ function resolveDevices(m: Merged, ctx: EvalContext, diags: Diags): ResolvedDevi
       ports.push({ base: p, size: 8, span: port.span, owner: `device \`${d.id}\`` });
       if (!irqV && p in UART_PORT_IRQ) irq = UART_PORT_IRQ[p];
       if (!irqV && irq !== null) irqSpan = d.node.span;
-      props.output = (v.get("output")?.value as string | undefined) ?? "stdout";
+      const output = v.get("output");
+      const o = (output?.value as string | undefined) ?? "stdout";
+      if (output && o === "") {
+        diags.push(
+          error(
+            "E0304",
+            "`output` is empty",
+            output.span,
+            'say "stdout", "stderr", "null" or a file path',
+          ),
+        );
+      }
+      // A file path is relative to the file that declares the device, like boot paths;
+      // "stdout", "stderr" and "null" are streams ("./stdout" is a file).
+      props.output = SERIAL_STREAMS.has(o) || !output || o === ""
+        ? o
+        : rebaseOnMain(host, mainFile, output.span.file, o);
     } else if (d.kind === "debug_exit") {
       if (!port) continue;
       const size = Number((v.get("size")?.value as bigint | undefined) ?? 1n);
@@ -1498,11 +1522,7 @@ function resolveBoot(
   }
   // Plan paths are relative to the Plan's source (the main file): a path written in an
   // imported file elsewhere is re-expressed from the main file's directory.
-  const rebase = (p: string) =>
-    node.span.file === mainFile || p.startsWith("/") ? p : relativePath(
-      dirOf(host.resolve(mainFile, baseName(mainFile))),
-      host.resolve(node.span.file, p),
-    );
+  const rebase = (p: string) => rebaseOnMain(host, mainFile, node.span.file, p);
   const finalPath = opts.kernel ?? rebase(path);
   // W0006: the payload (and initrd) should exist when checking; booting makes it an error.
   const missing = (p: string, span: Span, what: string, override: boolean) => {
@@ -1817,6 +1837,17 @@ export function dedupe(diags: Diagnostic[]): Diagnostic[] {
     seen.add(k);
     return true;
   });
+}
+
+/**
+ * A path written in `fromFile`, re-expressed relative to the main file's directory (Plan
+ * paths are relative to the Plan's source, the main file).
+ */
+function rebaseOnMain(host: LangHost, mainFile: string, fromFile: string, p: string): string {
+  return fromFile === mainFile || p.startsWith("/") ? p : relativePath(
+    dirOf(host.resolve(mainFile, baseName(mainFile))),
+    host.resolve(fromFile, p),
+  );
 }
 
 function dirOf(p: string): string {

@@ -63,7 +63,8 @@ export const DEVICE_KINDS: Record<string, DeviceKindSpec> = {
       irq: { type: int(0n, 23n), doc: "GSI of the UART interrupt" },
       output: {
         type: { t: "string" },
-        doc: 'where transmitted bytes go: "stdout" (default), "stderr", "null" or a file path',
+        doc:
+          'where transmitted bytes go: "stdout" (default), "stderr", "null" or a file path (relative to this file; truncated at boot; "./stdout" for a file named stdout)',
       },
     },
   },

@@ -38,7 +38,8 @@ export type RuntimeCode =
   | "E1013"
   | "E1014"
   | "E1015"
-  | "E1016";
+  | "E1016"
+  | "E1017";
 
 export class RuntimeError extends Error {
   constructor(

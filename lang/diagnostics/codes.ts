@@ -78,6 +78,7 @@ export const CODES = {
   E1014: { severity: "error", title: "boot protocol too old" },
   E1015: { severity: "error", title: "initrd does not fit" },
   E1016: { severity: "error", title: "payload does not fit in guest RAM" },
+  E1017: { severity: "error", title: "serial output file cannot be opened" },
   // ── warnings ─────────────────────────────────────────────────────────
   W0001: { severity: "warning", title: "trap strategy with a large ECAM window" },
   W0002: { severity: "warning", title: "no serial device" },
