@@ -177,6 +177,38 @@ export function ioctlBuf(
   return r;
 }
 
+// ── live mappings (for leak tests) ───────────────────────────────────────────────────
+// Every range this thread mapped through mmap() below and has not unmapped, page-rounded.
+// Tests compare it before and after (and check each range against /proc/self/maps), which
+// tells a leaked guest-RAM or kvm_run mapping apart from the JS engine's own heap
+// mappings. Per isolate, like the libc handle: the runtime maps from the main thread.
+const HOST_PAGE = 4096n;
+const live = new Map<bigint, bigint>(); // start -> end
+
+function track(addr: bigint, length: number, fixed: boolean): void {
+  const end = addr + (BigInt(length) + HOST_PAGE - 1n) / HOST_PAGE * HOST_PAGE;
+  // A MAP_FIXED piece inside a range already tracked (a reservation) adds nothing.
+  if (fixed) {
+    for (const [s, e] of live) if (s <= addr && end <= e) return;
+  }
+  live.set(addr, end);
+}
+
+function untrack(addr: bigint, length: number): void {
+  const end = addr + (BigInt(length) + HOST_PAGE - 1n) / HOST_PAGE * HOST_PAGE;
+  for (const [s, e] of [...live]) {
+    if (e <= addr || s >= end) continue;
+    live.delete(s);
+    if (s < addr) live.set(s, addr);
+    if (e > end) live.set(end, e);
+  }
+}
+
+/** The ranges this thread has mapped and not unmapped, in address order. */
+export function liveMappings(): { addr: bigint; end: bigint }[] {
+  return [...live].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([addr, end]) => ({ addr, end }));
+}
+
 export function mmap(
   addr: bigint,
   length: number,
@@ -196,11 +228,13 @@ export function mmap(
   );
   const v = Deno.UnsafePointer.value(p);
   if (BigInt(v) === MAP_FAILED) fail(what);
+  track(BigInt(v), length, (flags & MAP_FIXED) !== 0);
   return BigInt(v);
 }
 
 export function munmap(addr: bigint, length: number): void {
   if (libc().munmap(Deno.UnsafePointer.create(addr), BigInt(length)) < 0) fail("munmap");
+  untrack(addr, length);
 }
 
 export function memfdCreate(name: string): number {

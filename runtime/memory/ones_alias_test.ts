@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import type { Memslot } from "../../lang/plan/types.ts";
 import { RuntimeError } from "../errors.ts";
 import { createOnesAlias, PAGE, planPieces } from "./ones_alias.ts";
+import { liveMappings } from "../host/libc.ts";
 
 const MiB = 1 << 20;
 
@@ -107,8 +108,14 @@ function onesMaps(): number {
   ).length;
 }
 
+/** Ranges the runtime mapped and has not unmapped (reservations included), as text. */
+function live(): string[] {
+  return liveMappings().map((r) => `${r.addr.toString(16)}-${r.end.toString(16)}`);
+}
+
 Deno.test("ones_alias: malformed backings are refused with E1006 and leave nothing behind", () => {
   const fds = openFds();
+  const live0 = live();
   const bad: [string, Memslot][] = [
     ["chunk not a page multiple", slot(4 * MiB, 3000, [])],
     ["size not a chunk multiple", slot(3 * MiB, 2 * MiB, [])],
@@ -132,10 +139,13 @@ Deno.test("ones_alias: malformed backings are refused with E1006 and leave nothi
   }
   assert.equal(openFds(), fds);
   assert.equal(onesMaps(), 0);
+  // The window's reservation (anonymous, PROT_NONE) is released on the error paths too.
+  assert.deepEqual(live(), live0);
 });
 
 Deno.test("ones_alias: 200 windows created and released keep fds and mappings flat", () => {
   const fds = openFds();
+  const live0 = live();
   for (let i = 0; i < 200; i++) {
     const m = createOnesAlias(
       slot(16 * MiB, MiB, [{ offset: 0, bdf: "00:00.0" }, { offset: 0x18000, bdf: "00:03.0" }]),
@@ -147,4 +157,5 @@ Deno.test("ones_alias: 200 windows created and released keep fds and mappings fl
   }
   assert.equal(onesMaps(), 0);
   assert.equal(openFds(), fds);
+  assert.deepEqual(live(), live0);
 });

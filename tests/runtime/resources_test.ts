@@ -3,11 +3,12 @@
  * workers) keeps the process's open fds and memory mappings flat, on success and on
  * every failure path of VM creation.
  */
-import { equal, ok, rejects } from "node:assert/strict";
+import { deepEqual, equal, ok, rejects } from "node:assert/strict";
 import { Vm } from "../../runtime/kvm/vm.ts";
 import { Machine } from "../../runtime/machine.ts";
 import { RuntimeError } from "../../runtime/errors.ts";
 import { exitGuest, flatPlan, haveKvm, MiB, writeTemp } from "./plans.ts";
+import * as host from "../../runtime/host/libc.ts";
 import type { Plan } from "../../lang/plan/types.ts";
 
 const kvm = haveKvm();
@@ -16,28 +17,47 @@ if (!kvm) console.log("skip runtime resource tests: /dev/kvm is absent");
 function fdCount(): number {
   return [...Deno.readDirSync("/proc/self/fd")].length;
 }
-function mapCount(): number {
-  return Deno.readTextFileSync("/proc/self/maps").split("\n").filter((l) => l.length > 0).length;
+
+interface MapLine {
+  lo: bigint;
+  hi: bigint;
+  path: string;
 }
-/** Our own mappings: guest RAM and kvm_run pages show up as anon or /dev/kvm-backed lines. */
-function kvmMaps(): number {
-  return Deno.readTextFileSync("/proc/self/maps").split("\n").filter((l) => /kvm|memfd/.test(l))
-    .length;
+function maps(): MapLine[] {
+  return Deno.readTextFileSync("/proc/self/maps").split("\n").flatMap((l) => {
+    const m = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s*(.*)$/.exec(l);
+    return m ? [{ lo: BigInt("0x" + m[1]), hi: BigInt("0x" + m[2]), path: m[3] }] : [];
+  });
 }
 
 /**
- * The JS engine maps and unmaps heap pages of its own while the test runs (V8 heap chunks,
- * malloc arenas growing), so the total line count may drift by a few lines that are not
- * ours. A leak of the runtime's adds at least one line per VM (hundreds here), so the total
- * may drift this much and no more; kvm_run mappings and fds must match exactly.
+ * What vmdesc can leak, counted exactly. The JS engine maps and unmaps heap pages of its
+ * own all the time, so the total line count of /proc/self/maps says nothing; instead:
+ * - kvm_run pages: the only mappings backed by `anon_inode:kvm-vcpu:N`;
+ * - memfd mappings (the shadow hole's all-ones chunk): `/memfd:` lines;
+ * - every range the runtime mapped and has not unmapped (runtime/host/libc.ts keeps the
+ *   list); each range listed while a VM lives is checked against the kernel's view below.
  */
-const ENGINE_DRIFT = 24;
-function assertMapsFlat(before: number, what: string): void {
-  const after = mapCount();
-  ok(
-    after - before <= ENGINE_DRIFT,
-    `${what}: /proc/self/maps grew from ${before} to ${after} lines (a leak adds one or more per VM)`,
-  );
+function ours(): { vcpuMaps: number; memfdMaps: number; live: string[] } {
+  const lines = maps();
+  return {
+    vcpuMaps: lines.filter((l) => l.path.startsWith("anon_inode:kvm-vcpu")).length,
+    memfdMaps: lines.filter((l) => l.path.startsWith("/memfd:")).length,
+    live: host.liveMappings().map((r) => `${r.addr.toString(16)}-${r.end.toString(16)}`),
+  };
+}
+
+/**
+ * Ranges still mapped in the kernel's view: a line that covers the whole range. A leaked
+ * mapping keeps its range (or is merged into a larger line that still covers it); a
+ * mapping of the engine's that reuses the freed hole does not cover a whole guest-RAM range
+ * of a MiB or more, so only those are checked here (kvm_run pages are counted above).
+ */
+function stillMapped(ranges: { addr: bigint; end: bigint }[]): string[] {
+  const lines = maps();
+  return ranges.filter((r) => r.end - r.addr >= BigInt(MiB))
+    .filter((r) => lines.some((l) => l.lo <= r.addr && l.hi >= r.end))
+    .map((r) => `${r.addr.toString(16)}-${r.end.toString(16)}`);
 }
 
 function twoSlotPlan(path: string): Plan {
@@ -63,18 +83,24 @@ Deno.test({
       // Warm up: the first VM opens libc and grows the JS heap; measure after it.
       (await Vm.create(plan)).close();
       const fd0 = fdCount();
-      const maps0 = mapCount();
-      const kvm0 = kvmMaps();
+      const ours0 = ours();
       for (let i = 0; i < 200; i++) {
         const vm = await Vm.create(plan);
         equal(vm.vcpus.length, 1);
         vm.memory.write(0x10_0000, exitGuest(i & 0x7f));
+        const mine = host.liveMappings().filter((r) =>
+          !ours0.live.includes(`${r.addr.toString(16)}-${r.end.toString(16)}`)
+        );
+        if (i === 0) {
+          // The detector sees what it must: both RAM slots while the VM lives.
+          equal(stillMapped(mine).length, 2, "guest RAM slots mapped while the VM lives");
+        }
         vm.close();
         vm.close(); // idempotent
+        deepEqual(stillMapped(mine), [], `VM ${i}: guest RAM still mapped after close`);
       }
       equal(fdCount(), fd0, "open fds");
-      equal(kvmMaps(), kvm0, "kvm_run mappings");
-      assertMapsFlat(maps0, "200 VMs");
+      deepEqual(ours(), ours0, "kvm_run, memfd and runtime mappings");
     } finally {
       await Deno.remove(path);
     }
@@ -98,11 +124,11 @@ Deno.test({
       // Worker threads release their stacks asynchronously after terminate(); let them go.
       await new Promise((r) => setTimeout(r, 200));
       const fd0 = fdCount();
-      const kvm0 = kvmMaps();
+      const ours0 = ours();
       for (let i = 0; i < 10; i++) await once();
       await new Promise((r) => setTimeout(r, 200));
       equal(fdCount(), fd0, "open fds");
-      equal(kvmMaps(), kvm0, "kvm_run mappings");
+      deepEqual(ours(), ours0, "kvm_run, memfd and runtime mappings");
     } finally {
       await Deno.remove(path);
     }
@@ -121,8 +147,7 @@ Deno.test({
       (await Vm.create(twoSlotPlan(path))).close();
       await rejects(Vm.create(bad)).catch(() => {});
       const fd0 = fdCount();
-      const maps0 = mapCount();
-      const kvm0 = kvmMaps();
+      const ours0 = ours();
       for (let i = 0; i < 50; i++) {
         await rejects(Vm.create(bad), (e: unknown) => {
           ok(e instanceof RuntimeError);
@@ -141,8 +166,7 @@ Deno.test({
         );
       }
       equal(fdCount(), fd0, "open fds");
-      equal(kvmMaps(), kvm0, "kvm_run mappings");
-      assertMapsFlat(maps0, "failed VM creations");
+      deepEqual(ours(), ours0, "kvm_run, memfd and runtime mappings");
     } finally {
       await Deno.remove(path);
     }
