@@ -1,7 +1,8 @@
 /**
  * `vmdesc boot FILE`: compile a machine and run it on /dev/kvm. Guest serial goes to
- * stdout, everything vmdesc says to stderr; the exit status is the guest's debug-exit
- * status or one of the runtime's own (runtime/errors.ts).
+ * stdout (or where each serial device's `output` says), everything vmdesc says to stderr;
+ * the exit status is the guest's debug-exit status or one of the runtime's own
+ * (runtime/errors.ts).
  */
 import { parseArgs, UsageError } from "./args.ts";
 import { err, failure, out, usageError, useColor, writeFileAtomic } from "./output.ts";
@@ -29,7 +30,9 @@ Options:
   --plan PLAN.json       boot a Plan JSON directly (as 'vmdesc plan --json' prints)
   -h, --help             show this help
 
-Guest serial output goes to stdout; stdin goes to the first serial port. Messages
+Guest serial output goes to stdout, or where a serial device's \`output\` says
+("stderr", "null" or a file, relative to the .vmdesc's directory); stdin goes
+to the first serial port. Messages
 from vmdesc go to stderr. Ctrl-C stops the guest (exit status 130). When stderr is
 a terminal, a progress line shows the time since boot and the last serial line
 until the guest ends or you type; piped, the output is plain.
@@ -225,27 +228,36 @@ export async function run(args: string[]): Promise<number> {
         }),
     }
     : rawStdin;
-  const stdout = Deno.stdout;
+  const warn = (m: string) => {
+    progress?.clear();
+    err(`vmdesc: warning: ${m}\n`);
+  };
+  const { openSerialOutputs, streamSink } = await import("../runtime/devices/serial/output.ts");
+  const toStderr = streamSink(Deno.stderr);
   let machine;
+  let outputs: ReturnType<typeof openSerialOutputs> | undefined;
   try {
+    // Each serial device's `output` (stdout, stderr, null or a file), opened before the VM
+    // exists: a file that cannot be opened is E1017 and leaves nothing behind.
+    outputs = openSerialOutputs(plan, baseDir, {
+      stdout: streamSink(Deno.stdout),
+      stderr: (bytes) => {
+        progress?.clear();
+        toStderr(bytes);
+      },
+    }, warn);
+    const route = outputs;
     machine = await Machine.create(plan, {
       baseDir,
       stdin,
-      output: (_id, bytes) => {
+      output: (id, bytes) => {
         progress?.output(bytes);
-        let off = 0;
-        try {
-          while (off < bytes.length) off += stdout.writeSync(bytes.subarray(off));
-        } catch (e) {
-          if (!(e instanceof Deno.errors.BrokenPipe)) throw e;
-        }
+        route.write(id, bytes);
       },
-      warn: (m) => {
-        progress?.clear();
-        err(`vmdesc: warning: ${m}\n`);
-      },
+      warn,
     });
   } catch (e) {
+    outputs?.abandon();
     if (e instanceof RuntimeError) {
       await renderError(e.code, e.message, e.hint);
       return EXIT_STATUS.hostError;
@@ -264,6 +276,7 @@ export async function run(args: string[]): Promise<number> {
   } finally {
     progress?.stop();
     machine.close();
+    outputs.close();
   }
 
   if (result.reason === "host_error") {
