@@ -411,7 +411,8 @@ class Parser {
       items.push({
         kind: "CpuidHide",
         features,
-        span: this.span(istart, features[features.length - 1].span.end),
+        // The last feature's span is already shifted by the offset: take it off again.
+        span: this.span(istart, features[features.length - 1].span.end - this.offset),
       });
     }
     this.pos++;
