@@ -12,7 +12,7 @@ import type * as ohm from "ohm-js";
 import type { Program } from "./ast.ts";
 import type { Diagnostic, Span } from "./diagnostics/types.ts";
 import { getGrammar, getSemantics, spanContext } from "./syntax/grammar.ts";
-import { fastParse } from "./syntax/fast_parse.ts";
+import { fastParse, fastParseOrProgress } from "./syntax/fast_parse.ts";
 import { suggest } from "./suggest.ts";
 import { depthChecked, installOhmFallback, type ParseResult } from "./parse_lean.ts";
 
@@ -31,11 +31,18 @@ installOhmFallback((text, file) =>
 /**
  * The error path, cheap on big files: each top-level chunk goes through the fast parser
  * and only chunks it declines go through Ohm, so one typo in a 10k-line file costs one
- * small Ohm match, not a whole-file one. `whole` is only run when every chunk parses
- * (the fast parser declined the file for a reason of its own, e.g. non-ASCII text).
+ * small Ohm match, not a whole-file one. Inside a broken machine Ohm only sees the few
+ * settings before the failure (`ohmPiece`), and salvage tries the fast parser first, so
+ * the cost follows the broken part, not the machine's size. `whole` is only run when
+ * every chunk parses (the fast parser declined the file for a reason of its own, e.g.
+ * non-ASCII text).
  */
-function parseChunked(text: string, file: string, whole: () => ohm.MatchResult): ParseResult {
-  const g = getGrammar();
+function parseChunked(
+  text: string,
+  file: string,
+  whole: () => ohm.MatchResult,
+  mode: RecoveryMode = "fast",
+): ParseResult {
   const starts = chunkStarts(text);
   const items: Program["items"] = [];
   const diagnostics: Diagnostic[] = [];
@@ -43,18 +50,12 @@ function parseChunked(text: string, file: string, whole: () => ohm.MatchResult):
     const from = starts[k];
     const to = k + 1 < starts.length ? starts[k + 1] : text.length;
     const chunk = text.slice(from, to);
-    const fast = fastParse(chunk, file, from);
-    if (fast) {
-      items.push(...fast.items);
-      continue;
-    }
-    const m = g.match(chunk, "Program");
-    if (m.succeeded()) {
-      items.push(...toAst(m, file, from).items);
+    const r = matchPiece(chunk, file, from, mode);
+    if (r.ok) {
+      items.push(...r.items);
     } else {
-      const failed = m as ohm.FailedMatchResult;
-      diagnostics.push(syntaxError(failed, chunk, file, from));
-      items.push(...salvage(chunk, failed, file, from));
+      diagnostics.push(syntaxError(r, chunk, file, from));
+      items.push(...salvage(chunk, r, file, from, mode));
     }
   }
   if (diagnostics.length === 0) return fromMatch(whole(), text, file);
@@ -62,6 +63,91 @@ function parseChunked(text: string, file: string, whole: () => ohm.MatchResult):
     ast: { kind: "Program", items, span: { file, start: 0, end: text.length } },
     diagnostics,
   };
+}
+
+/**
+ * How recovery parses a piece of text: "fast" (the default) tries the fast parser, then
+ * Ohm on the part that matters (`ohmPiece`); "ohm" is the recovery as it was before, Ohm on
+ * every declined piece, kept reachable so lang/recovery_test.ts can check that both give
+ * identical trees and diagnostics.
+ */
+type RecoveryMode = "fast" | "ohm";
+
+/** What recovery needs from one parse of a piece: its items, or Ohm's failure. */
+type PieceResult =
+  | { ok: true; items: Program["items"] }
+  | { ok: false; pos: number; expected: string };
+
+function matchPiece(text: string, file: string, from: number, mode: RecoveryMode): PieceResult {
+  if (mode === "ohm") {
+    const fast = fastParse(text, file, from);
+    if (fast) return { ok: true, items: fast.items };
+    return ohmWhole(text, file, from);
+  }
+  const fast = fastParseOrProgress(text, file, from);
+  if (fast.program) return { ok: true, items: fast.program.items };
+  return ohmPiece(text, file, from, fast.settingStarts);
+}
+
+function ohmWhole(text: string, file: string, from: number): PieceResult {
+  const m = getGrammar().match(text, "Program");
+  if (m.succeeded()) return { ok: true, items: toAst(m, file, from).items };
+  const f = m as ohm.FailedMatchResult;
+  return { ok: false, pos: f.getRightmostFailurePosition(), expected: f.getExpectedText() };
+}
+
+/**
+ * Ohm's verdict on a text the fast parser declined inside a machine body, at the cost of
+ * the last settings only. The fast parser follows the grammar choice for choice, so Ohm
+ * would consume the same settings before `settingStarts`' last entry (k): its rightmost
+ * failure lies at or after setting k, and only settings k-2 and k-1 (whose look-ahead for
+ * an operator, a unit or a device name reaches at most one setting on) can record a
+ * failure there. Settings 0..k-3 are cut out of the text Ohm sees and the failure position
+ * shifted back, so the position and the "expected …" text are those of the whole match
+ * (lang/recovery_test.ts compares). If Ohm accepts the cut text after all (the fast parser
+ * declined for a reason of its own, e.g. non-ASCII), the whole text is matched for the tree.
+ */
+function ohmPiece(
+  text: string,
+  file: string,
+  from: number,
+  settingStarts: number[] | null,
+): PieceResult {
+  const k = settingStarts ? settingStarts.length - 1 : -1;
+  if (settingStarts && k >= 3) {
+    const cutFrom = settingStarts[0];
+    const cutTo = settingStarts[k - 2];
+    const m = getGrammar().match(text.slice(0, cutFrom) + text.slice(cutTo), "Program");
+    if (m.failed()) {
+      const f = m as ohm.FailedMatchResult;
+      const pos = f.getRightmostFailurePosition();
+      return {
+        ok: false,
+        pos: pos >= cutFrom ? pos + (cutTo - cutFrom) : pos,
+        expected: f.getExpectedText(),
+      };
+    }
+  }
+  return ohmWhole(text, file, from);
+}
+
+/**
+ * parse() with the recovery it had before the fast one (every declined chunk and every
+ * salvage attempt matched whole by Ohm): internal, for lang/recovery_test.ts, which checks
+ * that both give identical trees and diagnostics.
+ */
+export function parseWithOhmRecovery(text: string, file = "<input>"): ParseResult {
+  const fast = fastParse(text, file);
+  if (fast) return depthChecked({ ast: fast, diagnostics: [] }, text, file);
+  return depthChecked(
+    guarded(
+      text,
+      file,
+      () => parseChunked(text, file, () => getGrammar().match(text, "Program"), "ohm"),
+    ),
+    text,
+    file,
+  );
 }
 
 /** The Ohm path alone (tests compare it with the fast path). */
@@ -98,6 +184,11 @@ function fromMatch(m: ohm.MatchResult, text: string, file: string): ParseResult 
   return recover(text, file, m as ohm.FailedMatchResult);
 }
 
+/** Ohm's failure as recovery uses it. */
+function failure(m: ohm.FailedMatchResult): { pos: number; expected: string } {
+  return { pos: m.getRightmostFailurePosition(), expected: m.getExpectedText() };
+}
+
 function toAst(m: ohm.MatchResult, file: string, offset: number): Program {
   spanContext.file = file;
   spanContext.offset = offset;
@@ -110,13 +201,12 @@ function toAst(m: ohm.MatchResult, file: string, offset: number): Program {
 
 /** The E0001 diagnostic for a failed match of `text` placed at `offset` in the file. */
 function syntaxError(
-  m: ohm.FailedMatchResult,
+  m: { pos: number; expected: string },
   text: string,
   file: string,
   offset: number,
 ): Diagnostic {
-  const pos = m.getRightmostFailurePosition();
-  const expected = m.getExpectedText();
+  const { pos, expected } = m;
   const found = tokenAt(text, pos);
   const span: Span = { file, start: offset + pos, end: offset + pos + found.length };
   const what = found.length ? `\`${found}\`` : "the end of the file";
@@ -275,7 +365,6 @@ export function chunkStarts(text: string): number[] {
 }
 
 function recover(text: string, file: string, whole: ohm.FailedMatchResult): ParseResult {
-  const g = getGrammar();
   const starts = chunkStarts(text);
   const items: Program["items"] = [];
   const diagnostics: Diagnostic[] = [];
@@ -283,16 +372,15 @@ function recover(text: string, file: string, whole: ohm.FailedMatchResult): Pars
     const from = starts[k];
     const to = k + 1 < starts.length ? starts[k + 1] : text.length;
     const chunk = text.slice(from, to);
-    const m = g.match(chunk, "Program");
-    if (m.succeeded()) {
-      items.push(...toAst(m, file, from).items);
+    const r = ohmWhole(chunk, file, from);
+    if (r.ok) {
+      items.push(...r.items);
     } else {
-      const failed = m as ohm.FailedMatchResult;
-      diagnostics.push(syntaxError(failed, chunk, file, from));
-      items.push(...salvage(chunk, failed, file, from));
+      diagnostics.push(syntaxError(r, chunk, file, from));
+      items.push(...salvage(chunk, r, file, from, "ohm"));
     }
   }
-  if (diagnostics.length === 0) diagnostics.push(syntaxError(whole, text, file, 0));
+  if (diagnostics.length === 0) diagnostics.push(syntaxError(failure(whole), text, file, 0));
   return {
     ast: { kind: "Program", items, span: { file, start: 0, end: text.length } },
     diagnostics,
@@ -307,18 +395,17 @@ function recover(text: string, file: string, whole: ohm.FailedMatchResult): Pars
  */
 function salvage(
   chunk: string,
-  first: ohm.FailedMatchResult,
+  first: { pos: number },
   file: string,
   from: number,
+  mode: RecoveryMode,
 ): Program["items"] {
-  // Each attempt is an Ohm match of the chunk: keep it for machines of editor size.
+  // Each attempt may be an Ohm match of the chunk: keep it for machines of editor size.
   if (!/^\s*machine\b/.test(chunk) || chunk.length > 32_000) return [];
-  const g = getGrammar();
   let text = chunk;
-  let failure: ohm.FailedMatchResult = first;
+  let pos = first.pos;
   const headerEnd = chunk.indexOf("{");
   for (let attempt = 0; attempt < 8; attempt++) {
-    const pos = failure.getRightmostFailurePosition();
     if (pos >= text.trimEnd().length && !text.endsWith("}")) {
       text = text + "}";
     } else {
@@ -330,13 +417,14 @@ function salvage(
       if (lineStart <= headerEnd) return [];
       text = text.slice(0, lineStart) + " ".repeat(lineEnd - lineStart) + text.slice(lineEnd);
     }
-    const m = g.match(text, "Program");
-    if (m.succeeded()) {
-      const items = toAst(m, file, from).items;
-      for (const it of items) if (it.kind === "Machine") it.recovered = true;
-      return items;
+    // The whole-chunk parse of the old recovery; in "fast" mode the fast parser first
+    // (same tree when it accepts) and Ohm only near the next failure.
+    const r = mode === "ohm" ? ohmWhole(text, file, from) : matchPiece(text, file, from, mode);
+    if (r.ok) {
+      for (const it of r.items) if (it.kind === "Machine") it.recovered = true;
+      return r.items;
     }
-    failure = m as ohm.FailedMatchResult;
+    pos = r.pos;
   }
   return [];
 }

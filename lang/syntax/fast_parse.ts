@@ -57,11 +57,34 @@ export function fastParse(text: string, file: string, offset = 0): A.Program | n
   }
 }
 
+/**
+ * For error recovery (lang/parse.ts): like fastParse, and when it declines inside a machine
+ * body, `settingStarts` holds the offsets (in `text`) where that body's settings start, the
+ * last one being where it gave up (a broken setting, or where a setting or `}` was due).
+ * Ohm then only needs to see the last few settings before the failure: see
+ * lang/parse.ts `ohmPiece`.
+ */
+export function fastParseOrProgress(
+  text: string,
+  file: string,
+  offset = 0,
+): { program: A.Program; settingStarts: null } | { program: null; settingStarts: number[] | null } {
+  const p = new Parser(text, file, offset);
+  try {
+    return { program: p.program(), settingStarts: null };
+  } catch (e) {
+    if (e === GIVE_UP) return { program: null, settingStarts: p.settingStarts };
+    throw e;
+  }
+}
+
 const MAX_DEPTH = 100;
 
 class Parser {
   pos = 0;
   private depth = 0;
+  /** Starts of the settings of the machine body being parsed (see fastParseOrProgress). */
+  settingStarts: number[] | null = null;
   /** `offset`: where `s` starts in the file (chunks of a file parsed one by one). */
   constructor(private s: string, private file: string, private offset: number) {}
 
@@ -218,11 +241,15 @@ class Parser {
     if (this.keyword("extends")) base = this.needName();
     this.expect("{");
     const settings: A.Setting[] = [];
+    const starts: number[] = [];
+    this.settingStarts = starts;
     for (;;) {
       this.ws();
       if (this.s.charCodeAt(this.pos) === 125) break;
+      starts.push(this.pos);
       settings.push(this.setting());
     }
+    this.settingStarts = null;
     this.pos++;
     return { kind: "Machine", name, base, settings, span: this.span(start, this.pos) };
   }
