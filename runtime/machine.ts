@@ -30,6 +30,7 @@ import {
   viewControl,
 } from "./control.ts";
 import type { WorkerInit, WorkerMessage } from "./vcpu_worker.ts";
+import { takeVcpuWorker } from "./vcpu_spawn.ts";
 import type { LoopOutcome } from "./run_loop.ts";
 import { EXIT_STATUS, type ExitReason, RuntimeError, statusFor } from "./errors.ts";
 import { mergeStats, type RunStats, type WorkerStats } from "./stats.ts";
@@ -104,6 +105,22 @@ function installKickHandler(): void {
 function dirname(p: string): string {
   const i = p.lastIndexOf("/");
   return i < 0 ? "." : i === 0 ? "/" : p.slice(0, i);
+}
+
+/** Loads the payload and sets vCPU 0's entry state (and the APs', with `apsAtEntry`). */
+async function bootVcpus(plan: Plan, vm: Vm, baseDir: string, opts: MachineOptions) {
+  await boot(plan, vm.memory, vm.vcpus[0], baseDir);
+  if (opts.apsAtEntry) {
+    const regs = vm.vcpus[0].getRegs();
+    const sregs = vm.vcpus[0].getSregs();
+    for (const ap of vm.vcpus.slice(1)) {
+      // Each vCPU keeps its own APIC base (sregs.apic_base carries the BSP flag).
+      sregs.set("apic_base", ap.getSregs().get("apic_base"));
+      ap.setSregs(sregs);
+      ap.setRegs(regs);
+      ap.setMpState(KVM_MP_STATE_RUNNABLE);
+    }
+  }
 }
 
 export class Machine {
@@ -193,10 +210,8 @@ export class Machine {
     }
     // Workers start first: their isolates and modules load while this thread builds the VM
     // and loads the payload (they wait for their init message).
-    const workers = Array.from(
-      { length: n },
-      () => new Worker(new URL("./vcpu_worker.ts", import.meta.url), { type: "module" }),
-    );
+    // (vmdesc boot starts one even earlier, before it compiles: see vcpu_spawn.ts.)
+    const workers = Array.from({ length: n }, () => takeVcpuWorker());
     let vm: Vm;
     try {
       vm = await Vm.create(plan, opts);
@@ -207,20 +222,20 @@ export class Machine {
     let m: Machine | null = null;
     try {
       const baseDir = opts.baseDir ?? (plan.source ? dirname(plan.source) : Deno.cwd());
-      await boot(plan, vm.memory, vm.vcpus[0], baseDir);
-      if (opts.apsAtEntry) {
-        const regs = vm.vcpus[0].getRegs();
-        const sregs = vm.vcpus[0].getSregs();
-        for (const ap of vm.vcpus.slice(1)) {
-          // Each vCPU keeps its own APIC base (sregs.apic_base carries the BSP flag).
-          sregs.set("apic_base", ap.getSregs().get("apic_base"));
-          ap.setSregs(sregs);
-          ap.setRegs(regs);
-          ap.setMpState(KVM_MP_STATE_RUNNABLE);
-        }
-      }
+      // The workers get their init now and build the device models while this thread
+      // loads the payload: neither touches what the other writes (the models own the
+      // shadow config pages, the loader RAM and registers; nothing runs before GO).
       m = new Machine(vm, opts, workers);
-      await m.#ready;
+      const ready = m.#ready;
+      ready.catch(() => {}); // handled below; a rejection during boot() is not "unhandled"
+      try {
+        await bootVcpus(plan, vm, baseDir, opts);
+      } catch (e) {
+        // Let the workers finish with guest memory before close() releases it.
+        await ready.catch(() => {});
+        throw e;
+      }
+      await ready;
       return m;
     } catch (e) {
       if (m) m.close();
@@ -342,6 +357,11 @@ export class Machine {
         if (mainReason === null && first === null) mainReason = { reason, message };
         this.#stop(code);
       };
+      // Start the vCPUs first: the listeners and the tick below cost this thread several ms
+      // on first use (Deno loads its timer code lazily), and nothing they catch can happen
+      // before this function returns (messages, signals and timers arrive as later events).
+      Atomics.store(this.#ctl.i32, GO, 1);
+      Atomics.notify(this.#ctl.i32, GO);
       if (opts.timeout !== undefined && opts.timeout > 0) {
         const t = setTimeout(
           () =>
@@ -393,8 +413,6 @@ export class Machine {
         }
         finish();
       };
-      Atomics.store(this.#ctl.i32, GO, 1);
-      Atomics.notify(this.#ctl.i32, GO);
     });
   }
 
