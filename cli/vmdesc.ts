@@ -93,5 +93,10 @@ export async function main(args: string[]): Promise<number> {
 }
 
 if (import.meta.main) {
-  Deno.exitCode = await main(Deno.args);
+  const status = await main(Deno.args);
+  // `boot` returns with the machine closed, its workers terminated and all of its output
+  // written synchronously: exit now instead of letting the runtime wind down the isolates
+  // (10-25 ms of a ~250 ms boot, measured). Other commands (the LSP's async streams) drain.
+  if (Deno.args[0] === "boot") Deno.exit(status);
+  Deno.exitCode = status;
 }
