@@ -11,7 +11,7 @@
  */
 /// <reference lib="deno.worker" />
 import type { Plan } from "../lang/plan/types.ts";
-import { pthreadSelf } from "./host/libc.ts";
+import { libc, pthreadSelf } from "./host/libc.ts";
 import { Vcpu } from "./kvm/vcpu.ts";
 import { setIrqLine } from "./kvm/vm.ts";
 import { EXITED, GO, READY, ringTake, STOP, viewControl } from "./control.ts";
@@ -47,6 +47,15 @@ export type WorkerMessage =
   | { type: "error"; code: string | null; message: string; hint: string | null };
 
 const post = (m: WorkerMessage) => self.postMessage(m);
+
+// Work that needs nothing from the init message is done now, while the main thread is
+// still compiling and building the VM (vmdesc boot starts this worker first): opening
+// libc (dlopen binds every symbol, ~4 ms in a fresh isolate) and loading the shadow
+// binding module. Done at init time instead, both delayed the guest's start.
+libc();
+const onesAlias: Promise<Record<string, unknown> | null> = import(
+  new URL("./memory/ones_alias.ts", import.meta.url).href
+).catch(() => null);
 
 self.onmessage = async (ev: MessageEvent<WorkerInit>) => {
   self.onmessage = null;
@@ -214,9 +223,8 @@ function closeDevices(devices: Device[]): void {
 async function bindShadow(plan: Plan, devices: Device[], memory: GuestMemory): Promise<void> {
   if (!plan.memslots.some((m) => m.backing.kind === "ones_alias")) return;
   try {
-    const spec = new URL("./memory/ones_alias.ts", import.meta.url).href;
-    const mod = await import(spec);
-    if (typeof mod.bindShadowDevices === "function") mod.bindShadowDevices(plan, devices, memory);
+    const mod = await onesAlias;
+    if (typeof mod?.bindShadowDevices === "function") mod.bindShadowDevices(plan, devices, memory);
   } catch (e) {
     if (e instanceof RuntimeError) throw e;
   }
