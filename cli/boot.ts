@@ -140,7 +140,7 @@ export async function run(args: string[]): Promise<number> {
       try {
         text = await Deno.readTextFile(planFile);
       } catch (e) {
-        failure(`cannot read '${planFile}': ${(e as Error).message}`, "check the path");
+        failure("E2002", `cannot read '${planFile}': ${(e as Error).message}`, "check the path");
         return EXIT_STATUS.compileError;
       }
       try {
@@ -175,7 +175,7 @@ export async function run(args: string[]): Promise<number> {
       const host = new DenoHost();
       const text = host.readFile(file);
       if (text === undefined) {
-        failure(`cannot read '${file}'`, "check the path and its permissions");
+        failure("E2002", `cannot read '${file}'`, "check the path and its permissions");
         return EXIT_STATUS.compileError;
       }
       const machine = f.machine as string | undefined;
@@ -201,6 +201,7 @@ export async function run(args: string[]): Promise<number> {
       );
       if (plans.length === 0) {
         failure(
+          machine ? "E0105" : "E0404",
           machine ? `no machine named '${machine}' in ${file}` : `${file} defines no machine`,
           null,
         );
@@ -322,7 +323,7 @@ export async function run(args: string[]): Promise<number> {
         if (special) await Deno.writeTextFile(statsPath, text);
         else await writeFileAtomic(statsPath, text);
       } catch (e) {
-        failure(`cannot write '${statsPath}': ${(e as Error).message}`, null);
+        failure("E2003", `cannot write '${statsPath}': ${(e as Error).message}`, null);
       }
     }
     return result.exitStatus;

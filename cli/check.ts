@@ -63,7 +63,11 @@ export async function run(args: string[]): Promise<number> {
   for (const file of expandInputs(parsed.positionals)) {
     const input = await readInput(file, host);
     if ("error" in input) {
-      failure(`cannot read '${file}': ${input.error}`, "check the path and its permissions");
+      failure(
+        "E2002",
+        `cannot read '${file}': ${input.error}`,
+        "check the path and its permissions",
+      );
       unreadable = true;
       continue;
     }

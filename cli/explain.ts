@@ -101,12 +101,19 @@ export async function run(args: string[]): Promise<number> {
   try {
     markdown = await Deno.readTextFile(DOC_URL);
   } catch {
-    failure(`cannot read ${DOC_URL.pathname}`, "the docs/ folder ships with vmdesc; reinstall it");
+    failure(
+      "E2002",
+      `cannot read ${DOC_URL.pathname}`,
+      "the docs/ folder ships with vmdesc; reinstall it",
+    );
     return 1;
   }
   const section = sections(markdown).get(code);
   if (!section) {
-    failure(`${code} (${CODES[code].title}) has no explanation in docs/diagnostics.md yet`);
+    failure(
+      "E2002",
+      `${code} (${CODES[code].title}) has no explanation in docs/diagnostics.md yet`,
+    );
     return 1;
   }
   out(section.text);

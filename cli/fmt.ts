@@ -70,7 +70,11 @@ export async function run(args: string[]): Promise<number> {
   for (const file of files) {
     const input = await readInput(file, host);
     if ("error" in input) {
-      failure(`cannot read '${file}': ${input.error}`, "check the path and its permissions");
+      failure(
+        "E2002",
+        `cannot read '${file}': ${input.error}`,
+        "check the path and its permissions",
+      );
       status = 2;
       continue;
     }
@@ -102,7 +106,7 @@ export async function run(args: string[]): Promise<number> {
       await writeFileAtomic(file, result.text);
       rewritten++;
     } catch (e) {
-      failure(`cannot write '${file}': ${describeFsError(e)}`, null);
+      failure("E2003", `cannot write '${file}': ${describeFsError(e)}`, null);
       status = 2;
     }
   }

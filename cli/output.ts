@@ -4,6 +4,7 @@
  * written atomically (temp file in the same directory, then rename).
  */
 import type { UsageError } from "./args.ts";
+import type { Code } from "../lang/diagnostics/codes.ts";
 import { dirname } from "./host.ts";
 
 const encoder = new TextEncoder();
@@ -43,19 +44,23 @@ export function usageError(
   const bold = (s: string) => color ? `\x1b[1m${s}\x1b[0m` : s;
   const message = typeof e === "string" ? e : e.message;
   const hint = typeof e === "string" ? null : e.hint ?? null;
-  let text = `${red("error")}${bold(`: ${message}`)}\n`;
+  let text = `${red("error[E2001]")}${bold(`: ${message}`)}\n`;
   if (hint) text += `  = help: ${hint}\n`;
   text += `  = note: run 'vmdesc ${command ? command + " " : ""}--help' for usage\n`;
   err(text);
   return 2;
 }
 
-/** Any non-usage failure of the CLI itself (unreadable file, ...), in the same style. */
-export function failure(message: string, hint: string | null = null): void {
+/**
+ * Any non-usage failure of the CLI itself, in the diagnostics' style with its stable code:
+ * E2002 an input it cannot read, E2003 an output it cannot write, E0105/E0404 a missing
+ * machine. `vmdesc explain CODE` tells more.
+ */
+export function failure(code: Code, message: string, hint: string | null = null): void {
   const color = useColor(Deno.stderr);
   const red = (s: string) => color ? `\x1b[1;31m${s}\x1b[0m` : s;
   const bold = (s: string) => color ? `\x1b[1m${s}\x1b[0m` : s;
-  err(`${red("error")}${bold(`: ${message}`)}\n${hint ? `  = help: ${hint}\n` : ""}`);
+  err(`${red(`error[${code}]`)}${bold(`: ${message}`)}\n${hint ? `  = help: ${hint}\n` : ""}`);
 }
 
 /**

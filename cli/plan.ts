@@ -73,6 +73,7 @@ export async function run(args: string[]): Promise<number> {
   const input = await readInput(parsed.positionals[0], host);
   if ("error" in input) {
     failure(
+      "E2002",
       `cannot read '${parsed.positionals[0]}': ${input.error}`,
       "check the path and its permissions",
     );
@@ -102,6 +103,7 @@ export async function run(args: string[]): Promise<number> {
     const names = [...result.plans.keys()];
     const best = machine ? suggest(machine, names) : null;
     failure(
+      machine ? "E0105" : "E0404",
       machine
         ? `no machine named '${machine}' in ${input.name}`
         : `${input.name} defines no machine`,
@@ -124,6 +126,7 @@ export async function run(args: string[]): Promise<number> {
       await writeFileAtomic(svgPath, planSvg(plans[0]));
     } catch (e) {
       failure(
+        "E2003",
         `cannot write '${svgPath}': ${describeFsError(e)}`,
         "check the directory exists and is writable",
       );

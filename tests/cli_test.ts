@@ -96,7 +96,7 @@ Deno.test("cli: --help on the top level and on every command", async () => {
 Deno.test("cli: unknown command or flag is a usage error with a suggestion", async () => {
   const r = await vmdesc(["chek", "examples/hello.vmdesc"]);
   assert(
-    r.code === 2 && r.stderr.includes("unknown command 'chek'") &&
+    r.code === 2 && r.stderr.includes("error[E2001]: unknown command 'chek'") &&
       r.stderr.includes("did you mean 'check'"),
     "chek",
     r,
@@ -107,6 +107,36 @@ Deno.test("cli: unknown command or flag is a usage error with a suggestion", asy
   assert(v.code === 2 && v.stderr.includes("no input files"), "check without files", v);
   const fmt = await vmdesc(["check", "--format", "xml", "examples/hello.vmdesc"]);
   assert(fmt.code === 2, "--format xml", fmt);
+});
+
+Deno.test("cli: files it cannot read or write are coded errors (E2002, E2003), nothing left behind", async () => {
+  const missing = await vmdesc(["check", "no/such/file.vmdesc"]);
+  assert(
+    missing.code === 2 &&
+      missing.stderr.startsWith("error[E2002]: cannot read 'no/such/file.vmdesc'") &&
+      missing.stderr.includes("= help:"),
+    "unreadable input",
+    missing,
+  );
+  const dir = await Deno.makeTempDir({ prefix: "vmdesc-cli-" });
+  try {
+    const svg = `${dir}/missing-dir/map.svg`;
+    const w = await vmdesc(["plan", "examples/hello.vmdesc", "--svg", svg]);
+    assert(
+      w.code === 1 && w.stderr.startsWith(`error[E2003]: cannot write '${svg}'`),
+      "unwritable output",
+      w,
+    );
+    assert([...Deno.readDirSync(dir)].length === 0, "no partial or temp file left", w);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+  const noMachine = await vmdesc(["plan", "examples/hello.vmdesc", "--machine", "helo"]);
+  assert(
+    noMachine.code !== 0 && /error\[E0105\]/.test(noMachine.stderr),
+    "unknown machine",
+    noMachine,
+  );
 });
 
 // ── check ────────────────────────────────────────────────────────────────

@@ -4,8 +4,9 @@
  * Codes are stable: never reuse or renumber one. E = error, W = warning.
  * E00xx syntax and literals, E01xx names/imports/machines, E02xx layout,
  * E03xx devices and properties, E04xx machine-level requirements, E05xx boot payload,
- * E1xxx runtime (host, KVM, payload loading) — those are raised by `runtime/`, listed
- * here so `vmdesc explain` and docs/diagnostics.md cover every code in one place.
+ * E1xxx runtime (host, KVM, payload loading) — those are raised by `runtime/` — and
+ * E2xxx command line (usage, files the CLI reads or writes) — raised by `cli/`; both are
+ * listed here so `vmdesc explain` and docs/diagnostics.md cover every code in one place.
  * W0xxx warnings for legal but suspicious setups.
  *
  * The long explanation of each code (meaning, example, fix) lives in docs/diagnostics.md
@@ -79,6 +80,10 @@ export const CODES = {
   E1015: { severity: "error", title: "initrd does not fit" },
   E1016: { severity: "error", title: "payload does not fit in guest RAM" },
   E1017: { severity: "error", title: "serial output file cannot be opened" },
+  // ── command line (raised by cli/) ────────────────────────────────────
+  E2001: { severity: "error", title: "usage error" },
+  E2002: { severity: "error", title: "cannot read an input file" },
+  E2003: { severity: "error", title: "cannot write an output file" },
   // ── warnings ─────────────────────────────────────────────────────────
   W0001: { severity: "warning", title: "trap strategy with a large ECAM window" },
   W0002: { severity: "warning", title: "no serial device" },
