@@ -47,9 +47,17 @@ try { openKvm("${node}"); console.log("opened"); } catch (e) { console.log(JSON.
           stdout: "piped",
         })
         : new Deno.Command(Deno.execPath(), { args: ["run", "-A", script], stdout: "piped" });
-      const o = await cmd.output();
-      const r = JSON.parse(new TextDecoder().decode(o.stdout));
-      equal(r.code, "E1002");
+      // Seen once in a full CI run (not reproducible alone): the capability-less open
+      // reported E1001 (ENOENT/ENODEV/ENXIO) right after other tests had torn VMs down.
+      // The message names the errno; one retry tells a transient host answer from a
+      // wrong mapping, which fails both times.
+      let r = JSON.parse(new TextDecoder().decode((await cmd.output()).stdout));
+      if (r.code === "E1001") {
+        console.log(`first open of the mode-000 node gave ${r.message}; retrying once`);
+        await new Promise((done) => setTimeout(done, 250));
+        r = JSON.parse(new TextDecoder().decode((await cmd.output()).stdout));
+      }
+      equal(r.code, "E1002", r.message);
       match(r.message, /permission denied/);
       match(r.hint, /kvm group/);
     } finally {
