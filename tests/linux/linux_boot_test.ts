@@ -238,16 +238,7 @@ Deno.test({
       .map((s) => ({ base: s.paddr, end: s.paddr + s.memsz }));
     await withInitrd(plan, async () => {
       const w = await bootUntil(plan, acpiListed, 600);
-      console.log(
-        `PVH: banner after ${w.times.get("banner")?.toFixed(1)} s, ACPI tables after ${
-          w.times.get("acpi")?.toFixed(1)
-        } s`,
-      );
-      assertEquals(
-        w.reason,
-        "aborted",
-        `the guest ended on its own: ${w.lines.slice(-5).join("\n")}`,
-      );
+      reportTimesAndStop("PVH", w);
       checkLog(plan, w, sanitize([...plan.e820, PVH_ISA_HOLE]));
       checkRamdisk(w, placeHigh(plan, INITRD_SIZE, 2 ** 32, segments), INITRD_SIZE);
     });
@@ -265,16 +256,7 @@ Deno.test({
     await withInitrd(plan, async () => {
       const placed = placeLinux(plan, bz, INITRD_SIZE).initrd!;
       const w = await bootUntil(plan, acpiListed, 900);
-      console.log(
-        `bzImage: banner after ${w.times.get("banner")?.toFixed(1)} s, ACPI tables after ${
-          w.times.get("acpi")?.toFixed(1)
-        } s`,
-      );
-      assertEquals(
-        w.reason,
-        "aborted",
-        `the guest ended on its own: ${w.lines.slice(-5).join("\n")}`,
-      );
+      reportTimesAndStop("bzImage", w);
       // The 64-bit protocol hands the map over as is: Linux prints exactly the Plan's entries.
       assertEquals(sanitize(plan.e820), plan.e820);
       checkLog(plan, w, plan.e820);
@@ -282,3 +264,10 @@ Deno.test({
     });
   },
 });
+
+/** Prints how long the kernel took to each checkpoint; the run must have been ended by us. */
+function reportTimesAndStop(path: string, w: Awaited<ReturnType<typeof bootUntil>>): void {
+  const at = (k: string) => w.times.get(k)?.toFixed(1);
+  console.log(`${path}: banner after ${at("banner")} s, ACPI tables after ${at("acpi")} s`);
+  assertEquals(w.reason, "aborted", `the guest ended on its own: ${w.lines.slice(-5).join("\n")}`);
+}

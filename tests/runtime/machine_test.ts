@@ -13,6 +13,7 @@ import {
   haveKvm,
   inLoopGuest,
   MiB,
+  serialDevice,
   spinGuest,
   writeTemp,
 } from "./plans.ts";
@@ -181,14 +182,7 @@ test("library API: createMachine streams serial output and reports the outcome",
   ]);
   await withGuest(code, async (path) => {
     const plan = flatPlan({ path });
-    plan.devices.unshift({
-      id: "com1",
-      kind: "serial",
-      ports: [{ base: 0x3f8, size: 8 }],
-      mmio: [],
-      irq: 4,
-      props: { port: 0x3f8, irq: 4 },
-    });
+    plan.devices.unshift(serialDevice());
     using m = await createMachine(plan);
     const text = new Response(m.serial).text();
     const r = await m.run({ timeout: 10 });
@@ -322,14 +316,7 @@ test("output without a newline reaches the sink while the guest keeps running", 
   ]);
   await withGuest(code, async (path) => {
     const plan = flatPlan({ path });
-    plan.devices.unshift({
-      id: "com1",
-      kind: "serial",
-      ports: [{ base: 0x3f8, size: 8 }],
-      mmio: [],
-      irq: 4,
-      props: { port: 0x3f8, irq: 4 },
-    });
+    plan.devices.unshift(serialDevice());
     let out = "";
     let seenWhileRunning = "";
     using m = await Machine.create(plan, {
