@@ -9,7 +9,6 @@ import { err, failure, out, usageError, useColor, writeFileAtomic } from "./outp
 import type { Plan } from "../lang/plan/types.ts";
 import type { Diagnostic } from "../lang/diagnostics/types.ts";
 import { EXIT_STATUS, EXIT_STATUS_HELP } from "../runtime/errors.ts";
-import { discardPrestartedWorkers, prestartVcpuWorker } from "../runtime/vcpu_spawn.ts";
 
 export const HELP = `Boot a machine on /dev/kvm.
 
@@ -120,16 +119,8 @@ export async function run(args: string[]): Promise<number> {
     }
   }
 
-  // `new Worker` blocks this thread ~20 ms while Deno builds the isolate, and the worker
-  // then loads its modules: start vCPU 0's worker now, so its loading overlaps compiling
-  // and building the VM (Machine.create takes it; see runtime/vcpu_spawn.ts).
   const positionals = parsed.positionals;
-  prestartVcpuWorker();
-  try {
-    return await compileAndBoot();
-  } finally {
-    discardPrestartedWorkers();
-  }
+  return await compileAndBoot();
 
   async function compileAndBoot(): Promise<number> {
     // ── the Plan ───────────────────────────────────────────────────────────────────────
@@ -233,6 +224,7 @@ export async function run(args: string[]): Promise<number> {
     const rawStdin = hasSerial
       ? (await import("../runtime/devices/serial/stdin.ts")).stdinInput()
       : null;
+    // The first byte typed ends the progress line (it would draw over what the guest echoes).
     const stdin = rawStdin && progress
       ? {
         subscribe: (onData: (bytes: Uint8Array) => void) =>
@@ -240,6 +232,17 @@ export async function run(args: string[]): Promise<number> {
             progress.stop();
             onData(bytes);
           }),
+        openPolled: () => {
+          const polled = rawStdin.openPolled!();
+          return {
+            read: () => {
+              const bytes = polled.read();
+              if (bytes) progress.stop();
+              return bytes;
+            },
+            close: () => polled.close(),
+          };
+        },
       }
       : rawStdin;
     const warn = (m: string) => {
@@ -264,6 +267,8 @@ export async function run(args: string[]): Promise<number> {
       machine = await Machine.create(plan, {
         baseDir,
         stdin,
+        // One vCPU runs on this thread: no second isolate to start (see runtime/machine.ts).
+        vcpuThread: "caller",
         output: (id, bytes) => {
           progress?.output(bytes);
           route.write(id, bytes);

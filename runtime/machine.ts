@@ -5,6 +5,11 @@
  * timeouts, Ctrl-C, AbortSignal, stdin, output. Each vCPU runs a synchronous KVM_RUN loop
  * in its own Worker; vCPU 0's worker owns the device models.
  *
+ * Or, with `vcpuThread: "caller"` and one vCPU, the loop runs on the caller's thread, which
+ * saves the second isolate (~15-20 ms of start-up). A POSIX timer then interrupts KVM_RUN
+ * every INLINE_TICK_MS; at each tick the loop flushes device output, polls stdin, checks the
+ * deadline and gives the event loop a turn (timers, signal listeners, stream input).
+ *
  * Stopping (works even for a guest spinning without exits): the main thread stores a stop
  * code in the control block, sets `immediate_exit = 1` in each vCPU's kvm_run page and
  * sends SIGUSR2 to each vCPU thread (pthread_kill). A no-op SIGUSR2 listener is installed
@@ -30,11 +35,15 @@ import {
   viewControl,
 } from "./control.ts";
 import type { WorkerInit, WorkerMessage } from "./vcpu_worker.ts";
-import { takeVcpuWorker } from "./vcpu_spawn.ts";
-import type { LoopOutcome } from "./run_loop.ts";
+import { spawnVcpuWorker } from "./vcpu_spawn.ts";
+import { type LoopOutcome, RunLoop } from "./run_loop.ts";
 import { EXIT_STATUS, type ExitReason, RuntimeError, statusFor } from "./errors.ts";
 import { mergeStats, type RunStats, type WorkerStats } from "./stats.ts";
-import type { InputSource } from "./devices/device.ts";
+import type { InputSource, PolledInput } from "./devices/device.ts";
+import { DeviceSet, loadOnesAlias } from "./device_set.ts";
+import { setIrqLine } from "./kvm/vm.ts";
+import { ThreadTimer } from "./host/thread_timer.ts";
+import { setImmediate } from "node:timers";
 
 export interface MachineOptions extends VmOptions {
   /** Directory relative payload paths are resolved against (default: the Plan's source dir, else cwd). */
@@ -52,6 +61,15 @@ export interface MachineOptions extends VmOptions {
    * waiting for the guest's INIT/SIPI. For flat payloads written for that model, and tests.
    */
   apsAtEntry?: boolean;
+  /**
+   * Where the vCPU loops run. "worker" (the default): one Worker per vCPU, and this thread
+   * stays free while the guest runs. "caller": a 1-vCPU machine runs its loop on the thread
+   * that calls run(), which starts the guest ~15-20 ms sooner (no second isolate); while
+   * the guest runs, that thread's event loop turns only at ticks (every 20 ms), so timers,
+   * signal listeners and stream input are served then. `vmdesc boot` uses it for 1-vCPU
+   * machines. Machines with more vCPUs always use workers.
+   */
+  vcpuThread?: "worker" | "caller";
 }
 
 export interface RunOptions {
@@ -88,6 +106,67 @@ const noop = () => {};
 const OUTPUT_TICK_MS = 100;
 /** Control block room (control.ts) and a sane bound on threads. */
 const MAX_VCPUS = 255;
+/**
+ * "caller" mode: how often the timer takes vCPU 0 out of KVM_RUN (ms). Each tick costs one
+ * exit and a cheap event-loop turn (~40 µs here, 0.2%); it bounds the delay of typed input,
+ * output flushes, timeouts and stops.
+ */
+const INLINE_TICK_MS = 20;
+/**
+ * "caller" mode: at most this long between full event-loop turns (ms). A cheap turn runs
+ * due timers and callbacks; signal listeners and async reads need the loop to park (~2 ms
+ * here), so that happens at this pace, and at once after a kick that was not the tick.
+ */
+const PARK_EVERY_MS = 500;
+
+/** A turn of the event loop: due timers and ready callbacks run (~16 µs). */
+const turn = () => new Promise<void>((r) => setImmediate(r));
+/** A turn that parks: signal listeners and completed async reads run too (~2 ms). */
+const park = () => new Promise<void>((r) => setTimeout(r, 0));
+
+type HostFailure = { code: string | null; message: string; hint: string | null };
+
+/** The result of a run from how it ended: a host failure, a vCPU's outcome, or a stop. */
+function resultOf(
+  hostError: HostFailure | null,
+  first: LoopOutcome | null,
+  mainReason: { reason: ExitReason; message: string } | null,
+  stats: RunStats,
+): RunResult {
+  if (hostError) {
+    return {
+      reason: "host_error",
+      exitStatus: EXIT_STATUS.hostError,
+      message: hostError.message,
+      code: hostError.code ?? undefined,
+      hint: hostError.hint,
+      stats,
+    };
+  }
+  if (first) {
+    const reason = first.reason as ExitReason;
+    return {
+      reason,
+      exitStatus: first.success ? EXIT_STATUS.ok : statusFor(reason, first.value ?? 0),
+      message: first.message,
+      dump: first.dump,
+      debugValue: first.value,
+      stats,
+    };
+  }
+  const r = mainReason ?? { reason: "aborted" as const, message: "stopped" };
+  return { reason: r.reason, exitStatus: statusFor(r.reason), message: r.message, stats };
+}
+
+/** A thrown error as a host failure (RuntimeError and HostError keep their code and hint). */
+function failureOf(e: unknown): HostFailure {
+  const re = e instanceof RuntimeError ? e : null;
+  return {
+    code: re?.code ?? (e as { code?: string })?.code ?? null,
+    message: re ? re.message : (e as Error)?.stack ?? String(e),
+    hint: re?.hint ?? (e as { hint?: string })?.hint ?? null,
+  };
+}
 
 let kickHandler = false;
 
@@ -128,21 +207,38 @@ export class Machine {
   readonly #ctl: Control;
   readonly #workers: Worker[] = [];
   readonly #opts: MachineOptions;
+  /** "caller" mode: vCPU 0's devices and loop, on this thread. Null with workers. */
+  #inline: { set: DeviceSet; loop: RunLoop } | null = null;
   #closed = false;
   #ran = false;
-  #ready: Promise<void>;
+  #ready: Promise<void> = Promise.resolve();
   #onMessage: ((index: number, m: WorkerMessage) => void) | null = null;
-  #workerError: { code: string | null; message: string; hint: string | null } | null = null;
+  #workerError: HostFailure | null = null;
   /** Ends a run in progress when the machine is closed under it. */
   #endRun: (() => void) | null = null;
 
-  private constructor(vm: Vm, opts: MachineOptions, workers: Worker[]) {
+  private constructor(vm: Vm, opts: MachineOptions) {
     this.#vm = vm;
     this.#opts = opts;
-    const sab = createControl();
-    this.#ctl = viewControl(sab);
+    this.#ctl = viewControl(createControl());
     installKickHandler();
+  }
 
+  #warn(message: string): void {
+    (this.#opts.warn ?? ((s: string) => console.error(`vmdesc: warning: ${s}`)))(message);
+  }
+
+  /** The device that gets stdin: `stdinDevice`, else the first serial port; null without stdin. */
+  get #stdinDevice(): string | null {
+    const o = this.#opts;
+    return o.stdin
+      ? (o.stdinDevice ?? this.#vm.plan.devices.find((d) => d.kind === "serial")?.id ?? null)
+      : null;
+  }
+
+  /** Sends each worker its init; #ready settles when all have built their state. */
+  #startWorkers(workers: Worker[]): void {
+    const vm = this.#vm;
     const init = (i: number): WorkerInit => {
       const v = vm.vcpus[i];
       return {
@@ -154,16 +250,13 @@ export class Machine {
         bspRunAddr: vm.vcpus[0].runAddr.toString(),
         regions: vm.regions,
         plan: vm.plan,
-        ctl: sab,
-        stdinDevice: opts.stdin
-          ? (opts.stdinDevice ?? vm.plan.devices.find((d) => d.kind === "serial")?.id ?? null)
-          : null,
+        ctl: this.#ctl.sab,
+        stdinDevice: this.#stdinDevice,
       };
     };
-    let pending = vm.vcpus.length;
+    let pending = workers.length;
     this.#ready = new Promise<void>((resolve, reject) => {
-      vm.vcpus.forEach((_, i) => {
-        const w = workers[i];
+      workers.forEach((w, i) => {
         this.#workers.push(w);
         w.onmessage = (ev: MessageEvent<WorkerMessage>) => {
           const m = ev.data;
@@ -178,7 +271,7 @@ export class Machine {
           } else if (m.type === "output") {
             this.#opts.output?.(m.id, m.bytes);
           } else if (m.type === "warn") {
-            (this.#opts.warn ?? ((s: string) => console.error(`vmdesc: warning: ${s}`)))(m.message);
+            this.#warn(m.message);
           }
           this.#onMessage?.(i, m);
         };
@@ -198,6 +291,26 @@ export class Machine {
     });
   }
 
+  /** "caller" mode: vCPU 0's device models and run loop, built on this thread. */
+  async #buildInline(): Promise<void> {
+    const vm = this.#vm;
+    let loop: RunLoop | null = null;
+    const set = await DeviceSet.build(vm.plan, {
+      setIrq: (gsi, level) => setIrqLine(vm.vmFd, gsi, level),
+      requestStop: (req) => loop?.requestStop(req),
+      // A copy: a model may reuse its buffer, and a sink (a stream) may keep the bytes.
+      output: (id, bytes) => this.#opts.output?.(id, bytes.slice()),
+      memory: vm.memory,
+      stdinDevice: this.#stdinDevice,
+      onesAlias: loadOnesAlias(),
+    });
+    loop = new RunLoop(vm.vcpus[0], set.map, this.#ctl, vm.regions, {
+      warn: (message) => this.#warn(message),
+      onKick: () => set.flush(),
+    });
+    this.#inline = { set, loop };
+  }
+
   /** Builds the VM, loads the payload, starts the vCPU workers (parked until run()). */
   static async create(plan: Plan, opts: MachineOptions = {}): Promise<Machine> {
     const n = plan.cpus?.count;
@@ -208,10 +321,10 @@ export class Machine {
         "set `cpus` between 1 and 255",
       );
     }
+    const inline = opts.vcpuThread === "caller" && n === 1;
     // Workers start first: their isolates and modules load while this thread builds the VM
     // and loads the payload (they wait for their init message).
-    // (vmdesc boot starts one even earlier, before it compiles: see vcpu_spawn.ts.)
-    const workers = Array.from({ length: n }, () => takeVcpuWorker());
+    const workers = inline ? [] : Array.from({ length: n }, () => spawnVcpuWorker());
     let vm: Vm;
     try {
       vm = await Vm.create(plan, opts);
@@ -219,13 +332,18 @@ export class Machine {
       for (const w of workers) w.terminate();
       throw e;
     }
-    let m: Machine | null = null;
+    const m = new Machine(vm, opts);
     try {
       const baseDir = opts.baseDir ?? (plan.source ? dirname(plan.source) : Deno.cwd());
+      if (inline) {
+        await m.#buildInline();
+        await bootVcpus(plan, vm, baseDir, opts);
+        return m;
+      }
       // The workers get their init now and build the device models while this thread
       // loads the payload: neither touches what the other writes (the models own the
       // shadow config pages, the loader RAM and registers; nothing runs before GO).
-      m = new Machine(vm, opts, workers);
+      m.#startWorkers(workers);
       const ready = m.#ready;
       ready.catch(() => {}); // handled below; a rejection during boot() is not "unhandled"
       try {
@@ -238,11 +356,8 @@ export class Machine {
       await ready;
       return m;
     } catch (e) {
-      if (m) m.close();
-      else {
-        for (const w of workers) w.terminate();
-        vm.close();
-      }
+      for (const w of workers) if (!m.#workers.includes(w)) w.terminate();
+      m.close();
       throw e;
     }
   }
@@ -274,61 +389,63 @@ export class Machine {
     }
   }
 
+  /**
+   * The stop sources both modes share: the caller's AbortSignal, and Ctrl-C/SIGTERM when
+   * asked. Returns what removes them.
+   */
+  #listen(
+    opts: RunOptions,
+    stopFor: (code: number, reason: ExitReason, message: string) => void,
+  ): (() => void)[] {
+    const cleanups: (() => void)[] = [];
+    if (opts.signal) {
+      const onAbort = () => stopFor(StopCode.aborted, "aborted", "stopped by the caller");
+      if (opts.signal.aborted) onAbort();
+      else {
+        opts.signal.addEventListener("abort", onAbort, { once: true });
+        cleanups.push(() => opts.signal!.removeEventListener("abort", onAbort));
+      }
+    }
+    if (opts.sigint) {
+      const onInt = () => stopFor(StopCode.interrupted, "interrupted", "interrupted (Ctrl-C)");
+      Deno.addSignalListener("SIGINT", onInt);
+      cleanups.push(() => Deno.removeSignalListener("SIGINT", onInt));
+      // SIGTERM (kill, `timeout`) ends the guest the same clean way, so the terminal is
+      // restored and stats are written; status 143 as shells report it.
+      const onTerm = () => stopFor(StopCode.interrupted, "terminated", "terminated (SIGTERM)");
+      Deno.addSignalListener("SIGTERM", onTerm);
+      cleanups.push(() => Deno.removeSignalListener("SIGTERM", onTerm));
+    }
+    return cleanups;
+  }
+
   /** Runs the guest until it ends or is stopped. A machine runs once. */
   run(opts: RunOptions = {}): Promise<RunResult> {
     if (this.#closed) throw new Error("machine is closed");
     if (this.#ran) throw new Error("a machine runs once; create a new one");
     this.#ran = true;
+    return this.#inline ? this.#runInline(opts) : this.#runWorkers(opts);
+  }
 
+  #runWorkers(opts: RunOptions): Promise<RunResult> {
     const n = this.#vm.vcpus.length;
     const outcomes: (LoopOutcome | null)[] = new Array(n).fill(null);
     const stats: WorkerStats[] = [];
-    let first: { outcome: LoopOutcome; vcpu: number } | null = null;
+    let first: LoopOutcome | null = null;
     let mainReason: { reason: ExitReason; message: string } | null = null;
     let done = 0;
-    const cleanups: (() => void)[] = [];
     const t0 = performance.now();
 
     return new Promise<RunResult>((resolve) => {
       let finished = false;
+      const cleanups: (() => void)[] = [];
       const finish = () => {
         if (finished) return;
         finished = true;
         this.#endRun = null;
         for (const c of cleanups) c();
-        const wall = performance.now() - t0;
-        const merged = mergeStats(stats, wall);
-        let result: RunResult;
-        if (this.#workerError) {
-          result = {
-            reason: "host_error",
-            exitStatus: EXIT_STATUS.hostError,
-            message: this.#workerError.message,
-            code: this.#workerError.code ?? undefined,
-            hint: this.#workerError.hint,
-            stats: merged,
-          };
-        } else if (first) {
-          const o = first.outcome;
-          const reason = o.reason as ExitReason;
-          result = {
-            reason,
-            exitStatus: o.success ? EXIT_STATUS.ok : statusFor(reason, o.value ?? 0),
-            message: o.message,
-            dump: o.dump,
-            debugValue: o.value,
-            stats: merged,
-          };
-        } else {
-          const r = mainReason ?? { reason: "aborted" as const, message: "stopped" };
-          result = {
-            reason: r.reason,
-            exitStatus: statusFor(r.reason),
-            message: r.message,
-            stats: merged,
-          };
-        }
-        resolve(result);
+        const merged = mergeStats(stats, performance.now() - t0);
+        resolve(resultOf(this.#workerError, first, mainReason, merged));
       };
 
       this.#onMessage = (i, m) => {
@@ -337,7 +454,7 @@ export class Machine {
           outcomes[i] = m.outcome;
           stats.push(m.stats);
           if (m.outcome.reason !== "stopped" && first === null && mainReason === null) {
-            first = { outcome: m.outcome, vcpu: i };
+            first = m.outcome;
           }
           this.#stop(StopCode.machine);
           if (++done === n) finish();
@@ -374,24 +491,7 @@ export class Machine {
         );
         cleanups.push(() => clearTimeout(t));
       }
-      if (opts.signal) {
-        const onAbort = () => stopFor(StopCode.aborted, "aborted", "stopped by the caller");
-        if (opts.signal.aborted) onAbort();
-        else {
-          opts.signal.addEventListener("abort", onAbort, { once: true });
-          cleanups.push(() => opts.signal!.removeEventListener("abort", onAbort));
-        }
-      }
-      if (opts.sigint) {
-        const onInt = () => stopFor(StopCode.interrupted, "interrupted", "interrupted (Ctrl-C)");
-        Deno.addSignalListener("SIGINT", onInt);
-        cleanups.push(() => Deno.removeSignalListener("SIGINT", onInt));
-        // SIGTERM (kill, `timeout`) ends the guest the same clean way, so the terminal is
-        // restored and stats are written; status 143 as shells report it.
-        const onTerm = () => stopFor(StopCode.interrupted, "terminated", "terminated (SIGTERM)");
-        Deno.addSignalListener("SIGTERM", onTerm);
-        cleanups.push(() => Deno.removeSignalListener("SIGTERM", onTerm));
-      }
+      cleanups.push(...this.#listen(opts, stopFor));
       if (this.#opts.stdin) {
         const unsubscribe = this.#opts.stdin.subscribe((bytes) => {
           let off = 0;
@@ -416,6 +516,85 @@ export class Machine {
     });
   }
 
+  /**
+   * "caller" mode: vCPU 0's loop on this thread, in slices between ticks. A slice ends when
+   * the guest ends or something kicks the vCPU: the tick timer, or any other signal to this
+   * thread (Ctrl-C and SIGTERM land here while it sits in KVM_RUN). Between slices: stdin,
+   * the deadline, then an event-loop turn, after which a listener may have asked to stop.
+   */
+  async #runInline(opts: RunOptions): Promise<RunResult> {
+    const { set, loop } = this.#inline!;
+    const i32 = this.#ctl.i32;
+    const t0 = performance.now();
+    let mainReason: { reason: ExitReason; message: string } | null = null;
+    const stopFor = (code: number, reason: ExitReason, message: string) => {
+      if (mainReason === null) mainReason = { reason, message };
+      this.#stop(code);
+    };
+    const cleanups = this.#listen(opts, stopFor);
+    let input: PolledInput | null = null;
+    const source = this.#opts.stdin;
+    if (source?.openPolled) {
+      const polled = source.openPolled();
+      input = polled;
+      cleanups.push(() => polled.close());
+    } else if (source) {
+      cleanups.push(source.subscribe((bytes) => set.deliver(bytes)));
+    }
+    const deadline = opts.timeout !== undefined && opts.timeout > 0
+      ? t0 + opts.timeout * 1000
+      : Infinity;
+    let outcome: LoopOutcome | null = null;
+    let hostError: HostFailure | null = null;
+    let tick: ThreadTimer | null = null;
+    try {
+      tick = ThreadTimer.start(host.libc().gettid(), host.KICK_SIGNAL, INLINE_TICK_MS);
+      let lastKick = t0;
+      let lastPark = t0;
+      while (Atomics.load(i32, STOP) === 0) {
+        outcome = loop.runSlice();
+        if (outcome !== null) break;
+        const bytes = input?.read();
+        if (bytes) set.deliver(bytes);
+        const now = performance.now();
+        if (now >= deadline) {
+          stopFor(
+            StopCode.timeout,
+            "timeout",
+            `timeout: guest still running after ${opts.timeout} s`,
+          );
+          break;
+        }
+        // Two kicks closer than half a tick: one was another signal (Ctrl-C, SIGTERM),
+        // whose listener runs only when the event loop parks; so park now.
+        const foreign = now - lastKick < INLINE_TICK_MS / 2;
+        lastKick = now;
+        if (foreign || now - lastPark >= PARK_EVERY_MS) {
+          await park();
+          lastPark = performance.now();
+        } else {
+          await turn();
+        }
+        if (this.#closed) break; // closed from a callback: the VM is gone
+      }
+    } catch (e) {
+      hostError = failureOf(e);
+    } finally {
+      tick?.stop();
+      for (const c of cleanups) c();
+    }
+    if (this.#closed && mainReason === null && outcome === null) {
+      mainReason = { reason: "aborted", message: "machine closed while running" };
+    }
+    const devices = set.stats(loop);
+    set.close(); // flushes what the models still hold
+    const first = outcome !== null && outcome.reason !== "stopped" && mainReason === null
+      ? outcome
+      : null;
+    const stats = mergeStats([loop.workerStats(devices)], performance.now() - t0);
+    return resultOf(hostError, first, mainReason, stats);
+  }
+
   #kickBsp(): void {
     const v = this.#vm.vcpus[0];
     v.runBytes[OFF_IMMEDIATE_EXIT] = 1;
@@ -430,6 +609,7 @@ export class Machine {
     this.#stop(StopCode.aborted);
     // Wait (briefly) until every worker that could be inside KVM_RUN has left it, so no
     // thread touches kvm_run pages, guest memory or fds after they are released below.
+    // ("caller" mode: this thread is not in KVM_RUN while this runs.)
     const i = this.#ctl.i32;
     const deadline = performance.now() + 2000;
     for (;;) {
@@ -440,6 +620,7 @@ export class Machine {
     }
     for (const w of this.#workers) w.terminate();
     this.#endRun?.();
+    this.#inline?.set.close();
     this.#vm.close();
   }
 

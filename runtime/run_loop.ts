@@ -40,7 +40,7 @@ import {
   MB_VALUE,
   STOP,
 } from "./control.ts";
-import { Counters } from "./stats.ts";
+import { Counters, type DeviceStats, type WorkerStats } from "./stats.ts";
 import type { ExitReason } from "./errors.ts";
 import type { RegionInfo } from "./memory/mod.ts";
 
@@ -140,6 +140,37 @@ export class RunLoop {
 
   /** Runs until the guest ends or a stop is requested. */
   run(): LoopOutcome {
+    return this.#loop(false)!;
+  }
+
+  /**
+   * Runs until the guest ends, a stop is requested, or the vCPU is kicked (KVM_RUN
+   * returned EINTR); null means kicked: the caller turns its event loop, then calls
+   * runSlice() again. For a vCPU run on the caller's thread (machine.ts), where a kick is
+   * the only moment that thread's timers, signal listeners and input get a turn.
+   */
+  runSlice(): LoopOutcome | null {
+    return this.#loop(true);
+  }
+
+  /** This vCPU's numbers, as plain data (what a worker posts back). */
+  workerStats(devices: DeviceStats[]): WorkerStats {
+    const c = this.counters;
+    return {
+      vcpu: {
+        vcpu: this.vcpu.index,
+        runs: c.runs,
+        exits: c.exitsByName(),
+        guest_ns: c.guestNs,
+        vmm_ns: c.vmmNs,
+      },
+      devices,
+      unclaimed: [...c.unclaimed],
+      forwarded: c.forwarded,
+    };
+  }
+
+  #loop(sliceOnKick: boolean): LoopOutcome | null {
     const sym = libc();
     const ioctl = sym.ioctl_run;
     const clock = sym.clock_gettime;
@@ -169,7 +200,7 @@ export class RunLoop {
         if (e === EINTR || e === EAGAIN) {
           exits[KVM_EXIT.INTR]++;
           const out = this.#onKick();
-          if (out) return out;
+          if (out || sliceOnKick) return out;
           clock(1, tsb);
           tPrev = ts[0] * 1e9 + ts[2];
           c.vmmNs += tPrev - tNow;
@@ -227,7 +258,7 @@ export class RunLoop {
         if (out) return out;
       } else {
         const out = this.#onKick();
-        if (out) return out;
+        if (out || sliceOnKick) return out;
       }
       if (this.#stop !== null) return this.#stopOutcome(this.#stop);
       clock(1, tsb);

@@ -16,13 +16,11 @@ import { Vcpu } from "./kvm/vcpu.ts";
 import { setIrqLine } from "./kvm/vm.ts";
 import { EXITED, GO, READY, ringTake, STOP, viewControl } from "./control.ts";
 import { type LoopOutcome, RunLoop } from "./run_loop.ts";
-import { AddressMap } from "./address_map.ts";
-import type { Device, DeviceContext, InputSource } from "./devices/device.ts";
 import { GuestMemory, type RegionInfo } from "./memory/mod.ts";
 import { RuntimeError } from "./errors.ts";
 // Static, so the device models load while the main thread is still building the VM.
-import { DEVICE_MODELS } from "./devices/registry.ts";
-import type { DeviceStats, WorkerStats } from "./stats.ts";
+import { DeviceSet, loadOnesAlias } from "./device_set.ts";
+import type { WorkerStats } from "./stats.ts";
 
 export interface WorkerInit {
   index: number;
@@ -53,9 +51,7 @@ const post = (m: WorkerMessage) => self.postMessage(m);
 // libc (dlopen binds every symbol, ~4 ms in a fresh isolate) and loading the shadow
 // binding module. Done at init time instead, both delayed the guest's start.
 libc();
-const onesAlias: Promise<Record<string, unknown> | null> = import(
-  new URL("./memory/ones_alias.ts", import.meta.url).href
-).catch(() => null);
+const onesAlias = loadOnesAlias();
 
 self.onmessage = async (ev: MessageEvent<WorkerInit>) => {
   self.onmessage = null;
@@ -78,77 +74,25 @@ async function main(init: WorkerInit): Promise<void> {
   const isBsp = init.index === 0;
 
   let loop: RunLoop | null = null;
-  let devices: Device[] = [];
-  const inputSinks: ((b: Uint8Array) => void)[] = [];
-  const flushers: (() => void)[] = [];
-  let map: AddressMap | null = null;
-
-  if (isBsp) {
-    const memory = new GuestMemory(init.regions);
-    const ctx: DeviceContext & { memory: GuestMemory } = {
+  const set = isBsp
+    ? await DeviceSet.build(init.plan, {
       setIrq: (gsi, level) => setIrqLine(init.vmFd, gsi, level),
       requestStop: (req) => loop?.requestStop(req),
       output: (id, bytes) => post({ type: "output", id, bytes: bytes.slice() }),
-      now: () => performance.now(),
-      input: (id): InputSource | null =>
-        id === init.stdinDevice
-          ? {
-            subscribe(onData) {
-              inputSinks.push(onData);
-              return () => {
-                const i = inputSinks.indexOf(onData);
-                if (i >= 0) inputSinks.splice(i, 1);
-              };
-            },
-          }
-          : null,
-      memory,
-    };
-    try {
-      for (const entry of init.plan.devices) {
-        const make = DEVICE_MODELS.get(entry.kind);
-        if (!make) {
-          throw new RuntimeError(
-            "E1006",
-            `device ${entry.id}: no runtime model for kind "${entry.kind}"`,
-            `known kinds: ${[...DEVICE_MODELS.keys()].join(", ")}`,
-          );
-        }
-        try {
-          devices.push(make(entry, ctx, init.plan));
-        } catch (e) {
-          // A model refusing its Plan entry (missing port, bad property) is a Plan problem.
-          if (e instanceof RuntimeError) throw e;
-          throw new RuntimeError(
-            "E1006",
-            `device ${entry.id} (${entry.kind}): ${(e as Error)?.message ?? String(e)}`,
-            "check this device's entry in the Plan (ports, mmio, irq, props)",
-          );
-        }
-      }
-      await bindShadow(init.plan, devices, memory);
-      for (const d of devices) {
-        const f = (d as { flush?: unknown }).flush;
-        if (typeof f === "function") flushers.push(() => f.call(d));
-      }
-      map = new AddressMap(devices);
-    } catch (e) {
-      closeDevices(devices);
-      devices = [];
-      throw e;
-    }
-  }
+      memory: new GuestMemory(init.regions),
+      stdinDevice: init.stdinDevice,
+      onesAlias,
+    })
+    : null;
 
-  loop = new RunLoop(vcpu, map, ctl, init.regions, {
+  loop = new RunLoop(vcpu, set?.map ?? null, ctl, init.regions, {
     warn: (message) => post({ type: "warn", message }),
-    onKick: isBsp
+    onKick: set
       ? () => {
         const bytes = ringTake(ctl);
-        if (bytes) { for (const sink of inputSinks) sink(bytes); }
-        // The main thread kicks vCPU 0 every OUTPUT_TICK_MS (machine.ts): models that buffer
-        // output (the UART keeps TX until a newline) hand over what they hold, so a prompt
-        // without a newline shows up even while the guest sits in HLT waiting for input.
-        for (const f of flushers) f();
+        if (bytes) set.deliver(bytes);
+        // The main thread kicks vCPU 0 every OUTPUT_TICK_MS (machine.ts) for this flush.
+        set.flush();
       }
       : undefined,
   });
@@ -171,61 +115,13 @@ async function main(init: WorkerInit): Promise<void> {
     try {
       outcome = loop.run();
     } catch (e) {
-      closeDevices(devices);
+      set?.close();
       Atomics.add(ctl.i32, EXITED, 1);
       throw e;
     }
   }
-  const deviceStats: DeviceStats[] = devices.map((d, i) => ({
-    id: d.id,
-    kind: d.kind,
-    pio_exits: loop!.counters.device[i * 2],
-    mmio_exits: loop!.counters.device[i * 2 + 1],
-    model: d.stats(),
-  }));
-  closeDevices(devices);
+  const devices = set?.stats(loop) ?? [];
+  set?.close();
   Atomics.add(ctl.i32, EXITED, 1);
-  const c = loop.counters;
-  post({
-    type: "done",
-    outcome,
-    stats: {
-      vcpu: {
-        vcpu: init.index,
-        runs: c.runs,
-        exits: c.exitsByName(),
-        guest_ns: c.guestNs,
-        vmm_ns: c.vmmNs,
-      },
-      devices: deviceStats,
-      unclaimed: [...c.unclaimed],
-      forwarded: c.forwarded,
-    },
-  });
-}
-
-/** Device models release what they hold (and flush buffered output) exactly once. */
-function closeDevices(devices: Device[]): void {
-  for (const d of devices) {
-    try {
-      d.close?.();
-    } catch {
-      // a model failing to close must not hide the run's outcome
-    }
-  }
-}
-
-/**
- * Under the `shadow` hole strategy the pci_host model keeps the present functions' config
- * pages inside the ones_alias memslot current; `memory/ones_alias.ts` knows that layout
- * and may export `bindShadowDevices(plan, devices, memory)` to connect them.
- */
-async function bindShadow(plan: Plan, devices: Device[], memory: GuestMemory): Promise<void> {
-  if (!plan.memslots.some((m) => m.backing.kind === "ones_alias")) return;
-  try {
-    const mod = await onesAlias;
-    if (typeof mod?.bindShadowDevices === "function") mod.bindShadowDevices(plan, devices, memory);
-  } catch (e) {
-    if (e instanceof RuntimeError) throw e;
-  }
+  post({ type: "done", outcome, stats: loop.workerStats(devices) });
 }

@@ -393,7 +393,6 @@ async function startup(t: Tools, reps: number): Promise<Record<string, number>> 
     for (
       const k of [
         "script_start",
-        "worker_started",
         "lang_loaded",
         "compiled",
         "runtime_loaded",

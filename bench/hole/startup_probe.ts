@@ -1,18 +1,14 @@
 /**
  * Where `vmdesc boot` spends its start-up, phase by phase, inside one process (the
- * benchmark runs it as a subprocess): the vCPU worker's start, module loading of lang/,
- * compile, module loading of runtime/, machine creation (VM, memslots, payload, vCPU
- * worker start), the run, and teardown. Prints one JSON line; times in ms since the
+ * benchmark runs it as a subprocess): module loading of lang/, compile, module loading of
+ * runtime/, machine creation (VM, memslots, devices, payload), the run, and teardown. As
+ * `vmdesc boot` does, a 1-vCPU machine runs on this thread (vcpuThread "caller"). Prints one JSON line; times in ms since the
  * process's time origin.
  */
 const mark: Record<string, number> = { script_start: performance.now() };
 const [file, kernel, cmdline, strategy] = Deno.args;
-// As cli/boot.ts does: vCPU 0's worker first (new Worker blocks while the isolate is
-// built; its modules then load alongside the rest), then the lean compile path (ohm-js
-// is loaded only for a file the fast parser declines).
-const { prestartVcpuWorker } = await import("../../runtime/vcpu_spawn.ts");
-prestartVcpuWorker();
-mark.worker_started = performance.now();
+// As cli/boot.ts does: the lean compile path (ohm-js is loaded only for a file the fast
+// parser declines).
 const { compile } = await import("../../lang/compile.ts");
 const { withOhmOnDemand } = await import("../../lang/ohm_on_demand.ts");
 const { DenoHost } = await import("../../cli/host.ts");
@@ -31,7 +27,7 @@ const plan = [...r.plans.values()][0];
 mark.compiled = performance.now();
 const { createMachine } = await import("../../runtime/mod.ts");
 mark.runtime_loaded = performance.now();
-const m = await createMachine(plan, { serial: () => {}, warn: () => {} });
+const m = await createMachine(plan, { serial: () => {}, warn: () => {}, vcpuThread: "caller" });
 mark.machine_created = performance.now();
 const res = await m.run({ timeout: 60 });
 mark.ran = performance.now();

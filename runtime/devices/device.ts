@@ -47,6 +47,18 @@ export interface DeviceContext {
 export interface InputSource {
   /** Start delivering bytes to `onData`; the returned function stops and releases the source. */
   subscribe(onData: (bytes: Uint8Array) => void): () => void;
+  /**
+   * Optional: the same source read by polling, for a vCPU loop on the caller's thread
+   * (which turns its event loop only now and then): `read()` returns what is available
+   * now without blocking, or null. Instead of `subscribe`, not with it.
+   */
+  openPolled?(): PolledInput;
+}
+
+export interface PolledInput {
+  read(): Uint8Array | null;
+  /** Stops and releases the source (restores a terminal). Idempotent. */
+  close(): void;
 }
 
 export interface Device {

@@ -34,6 +34,11 @@ const SYMBOLS = {
   pthread_kill: { parameters: ["u64", "i32"], result: "i32" },
   gettid: { parameters: [], result: "i32" },
   clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
+  poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
+  // timer_t is an opaque handle (glibc: a small integer in a pointer-sized slot).
+  timer_create: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  timer_settime: { parameters: ["u64", "i32", "buffer", "buffer"], result: "i32" },
+  timer_delete: { parameters: ["u64"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
   strerror: { parameters: ["i32"], result: "pointer" },
 } as const satisfies Deno.ForeignLibraryInterface;
@@ -283,4 +288,14 @@ export function ptr(addr: bigint): Deno.PointerObject {
 /** An ArrayBuffer view over `length` bytes of host memory at `addr` (no copy). */
 export function hostBytes(addr: bigint, length: number): Uint8Array<ArrayBuffer> {
   return new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(ptr(addr), length));
+}
+
+/** True if `fd` has bytes to read (or is at end of file) right now; never blocks. */
+export function pollReadable(fd: number): boolean {
+  // struct pollfd { int fd; short events; short revents; }, POLLIN = 1.
+  const pfd = new DataView(new ArrayBuffer(8));
+  pfd.setInt32(0, fd, true);
+  pfd.setInt16(4, 1, true);
+  const n = libc().poll(new Uint8Array(pfd.buffer), 1n, 0);
+  return n > 0 && pfd.getInt16(6, true) !== 0;
 }

@@ -6,6 +6,7 @@ import { compile, type Plan } from "../../lang/mod.ts";
 import type { HoleStrategy } from "../../lang/plan/types.ts";
 import { DenoHost } from "../../cli/host.ts";
 import { createMachine, type RunResult } from "../../runtime/mod.ts";
+import type { InputSource } from "../../runtime/devices/device.ts";
 import { buildGuests } from "../../examples/guests/build.ts";
 import { kvmMissing as kvmMissingReason } from "../kvm.ts";
 
@@ -57,10 +58,14 @@ export interface GuestRun {
 export async function runGuest(
   guest: string,
   file: string,
-  opts: CompileGuestOptions & { timeout?: number; stdin?: string } = {},
+  opts: CompileGuestOptions & {
+    timeout?: number;
+    stdin?: string | InputSource;
+    vcpuThread?: "worker" | "caller";
+  } = {},
 ): Promise<GuestRun> {
   await buildGuests([guest]);
-  const { timeout, stdin: _stdin, ...compileOpts } = opts;
+  const { timeout, stdin: _stdin, vcpuThread, ...compileOpts } = opts;
   const plan = guestPlan(file, compileOpts);
   const chunks: string[] = [];
   const decoder = new TextDecoder();
@@ -68,6 +73,7 @@ export async function runGuest(
     serial: (bytes) => chunks.push(decoder.decode(bytes, { stream: true })),
     stdin: opts.stdin,
     warn: () => {},
+    vcpuThread,
   });
   try {
     const result = await machine.run({ timeout: timeout ?? 30 });
