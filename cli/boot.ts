@@ -120,6 +120,15 @@ export async function run(args: string[]): Promise<number> {
   }
 
   const positionals = parsed.positionals;
+  // The runtime's modules start loading now: their files are read and prepared while
+  // this thread compiles the machine (every boot needs them; a failed compile just
+  // leaves them unused).
+  const runtimeModules = Promise.all([
+    import("../runtime/machine.ts"),
+    import("../runtime/errors.ts"),
+    import("../runtime/stats.ts"),
+  ]);
+  runtimeModules.catch(() => {}); // awaited below; a compile error returns first
   return await compileAndBoot();
 
   async function compileAndBoot(): Promise<number> {
@@ -212,11 +221,7 @@ export async function run(args: string[]): Promise<number> {
     }
 
     // ── boot ───────────────────────────────────────────────────────────────────────────
-    const [{ Machine }, { RuntimeError }, { formatStats }] = await Promise.all([
-      import("../runtime/machine.ts"),
-      import("../runtime/errors.ts"),
-      import("../runtime/stats.ts"),
-    ]);
+    const [{ Machine }, { RuntimeError }, { formatStats }] = await runtimeModules;
     const hasSerial = plan.devices.some((d) => d.kind === "serial");
     // On a terminal, a progress line (elapsed time, last serial line) until the guest ends
     // or the user types; nothing at all when stderr is piped.

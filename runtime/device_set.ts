@@ -11,6 +11,7 @@ import type { Device, DeviceContext, InputSource } from "./devices/device.ts";
 import { DEVICE_MODELS } from "./devices/registry.ts";
 import type { GuestMemory } from "./memory/mod.ts";
 import { RuntimeError } from "./errors.ts";
+import { bindShadowDevices } from "./memory/ones_alias.ts";
 import type { DeviceStats } from "./stats.ts";
 import type { RunLoop } from "./run_loop.ts";
 
@@ -23,8 +24,6 @@ export interface DeviceHost {
   memory: GuestMemory;
   /** The device id that gets the machine's stdin, or null. */
   stdinDevice: string | null;
-  /** `memory/ones_alias.ts`, loaded by the caller (a worker starts that import early). */
-  onesAlias: Promise<Record<string, unknown> | null>;
 }
 
 export class DeviceSet {
@@ -45,7 +44,7 @@ export class DeviceSet {
   }
 
   /** Builds every model in the Plan; on failure, closes the ones already built. */
-  static async build(plan: Plan, host: DeviceHost): Promise<DeviceSet> {
+  static build(plan: Plan, host: DeviceHost): DeviceSet {
     const sinks: ((b: Uint8Array) => void)[] = [];
     const ctx: DeviceContext & { memory: GuestMemory } = {
       setIrq: host.setIrq,
@@ -89,7 +88,11 @@ export class DeviceSet {
           );
         }
       }
-      await bindShadow(plan, devices, host.memory, host.onesAlias);
+      // Under the `shadow` hole strategy the pci_host model keeps the present functions'
+      // config pages inside the ones_alias memslot current.
+      if (plan.memslots.some((m) => m.backing.kind === "ones_alias")) {
+        bindShadowDevices(plan, devices, host.memory);
+      }
       // The stdin device subscribed through ctx.input while it was built.
       return new DeviceSet(devices, sinks);
     } catch (e) {
@@ -139,29 +142,4 @@ function closeAll(devices: Device[]): void {
       // a model failing to close must not hide the run's outcome
     }
   }
-}
-
-/**
- * Under the `shadow` hole strategy the pci_host model keeps the present functions' config
- * pages inside the ones_alias memslot current; `memory/ones_alias.ts` knows that layout
- * and may export `bindShadowDevices(plan, devices, memory)` to connect them.
- */
-async function bindShadow(
-  plan: Plan,
-  devices: Device[],
-  memory: GuestMemory,
-  onesAlias: Promise<Record<string, unknown> | null>,
-): Promise<void> {
-  if (!plan.memslots.some((m) => m.backing.kind === "ones_alias")) return;
-  try {
-    const mod = await onesAlias;
-    if (typeof mod?.bindShadowDevices === "function") mod.bindShadowDevices(plan, devices, memory);
-  } catch (e) {
-    if (e instanceof RuntimeError) throw e;
-  }
-}
-
-/** Starts loading `memory/ones_alias.ts` (the shadow-hole binding); null if it cannot load. */
-export function loadOnesAlias(): Promise<Record<string, unknown> | null> {
-  return import(new URL("./memory/ones_alias.ts", import.meta.url).href).catch(() => null);
 }

@@ -7,8 +7,9 @@
  *
  * Or, with `vcpuThread: "caller"` and one vCPU, the loop runs on the caller's thread, which
  * saves the second isolate (~15-20 ms of start-up). A POSIX timer then interrupts KVM_RUN
- * every INLINE_TICK_MS; at each tick the loop flushes device output, polls stdin, checks the
- * deadline and gives the event loop a turn (timers, signal listeners, stream input).
+ * every INLINE_TICK_MS; at each tick the loop flushes device output, polls stdin and checks
+ * the deadline, and every TURN_EVERY_MS it gives the event loop a turn (timers, signal
+ * listeners, stream input).
  *
  * Stopping (works even for a guest spinning without exits): the main thread stores a stop
  * code in the control block, sets `immediate_exit = 1` in each vCPU's kvm_run page and
@@ -40,10 +41,9 @@ import { type LoopOutcome, RunLoop } from "./run_loop.ts";
 import { EXIT_STATUS, type ExitReason, RuntimeError, statusFor } from "./errors.ts";
 import { mergeStats, type RunStats, type WorkerStats } from "./stats.ts";
 import type { InputSource, PolledInput } from "./devices/device.ts";
-import { DeviceSet, loadOnesAlias } from "./device_set.ts";
+import { DeviceSet } from "./device_set.ts";
 import { setIrqLine } from "./kvm/vm.ts";
 import { ThreadTimer } from "./host/thread_timer.ts";
-import { setImmediate } from "node:timers";
 
 export interface MachineOptions extends VmOptions {
   /** Directory relative payload paths are resolved against (default: the Plan's source dir, else cwd). */
@@ -65,8 +65,8 @@ export interface MachineOptions extends VmOptions {
    * Where the vCPU loops run. "worker" (the default): one Worker per vCPU, and this thread
    * stays free while the guest runs. "caller": a 1-vCPU machine runs its loop on the thread
    * that calls run(), which starts the guest ~15-20 ms sooner (no second isolate); while
-   * the guest runs, that thread's event loop turns only at ticks (every 20 ms), so timers,
-   * signal listeners and stream input are served then. `vmdesc boot` uses it for 1-vCPU
+   * the guest runs, that thread's event loop gets a turn only every 100 ms (and after a
+   * signal), so timers, signal listeners and stream input are served then. `vmdesc boot` uses it for 1-vCPU
    * machines. Machines with more vCPUs always use workers.
    */
   vcpuThread?: "worker" | "caller";
@@ -107,22 +107,26 @@ const OUTPUT_TICK_MS = 100;
 /** Control block room (control.ts) and a sane bound on threads. */
 const MAX_VCPUS = 255;
 /**
- * "caller" mode: how often the timer takes vCPU 0 out of KVM_RUN (ms). Each tick costs one
- * exit and a cheap event-loop turn (~40 µs here, 0.2%); it bounds the delay of typed input,
- * output flushes, timeouts and stops.
+ * "caller" mode: how often the timer takes vCPU 0 out of KVM_RUN (ms), to flush device
+ * output, read stdin and check the deadline. One exit and a few µs per tick (~0.1%); it
+ * bounds the delay of typed input and of a timeout.
  */
 const INLINE_TICK_MS = 20;
 /**
- * "caller" mode: at most this long between full event-loop turns (ms). A cheap turn runs
- * due timers and callbacks; signal listeners and async reads need the loop to park (~2 ms
- * here), so that happens at this pace, and at once after a kick that was not the tick.
+ * "caller" mode: how often the event loop gets a turn while the guest runs (ms), and at
+ * once after a kick that was not the tick (Ctrl-C, SIGTERM). A turn costs ~0.1 ms here.
  */
-const PARK_EVERY_MS = 500;
+const TURN_EVERY_MS = 100;
 
-/** A turn of the event loop: due timers and ready callbacks run (~16 µs). */
-const turn = () => new Promise<void>((r) => setImmediate(r));
-/** A turn that parks: signal listeners and completed async reads run too (~2 ms). */
-const park = () => new Promise<void>((r) => setTimeout(r, 0));
+const NOTHING = new Uint8Array(0);
+/**
+ * One turn of this thread's event loop: due timers, signal listeners and completed reads
+ * run. It must park the loop (a microtask or an immediate does not poll the signal pipe);
+ * an async op that completes on Deno's thread pool parks it for just its ~0.1 ms, where
+ * `setTimeout(0)` parks for 1-2 ms and loads Deno's timer code on first use (~10 ms). A
+ * digest of nothing is such an op that needs no permission and has no effect.
+ */
+const turn = () => crypto.subtle.digest("SHA-1", NOTHING).then(() => {});
 
 type HostFailure = { code: string | null; message: string; hint: string | null };
 
@@ -292,17 +296,16 @@ export class Machine {
   }
 
   /** "caller" mode: vCPU 0's device models and run loop, built on this thread. */
-  async #buildInline(): Promise<void> {
+  #buildInline(): void {
     const vm = this.#vm;
     let loop: RunLoop | null = null;
-    const set = await DeviceSet.build(vm.plan, {
+    const set = DeviceSet.build(vm.plan, {
       setIrq: (gsi, level) => setIrqLine(vm.vmFd, gsi, level),
       requestStop: (req) => loop?.requestStop(req),
       // A copy: a model may reuse its buffer, and a sink (a stream) may keep the bytes.
       output: (id, bytes) => this.#opts.output?.(id, bytes.slice()),
       memory: vm.memory,
       stdinDevice: this.#stdinDevice,
-      onesAlias: loadOnesAlias(),
     });
     loop = new RunLoop(vm.vcpus[0], set.map, this.#ctl, vm.regions, {
       warn: (message) => this.#warn(message),
@@ -327,7 +330,7 @@ export class Machine {
     const workers = inline ? [] : Array.from({ length: n }, () => spawnVcpuWorker());
     let vm: Vm;
     try {
-      vm = await Vm.create(plan, opts);
+      vm = Vm.create(plan, opts);
     } catch (e) {
       for (const w of workers) w.terminate();
       throw e;
@@ -336,7 +339,7 @@ export class Machine {
     try {
       const baseDir = opts.baseDir ?? (plan.source ? dirname(plan.source) : Deno.cwd());
       if (inline) {
-        await m.#buildInline();
+        m.#buildInline();
         await bootVcpus(plan, vm, baseDir, opts);
         return m;
       }
@@ -550,7 +553,7 @@ export class Machine {
     try {
       tick = ThreadTimer.start(host.libc().gettid(), host.KICK_SIGNAL, INLINE_TICK_MS);
       let lastKick = t0;
-      let lastPark = t0;
+      let lastTurn = t0;
       while (Atomics.load(i32, STOP) === 0) {
         outcome = loop.runSlice();
         if (outcome !== null) break;
@@ -566,16 +569,14 @@ export class Machine {
           break;
         }
         // Two kicks closer than half a tick: one was another signal (Ctrl-C, SIGTERM),
-        // whose listener runs only when the event loop parks; so park now.
+        // whose listener runs in a turn of the event loop; so turn now.
         const foreign = now - lastKick < INLINE_TICK_MS / 2;
         lastKick = now;
-        if (foreign || now - lastPark >= PARK_EVERY_MS) {
-          await park();
-          lastPark = performance.now();
-        } else {
+        if (foreign || now - lastTurn >= TURN_EVERY_MS) {
           await turn();
+          lastTurn = performance.now();
+          if (this.#closed) break; // closed from a callback: the VM is gone
         }
-        if (this.#closed) break; // closed from a callback: the VM is gone
       }
     } catch (e) {
       hostError = failureOf(e);

@@ -36,8 +36,8 @@ export interface CreateMachineOptions {
   baseDir?: string;
   /**
    * "worker" (default) or "caller": run a 1-vCPU machine's loop on the thread that calls
-   * run() (faster start; this thread's event loop then turns only every 20 ms while the
-   * guest runs). See MachineOptions.vcpuThread.
+   * run() (faster start; this thread's event loop then turns only every 100 ms while
+   * the guest runs). See MachineOptions.vcpuThread.
    */
   vcpuThread?: MachineOptions["vcpuThread"];
 }

@@ -19,7 +19,7 @@ import { type LoopOutcome, RunLoop } from "./run_loop.ts";
 import { GuestMemory, type RegionInfo } from "./memory/mod.ts";
 import { RuntimeError } from "./errors.ts";
 // Static, so the device models load while the main thread is still building the VM.
-import { DeviceSet, loadOnesAlias } from "./device_set.ts";
+import { DeviceSet } from "./device_set.ts";
 import type { WorkerStats } from "./stats.ts";
 
 export interface WorkerInit {
@@ -47,16 +47,14 @@ export type WorkerMessage =
 const post = (m: WorkerMessage) => self.postMessage(m);
 
 // Work that needs nothing from the init message is done now, while the main thread is
-// still compiling and building the VM (vmdesc boot starts this worker first): opening
-// libc (dlopen binds every symbol, ~4 ms in a fresh isolate) and loading the shadow
-// binding module. Done at init time instead, both delayed the guest's start.
+// still building the VM: opening libc (dlopen binds every symbol, ~4 ms in a fresh
+// isolate). Done at init time instead, it delayed the guest's start.
 libc();
-const onesAlias = loadOnesAlias();
 
-self.onmessage = async (ev: MessageEvent<WorkerInit>) => {
+self.onmessage = (ev: MessageEvent<WorkerInit>) => {
   self.onmessage = null;
   try {
-    await main(ev.data);
+    main(ev.data);
   } catch (e) {
     const re = e instanceof RuntimeError ? e : null;
     post({
@@ -68,20 +66,19 @@ self.onmessage = async (ev: MessageEvent<WorkerInit>) => {
   }
 };
 
-async function main(init: WorkerInit): Promise<void> {
+function main(init: WorkerInit): void {
   const ctl = viewControl(init.ctl);
   const vcpu = new Vcpu(init.index, init.fd, BigInt(init.runAddr), init.runSize);
   const isBsp = init.index === 0;
 
   let loop: RunLoop | null = null;
   const set = isBsp
-    ? await DeviceSet.build(init.plan, {
+    ? DeviceSet.build(init.plan, {
       setIrq: (gsi, level) => setIrqLine(init.vmFd, gsi, level),
       requestStop: (req) => loop?.requestStop(req),
       output: (id, bytes) => post({ type: "output", id, bytes: bytes.slice() }),
       memory: new GuestMemory(init.regions),
       stdinDevice: init.stdinDevice,
-      onesAlias,
     })
     : null;
 

@@ -237,6 +237,40 @@ export function mmap(
   return BigInt(v);
 }
 
+/**
+ * Maps many MAP_FIXED pieces into a reservation this thread mapped (and tracks): one FFI
+ * call each and nothing else per piece. The shadow hole maps hundreds of aliases while
+ * the VM is built, before the JIT has warmed up, where the general wrapper's per-call
+ * bookkeeping cost several times the system call itself.
+ */
+export function mmapFixedInto(
+  base: bigint,
+  pieces: readonly {
+    offset: number;
+    size: number;
+    prot: number;
+    flags: number;
+    fd: number;
+    fileOffset: number;
+  }[],
+  what: string,
+): void {
+  const sym = libc();
+  const failed = Deno.UnsafePointer.create(MAP_FAILED);
+  for (const p of pieces) {
+    const want = base + BigInt(p.offset);
+    const got = sym.mmap(
+      Deno.UnsafePointer.create(want),
+      BigInt(p.size),
+      p.prot,
+      p.flags | MAP_FIXED,
+      p.fd,
+      BigInt(p.fileOffset),
+    );
+    if (Deno.UnsafePointer.equals(got, failed)) fail(what);
+  }
+}
+
 export function munmap(addr: bigint, length: number): void {
   if (libc().munmap(Deno.UnsafePointer.create(addr), BigInt(length)) < 0) fail("munmap");
   untrack(addr, length);

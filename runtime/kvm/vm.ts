@@ -32,13 +32,7 @@ import { Struct } from "./layout.ts";
 import { Vcpu } from "./vcpu.ts";
 import { supportedCpuid, vcpuCpuid } from "./cpuid.ts";
 import { RuntimeError } from "../errors.ts";
-import {
-  GuestMemory,
-  type HostMapping,
-  loadOnesAlias,
-  mapMemslot,
-  type RegionInfo,
-} from "../memory/mod.ts";
+import { GuestMemory, type HostMapping, mapMemslot, type RegionInfo } from "../memory/mod.ts";
 
 export const KVM_DEVICE = "/dev/kvm";
 
@@ -136,9 +130,7 @@ export class Vm {
   }
 
   /** Builds the VM described by the Plan; releases everything it made if any step fails. */
-  static async create(plan: Plan, opts: VmOptions = {}): Promise<Vm> {
-    const needsOnes = plan.memslots.some((m) => m.backing.kind === "ones_alias");
-    const ones = needsOnes ? await loadOnesAlias() : null;
+  static create(plan: Plan, opts: VmOptions = {}): Vm {
     const rel = new Releaser();
     try {
       const kvmFd = openKvm(opts.device);
@@ -162,7 +154,7 @@ export class Vm {
 
       const regions: RegionInfo[] = [];
       for (const slot of plan.memslots) {
-        const m: HostMapping = mapMemslot(slot, ones);
+        const m: HostMapping = mapMemslot(slot);
         rel.add(() => m.release());
         const readonly = slot.flags.includes("readonly");
         let flags = 0;

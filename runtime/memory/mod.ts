@@ -13,6 +13,7 @@
 import type { Memslot } from "../../lang/plan/types.ts";
 import * as host from "../host/libc.ts";
 import { RuntimeError } from "../errors.ts";
+import { createOnesAlias } from "./ones_alias.ts";
 
 /** Host memory behind one memslot. `release()` unmaps it and closes any fd; idempotent. */
 export interface HostMapping {
@@ -22,7 +23,6 @@ export interface HostMapping {
 }
 
 /** Signature `ones_alias.ts` provides. */
-export type OnesAliasFactory = (slot: Memslot) => HostMapping;
 
 const PAGE = 4096;
 const roundUp = (n: number, to: number) => Math.ceil(n / to) * to;
@@ -86,24 +86,8 @@ function fileBacked(slot: Memslot, path: string, offset: number): HostMapping {
   return m;
 }
 
-let onesAlias: OnesAliasFactory | null | undefined;
-
-/** Loads `ones_alias.ts` once; null when it is not there (yet). */
-export async function loadOnesAlias(): Promise<OnesAliasFactory | null> {
-  if (onesAlias !== undefined) return onesAlias;
-  try {
-    // A computed specifier: the module is optional and owned by another part.
-    const spec = new URL("./ones_alias.ts", import.meta.url).href;
-    const mod = await import(spec);
-    onesAlias = typeof mod.createOnesAlias === "function" ? mod.createOnesAlias : null;
-  } catch {
-    onesAlias = null;
-  }
-  return onesAlias ?? null;
-}
-
-/** Creates the host mapping for one memslot. `ones` must come from loadOnesAlias(). */
-export function mapMemslot(slot: Memslot, ones: OnesAliasFactory | null): HostMapping {
+/** Creates the host mapping for one memslot. */
+export function mapMemslot(slot: Memslot): HostMapping {
   const b = slot.backing;
   switch (b.kind) {
     case "anonymous":
@@ -111,14 +95,7 @@ export function mapMemslot(slot: Memslot, ones: OnesAliasFactory | null): HostMa
     case "file":
       return fileBacked(slot, b.path, b.offset);
     case "ones_alias":
-      if (ones === null) {
-        throw new RuntimeError(
-          "E1006",
-          `memslot "${slot.name}": unsupported backing "ones_alias" in this build`,
-          "use `--hole-strategy trap` (or `strategy trap` in the pci_hole block)",
-        );
-      }
-      return ones(slot);
+      return createOnesAlias(slot);
     default:
       throw new RuntimeError(
         "E1006",

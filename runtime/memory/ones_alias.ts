@@ -180,30 +180,29 @@ export function createOnesAlias(slot: Memslot): OnesAliasMapping {
       0,
       `reserve ${slot.name}`,
     );
-    for (const p of pieces) {
-      const at = base + BigInt(p.offset);
-      if (p.kind === "alias") {
-        host.mmap(
-          at,
-          p.size,
-          host.PROT_READ,
-          host.MAP_SHARED | host.MAP_FIXED,
-          fd,
-          p.chunkOffset,
-          "alias ones chunk",
-        );
-      } else {
-        host.mmap(
-          at,
-          PAGE,
-          host.PROT_READ | host.PROT_WRITE,
-          host.MAP_PRIVATE | host.MAP_ANONYMOUS | host.MAP_FIXED,
-          -1,
-          0,
-          "map config page",
-        );
-      }
-    }
+    host.mmapFixedInto(
+      base,
+      pieces.map((p) =>
+        p.kind === "alias"
+          ? {
+            offset: p.offset,
+            size: p.size,
+            prot: host.PROT_READ,
+            flags: host.MAP_SHARED,
+            fd,
+            fileOffset: p.chunkOffset,
+          }
+          : {
+            offset: p.offset,
+            size: PAGE,
+            prot: host.PROT_READ | host.PROT_WRITE,
+            flags: host.MAP_PRIVATE | host.MAP_ANONYMOUS,
+            fd: -1,
+            fileOffset: 0,
+          }
+      ),
+      `map the pieces of ${slot.name}`,
+    );
     host.close(fd); // the aliases hold the memfd's pages from here on
     fd = -1;
   } catch (e) {
@@ -221,9 +220,9 @@ export function createOnesAlias(slot: Memslot): OnesAliasMapping {
     );
   }
 
-  const window = host.hostBytes(base, slot.size);
+  // A view per page: one ArrayBuffer over the whole window costs ~2 ms to create.
   const pages = new Map<string, Uint8Array<ArrayBuffer>>();
-  for (const p of b.present) pages.set(p.bdf, window.subarray(p.offset, p.offset + PAGE));
+  for (const p of b.present) pages.set(p.bdf, host.hostBytes(base + BigInt(p.offset), PAGE));
   let live = true;
   const addr = base;
   return {
