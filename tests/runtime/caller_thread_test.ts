@@ -9,22 +9,13 @@ import { Machine } from "../../runtime/machine.ts";
 import { createMachine } from "../../runtime/mod.ts";
 import type { InputSource } from "../../runtime/devices/device.ts";
 import * as host from "../../runtime/host/libc.ts";
-import { exitGuest, flatPlan, haveKvm, serialDevice, spinGuest, writeTemp } from "./plans.ts";
+import { exitGuest, flatPlan, haveKvm, serialDevice, spinGuest, withGuest } from "./plans.ts";
 import { runGuest } from "../guests/boot.ts";
 
 const kvm = haveKvm();
 if (!kvm) console.log("skip caller-thread tests: /dev/kvm is absent");
 const test = (name: string, fn: () => Promise<void>) => Deno.test({ name, ignore: !kvm, fn });
 const caller = { vcpuThread: "caller" as const };
-
-async function withGuest<T>(bytes: Uint8Array, fn: (path: string) => Promise<T>): Promise<T> {
-  const p = await writeTemp(bytes);
-  try {
-    return await fn(p);
-  } finally {
-    await Deno.remove(p);
-  }
-}
 
 /** POSIX timers this process holds (the tick timer must be deleted after every run). */
 function posixTimers(): number {

@@ -15,21 +15,12 @@ import {
   MiB,
   serialDevice,
   spinGuest,
-  writeTemp,
+  withGuest,
 } from "./plans.ts";
 
 const kvm = haveKvm();
 if (!kvm) console.log("skip runtime machine tests: /dev/kvm is absent");
 const test = (name: string, fn: () => Promise<void>) => Deno.test({ name, ignore: !kvm, fn });
-
-async function withGuest<T>(bytes: Uint8Array, fn: (path: string) => Promise<T>): Promise<T> {
-  const p = await writeTemp(bytes);
-  try {
-    return await fn(p);
-  } finally {
-    await Deno.remove(p);
-  }
-}
 
 test("flat guest: debug_exit value v ends the run with status (v << 1) | 1", async () => {
   await withGuest(exitGuest(7), async (path) => {

@@ -144,6 +144,19 @@ export async function writeTemp(bytes: Uint8Array, suffix = ".bin"): Promise<str
   return p;
 }
 
+/** Writes a guest image to a temp file for `fn`, and removes it afterwards. */
+export async function withGuest<T>(
+  bytes: Uint8Array,
+  fn: (path: string) => Promise<T>,
+): Promise<T> {
+  const p = await writeTemp(bytes);
+  try {
+    return await fn(p);
+  } finally {
+    await Deno.remove(p);
+  }
+}
+
 export function haveKvm(): boolean {
   return kvmMissing() === null;
 }
