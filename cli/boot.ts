@@ -166,11 +166,10 @@ export async function run(args: string[]): Promise<number> {
       if (f.cmdline !== undefined) plan.boot.cmdline = f.cmdline as string;
     } else {
       const file = positionals[0];
-      const [{ compile }, { withOhmOnDemand }, { DenoHost }, render] = await Promise.all([
+      const [{ compile }, { withOhmOnDemand }, { DenoHost }] = await Promise.all([
         import("../lang/compile.ts"),
         import("../lang/ohm_on_demand.ts"),
         import("./host.ts"),
-        import("../lang/diagnostics/render.ts"),
       ]);
       const host = new DenoHost();
       const text = host.readFile(file);
@@ -189,13 +188,15 @@ export async function run(args: string[]): Promise<number> {
           cmdline: f.cmdline as string | undefined,
         })
       );
-      const color = useColor(Deno.stderr);
-      // W0006 (payload not found) becomes E1010 at boot; other warnings are shown.
+      // W0006 (payload not found) becomes E1010 at boot; other warnings are shown. (The
+      // renderer loads only when there is something to render.)
       if (result.diagnostics.length) {
+        const render = await import("../lang/diagnostics/render.ts");
+        const color = useColor(Deno.stderr);
         err(render.renderDiagnostics(result.diagnostics, host.source, { color }) + "\n");
         err(render.renderSummary(result.diagnostics, { color }));
+        if (render.counts(result.diagnostics).error > 0) return EXIT_STATUS.compileError;
       }
-      if (render.counts(result.diagnostics).error > 0) return EXIT_STATUS.compileError;
       const plans: Plan[] = [...result.plans.values()].filter((p) =>
         machine === undefined || p.machine === machine
       );
@@ -225,7 +226,9 @@ export async function run(args: string[]): Promise<number> {
     const hasSerial = plan.devices.some((d) => d.kind === "serial");
     // On a terminal, a progress line (elapsed time, last serial line) until the guest ends
     // or the user types; nothing at all when stderr is piped.
-    const progress = (await import("./progress.ts")).progressForTerminal();
+    const progress = Deno.stderr.isTerminal()
+      ? (await import("./progress.ts")).progressForTerminal()
+      : null;
     const rawStdin = hasSerial
       ? (await import("../runtime/devices/serial/stdin.ts")).stdinInput()
       : null;
