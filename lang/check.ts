@@ -663,12 +663,15 @@ function inBounds(
   if (v === null || spec.type.t !== "int") return v;
   const { min, max } = spec.type;
   if ((min !== undefined && v < min) || (max !== undefined && v > max)) {
+    // Small ranges (IRQ lines, bus numbers, byte values) read best in decimal; ports and
+    // addresses in hex.
+    const show = (x: bigint) => (max !== undefined && max <= 255n ? x.toString() : hex(x));
     diags.push(
       error(
         "E0304",
-        `${what} ${hex(v)} is out of range`,
+        `${what} ${show(v)} is out of range`,
         span,
-        `it must be between ${hex(min ?? 0n)} and ${hex(max ?? 0n)}`,
+        `it must be between ${show(min ?? 0n)} and ${show(max ?? 0n)}`,
       ),
     );
     return null;

@@ -85,3 +85,22 @@ Deno.test("cpuid hide names are checked, with a suggestion", () => {
     "known features",
   );
 });
+
+Deno.test("E0304 range messages: small ranges in decimal, ports and addresses in hex", () => {
+  const diag = (text: string) => {
+    const host = createMemoryHost({ "m.vmdesc": text }, ["g.elf"]);
+    const d = compile(text, { file: "m.vmdesc", host }).diagnostics.find((x) => x.code === "E0304");
+    return d ? `${d.message} / ${d.hint}` : "none";
+  };
+  const m = (dev: string) => `machine m {\n  memory 64 MiB\n  ${dev}\n  boot pvh "g.elf"\n}\n`;
+  eq(
+    diag(m("device serial com1 { port 0x3f8 irq 99 }")),
+    "`irq` 99 is out of range / it must be between 0 and 23",
+    "irq",
+  );
+  eq(
+    diag(m("device serial com1 { port 0x1_0000 }")),
+    "`port` 0x1_0000 is out of range / it must be between 0x0 and 0xFFFF",
+    "port",
+  );
+});
