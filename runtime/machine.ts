@@ -314,7 +314,10 @@ export class Machine {
     this.#inline = { set, loop };
   }
 
-  /** Builds the VM, loads the payload, starts the vCPU workers (parked until run()). */
+  /**
+   * Builds the VM, loads the payload, and starts the vCPU workers (parked until run()); in
+   * "caller" mode, builds vCPU 0's devices on this thread instead.
+   */
   static async create(plan: Plan, opts: MachineOptions = {}): Promise<Machine> {
     const n = plan.cpus?.count;
     if (!Number.isInteger(n) || n < 1 || n > MAX_VCPUS) {

@@ -1,6 +1,7 @@
 /**
  * The vCPU run loop: synchronous KVM_RUN through FFI in a tight loop, exits dispatched
- * through the AddressMap. Runs inside a vCPU worker (see vcpu_worker.ts).
+ * through the AddressMap. Runs inside a vCPU worker (see vcpu_worker.ts), or for a 1-vCPU
+ * machine on the caller's thread, in slices between ticks (runSlice, see machine.ts).
  *
  * vCPU 0 owns the device models. An AP (vCPU > 0) has no devices: its PIO/MMIO exits go to
  * vCPU 0 through the control block's mailbox plus a kick; vCPU 0 only looks at the mailbox
