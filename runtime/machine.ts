@@ -333,7 +333,7 @@ export class Machine {
     const workers = inline ? [] : Array.from({ length: n }, () => spawnVcpuWorker());
     let vm: Vm;
     try {
-      vm = Vm.create(plan, opts);
+      vm = await Vm.create(plan, opts);
     } catch (e) {
       for (const w of workers) w.terminate();
       throw e;

@@ -41,7 +41,7 @@ async function vmdescLoop(path: string): Promise<number> {
 
 async function bareLoop(path: string): Promise<number> {
   const plan = flatPlan({ path });
-  const vm = Vm.create(plan);
+  const vm = await Vm.create(plan);
   try {
     await boot(plan, vm.memory, vm.vcpus[0], "/");
     const w = new Worker(new URL("./bare_worker.ts", import.meta.url), { type: "module" });
@@ -79,7 +79,7 @@ const createPlan = flatPlan({ path: "/dev/null" });
 const vmTimes: number[] = [];
 for (let i = 0; i < 30; i++) {
   const t0 = performance.now();
-  (Vm.create(createPlan)).close();
+  (await Vm.create(createPlan)).close();
   vmTimes.push(performance.now() - t0);
 }
 

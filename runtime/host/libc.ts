@@ -18,6 +18,13 @@ const SYMBOLS = {
   // is passed as u32: the kernel's ioctl takes `unsigned int cmd`, and a u32 parameter is
   // the cheapest FFI call (measured: ~260 ns vs ~340-400 ns with u64/bigint).
   ioctl_buf: { name: "ioctl", parameters: ["i32", "u32", "buffer"], result: "i32" },
+  /** The same on Deno's blocking thread pool (a Promise), for slow requests. */
+  ioctl_buf_background: {
+    name: "ioctl",
+    parameters: ["i32", "u32", "buffer"],
+    result: "i32",
+    nonblocking: true,
+  },
   ioctl_u64: { name: "ioctl", parameters: ["i32", "u32", "u64"], result: "i32" },
   /** The hot path: KVM_RUN takes no argument. */
   ioctl_run: { name: "ioctl", parameters: ["i32", "u32", "u32"], result: "i32" },
@@ -177,6 +184,23 @@ export function ioctlBuf(
   const r = libc().ioctl_buf(fd, request, buf);
   if (r < 0) fail(what);
   return r;
+}
+
+/**
+ * ioctlBuf on Deno's blocking thread pool: this thread goes on while the kernel works (on
+ * the other core), and the Promise settles when the call returns. The call's errno stays
+ * on the pool thread, so after a failure the call is repeated here to learn it: for
+ * requests that fail the same way twice (KVM_SET_USER_MEMORY_REGION does), and `buf` must
+ * stay untouched until the Promise settles.
+ */
+export async function ioctlBufInBackground(
+  fd: number,
+  request: number,
+  buf: Uint8Array<ArrayBuffer>,
+  what = "ioctl",
+): Promise<number> {
+  const r = await libc().ioctl_buf_background(fd, request, buf);
+  return r >= 0 ? r : ioctlBuf(fd, request, buf, what);
 }
 
 // ── live mappings (for leak tests) ───────────────────────────────────────────────────

@@ -75,7 +75,7 @@ Deno.test({
       const plan = flatPlan({ path, ramSize: 4 * MiB });
       plan.memslots[0] = { ...plan.memslots[0], slot: 1_000_000 };
       try {
-        Vm.create(plan);
+        await Vm.create(plan);
         ok(false, "expected E1004");
       } catch (e) {
         ok(e instanceof RuntimeError);
@@ -111,7 +111,7 @@ Deno.test({
         flags: ["readonly"],
         backing: { kind: "anonymous" },
       });
-      const vm = Vm.create(plan);
+      const vm = await Vm.create(plan);
       try {
         const m = vm.memory;
         m.write(2 * MiB - 2, new Uint8Array([1, 2, 3, 4]));

@@ -3,7 +3,7 @@
  * workers) keeps the process's open fds and memory mappings flat, on success and on
  * every failure path of VM creation.
  */
-import { deepEqual, equal, ok, throws } from "node:assert/strict";
+import { deepEqual, equal, ok, rejects } from "node:assert/strict";
 import { Vm } from "../../runtime/kvm/vm.ts";
 import { Machine } from "../../runtime/machine.ts";
 import { RuntimeError } from "../../runtime/errors.ts";
@@ -81,11 +81,11 @@ Deno.test({
     try {
       const plan = twoSlotPlan(path);
       // Warm up: the first VM opens libc and grows the JS heap; measure after it.
-      Vm.create(plan).close();
+      (await Vm.create(plan)).close();
       const fd0 = fdCount();
       const ours0 = ours();
       for (let i = 0; i < 200; i++) {
-        const vm = Vm.create(plan);
+        const vm = await Vm.create(plan);
         equal(vm.vcpus.length, 1);
         vm.memory.write(0x10_0000, exitGuest(i & 0x7f));
         const mine = host.liveMappings().filter((r) =>
@@ -144,12 +144,12 @@ Deno.test({
       const bad = twoSlotPlan(path);
       // Slot 1 overlaps slot 0: KVM refuses it with EEXIST after slot 0 exists.
       bad.memslots[1] = { ...bad.memslots[1], guest_phys: 2 * MiB };
-      Vm.create(twoSlotPlan(path)).close();
-      throws(() => Vm.create(bad));
+      (await Vm.create(twoSlotPlan(path))).close();
+      await rejects(Vm.create(bad)).catch(() => {});
       const fd0 = fdCount();
       const ours0 = ours();
       for (let i = 0; i < 50; i++) {
-        throws(() => Vm.create(bad), (e: unknown) => {
+        await rejects(Vm.create(bad), (e: unknown) => {
           ok(e instanceof RuntimeError);
           equal(e.code, "E1005");
           ok(/KVM_SET_USER_MEMORY_REGION/.test(e.message), e.message);
@@ -160,8 +160,8 @@ Deno.test({
       const badCpuid = twoSlotPlan(path);
       badCpuid.cpus.cpuid.hide = ["warp"];
       for (let i = 0; i < 20; i++) {
-        throws(
-          () => Vm.create(badCpuid),
+        await rejects(
+          Vm.create(badCpuid),
           (e: unknown) => e instanceof RuntimeError && e.code === "E1006",
         );
       }
