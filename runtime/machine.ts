@@ -6,10 +6,8 @@
  * in its own Worker; vCPU 0's worker owns the device models.
  *
  * Or, with `vcpuThread: "caller"` and one vCPU, the loop runs on the caller's thread, which
- * saves the second isolate (~15-20 ms of start-up). A POSIX timer then interrupts KVM_RUN
- * every INLINE_TICK_MS; at each tick the loop flushes device output, polls stdin and checks
- * the deadline, and every TURN_EVERY_MS it gives the event loop a turn (timers, signal
- * listeners, stream input).
+ * saves the second isolate (~15-20 ms of start-up); caller_thread.ts says how a thread that
+ * sits in KVM_RUN still hears timeouts, signals and stdin.
  *
  * Stopping (works even for a guest spinning without exits): the main thread stores a stop
  * code in the control block, sets `immediate_exit = 1` in each vCPU's kvm_run page and
@@ -43,7 +41,7 @@ import { mergeStats, type RunStats, type WorkerStats } from "./stats.ts";
 import type { InputSource, PolledInput } from "./devices/device.ts";
 import { DeviceSet } from "./device_set.ts";
 import { setIrqLine } from "./kvm/vm.ts";
-import { ThreadTimer } from "./host/thread_timer.ts";
+import { runSlices } from "./caller_thread.ts";
 
 export interface MachineOptions extends VmOptions {
   /** Directory relative payload paths are resolved against (default: the Plan's source dir, else cwd). */
@@ -66,8 +64,8 @@ export interface MachineOptions extends VmOptions {
    * stays free while the guest runs. "caller": a 1-vCPU machine runs its loop on the thread
    * that calls run(), which starts the guest ~15-20 ms sooner (no second isolate); while
    * the guest runs, that thread's event loop gets a turn only every 100 ms (and after a
-   * signal), so timers, signal listeners and stream input are served then. `vmdesc boot` uses it for 1-vCPU
-   * machines. Machines with more vCPUs always use workers.
+   * signal), so timers, signal listeners and stream input are served then. `vmdesc boot`
+   * uses it for 1-vCPU machines. Machines with more vCPUs always use workers.
    */
   vcpuThread?: "worker" | "caller";
 }
@@ -106,28 +104,6 @@ const noop = () => {};
 const OUTPUT_TICK_MS = 100;
 /** Control block room (control.ts) and a sane bound on threads. */
 const MAX_VCPUS = 255;
-/**
- * "caller" mode: how often the timer takes vCPU 0 out of KVM_RUN (ms), to flush device
- * output, read stdin and check the deadline. One exit and a few µs per tick (~0.1%); it
- * bounds the delay of typed input and of a timeout.
- */
-const INLINE_TICK_MS = 20;
-/**
- * "caller" mode: how often the event loop gets a turn while the guest runs (ms), and at
- * once after a kick that was not the tick (Ctrl-C, SIGTERM). A turn costs ~0.1 ms here.
- */
-const TURN_EVERY_MS = 100;
-
-const NOTHING = new Uint8Array(0);
-/**
- * One turn of this thread's event loop: due timers, signal listeners and completed reads
- * run. It must park the loop (a microtask or an immediate does not poll the signal pipe);
- * an async op that completes on Deno's thread pool parks it for just its ~0.1 ms, where
- * `setTimeout(0)` parks for 1-2 ms and loads Deno's timer code on first use (~10 ms). A
- * digest of nothing is such an op that needs no permission and has no effect.
- */
-const turn = () => crypto.subtle.digest("SHA-1", NOTHING).then(() => {});
-
 type HostFailure = { code: string | null; message: string; hint: string | null };
 
 /** The result of a run from how it ended: a host failure, a vCPU's outcome, or a stop. */
@@ -522,15 +498,9 @@ export class Machine {
     });
   }
 
-  /**
-   * "caller" mode: vCPU 0's loop on this thread, in slices between ticks. A slice ends when
-   * the guest ends or something kicks the vCPU: the tick timer, or any other signal to this
-   * thread (Ctrl-C and SIGTERM land here while it sits in KVM_RUN). Between slices: stdin,
-   * the deadline, then an event-loop turn, after which a listener may have asked to stop.
-   */
+  /** "caller" mode: vCPU 0's loop on this thread, in slices (see caller_thread.ts). */
   async #runInline(opts: RunOptions): Promise<RunResult> {
     const { set, loop } = this.#inline!;
-    const i32 = this.#ctl.i32;
     const t0 = performance.now();
     let mainReason: { reason: ExitReason; message: string } | null = null;
     const stopFor = (code: number, reason: ExitReason, message: string) => {
@@ -547,48 +517,33 @@ export class Machine {
     } else if (source) {
       cleanups.push(source.subscribe((bytes) => set.deliver(bytes)));
     }
-    const deadline = opts.timeout !== undefined && opts.timeout > 0
-      ? t0 + opts.timeout * 1000
-      : Infinity;
     let outcome: LoopOutcome | null = null;
     let hostError: HostFailure | null = null;
-    let tick: ThreadTimer | null = null;
     try {
-      tick = ThreadTimer.start(host.libc().gettid(), host.KICK_SIGNAL, INLINE_TICK_MS);
-      let lastKick = t0;
-      let lastTurn = t0;
-      while (Atomics.load(i32, STOP) === 0) {
-        outcome = loop.runSlice();
-        if (outcome !== null) break;
-        const bytes = input?.read();
-        if (bytes) set.deliver(bytes);
-        const now = performance.now();
-        if (now >= deadline) {
-          stopFor(
-            StopCode.timeout,
-            "timeout",
-            `timeout: guest still running after ${opts.timeout} s`,
-          );
-          break;
-        }
-        // Two kicks closer than half a tick: one was another signal (Ctrl-C, SIGTERM),
-        // whose listener runs in a turn of the event loop; so turn now.
-        const foreign = now - lastKick < INLINE_TICK_MS / 2;
-        lastKick = now;
-        if (foreign || now - lastTurn >= TURN_EVERY_MS) {
-          await turn();
-          lastTurn = performance.now();
-          if (this.#closed) break; // closed from a callback: the VM is gone
-        }
+      const end = await runSlices({
+        loop,
+        input,
+        deliver: (bytes) => set.deliver(bytes),
+        deadline: opts.timeout !== undefined && opts.timeout > 0
+          ? t0 + opts.timeout * 1000
+          : Infinity,
+        stopRequested: () => Atomics.load(this.#ctl.i32, STOP) !== 0,
+        closed: () => this.#closed,
+      });
+      if (end.kind === "outcome") outcome = end.outcome;
+      else if (end.kind === "timeout") {
+        stopFor(
+          StopCode.timeout,
+          "timeout",
+          `timeout: guest still running after ${opts.timeout} s`,
+        );
+      } else if (end.kind === "closed" && mainReason === null) {
+        mainReason = { reason: "aborted", message: "machine closed while running" };
       }
     } catch (e) {
       hostError = failureOf(e);
     } finally {
-      tick?.stop();
       for (const c of cleanups) c();
-    }
-    if (this.#closed && mainReason === null && outcome === null) {
-      mainReason = { reason: "aborted", message: "machine closed while running" };
     }
     const devices = set.stats(loop);
     set.close(); // flushes what the models still hold
