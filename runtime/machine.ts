@@ -166,6 +166,11 @@ function dirname(p: string): string {
   return i < 0 ? "." : i === 0 ? "/" : p.slice(0, i);
 }
 
+/** Where a Plan's relative paths (payload, serial output files) resolve from. */
+export function planBaseDir(plan: Plan, baseDir?: string): string {
+  return baseDir ?? (plan.source ? dirname(plan.source) : Deno.cwd());
+}
+
 /** Loads the payload and sets vCPU 0's entry state (and the APs', with `apsAtEntry`). */
 async function bootVcpus(plan: Plan, vm: Vm, baseDir: string, opts: MachineOptions) {
   await boot(plan, vm.memory, vm.vcpus[0], baseDir);
@@ -316,7 +321,7 @@ export class Machine {
     }
     const m = new Machine(vm, opts);
     try {
-      const baseDir = opts.baseDir ?? (plan.source ? dirname(plan.source) : Deno.cwd());
+      const baseDir = planBaseDir(plan, opts.baseDir);
       if (inline) {
         m.#buildInline();
         await bootVcpus(plan, vm, baseDir, opts);

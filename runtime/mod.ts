@@ -12,7 +12,14 @@
  * (compileText / compileFile), which joins `lang/` and this module.
  */
 import type { Plan } from "../lang/plan/types.ts";
-import { Machine, type MachineOptions, type RunOptions, type RunResult } from "./machine.ts";
+import {
+  Machine,
+  type MachineOptions,
+  planBaseDir,
+  type RunOptions,
+  type RunResult,
+} from "./machine.ts";
+import { openSerialOutputs } from "./devices/serial/output.ts";
 import type { InputSource } from "./devices/device.ts";
 
 export type { Plan } from "../lang/plan/types.ts";
@@ -25,7 +32,8 @@ export { Machine } from "./machine.ts";
 export interface CreateMachineOptions {
   /**
    * Where guest serial output goes: a callback, a WritableStream, or nothing — then read
-   * it from `machine.serial`.
+   * it from `machine.serial`. A serial device whose Plan entry says `output` "null" or a
+   * file writes there instead (as under `vmdesc boot`); "stdout" and "stderr" mean here.
    */
   serial?: ((bytes: Uint8Array, deviceId: string) => void) | WritableStream<Uint8Array>;
   /** Bytes for the guest's first serial port: a stream, a string, or an InputSource. */
@@ -119,6 +127,27 @@ export async function createMachine(
       if (!ended) controller?.enqueue(bytes);
     };
   }
+  // Devices whose Plan entry names a file (or "null") write there, as under `vmdesc boot`;
+  // the rest reach the caller's sink. Files open before the VM exists (E1017 leaves none).
+  const toCaller = output;
+  let outputs: ReturnType<typeof openSerialOutputs>;
+  try {
+    outputs = openSerialOutputs(
+      plan,
+      planBaseDir(plan, opts.baseDir),
+      { stdout: () => {}, stderr: () => {} },
+      opts.warn ?? ((m) => console.error(`vmdesc: warning: ${m}`)),
+    );
+  } catch (e) {
+    end();
+    throw e;
+  }
+  const routed = outputs;
+  output = (id, bytes) => {
+    const target = routed.targets.get(id);
+    if (target === undefined || target === "stdout" || target === "stderr") toCaller(id, bytes);
+    else routed.write(id, bytes);
+  };
   const m = await Machine.create(plan, {
     output,
     warn: opts.warn,
@@ -126,10 +155,12 @@ export async function createMachine(
     stdin: toInput(opts.stdin),
     vcpuThread: opts.vcpuThread,
   }).catch((e) => {
+    routed.abandon();
     end();
     throw e;
   });
   const finish = () => {
+    routed.close();
     end();
     if (writer) {
       const w = writer;

@@ -1,7 +1,8 @@
 /**
  * `vmdesc boot` honours each serial device's `output`: a file (relative to the .vmdesc's
  * directory, written through, closed at the end), "null", "stderr"; a file that cannot be
- * opened is E1017 before anything runs, and leaves nothing behind.
+ * opened is E1017 before anything runs, and leaves nothing behind. The library API
+ * (createMachine) honours files and "null" the same way.
  */
 import { equal, match } from "node:assert/strict";
 import { buildGuests } from "../../examples/guests/build.ts";
@@ -81,4 +82,43 @@ test("serial output file that cannot be opened: E1017 with a hint, nothing left"
   match(r.stderr, /error\[E1017\]: serial com1: cannot open its output file .*no\/such\/dir/);
   match(r.stderr, /help: relative paths are resolved from /);
   equal([...Deno.readDirSync(dir)].map((e) => e.name).join(), "m.vmdesc");
+});
+
+test('library API: a device\'s output file and "null" are honoured; the rest reach the caller', async (dir) => {
+  const { compileFile, createMachine } = await import("../../mod.ts");
+  const built = await buildGuests(["hello"]);
+  const machine = (output: string) =>
+    `machine m {
+  memory 64 MiB
+  device serial com1 { port 0x3f8 output ${JSON.stringify(output)} }
+  device debug_exit { port 0xf4 success 42 }
+  boot pvh ${JSON.stringify(built.get("hello")!)}
+}
+`;
+  for (
+    const [output, toFile, toCaller] of [
+      ["logs/serial.txt", HELLO, ""],
+      ["null", null, ""],
+      ["stderr", null, HELLO],
+    ] as const
+  ) {
+    await Deno.writeTextFile(`${dir}/m.vmdesc`, machine(output));
+    await Deno.mkdir(`${dir}/logs`, { recursive: true });
+    const plan = [...(await compileFile(`${dir}/m.vmdesc`)).plans.values()][0];
+    let seen = "";
+    using m = await createMachine(plan, {
+      serial: (bytes) => seen += new TextDecoder().decode(bytes),
+    });
+    const r = await m.run({ timeout: 20 });
+    equal(r.exitStatus, 0, output);
+    equal(seen, toCaller, `${output}: what the caller's sink got`);
+    if (toFile !== null) equal(await Deno.readTextFile(`${dir}/${output}`), toFile, output);
+  }
+  // A file that cannot be opened: E1017 before any VM exists.
+  await Deno.writeTextFile(`${dir}/m.vmdesc`, machine("no/such/dir/out.txt"));
+  const plan = [...(await compileFile(`${dir}/m.vmdesc`)).plans.values()][0];
+  await createMachine(plan).then(
+    () => Promise.reject(new Error("expected E1017")),
+    (e) => equal((e as { code?: string }).code, "E1017"),
+  );
 });
