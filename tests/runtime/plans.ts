@@ -4,6 +4,7 @@
  */
 import { kvmMissing } from "../kvm.ts";
 import type { DevicePlan, Plan } from "../../lang/plan/types.ts";
+import { x86Platform } from "../../runtime/boot/acpi/testing.ts";
 
 export const MiB = 1024 * 1024;
 
@@ -38,14 +39,7 @@ export function flatPlan(o: FlatPlanOptions): Plan {
     machine: "test",
     source: null,
     cpus: { count: o.cpus ?? 1, cpuid: { source: "kvm-supported", hide: [] } },
-    platform: {
-      irqchip: "kernel",
-      pit: true,
-      tss_addr: 0xfffb_d000,
-      identity_map_addr: 0xfffb_c000,
-      ioapic: { id: 0, base: 0xfec0_0000, gsi_base: 0, pins: 24 },
-      lapic_base: 0xfee0_0000,
-    },
+    platform: x86Platform(),
     memslots: [{
       slot: 0,
       name: "ram-low",

@@ -15,6 +15,18 @@ export interface SampleOptions {
   mmio64?: boolean;
 }
 
+/** The platform block every test Plan uses: in-kernel irqchip and PIT, the usual addresses. */
+export function x86Platform(): Plan["platform"] {
+  return {
+    irqchip: "kernel",
+    pit: true,
+    tss_addr: 0xfffb_d000,
+    identity_map_addr: 0xfffb_c000,
+    ioapic: { id: 0, base: 0xfec0_0000, gsi_base: 0, pins: 24 },
+    lapic_base: 0xfee0_0000,
+  };
+}
+
 export function samplePlan(o: SampleOptions = {}): Plan {
   const busStart = o.busStart ?? 0;
   const busEnd = o.busEnd ?? 255;
@@ -25,14 +37,7 @@ export function samplePlan(o: SampleOptions = {}): Plan {
     machine: "sample",
     source: null,
     cpus: { count: o.cpus ?? 2, cpuid: { source: "kvm-supported", hide: [] } },
-    platform: {
-      irqchip: "kernel",
-      pit: true,
-      tss_addr: 0xfffb_d000,
-      identity_map_addr: 0xfffb_c000,
-      ioapic: { id: 0, base: 0xfec0_0000, gsi_base: 0, pins: 24 },
-      lapic_base: 0xfee0_0000,
-    },
+    platform: x86Platform(),
     memslots: [
       {
         slot: 0,
