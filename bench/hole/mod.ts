@@ -22,11 +22,13 @@
  * 4. Host memory for the 256 MiB ECAM window: Pss and Rss of the VMM process
  *    (/proc/PID/smaps_rollup) while the guest, having scanned the window once, spins.
  * 5. vmdesc start-up, piece by piece (Deno start, CLI module graph, compile, boot).
- * Runs are interleaved (rep by rep) so drifting host load hits every configuration alike.
+ * Runs are interleaved (rep by rep, in an order shuffled from a fixed seed, each after a
+ * 100 ms pause) so drifting host load hits every configuration alike.
  * Writes bench/results/hole.json and bench/results/hole.svg.
  */
 import { buildGuests, guestPath } from "../../examples/guests/build.ts";
 import { renderChart } from "./chart.ts";
+import { vmdescDenoArgs } from "../vmdesc_command.ts";
 
 const ROOT = decodeURIComponent(new URL("../../", import.meta.url).pathname);
 const RESULTS = ROOT + "bench/results/";
@@ -35,14 +37,8 @@ const ECAM_BASE = 0xe000_0000;
 const ECAM_SIZE = 256 * 2 ** 20; // buses 0..255, as in examples/guests/scan.vmdesc
 const CMDLINE = `ecam=0x${ECAM_BASE.toString(16)}`;
 const READS = 8192;
-const PERMS = [
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-ffi",
-  "--allow-run",
-  "--allow-sys",
-];
+/** `deno run` and its flags as `deno task vmdesc` has them (bench/vmdesc_command.ts). */
+const DENO_RUN = vmdescDenoArgs();
 const QEMU_ARGS = [
   "-M",
   "microvm,pcie=on,x-option-roms=off,rtc=off,isa-serial=on",
@@ -166,8 +162,7 @@ function command(
     case "vmdesc":
       return [
         t.deno,
-        "run",
-        ...PERMS,
+        ...DENO_RUN,
         ROOT + "cli/vmdesc.ts",
         "boot",
         MACHINE,
@@ -192,6 +187,31 @@ function command(
     case "qemu":
       return [t.qemu!, ...QEMU_ARGS, "-kernel", elf, "-append", cmdline];
   }
+}
+
+/** Pause before each measured run (ms), so the previous VM's teardown is over. */
+const SETTLE_MS = 100;
+
+/** A small deterministic PRNG (mulberry32), so a run's order can be reproduced. */
+function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A shuffled copy (Fisher-Yates). */
+function shuffle<T>(items: readonly T[], random: () => number): T[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
 }
 
 const EXPECT = /^scan (ecam|ram): 8192 reads x (\d+) passes, (\d+) not all-ones$/m;
@@ -357,7 +377,7 @@ async function wallOf(argv: string[], okCodes: number[]): Promise<number> {
 async function startup(t: Tools, reps: number): Promise<Record<string, number>> {
   const empty = `${t.tmp}/empty.ts`;
   await Deno.writeTextFile(empty, "");
-  const vm = (args: string[]) => [t.deno, "run", ...PERMS, ROOT + "cli/vmdesc.ts", ...args];
+  const vm = (args: string[]) => [t.deno, ...DENO_RUN, ROOT + "cli/vmdesc.ts", ...args];
   const steps: [string, string[], number[]][] = [
     ["deno_empty_script", [t.deno, "run", empty], [0]],
     ["vmdesc_version", vm(["--version"]), [0]],
@@ -370,10 +390,11 @@ async function startup(t: Tools, reps: number): Promise<Record<string, number>> 
     ],
   ];
   const samples: Record<string, number[]> = {};
+  // The probe loads the same modules with the same V8 flags (a code cache made under
+  // other flags would be rejected, and each process would rewrite the other's).
   const probe = [
     t.deno,
-    "run",
-    ...PERMS,
+    ...DENO_RUN,
     ROOT + "bench/hole/startup_probe.ts",
     MACHINE,
     elfFor("shadow", 1),
@@ -447,14 +468,19 @@ async function main(): Promise<number> {
     const key = (v: Vmm, c: Config, p: Passes) => `${v}/${c}/${p}`;
     // One warm-up round (page cache, Deno's module cache), not recorded.
     for (const [v, c] of matrix) await runOnce(tools, v, c, 1);
+    // Each rep runs every (VMM, configuration, passes) once, in an order shuffled anew (from
+    // a fixed seed), so no configuration always follows the same neighbour: the kernel's
+    // teardown of the previous VM, or QEMU's, would otherwise weigh on the same one each
+    // time. A short pause before each run lets that teardown finish.
+    const random = seededRandom(0x5eed);
+    const runs = matrix.flatMap(([v, c]) => ([1, 10] as Passes[]).map((p) => [v, c, p] as const));
     for (let r = 0; r < opts.reps; r++) {
       console.log(`rep ${r + 1}/${opts.reps}`);
-      for (const [v, c] of matrix) {
-        for (const p of [1, 10] as Passes[]) {
-          const k = key(v, c, p);
-          if (!samples.has(k)) samples.set(k, []);
-          samples.get(k)!.push(await runOnce(tools, v, c, p));
-        }
+      for (const [v, c, p] of shuffle(runs, random)) {
+        const k = key(v, c, p);
+        if (!samples.has(k)) samples.set(k, []);
+        await new Promise((done) => setTimeout(done, SETTLE_MS));
+        samples.get(k)!.push(await runOnce(tools, v, c, p));
       }
     }
 

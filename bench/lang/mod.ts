@@ -10,6 +10,7 @@
  *   deno task bench lang [-- --runs 9]
  */
 import { compile, createMemoryHost, format } from "../../lang/mod.ts";
+import { vmdescArgv } from "../vmdesc_command.ts";
 
 const root = new URL("../../", import.meta.url);
 
@@ -90,14 +91,9 @@ async function cliMs(args: string[], runs: number): Promise<number> {
   const times: number[] = [];
   for (let i = 0; i < runs; i++) {
     const t0 = performance.now();
-    const { code } = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-read",
-        "--allow-env",
-        new URL("cli/vmdesc.ts", root).pathname,
-        ...args,
-      ],
+    const [deno, ...argv] = vmdescArgv(Deno.execPath(), args);
+    const { code } = await new Deno.Command(deno, {
+      args: argv,
       cwd: root.pathname,
       stdout: "null",
       stderr: "null",

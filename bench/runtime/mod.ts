@@ -12,6 +12,7 @@ import { Vm } from "../../runtime/kvm/vm.ts";
 import { boot } from "../../runtime/boot/mod.ts";
 import { flatPlan, inLoopGuest, writeTemp } from "../../tests/runtime/plans.ts";
 import { buildGuests } from "../../examples/guests/build.ts";
+import { vmdescArgv } from "../vmdesc_command.ts";
 
 const args = Deno.args;
 const opt = (name: string, def: number) => {
@@ -105,8 +106,9 @@ await buildGuests(["hello"]);
 const cliTimes: number[] = [];
 for (let i = 0; i < RUNS; i++) {
   const t0 = performance.now();
-  const o = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", ROOT + "cli/vmdesc.ts", "boot", ROOT + "examples/hello.vmdesc"],
+  const [deno, ...args] = vmdescArgv(Deno.execPath(), ["boot", ROOT + "examples/hello.vmdesc"]);
+  const o = await new Deno.Command(deno, {
+    args,
     stdout: "null",
     stderr: "null",
   }).output();

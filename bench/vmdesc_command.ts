@@ -1,0 +1,22 @@
+/**
+ * How the benchmarks start vmdesc: exactly as `deno task vmdesc` does (the flags are read
+ * from that task in deno.json), so a benchmark measures what a user runs and cannot drift
+ * from it.
+ */
+const ROOT = decodeURIComponent(new URL("../", import.meta.url).pathname);
+
+/** The `deno` arguments before `cli/vmdesc.ts`: ["run", "--v8-flags=…", "--allow-…", …]. */
+export function vmdescDenoArgs(): string[] {
+  const config = JSON.parse(Deno.readTextFileSync(ROOT + "deno.json"));
+  const task: unknown = config.tasks?.vmdesc;
+  const words = typeof task === "string" ? task.trim().split(/\s+/) : [];
+  if (words[0] !== "deno" || words[words.length - 1] !== "cli/vmdesc.ts") {
+    throw new Error(`deno.json task "vmdesc" is not "deno … cli/vmdesc.ts": ${String(task)}`);
+  }
+  return words.slice(1, -1);
+}
+
+/** argv for `vmdesc ARGS…` run as the task runs it, with `deno` at `denoPath`. */
+export function vmdescArgv(denoPath: string, args: string[]): string[] {
+  return [denoPath, ...vmdescDenoArgs(), ROOT + "cli/vmdesc.ts", ...args];
+}
