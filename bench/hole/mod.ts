@@ -29,6 +29,7 @@
 import { buildGuests, guestPath } from "../../examples/guests/build.ts";
 import { renderChart } from "./chart.ts";
 import { vmdescDenoArgs } from "../vmdesc_command.ts";
+import { prng } from "../../tests/fuzz/mutate.ts";
 
 const ROOT = decodeURIComponent(new URL("../../", import.meta.url).pathname);
 const RESULTS = ROOT + "bench/results/";
@@ -191,18 +192,6 @@ function command(
 
 /** Pause before each measured run (ms), so the previous VM's teardown is over. */
 const SETTLE_MS = 100;
-
-/** A small deterministic PRNG (mulberry32), so a run's order can be reproduced. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A shuffled copy (Fisher-Yates). */
 function shuffle<T>(items: readonly T[], random: () => number): T[] {
@@ -472,7 +461,7 @@ async function main(): Promise<number> {
     // a fixed seed), so no configuration always follows the same neighbour: the kernel's
     // teardown of the previous VM, or QEMU's, would otherwise weigh on the same one each
     // time. A short pause before each run lets that teardown finish.
-    const random = seededRandom(0x5eed);
+    const random = prng(0x5eed); // deterministic: a run's order can be reproduced
     const runs = matrix.flatMap(([v, c]) => ([1, 10] as Passes[]).map((p) => [v, c, p] as const));
     for (let r = 0; r < opts.reps; r++) {
       console.log(`rep ${r + 1}/${opts.reps}`);
