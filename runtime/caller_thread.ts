@@ -15,7 +15,8 @@
 import type { LoopOutcome, RunLoop } from "./run_loop.ts";
 import type { PolledInput } from "./devices/device.ts";
 import { ThreadTimer } from "./host/thread_timer.ts";
-import { KICK_SIGNAL, libc } from "./host/libc.ts";
+import { HostError, KICK_SIGNAL, libc } from "./host/libc.ts";
+import { RuntimeError } from "./errors.ts";
 
 /**
  * How often the timer takes the vCPU out of KVM_RUN (ms). One exit and a few µs per tick
@@ -56,9 +57,23 @@ export type SlicesEnd =
   | { kind: "stopped" }
   | { kind: "closed" };
 
+/** The tick timer; a host refusing it (EAGAIN: no POSIX timers left) is E1005 with a hint. */
+function startTick(): ThreadTimer {
+  try {
+    return ThreadTimer.start(libc().gettid(), KICK_SIGNAL, TICK_MS);
+  } catch (e) {
+    if (!(e instanceof HostError)) throw e;
+    throw new RuntimeError(
+      "E1005",
+      `cannot start the vCPU tick timer: ${e.message}`,
+      "the process may be out of POSIX timers or queued signals: raise `ulimit -i`",
+    );
+  }
+}
+
 /** Runs slices until the run ends; throws what the loop throws (a host error). */
 export async function runSlices(d: SliceDriver): Promise<SlicesEnd> {
-  const tick = ThreadTimer.start(libc().gettid(), KICK_SIGNAL, TICK_MS);
+  const tick = startTick();
   try {
     let lastKick = performance.now();
     let lastTurn = lastKick;

@@ -11,6 +11,7 @@ import type { InputSource } from "../../runtime/devices/device.ts";
 import * as host from "../../runtime/host/libc.ts";
 import { exitGuest, flatPlan, haveKvm, serialDevice, spinGuest, withGuest } from "./plans.ts";
 import { runGuest } from "../guests/boot.ts";
+import { buildGuests } from "../../examples/guests/build.ts";
 
 const kvm = haveKvm();
 if (!kvm) console.log("skip caller-thread tests: /dev/kvm is absent");
@@ -169,4 +170,26 @@ test("caller thread: 40 machines run and closed leave fds, mappings and timers f
       equal(host.liveMappings().length, mappings, "runtime mappings");
     });
   });
+});
+
+test("caller thread: a host that refuses the tick timer gives E1005 with a hint (vmdesc boot)", async () => {
+  // RLIMIT_SIGPENDING 0: timer_create cannot allocate its signal, EAGAIN.
+  await buildGuests(["hello"]);
+  const root = decodeURIComponent(new URL("../../", import.meta.url).pathname);
+  const o = await new Deno.Command("bash", {
+    args: [
+      "-c",
+      `ulimit -i 0 && exec '${Deno.execPath()}' run -A cli/vmdesc.ts boot examples/hello.vmdesc`,
+    ],
+    cwd: root,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const err = new TextDecoder().decode(o.stderr);
+  equal(o.code, 10, err);
+  match(err, /error\[E1005\]: cannot start the vCPU tick timer: timer_create: EAGAIN/);
+  match(err, /help: .*ulimit -i/);
+  equal(new TextDecoder().decode(o.stdout), "", "the guest never ran");
 });
