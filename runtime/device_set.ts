@@ -29,7 +29,6 @@ export interface DeviceHost {
 export class DeviceSet {
   readonly devices: Device[];
   readonly map: AddressMap;
-  readonly #flushers: (() => void)[] = [];
   readonly #inputSinks: ((b: Uint8Array) => void)[];
   #closed = false;
 
@@ -37,10 +36,6 @@ export class DeviceSet {
     this.devices = devices;
     this.#inputSinks = inputSinks;
     this.map = new AddressMap(devices);
-    for (const d of devices) {
-      const f = (d as { flush?: unknown }).flush;
-      if (typeof f === "function") this.#flushers.push(() => f.call(d));
-    }
   }
 
   /** Builds every model in the Plan; on failure, closes the ones already built. */
@@ -111,7 +106,7 @@ export class DeviceSet {
    * so a prompt without a newline shows up while the guest sits in HLT waiting for input.
    */
   flush(): void {
-    for (const f of this.#flushers) f();
+    for (const d of this.devices) d.flush?.();
   }
 
   /** Per-device exit counts (from the loop's counters) and each model's own numbers. */

@@ -73,6 +73,11 @@ export interface Device {
   reset(): void;
   /** Counters for `boot --stats` (accesses, bytes, whatever the model finds useful). */
   stats(): Record<string, number>;
+  /**
+   * Hand over output the model buffers (the UART keeps TX until a newline). Called at the
+   * periodic kick, so a prompt without a newline shows up while the guest waits in HLT.
+   */
+  flush?(): void;
   /** Release anything the model holds (stdin readers, files). Called exactly once. */
   close?(): void;
 }
