@@ -368,12 +368,15 @@ export class Machine {
     this.#kickAll();
   }
 
+  /** Takes one vCPU out of KVM_RUN (or keeps it from entering): immediate_exit + a signal. */
+  #kick(v: Vm["vcpus"][number]): void {
+    v.runBytes[OFF_IMMEDIATE_EXIT] = 1;
+    const tid = Atomics.load(this.#ctl.tids, v.index);
+    if (tid !== 0n) host.pthreadKill(BigInt.asUintN(64, tid), host.KICK_SIGNAL);
+  }
+
   #kickAll(): void {
-    for (const v of this.#vm.vcpus) {
-      v.runBytes[OFF_IMMEDIATE_EXIT] = 1;
-      const tid = Atomics.load(this.#ctl.tids, v.index);
-      if (tid !== 0n) host.pthreadKill(BigInt.asUintN(64, tid), host.KICK_SIGNAL);
-    }
+    for (const v of this.#vm.vcpus) this.#kick(v);
   }
 
   /**
@@ -560,10 +563,7 @@ export class Machine {
   }
 
   #kickBsp(): void {
-    const v = this.#vm.vcpus[0];
-    v.runBytes[OFF_IMMEDIATE_EXIT] = 1;
-    const tid = Atomics.load(this.#ctl.tids, 0);
-    if (tid !== 0n) host.pthreadKill(BigInt.asUintN(64, tid), host.KICK_SIGNAL);
+    this.#kick(this.#vm.vcpus[0]);
   }
 
   /** Stops the vCPUs if still running, ends the workers, releases the VM. Idempotent. */
