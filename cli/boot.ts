@@ -5,7 +5,15 @@
  * (runtime/errors.ts).
  */
 import { parseArgs, UsageError } from "./args.ts";
-import { err, failure, out, usageError, useColor, writeFileAtomic } from "./output.ts";
+import {
+  describeFsError,
+  err,
+  failure,
+  out,
+  usageError,
+  useColor,
+  writeFileAtomic,
+} from "./output.ts";
 import type { Plan } from "../lang/plan/types.ts";
 import type { Diagnostic } from "../lang/diagnostics/types.ts";
 import { EXIT_STATUS, EXIT_STATUS_HELP } from "../runtime/errors.ts";
@@ -129,216 +137,216 @@ export async function run(args: string[]): Promise<number> {
     import("../runtime/stats.ts"),
   ]);
   runtimeModules.catch(() => {}); // awaited below; a compile error returns first
-  return await compileAndBoot();
-
-  async function compileAndBoot(): Promise<number> {
-    // ── the Plan ───────────────────────────────────────────────────────────────────────
-    let plan: Plan;
-    let baseDir: string;
-    if (planFile !== undefined) {
-      let text: string;
-      try {
-        text = await Deno.readTextFile(planFile);
-      } catch (e) {
-        failure("E2002", `cannot read '${planFile}': ${(e as Error).message}`, "check the path");
-        return EXIT_STATUS.compileError;
-      }
-      try {
-        plan = JSON.parse(text);
-      } catch (e) {
-        await renderError(
-          "E1006",
-          `${planFile} is not JSON: ${(e as Error).message}`,
-          "write it with 'vmdesc plan --json'",
-        );
-        return EXIT_STATUS.hostError;
-      }
-      if (plan?.version !== 1) {
-        await renderError(
-          "E1006",
-          `${planFile} is not a version 1 Plan`,
-          "write it with 'vmdesc plan --json'",
-        );
-        return EXIT_STATUS.hostError;
-      }
-      baseDir = dirname(planFile);
-      if (f.kernel) plan.boot.path = absolute(f.kernel as string);
-      if (f.cmdline !== undefined) plan.boot.cmdline = f.cmdline as string;
-    } else {
-      const file = positionals[0];
-      const [{ compile }, { withOhmOnDemand }, { DenoHost }] = await Promise.all([
-        import("../lang/compile.ts"),
-        import("../lang/ohm_on_demand.ts"),
-        import("./host.ts"),
-      ]);
-      const host = new DenoHost();
-      const text = host.readFile(file);
-      if (text === undefined) {
-        failure("E2002", `cannot read '${file}'`, "check the path and its permissions");
-        return EXIT_STATUS.compileError;
-      }
-      const machine = f.machine as string | undefined;
-      const result = await withOhmOnDemand(() =>
-        compile(text, {
-          file,
-          host,
-          machine,
-          holeStrategy: strategy as "trap" | "shadow" | undefined,
-          kernel: f.kernel ? absolute(f.kernel as string) : undefined,
-          cmdline: f.cmdline as string | undefined,
-        })
-      );
-      // W0006 (payload not found) becomes E1010 at boot; other warnings are shown. (The
-      // renderer loads only when there is something to render.)
-      if (result.diagnostics.length) {
-        const render = await import("../lang/diagnostics/render.ts");
-        const color = useColor(Deno.stderr);
-        err(render.renderDiagnostics(result.diagnostics, host.source, { color }) + "\n");
-        err(render.renderSummary(result.diagnostics, { color }));
-        if (render.counts(result.diagnostics).error > 0) return EXIT_STATUS.compileError;
-      }
-      const plans: Plan[] = [...result.plans.values()].filter((p) =>
-        machine === undefined || p.machine === machine
-      );
-      if (plans.length === 0) {
-        failure(
-          machine ? "E0105" : "E0404",
-          machine ? `no machine named '${machine}' in ${file}` : `${file} defines no machine`,
-          null,
-        );
-        return EXIT_STATUS.compileError;
-      }
-      if (plans.length > 1) {
-        return usageError(
-          {
-            message: `${file} defines ${plans.length} machines`,
-            hint: `pick one with --machine: ${plans.map((p) => p.machine).join(", ")}`,
-          },
-          "boot",
-        );
-      }
-      plan = plans[0];
-      baseDir = dirname(file);
-    }
-
-    // ── boot ───────────────────────────────────────────────────────────────────────────
-    const [{ Machine }, { RuntimeError }, { formatStats }] = await runtimeModules;
-    const hasSerial = plan.devices.some((d) => d.kind === "serial");
-    // On a terminal, a progress line (elapsed time, last serial line) until the guest ends
-    // or the user types; nothing at all when stderr is piped.
-    const progress = Deno.stderr.isTerminal()
-      ? (await import("./progress.ts")).progressForTerminal()
-      : null;
-    const rawStdin = hasSerial
-      ? (await import("../runtime/devices/serial/stdin.ts")).stdinInput()
-      : null;
-    // The first byte typed ends the progress line (it would draw over what the guest echoes).
-    const stdin = rawStdin && progress
-      ? {
-        subscribe: (onData: (bytes: Uint8Array) => void) =>
-          rawStdin.subscribe((bytes) => {
-            progress.stop();
-            onData(bytes);
-          }),
-        openPolled: () => {
-          const polled = rawStdin.openPolled!();
-          return {
-            read: () => {
-              const bytes = polled.read();
-              if (bytes) progress.stop();
-              return bytes;
-            },
-            close: () => polled.close(),
-          };
-        },
-      }
-      : rawStdin;
-    const warn = (m: string) => {
-      progress?.clear();
-      err(`vmdesc: warning: ${m}\n`);
-    };
-    const { openSerialOutputs, streamSink } = await import("../runtime/devices/serial/output.ts");
-    const toStderr = streamSink(Deno.stderr);
-    let machine;
-    let outputs: ReturnType<typeof openSerialOutputs> | undefined;
+  // ── the Plan ───────────────────────────────────────────────────────────────────────
+  let plan: Plan;
+  let baseDir: string;
+  if (planFile !== undefined) {
+    let text: string;
     try {
-      // Each serial device's `output` (stdout, stderr, null or a file), opened before the VM
-      // exists: a file that cannot be opened is E1017 and leaves nothing behind.
-      outputs = openSerialOutputs(plan, baseDir, {
-        stdout: streamSink(Deno.stdout),
-        stderr: (bytes) => {
-          progress?.clear();
-          toStderr(bytes);
-        },
-      }, warn);
-      const route = outputs;
-      machine = await Machine.create(plan, {
-        baseDir,
-        stdin,
-        // One vCPU runs on this thread: no second isolate to start (see runtime/machine.ts).
-        vcpuThread: "caller",
-        output: (id, bytes) => {
-          progress?.output(bytes);
-          route.write(id, bytes);
-        },
-        warn,
-      });
+      text = await Deno.readTextFile(planFile);
     } catch (e) {
-      outputs?.abandon();
-      if (e instanceof RuntimeError) {
-        await renderError(e.code, e.message, e.hint);
-        return EXIT_STATUS.hostError;
-      }
-      const c = e as { code?: string; message?: string; hint?: string };
-      if (typeof c.code === "string" && /^E1\d{3}$/.test(c.code)) {
-        await renderError(c.code, c.message ?? String(e), c.hint ?? null);
-        return EXIT_STATUS.hostError;
-      }
-      throw e;
+      failure("E2002", `cannot read '${planFile}': ${(e as Error).message}`, "check the path");
+      return EXIT_STATUS.compileError;
     }
-    let result;
     try {
-      progress?.start();
-      result = await machine.run({ timeout, sigint: true });
-    } finally {
-      progress?.stop();
-      machine.close();
-      outputs.close();
+      plan = JSON.parse(text);
+    } catch (e) {
+      await renderError(
+        "E1006",
+        `${planFile} is not JSON: ${(e as Error).message}`,
+        "write it with 'vmdesc plan --json'",
+      );
+      return EXIT_STATUS.hostError;
     }
-
-    if (result.reason === "host_error") {
-      await renderError(result.code ?? "E1005", result.message, result.hint ?? null);
-    } else if (result.reason !== "debug_exit") {
-      err(`vmdesc: ${result.message}\n`);
-      if (result.dump) err(result.dump + "\n");
+    if (plan?.version !== 1) {
+      await renderError(
+        "E1006",
+        `${planFile} is not a version 1 Plan`,
+        "write it with 'vmdesc plan --json'",
+      );
+      return EXIT_STATUS.hostError;
     }
-    if (f.stats) err(formatStats(result.stats) + "\n");
-    const statsPath = f["stats-json"] as string | undefined;
-    if (statsPath) {
-      const doc = {
-        version: 1,
-        machine: plan.machine,
-        reason: result.reason,
-        exit_status: result.exitStatus,
-        message: result.message,
-        ...result.stats,
-      };
-      try {
-        const text = JSON.stringify(doc, null, 2) + "\n";
-        // Atomic (temp file + rename) for regular files; a device or pipe (/dev/stdout,
-        // /dev/null, a FIFO) is written in place: renaming over it would replace the node.
-        let special = false;
-        try {
-          special = !(await Deno.stat(statsPath)).isFile;
-        } catch {
-          special = false;
-        }
-        if (special) await Deno.writeTextFile(statsPath, text);
-        else await writeFileAtomic(statsPath, text);
-      } catch (e) {
-        failure("E2003", `cannot write '${statsPath}': ${(e as Error).message}`, null);
-      }
+    baseDir = dirname(planFile);
+    if (f.kernel) plan.boot.path = absolute(f.kernel as string);
+    if (f.cmdline !== undefined) plan.boot.cmdline = f.cmdline as string;
+  } else {
+    const file = positionals[0];
+    const [{ compile }, { withOhmOnDemand }, { DenoHost }] = await Promise.all([
+      import("../lang/compile.ts"),
+      import("../lang/ohm_on_demand.ts"),
+      import("./host.ts"),
+    ]);
+    const host = new DenoHost();
+    const text = host.readFile(file);
+    if (text === undefined) {
+      failure("E2002", `cannot read '${file}'`, "check the path and its permissions");
+      return EXIT_STATUS.compileError;
     }
-    return result.exitStatus;
+    const machine = f.machine as string | undefined;
+    const result = await withOhmOnDemand(() =>
+      compile(text, {
+        file,
+        host,
+        machine,
+        holeStrategy: strategy as "trap" | "shadow" | undefined,
+        kernel: f.kernel ? absolute(f.kernel as string) : undefined,
+        cmdline: f.cmdline as string | undefined,
+      })
+    );
+    // W0006 (payload not found) becomes E1010 at boot; other warnings are shown. (The
+    // renderer loads only when there is something to render.)
+    if (result.diagnostics.length) {
+      const render = await import("../lang/diagnostics/render.ts");
+      const color = useColor(Deno.stderr);
+      err(render.renderDiagnostics(result.diagnostics, host.source, { color }) + "\n");
+      err(render.renderSummary(result.diagnostics, { color }));
+      if (render.counts(result.diagnostics).error > 0) return EXIT_STATUS.compileError;
+    }
+    const plans: Plan[] = [...result.plans.values()].filter((p) =>
+      machine === undefined || p.machine === machine
+    );
+    if (plans.length === 0) {
+      failure(
+        machine ? "E0105" : "E0404",
+        machine ? `no machine named '${machine}' in ${file}` : `${file} defines no machine`,
+        null,
+      );
+      return EXIT_STATUS.compileError;
+    }
+    if (plans.length > 1) {
+      return usageError(
+        {
+          message: `${file} defines ${plans.length} machines`,
+          hint: `pick one with --machine: ${plans.map((p) => p.machine).join(", ")}`,
+        },
+        "boot",
+      );
+    }
+    plan = plans[0];
+    baseDir = dirname(file);
   }
+
+  // ── boot ───────────────────────────────────────────────────────────────────────────
+  const [{ Machine }, { RuntimeError }, { formatStats }] = await runtimeModules;
+  const hasSerial = plan.devices.some((d) => d.kind === "serial");
+  // On a terminal, a progress line (elapsed time, last serial line) until the guest ends
+  // or the user types; nothing at all when stderr is piped.
+  const progress = Deno.stderr.isTerminal()
+    ? (await import("./progress.ts")).progressForTerminal()
+    : null;
+  const rawStdin = hasSerial
+    ? (await import("../runtime/devices/serial/stdin.ts")).stdinInput()
+    : null;
+  // The first byte typed ends the progress line (it would draw over what the guest echoes).
+  const stdin = rawStdin && progress
+    ? {
+      subscribe: (onData: (bytes: Uint8Array) => void) =>
+        rawStdin.subscribe((bytes) => {
+          progress.stop();
+          onData(bytes);
+        }),
+      openPolled: () => {
+        const polled = rawStdin.openPolled!();
+        return {
+          read: () => {
+            const bytes = polled.read();
+            if (bytes) progress.stop();
+            return bytes;
+          },
+          close: () => polled.close(),
+        };
+      },
+    }
+    : rawStdin;
+  const warn = (m: string) => {
+    progress?.clear();
+    err(`vmdesc: warning: ${m}\n`);
+  };
+  const { openSerialOutputs, streamSink } = await import("../runtime/devices/serial/output.ts");
+  const toStderr = streamSink(Deno.stderr);
+  let machine;
+  let outputs: ReturnType<typeof openSerialOutputs> | undefined;
+  try {
+    // Each serial device's `output` (stdout, stderr, null or a file), opened before the VM
+    // exists: a file that cannot be opened is E1017 and leaves nothing behind.
+    outputs = openSerialOutputs(plan, baseDir, {
+      stdout: streamSink(Deno.stdout),
+      stderr: (bytes) => {
+        progress?.clear();
+        toStderr(bytes);
+      },
+    }, warn);
+    const route = outputs;
+    machine = await Machine.create(plan, {
+      baseDir,
+      stdin,
+      // One vCPU runs on this thread: no second isolate to start (see runtime/machine.ts).
+      vcpuThread: "caller",
+      output: (id, bytes) => {
+        progress?.output(bytes);
+        route.write(id, bytes);
+      },
+      warn,
+    });
+  } catch (e) {
+    outputs?.abandon();
+    if (e instanceof RuntimeError) {
+      await renderError(e.code, e.message, e.hint);
+      return EXIT_STATUS.hostError;
+    }
+    const c = e as { code?: string; message?: string; hint?: string };
+    if (typeof c.code === "string" && /^E1\d{3}$/.test(c.code)) {
+      await renderError(c.code, c.message ?? String(e), c.hint ?? null);
+      return EXIT_STATUS.hostError;
+    }
+    throw e;
+  }
+  let result;
+  try {
+    progress?.start();
+    result = await machine.run({ timeout, sigint: true });
+  } finally {
+    progress?.stop();
+    machine.close();
+    outputs.close();
+  }
+
+  if (result.reason === "host_error") {
+    await renderError(result.code ?? "E1005", result.message, result.hint ?? null);
+  } else if (result.reason !== "debug_exit") {
+    err(`vmdesc: ${result.message}\n`);
+    if (result.dump) err(result.dump + "\n");
+  }
+  if (f.stats) err(formatStats(result.stats) + "\n");
+  const statsPath = f["stats-json"] as string | undefined;
+  if (statsPath) {
+    const doc = {
+      version: 1,
+      machine: plan.machine,
+      reason: result.reason,
+      exit_status: result.exitStatus,
+      message: result.message,
+      ...result.stats,
+    };
+    try {
+      const text = JSON.stringify(doc, null, 2) + "\n";
+      // Atomic (temp file + rename) for regular files; a device or pipe (/dev/stdout,
+      // /dev/null, a FIFO) is written in place: renaming over it would replace the node.
+      let special = false;
+      try {
+        special = !(await Deno.stat(statsPath)).isFile;
+      } catch {
+        special = false;
+      }
+      if (special) await Deno.writeTextFile(statsPath, text);
+      else await writeFileAtomic(statsPath, text);
+    } catch (e) {
+      failure(
+        "E2003",
+        `cannot write '${statsPath}': ${describeFsError(e)}`,
+        "check the directory exists and is writable",
+      );
+    }
+  }
+  return result.exitStatus;
 }

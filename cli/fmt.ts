@@ -106,7 +106,11 @@ export async function run(args: string[]): Promise<number> {
       await writeFileAtomic(file, result.text);
       rewritten++;
     } catch (e) {
-      failure("E2003", `cannot write '${file}': ${describeFsError(e)}`, null);
+      failure(
+        "E2003",
+        `cannot write '${file}': ${describeFsError(e)}`,
+        "check the file and its directory are writable; the original is left as it was",
+      );
       status = 2;
     }
   }

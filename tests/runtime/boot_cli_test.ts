@@ -74,6 +74,12 @@ test("boot --stats and --stats-json: exits by reason and device, guest vs VMM ti
     ok(typeof j.guest_ms === "number" && typeof j.vmm_ms === "number");
     // Atomic write: only the result file is there, no temp file left behind.
     equal([...Deno.readDirSync(dir)].length, 1);
+    // A stats path that cannot be written: E2003 with a hint; the guest's status stands.
+    const bad = await boot(["examples/hello.vmdesc", "--stats-json", `${dir}/no/such/s.json`]);
+    equal(bad.code, 0);
+    match(bad.stderr, /error\[E2003\]: cannot write '.*no\/such\/s\.json': no such file/);
+    match(bad.stderr, /help: check the directory exists and is writable/);
+    equal([...Deno.readDirSync(dir)].length, 1, "nothing else left in the directory");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
