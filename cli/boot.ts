@@ -35,7 +35,8 @@ Options:
   --stats                print exits by reason and by device, and time in guest vs
                          VMM, to stderr when the guest ends
   --stats-json PATH      write the same statistics as JSON (atomically)
-  --plan PLAN.json       boot a Plan JSON directly (as 'vmdesc plan --json' prints)
+  --plan PLAN.json       boot a Plan JSON directly (as 'vmdesc plan --json' prints;
+                         relative paths resolve from its "source" file's directory)
   -h, --help             show this help
 
 Guest serial output goes to stdout, or where a serial device's \`output\` says
@@ -166,7 +167,20 @@ export async function run(args: string[]): Promise<number> {
       );
       return EXIT_STATUS.hostError;
     }
-    baseDir = dirname(planFile);
+    const problems = (await import("../lang/plan/validate.ts")).planSchemaErrors(plan);
+    if (problems.length > 0) {
+      const more = problems.length > 3 ? ` (and ${problems.length - 3} more)` : "";
+      await renderError(
+        "E1006",
+        `${planFile} is not a valid Plan: ${problems.slice(0, 3).join("; ")}${more}`,
+        "write it with 'vmdesc plan --json', or fix the fields named (lang/plan.schema.json)",
+      );
+      return EXIT_STATUS.hostError;
+    }
+    // Relative paths in the Plan resolve from its source's directory, as they did when
+    // 'vmdesc plan --json' wrote it (and as the library does); a hand-written Plan without
+    // a source resolves from its own directory.
+    baseDir = plan.source ? dirname(plan.source) : dirname(planFile);
     if (f.kernel) plan.boot.path = absolute(f.kernel as string);
     if (f.cmdline !== undefined) plan.boot.cmdline = f.cmdline as string;
   } else {

@@ -3,16 +3,8 @@
  * language promises (RAM split around the hole, shadow slot over exactly the ECAM window,
  * present pages, the implicit host bridge, extends merging, compile options).
  */
-import Ajv from "ajv";
 import { compile, createMemoryHost, type Plan } from "./mod.ts";
-
-const schema = JSON.parse(Deno.readTextFileSync(new URL("./plan.schema.json", import.meta.url)));
-// ajv is CommonJS: under Deno its class is the default export's `default`.
-// deno-lint-ignore no-explicit-any
-const AjvCtor = ((Ajv as any).default ?? Ajv) as new (opts: object) => any;
-const validate = new AjvCtor({ allErrors: true, strict: true, allowUnionTypes: true }).compile(
-  schema,
-);
+import { planSchemaErrors } from "./plan/validate.ts";
 
 const EX = decodeURIComponent(new URL("../examples/", import.meta.url).pathname);
 function exampleHost() {
@@ -51,8 +43,8 @@ function one(
 }
 
 function checkPlanInvariants(p: Plan) {
-  const ok = validate(p);
-  assert(ok, `${p.machine}: schema: ${JSON.stringify(validate.errors, null, 1)}`);
+  const errors = planSchemaErrors(p);
+  assert(errors.length === 0, `${p.machine}: schema: ${errors.join("; ")}`);
   p.memslots.forEach((m, i) => eq(m.slot, i, `${p.machine} memslot ids in order`));
   for (let i = 1; i < p.e820.length; i++) {
     const a = p.e820[i - 1];
@@ -88,9 +80,9 @@ Deno.test("the schema rejects a Plan with a missing or extra field", () => {
     .get("hello")!;
   const missing = structuredClone(p) as Partial<Plan>;
   delete missing.e820;
-  assert(!validate(missing), "missing e820 must fail");
+  assert(planSchemaErrors(missing).length > 0, "missing e820 must fail");
   const extra = { ...structuredClone(p), surprise: 1 };
-  assert(!validate(extra), "an unknown field must fail");
+  assert(planSchemaErrors(extra).length > 0, "an unknown field must fail");
 });
 
 Deno.test("linux: 4 GiB split around a 1 GiB hole, ECAM narrowed by `buses auto`", () => {

@@ -196,7 +196,8 @@ test("payload errors: E1010 missing, E1011 truncated, E1012 not PVH — status 1
   }
 });
 
-test("boot --plan PLAN.json boots a Plan without the compiler", async () => {
+test("boot --plan PLAN.json boots a Plan without the compiler; a malformed one is E1006", async () => {
+  const built = await buildGuests(["hello"]);
   const dir = await Deno.makeTempDir({ prefix: "vmdesc-plan-" });
   try {
     const plan = await new Deno.Command(Deno.execPath(), {
@@ -206,12 +207,32 @@ test("boot --plan PLAN.json boots a Plan without the compiler", async () => {
       stderr: "piped",
     }).output();
     equal(plan.code, 0, new TextDecoder().decode(plan.stderr));
-    const p = JSON.parse(new TextDecoder().decode(plan.stdout));
-    p.boot.path = ROOT + "examples/guests/build/hello.elf";
-    await Deno.writeTextFile(`${dir}/hello.json`, JSON.stringify(p));
+    // As printed, saved elsewhere: its relative payload path still resolves from `source`.
+    await Deno.writeFile(`${dir}/hello.json`, plan.stdout);
     const r = await boot(["--plan", `${dir}/hello.json`]);
-    equal(r.code, 0);
+    equal(r.code, 0, r.stderr);
     equal(r.stdout, "Hello from vmdesc guest\n");
+
+    // A hand-written Plan without a source: paths resolve from the Plan file's directory.
+    const p = JSON.parse(new TextDecoder().decode(plan.stdout));
+    p.source = null;
+    p.boot.path = "guest.elf";
+    await Deno.copyFile(built.get("hello")!, `${dir}/guest.elf`);
+    await Deno.writeTextFile(`${dir}/own.json`, JSON.stringify(p));
+    const own = await boot(["--plan", `${dir}/own.json`]);
+    equal(own.code, 0, own.stderr);
+    equal(own.stdout, "Hello from vmdesc guest\n");
+
+    // Malformed: E1006 naming the fields, status 10, no stack trace, --kernel not applied.
+    await Deno.writeTextFile(`${dir}/bad.json`, JSON.stringify({ version: 1, machine: "m" }));
+    const bad = await boot(["--plan", `${dir}/bad.json`, "--kernel", "x.elf"]);
+    equal(bad.code, 10);
+    match(
+      bad.stderr,
+      /^error\[E1006\]: .*bad\.json is not a valid Plan: \/ must have required property 'source'/,
+    );
+    match(bad.stderr, /help: write it with 'vmdesc plan --json'/);
+    ok(!/\bat \S+\.ts:\d+/.test(bad.stderr), "no stack trace");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
