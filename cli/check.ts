@@ -104,7 +104,8 @@ export async function readInput(
   host: DenoHost,
 ): Promise<{ name: string; text: string } | { error: string }> {
   if (file === "-") {
-    const text = await new Response(Deno.stdin.readable).text();
+    // Stdin can be read once: a second '-' gets the same text.
+    const text = host.files.get("<stdin>") ?? await new Response(Deno.stdin.readable).text();
     host.files.set("<stdin>", text);
     return { name: "<stdin>", text };
   }

@@ -4,6 +4,7 @@
  * load vscode-languageserver).
  */
 import { parseArgs, UsageError } from "./args.ts";
+import { usageError } from "./output.ts";
 
 export const HELP = `vmdesc lsp — the vmdesc language server (Language Server Protocol on stdio)
 
@@ -29,10 +30,7 @@ export async function run(args: string[]): Promise<number> {
       debounce: { type: "string" },
     });
   } catch (e) {
-    if (e instanceof UsageError) {
-      console.error(`error: ${e.message}${e.hint ? `\n  = help: ${e.hint}` : ""}`);
-      return 2;
-    }
+    if (e instanceof UsageError) return usageError(e, "lsp");
     throw e;
   }
   if (parsed.flags.help) {
@@ -40,17 +38,19 @@ export async function run(args: string[]): Promise<number> {
     return 0;
   }
   if (parsed.positionals.length > 0) {
-    console.error(
-      `error: unexpected argument '${parsed.positionals[0]}'\n  = help: see vmdesc lsp --help`,
+    return usageError(
+      { message: `unexpected argument '${parsed.positionals[0]}'`, hint: "vmdesc lsp [--stdio]" },
+      "lsp",
     );
-    return 2;
   }
   let debounceMs = 15;
   if (typeof parsed.flags.debounce === "string") {
     debounceMs = Number(parsed.flags.debounce);
     if (!Number.isInteger(debounceMs) || debounceMs < 0 || debounceMs > 10_000) {
-      console.error("error: --debounce takes a whole number of milliseconds (0..10000)");
-      return 2;
+      return usageError({
+        message: `--debounce takes a whole number of milliseconds, not '${parsed.flags.debounce}'`,
+        hint: "a value from 0 to 10000, e.g. --debounce 15",
+      }, "lsp");
     }
   }
   const { startServer } = await import("../lsp/mod.ts");

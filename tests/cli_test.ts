@@ -93,6 +93,26 @@ Deno.test("cli: --help on the top level and on every command", async () => {
   assert(none.code === 2 && none.stdout.includes("Usage:"), "no command: usage, exit 2", none);
 });
 
+Deno.test("cli: lsp's bad flags are E2001 usage errors with a hint, like every command's", async () => {
+  for (const args of [["lsp", "--foo"], ["lsp", "--debounce", "soon"], ["lsp", "extra"]]) {
+    const r = await vmdesc(args);
+    assert(
+      r.code === 2 && r.stderr.startsWith("error[E2001]: ") && r.stderr.includes("= help: "),
+      args.join(" "),
+      r,
+    );
+  }
+});
+
+Deno.test("cli: '-' twice reads stdin once and checks it twice, no crash", async () => {
+  const text =
+    'machine m {\n  memory 64 MiB\n  device serial com1 { port 0x3f8 }\n  boot flat "x" { load 0x100000 }\n}\n';
+  const r = await vmdesc(["check", "--format", "json", "-", "-"], text);
+  assert(r.code === 0 && !r.stderr.includes("locked"), "check - -", r);
+  const files = JSON.parse(r.stdout).files as { path: string }[];
+  assert(files.length === 2 && files.every((f) => f.path === "<stdin>"), "both inputs reported", r);
+});
+
 Deno.test("cli: unknown command or flag is a usage error with a suggestion", async () => {
   const r = await vmdesc(["chek", "examples/hello.vmdesc"]);
   assert(
