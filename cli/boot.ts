@@ -344,16 +344,8 @@ export async function run(args: string[]): Promise<number> {
     };
     try {
       const text = JSON.stringify(doc, null, 2) + "\n";
-      // Atomic (temp file + rename) for regular files; a device or pipe (/dev/stdout,
-      // /dev/null, a FIFO) is written in place: renaming over it would replace the node.
-      let special = false;
-      try {
-        special = !(await Deno.stat(statsPath)).isFile;
-      } catch {
-        special = false;
-      }
-      if (special) await Deno.writeTextFile(statsPath, text);
-      else await writeFileAtomic(statsPath, text);
+      // Atomic for a regular file; a pipe or device (/dev/stdout) is written through.
+      await writeFileAtomic(statsPath, text);
     } catch (e) {
       failure(
         "E2003",

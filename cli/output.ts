@@ -66,21 +66,37 @@ export function failure(code: Code, message: string, hint: string | null = null)
 /**
  * Writes `path` so that readers see the old content or the new one, never half of it:
  * a temp file beside it, then rename. Keeps the file mode of an existing file.
+ * A symbolic link is followed (the file it points to is replaced, the link stays), and a
+ * path that is not a regular file (a FIFO, /dev/stdout, /dev/null) is written in place:
+ * renaming over it would replace the node itself.
  */
 export async function writeFileAtomic(path: string, data: string): Promise<void> {
-  const dir = dirname(path) || ".";
-  const base = path.slice(path.lastIndexOf("/") + 1);
-  const tmp = `${dir}/.${base}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+  let target = path;
   let mode: number | undefined;
   try {
-    mode = (await Deno.stat(path)).mode ?? undefined;
-  } catch {
-    mode = undefined;
+    const info = await Deno.stat(path); // follows links
+    if (!info.isFile) {
+      await Deno.writeTextFile(path, data);
+      return;
+    }
+    mode = info.mode ?? undefined;
+    if ((await Deno.lstat(path)).isSymlink) target = await Deno.realPath(path);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+    // A dangling link: create the file it names (through the link) rather than replace it.
+    const link = await Deno.lstat(path).catch(() => null);
+    if (link?.isSymlink) {
+      await Deno.writeTextFile(path, data);
+      return;
+    }
   }
+  const dir = dirname(target) || ".";
+  const base = target.slice(target.lastIndexOf("/") + 1);
+  const tmp = `${dir}/.${base}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
   try {
     await Deno.writeTextFile(tmp, data, mode !== undefined ? { mode: mode & 0o7777 } : {});
     if (mode !== undefined) await Deno.chmod(tmp, mode & 0o7777);
-    await Deno.rename(tmp, path);
+    await Deno.rename(tmp, target);
   } catch (e) {
     await Deno.remove(tmp).catch(() => {});
     throw e;

@@ -93,6 +93,58 @@ Deno.test("cli: --help on the top level and on every command", async () => {
   assert(none.code === 2 && none.stdout.includes("Usage:"), "no command: usage, exit 2", none);
 });
 
+Deno.test("cli: outputs go through a symlink to its file, and into a FIFO in place", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vmdesc-cli-out-" });
+  try {
+    // plan --svg into a symlink: the link stays a link, the file it points to gets the map.
+    await Deno.writeTextFile(`${dir}/real.svg`, "old");
+    await Deno.symlink(`${dir}/real.svg`, `${dir}/link.svg`);
+    const viaLink = await vmdesc(["plan", "examples/hello.vmdesc", "--svg", `${dir}/link.svg`]);
+    assert(viaLink.code === 0, "plan --svg via a link", viaLink);
+    assert(Deno.lstatSync(`${dir}/link.svg`).isSymlink, "the link is still a link", viaLink);
+    assert(Deno.readTextFileSync(`${dir}/real.svg`).startsWith("<svg"), "target written", viaLink);
+    // fmt on a symlinked .vmdesc formats the file behind it.
+    await Deno.writeTextFile(`${dir}/m.vmdesc`, "machine m {\nmemory 64 MiB\n}\n");
+    await Deno.symlink(`${dir}/m.vmdesc`, `${dir}/m-link.vmdesc`);
+    const fmt = await vmdesc(["fmt", `${dir}/m-link.vmdesc`]);
+    assert(
+      fmt.code === 0 && Deno.lstatSync(`${dir}/m-link.vmdesc`).isSymlink,
+      "fmt via a link",
+      fmt,
+    );
+    assert(
+      Deno.readTextFileSync(`${dir}/m.vmdesc`).includes("\n  memory 64 MiB"),
+      "formatted",
+      fmt,
+    );
+    // plan --svg into a FIFO: a reader gets the whole map, and the FIFO stays a FIFO.
+    const fifo = `${dir}/map.fifo`;
+    const mk = await new Deno.Command("mkfifo", { args: [fifo] }).output();
+    assert(mk.code === 0, "mkfifo", { code: mk.code, stdout: "", stderr: "" });
+    const reading = Deno.readTextFile(fifo);
+    const intoFifo = await vmdesc(["plan", "examples/hello.vmdesc", "--svg", fifo]);
+    const got = await reading;
+    assert(
+      intoFifo.code === 0 && got.startsWith("<svg") && got.trimEnd().endsWith("</svg>"),
+      "fifo",
+      intoFifo,
+    );
+    assert(Deno.lstatSync(fifo).isFifo, "still a FIFO", intoFifo);
+    const left = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+    assert(
+      left.join(",") === "link.svg,m-link.vmdesc,m.vmdesc,map.fifo,real.svg",
+      "no temp files",
+      {
+        code: 0,
+        stdout: left.join(","),
+        stderr: "",
+      },
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("cli: lsp's bad flags are E2001 usage errors with a hint, like every command's", async () => {
   for (const args of [["lsp", "--foo"], ["lsp", "--debounce", "soon"], ["lsp", "extra"]]) {
     const r = await vmdesc(args);
