@@ -18,6 +18,7 @@ import { compile, type CompileResult } from "./lang/mod.ts";
 import type { Diagnostic } from "./lang/diagnostics/types.ts";
 import type { HoleStrategy, Plan } from "./lang/plan/types.ts";
 import { DenoHost } from "./cli/host.ts";
+import { describeFsError } from "./cli/output.ts";
 
 export * from "./runtime/mod.ts";
 export { compile } from "./lang/mod.ts";
@@ -69,6 +70,20 @@ export async function compileFile(
   path: string,
   opts: Omit<CompileTextOptions, "file"> = {},
 ): Promise<Compiled> {
-  const text = await Deno.readTextFile(path);
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    // The same coded error as `vmdesc check` on an unreadable file.
+    const diagnostic: Diagnostic = {
+      code: "E2002",
+      severity: "error",
+      message: `cannot read '${path}': ${describeFsError(e)}`,
+      span: null,
+      labels: [],
+      hint: "check the path and its permissions",
+    };
+    return { diagnostics: [diagnostic], plans: new Map(), plan: null, hasErrors: true };
+  }
   return compileText(text, { ...opts, file: path });
 }

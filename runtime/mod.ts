@@ -127,6 +127,12 @@ export async function createMachine(
       if (!ended) controller?.enqueue(bytes);
     };
   }
+  // The machine never existed: the caller's stream is left open and unlocked.
+  const abandon = () => {
+    end();
+    writer?.releaseLock();
+    writer = null;
+  };
   // Devices whose Plan entry names a file (or "null") write there, as under `vmdesc boot`;
   // the rest reach the caller's sink. Files open before the VM exists (E1017 leaves none).
   const toCaller = output;
@@ -139,7 +145,7 @@ export async function createMachine(
       opts.warn ?? ((m) => console.error(`vmdesc: warning: ${m}`)),
     );
   } catch (e) {
-    end();
+    abandon();
     throw e;
   }
   const routed = outputs;
@@ -156,7 +162,7 @@ export async function createMachine(
     vcpuThread: opts.vcpuThread,
   }).catch((e) => {
     routed.abandon();
-    end();
+    abandon();
     throw e;
   });
   const finish = () => {

@@ -33,3 +33,28 @@ Deno.test("library: compileText reports diagnostics and no Plan for a broken mac
   ok(c.diagnostics.length > 0);
   deepStrictEqual(c.diagnostics.every((d) => /^[EW]\d{4}$/.test(d.code)), true);
 });
+
+Deno.test("library: a file that cannot be read is E2002 with a hint, not a thrown NotFound", async () => {
+  const c = await compileFile(ROOT + "examples/no-such-machine.vmdesc");
+  equal(c.hasErrors, true);
+  equal(c.plan, null);
+  equal(c.diagnostics.length, 1);
+  equal(c.diagnostics[0].code, "E2002");
+  ok(c.diagnostics[0].message.includes("no-such-machine.vmdesc"));
+  ok(c.diagnostics[0].hint);
+});
+
+Deno.test({
+  name: "library: a machine that cannot be created leaves the caller's serial stream unlocked",
+  ignore: !haveKvm(),
+  async fn() {
+    const c = compileText(
+      'machine m {\n  memory 64 MiB\n  device serial com1 { port 0x3f8 }\n  boot pvh "/nonexistent/guest.elf"\n}\n',
+    );
+    ok(c.plan);
+    const sink = new WritableStream<Uint8Array>();
+    const err = await createMachine(c.plan, { serial: sink }).then(() => null, (e) => e);
+    equal((err as { code?: string } | null)?.code, "E1010");
+    equal(sink.locked, false, "the caller can still use its stream");
+  },
+});
