@@ -526,20 +526,27 @@ function typeName(v: A.Value): string {
 
 export function evalInt(v: A.Value, ctx: EvalContext, what: string): bigint | null {
   if (v.kind === "Range" && v.form === "plus") {
-    // `a + b` in a number position is plain addition.
-    const l = evalExpr(v.left, ctx);
-    const r = evalExpr(v.right, ctx);
-    if (l === null || r === null) return null;
-    const s = l + r;
-    if (s >= 1n << 64n) {
-      ctx.diagnostics.push(error("E0003", "`+` overflows 64 bits", v.span));
-      return null;
-    }
-    return s;
+    // `a + b` in a number position is plain addition, with the arithmetic's own checks.
+    const sum: A.Binary = {
+      kind: "Binary",
+      op: "+",
+      left: v.left,
+      right: v.right,
+      opSpan: v.span,
+      span: v.span,
+    };
+    return evalExpr(sum, ctx);
   }
   if (v.kind === "String" || v.kind === "Bool" || v.kind === "Range") {
     ctx.diagnostics.push(
-      error("E0005", `${what} must be a number, found ${typeName(v)}`, v.span, null),
+      error(
+        "E0005",
+        `${what} must be a number, found ${typeName(v)}`,
+        v.span,
+        v.kind === "Range"
+          ? "a range names a span of addresses; give its size or base as a number"
+          : "write a number, e.g. 0x3f8, 4 or 128 MiB",
+      ),
     );
     return null;
   }
@@ -591,7 +598,12 @@ export function evalRange(
 function evalString(v: A.Value, ctx: EvalContext, what: string): string | null {
   if (v.kind !== "String") {
     ctx.diagnostics.push(
-      error("E0005", `${what} must be a string in double quotes, found ${typeName(v)}`, v.span),
+      error(
+        "E0005",
+        `${what} must be a string in double quotes, found ${typeName(v)}`,
+        v.span,
+        "put the text in double quotes",
+      ),
     );
     return null;
   }
@@ -609,7 +621,7 @@ function evalOnOff(v: A.Value, ctx: EvalContext, what: string): boolean | null {
         "E0304",
         `${what} is \`on\` or \`off\`, not \`${v.name}\``,
         v.span,
-        null,
+        s ? `did you mean \`${s}\`?` : "write `on` or `off`",
         [],
         s ? [{ title: `change to \`${s}\``, span: v.span, replacement: s }] : undefined,
       ),
@@ -617,7 +629,12 @@ function evalOnOff(v: A.Value, ctx: EvalContext, what: string): boolean | null {
     return null;
   }
   ctx.diagnostics.push(
-    error("E0005", `${what} must be \`on\` or \`off\`, found ${typeName(v)}`, v.span),
+    error(
+      "E0005",
+      `${what} must be \`on\` or \`off\`, found ${typeName(v)}`,
+      v.span,
+      "write `on` or `off`",
+    ),
   );
   return null;
 }
@@ -631,7 +648,12 @@ function evalEnum<T extends string>(
   const word = v.kind === "Name" ? v.name : v.kind === "String" ? v.value : null;
   if (word === null) {
     ctx.diagnostics.push(
-      error("E0005", `${what} must be one of ${values.join(", ")}; found ${typeName(v)}`, v.span),
+      error(
+        "E0005",
+        `${what} must be one of ${values.join(", ")}; found ${typeName(v)}`,
+        v.span,
+        `write one of the words ${values.join(", ")}`,
+      ),
     );
     return null;
   }

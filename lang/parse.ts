@@ -321,8 +321,32 @@ function hintFor(expected: string, found: string): string | null {
   if (expected.includes('"}"')) {
     return "each setting is a name followed by a value, e.g. `memory 128 MiB`; blocks close with `}`";
   }
-  return null;
+  for (const [pattern, hint] of EXPECTED_HINTS) if (pattern.test(expected)) return hint;
+  return `write ${expected} here`;
 }
+
+/** How to write what the grammar expected, by the wording of its rule descriptions. */
+const EXPECTED_HINTS: [RegExp, string][] = [
+  [
+    /^end of input/,
+    "a file holds `import`, `let` and `machine` items; is there an extra `}`, or a setting outside its machine?",
+  ],
+  [/string in double quotes/, 'put the text in double quotes, e.g. "build/guest.elf"'],
+  [/"extends"/, "a machine's name is followed by `{`, or by `extends BASE {`"],
+  [/device kind/, "write the kind first, e.g. `device serial com1 { port 0x3f8 }`"],
+  [/PCI address/, "PCI addresses are bus:device.function in hex, e.g. `00:02.0`"],
+  [/^a name/, "names start with a letter or `_`, e.g. `com1`"],
+  [/^"="/, "constants are written `let name = value`"],
+  [/^"\{"/, "open the block with `{`"],
+  [/range/, "write `base .. end` (end exclusive) or `base + size`, e.g. `0xC000_0000 .. 4 GiB`"],
+  [
+    /boot protocol/,
+    'write `boot pvh "vmlinux"`, `boot linux "bzImage"` or `boot flat "image.bin"`',
+  ],
+  [/expression/, "write a number, a constant or arithmetic, e.g. `128 MiB` or `0x3f8 + 8`"],
+  [/CPU feature/, "feature names are Linux's (/proc/cpuinfo), e.g. `cx16` or `x2apic`"],
+  [/BAR kind/, "a BAR is `mem32`, `mem64` or `io`, then its size"],
+];
 
 /** The token starting at `pos`: a word, a number, a string or one character. */
 function tokenAt(text: string, pos: number): string {

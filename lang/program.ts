@@ -181,7 +181,14 @@ export function evalExpr(e: A.Expr, ctx: EvalContext): bigint | null {
       if (v === null) return null;
       const r = v << UNIT_SHIFT[e.unit];
       if (!fits(r)) {
-        ctx.diagnostics.push(error("E0003", `${v} ${e.unit} does not fit in 64 bits`, e.span));
+        ctx.diagnostics.push(
+          error(
+            "E0003",
+            `${v} ${e.unit} does not fit in 64 bits`,
+            e.span,
+            "values are unsigned 64-bit integers: at most 16 EiB - 1",
+          ),
+        );
         return null;
       }
       return r;

@@ -46,6 +46,8 @@ function checkDiagnostics(diags: Diagnostic[], files: Map<string, string>): stri
     if (!isKnownCode(d.code)) return `unknown code ${d.code}`;
     if (!["error", "warning", "info"].includes(d.severity)) return `bad severity ${d.severity}`;
     if (typeof d.message !== "string" || !d.message) return `${d.code}: empty message`;
+    // Every error tells the user how to fix it.
+    if (d.severity === "error" && !d.hint) return `${d.code}: error without a hint: ${d.message}`;
     for (const s of [d.span, ...(d.labels ?? []).map((l) => l.span)]) {
       if (s === null) continue;
       const text = files.get(s.file);
