@@ -6,9 +6,10 @@
  * - `anonymous`: private anonymous mapping (MAP_NORESERVE: untouched RAM costs nothing).
  * - `file`: the file mapped privately at its offset; the part of the slot past the end of
  *   the file is anonymous zeroes (a file mapping beyond EOF would SIGBUS on access).
- * - `ones_alias`: built by `./ones_alias.ts` (the `shadow` hole strategy), which exports
- *   `createOnesAlias(slot: Memslot): HostMapping`. It is loaded on demand; while it is
- *   absent such a slot is refused with E1006.
+ * - `ones_alias`: built by `./ones_alias.ts` (the `shadow` hole strategy).
+ *
+ * A host that refuses a mapping (out of memory or address space, an unreadable file) is
+ * E1006 for that memslot, with a hint; nothing mapped so far is left behind.
  */
 import type { Memslot } from "../../lang/plan/types.ts";
 import * as host from "../host/libc.ts";
@@ -21,8 +22,6 @@ export interface HostMapping {
   size: number;
   release(): void;
 }
-
-/** Signature `ones_alias.ts` provides. */
 
 const PAGE = 4096;
 const roundUp = (n: number, to: number) => Math.ceil(n / to) * to;
@@ -53,11 +52,13 @@ function anonymous(size: number): HostMapping {
 function fileBacked(slot: Memslot, path: string, offset: number): HostMapping {
   let fileSize: number;
   try {
-    fileSize = Deno.statSync(path).size;
+    const info = Deno.statSync(path);
+    if (!info.isFile) throw new Error("not a regular file");
+    fileSize = info.size;
   } catch {
     throw new RuntimeError(
       "E1006",
-      `memslot "${slot.name}": backing file ${path} is not readable`,
+      `memslot "${slot.name}": backing file ${path} is not a readable regular file`,
       "check the path in the Plan's memslot backing",
     );
   }
@@ -86,8 +87,23 @@ function fileBacked(slot: Memslot, path: string, offset: number): HostMapping {
   return m;
 }
 
-/** Creates the host mapping for one memslot. */
+/** Creates the host mapping for one memslot (E1006 with a hint when the host refuses it). */
 export function mapMemslot(slot: Memslot): HostMapping {
+  try {
+    return mapBacking(slot);
+  } catch (e) {
+    if (!(e instanceof host.HostError)) throw e;
+    throw new RuntimeError(
+      "E1006",
+      `memslot "${slot.name}" (${slot.size} bytes): ${e.message}`,
+      e.errnoName === "ENOMEM"
+        ? "the host has no room for this much guest memory: lower `memory`, or check ulimit -v and vm.overcommit_memory"
+        : "check the memslot's backing in the Plan",
+    );
+  }
+}
+
+function mapBacking(slot: Memslot): HostMapping {
   const b = slot.backing;
   switch (b.kind) {
     case "anonymous":

@@ -6,6 +6,7 @@ import { equal, match, ok, throws } from "node:assert/strict";
 import { RuntimeError } from "../../runtime/errors.ts";
 import { Vm } from "../../runtime/kvm/vm.ts";
 import { exitGuest, flatPlan, haveKvm, MiB, writeTemp } from "./plans.ts";
+import * as host from "../../runtime/host/libc.ts";
 
 const ROOT = decodeURIComponent(new URL("../../", import.meta.url).pathname);
 
@@ -128,6 +129,52 @@ Deno.test({
       }
     } finally {
       await Deno.remove(path);
+    }
+  },
+});
+
+Deno.test({
+  name: "E1006: guest memory the host cannot map (no room; a directory as backing), nothing left",
+  ignore: !haveKvm(),
+  async fn() {
+    const path = await writeTemp(exitGuest(0));
+    const dir = await Deno.makeTempDir({ prefix: "vmdesc-backing-" });
+    try {
+      const before = host.liveMappings().length;
+      // 2^47 bytes of RAM: more address space than a process has; mmap fails with ENOMEM.
+      const huge = flatPlan({ path, ramSize: 4 * MiB });
+      huge.memslots.push({
+        slot: 1,
+        name: "too-big",
+        guest_phys: 2 ** 40,
+        size: 2 ** 47,
+        flags: [],
+        backing: { kind: "anonymous" },
+      });
+      const e1 = await Vm.create(huge).then(() => null, (e) => e);
+      ok(e1 instanceof RuntimeError, String(e1));
+      equal(e1.code, "E1006");
+      match(e1.message, /memslot "too-big".*ENOMEM/);
+      match(e1.hint ?? "", /lower `memory`/);
+
+      const dirBacked = flatPlan({ path, ramSize: 4 * MiB });
+      dirBacked.memslots.push({
+        slot: 1,
+        name: "rom",
+        guest_phys: 0xfff0_0000,
+        size: MiB,
+        flags: ["readonly"],
+        backing: { kind: "file", path: dir, offset: 0 },
+      });
+      const e2 = await Vm.create(dirBacked).then(() => null, (e) => e);
+      ok(e2 instanceof RuntimeError, String(e2));
+      equal(e2.code, "E1006");
+      match(e2.message, /not a readable regular file/);
+      ok(e2.hint);
+      equal(host.liveMappings().length, before, "nothing left mapped");
+    } finally {
+      await Deno.remove(path);
+      await Deno.remove(dir);
     }
   },
 });
