@@ -190,7 +190,8 @@ async function bootVcpus(plan: Plan, vm: Vm, baseDir: string, opts: MachineOptio
 export class Machine {
   readonly #vm: Vm;
   readonly #ctl: Control;
-  readonly #workers: Worker[] = [];
+  /** One per vCPU, spawned before the VM was built; none in "caller" mode. */
+  readonly #workers: Worker[];
   readonly #opts: MachineOptions;
   /** "caller" mode: vCPU 0's devices and loop, on this thread. Null with workers. */
   #inline: { set: DeviceSet; loop: RunLoop } | null = null;
@@ -202,9 +203,10 @@ export class Machine {
   /** Ends a run in progress when the machine is closed under it. */
   #endRun: (() => void) | null = null;
 
-  private constructor(vm: Vm, opts: MachineOptions) {
+  private constructor(vm: Vm, opts: MachineOptions, workers: Worker[]) {
     this.#vm = vm;
     this.#opts = opts;
+    this.#workers = workers;
     this.#ctl = viewControl(createControl());
     installKickHandler();
   }
@@ -222,7 +224,8 @@ export class Machine {
   }
 
   /** Sends each worker its init; #ready settles when all have built their state. */
-  #startWorkers(workers: Worker[]): void {
+  #startWorkers(): void {
+    const workers = this.#workers;
     const vm = this.#vm;
     const init = (i: number): WorkerInit => {
       const v = vm.vcpus[i];
@@ -242,7 +245,6 @@ export class Machine {
     let pending = workers.length;
     this.#ready = new Promise<void>((resolve, reject) => {
       workers.forEach((w, i) => {
-        this.#workers.push(w);
         w.onmessage = (ev: MessageEvent<WorkerMessage>) => {
           const m = ev.data;
           if (m.type === "ready") {
@@ -311,15 +313,16 @@ export class Machine {
     const inline = opts.vcpuThread === "caller" && n === 1;
     // Workers start first: their isolates and modules load while this thread builds the VM
     // and loads the payload (they wait for their init message).
-    const workers = inline ? [] : Array.from({ length: n }, () => spawnVcpuWorker());
+    const workers: Worker[] = [];
     let vm: Vm;
     try {
+      if (!inline) { for (let i = 0; i < n; i++) workers.push(spawnVcpuWorker()); }
       vm = await Vm.create(plan, opts);
     } catch (e) {
       for (const w of workers) w.terminate();
       throw e;
     }
-    const m = new Machine(vm, opts);
+    const m = new Machine(vm, opts, workers);
     try {
       const baseDir = planBaseDir(plan, opts.baseDir);
       if (inline) {
@@ -330,7 +333,7 @@ export class Machine {
       // The workers get their init now and build the device models while this thread
       // loads the payload: neither touches what the other writes (the models own the
       // shadow config pages, the loader RAM and registers; nothing runs before GO).
-      m.#startWorkers(workers);
+      m.#startWorkers();
       const ready = m.#ready;
       ready.catch(() => {}); // handled below; a rejection during boot() is not "unhandled"
       try {
@@ -343,8 +346,7 @@ export class Machine {
       await ready;
       return m;
     } catch (e) {
-      for (const w of workers) if (!m.#workers.includes(w)) w.terminate();
-      m.close();
+      m.close(); // terminates the workers too
       throw e;
     }
   }
