@@ -182,24 +182,16 @@ export class GuestMemory {
     return r.bytes.subarray(o, o + len);
   }
 
-  /** Copies bytes to guest-physical `gpa`. Throws RangeError outside memslots. */
-  write(gpa: number, data: Uint8Array): void {
-    let done = 0;
-    while (done < data.length) {
-      const at = gpa + done;
-      const r = this.#find(at);
-      if (!r) {
-        throw new RangeError(`guest address 0x${at.toString(16)} is outside every memslot`);
-      }
-      const o = at - r.info.guestPhys;
-      const n = Math.min(data.length - done, r.info.size - o);
-      r.bytes.set(data.subarray(done, done + n), o);
-      done += n;
-    }
-  }
-
-  read(gpa: number, len: number): Uint8Array {
-    const out = new Uint8Array(len);
+  /**
+   * Walks [gpa, gpa+len) region by region: `fn(bytes, offset, n, done)` for each piece, the
+   * region's view, where in it, how long, and how much came before. Throws RangeError
+   * outside memslots.
+   */
+  #each(
+    gpa: number,
+    len: number,
+    fn: (bytes: Uint8Array, offset: number, n: number, done: number) => void,
+  ): void {
     let done = 0;
     while (done < len) {
       const at = gpa + done;
@@ -207,14 +199,29 @@ export class GuestMemory {
       if (!r) throw new RangeError(`guest address 0x${at.toString(16)} is outside every memslot`);
       const o = at - r.info.guestPhys;
       const n = Math.min(len - done, r.info.size - o);
-      out.set(r.bytes.subarray(o, o + n), done);
+      fn(r.bytes, o, n, done);
       done += n;
     }
+  }
+
+  /** Copies bytes to guest-physical `gpa`. Throws RangeError outside memslots. */
+  write(gpa: number, data: Uint8Array): void {
+    this.#each(
+      gpa,
+      data.length,
+      (bytes, o, n, done) => bytes.set(data.subarray(done, done + n), o),
+    );
+  }
+
+  read(gpa: number, len: number): Uint8Array {
+    const out = new Uint8Array(len);
+    this.#each(gpa, len, (bytes, o, n, done) => out.set(bytes.subarray(o, o + n), done));
     return out;
   }
 
+  /** Sets [gpa, gpa+len) to `value` in place (a kernel's BSS is MiBs: no buffer of that size). */
   fill(gpa: number, len: number, value = 0): void {
-    this.write(gpa, new Uint8Array(len).fill(value));
+    this.#each(gpa, len, (bytes, o, n) => bytes.fill(value, o, o + n));
   }
 
   writeU16(gpa: number, v: number): void {

@@ -220,7 +220,7 @@ export function createOnesAlias(slot: Memslot): OnesAliasMapping {
     );
   }
 
-  // A view per page: one ArrayBuffer over the whole window costs ~2 ms to create.
+  // A view of each present function's page, for the pci_host model to keep current.
   const pages = new Map<string, Uint8Array<ArrayBuffer>>();
   for (const p of b.present) pages.set(p.bdf, host.hostBytes(base + BigInt(p.offset), PAGE));
   let live = true;
