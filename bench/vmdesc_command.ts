@@ -5,8 +5,15 @@
  */
 const ROOT = decodeURIComponent(new URL("../", import.meta.url).pathname);
 
+let cached: string[] | null = null;
+
 /** The `deno` arguments before `cli/vmdesc.ts`: ["run", "--v8-flags=…", "--allow-…", …]. */
 export function vmdescDenoArgs(): string[] {
+  return [...(cached ??= readTask())];
+}
+
+/** Read once: timed loops call vmdescArgv, and deno.json is not part of what they time. */
+function readTask(): string[] {
   const config = JSON.parse(Deno.readTextFileSync(ROOT + "deno.json"));
   const task: unknown = config.tasks?.vmdesc;
   const words = typeof task === "string" ? task.trim().split(/\s+/) : [];

@@ -89,9 +89,9 @@ function timeIt(runs: number, fn: () => void): { median: number; min: number; ma
 
 async function cliMs(args: string[], runs: number): Promise<number> {
   const times: number[] = [];
+  const [deno, ...argv] = vmdescArgv(Deno.execPath(), args);
   for (let i = 0; i < runs; i++) {
     const t0 = performance.now();
-    const [deno, ...argv] = vmdescArgv(Deno.execPath(), args);
     const { code } = await new Deno.Command(deno, {
       args: argv,
       cwd: root.pathname,

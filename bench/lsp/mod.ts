@@ -13,7 +13,8 @@
 import { generate } from "../lang/mod.ts";
 import { createIncrementalParser, parse } from "../../lang/mod.ts";
 import { LspClient, type Message } from "../../tests/lsp/jsonrpc_client.ts";
-import { DENO_FLAGS, fileUri, ROOT } from "../../tests/lsp/helpers.ts";
+import { fileUri, ROOT } from "../../tests/lsp/helpers.ts";
+import { vmdescArgv } from "../vmdesc_command.ts";
 
 interface Stats {
   median: number;
@@ -67,7 +68,8 @@ async function measure(
   n: number,
   warmup: number,
 ) {
-  const args = ["run", ...DENO_FLAGS, `${ROOT}/cli/vmdesc.ts`, "lsp", "--stdio", "--debounce", "0"];
+  // Started as `deno task vmdesc lsp` would start it (the task's V8 flags and permissions).
+  const [, ...args] = vmdescArgv(Deno.execPath(), ["lsp", "--stdio", "--debounce", "0"]);
   if (mode === "full") args.push("--full-reparse");
   const c = LspClient.start(Deno.execPath(), args, { cwd: ROOT });
   try {
