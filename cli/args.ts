@@ -6,6 +6,7 @@
  * and `-` as a positional (stdin). Unknown flags and missing values are usage errors,
  * which commands turn into exit status 2.
  */
+import { suggest as suggestWord } from "../lang/suggest.ts";
 
 export interface FlagSpec {
   type: "boolean" | "string";
@@ -91,41 +92,15 @@ function unknownFlag(arg: string, specs: FlagSpecs): UsageError {
 }
 
 /**
- * Edit distance counting a swap of two neighbours as one edit (optimal string alignment),
- * so `jsno` is one step from `json`. Inputs are short (names, flags, codes).
+ * "Did you mean" for commands, flags and codes: lang's suggestion (`lang/suggest.ts`), but
+ * case-insensitive, as a command line is typed (`CHECK`, `Chek`, `e0301`).
  */
-export function editDistance(a: string, b: string): number {
-  const rows: number[][] = [];
-  for (let i = 0; i <= a.length; i++) {
-    rows.push(new Array<number>(b.length + 1).fill(0));
-    rows[i][0] = i;
-  }
-  for (let j = 0; j <= b.length; j++) rows[0][j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let d = Math.min(rows[i - 1][j] + 1, rows[i][j - 1] + 1, rows[i - 1][j - 1] + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
-        d = Math.min(d, rows[i - 2][j - 2] + 1);
-      }
-      rows[i][j] = d;
-    }
-  }
-  return rows[a.length][b.length];
-}
-
-/** The closest candidate within a distance that still looks like a typo, or null. */
 export function suggest(word: string, candidates: Iterable<string>): string | null {
+  const list = [...candidates];
+  const lower = list.map((c) => c.toLowerCase());
   const w = word.toLowerCase();
-  let best: string | null = null;
-  let bestD = Infinity;
-  for (const c of candidates) {
-    const d = editDistance(w, c.toLowerCase());
-    if (d < bestD) {
-      bestD = d;
-      best = c;
-    }
-  }
-  const limit = Math.max(1, Math.floor(w.length / 3));
-  return best !== null && bestD <= limit ? best : null;
+  const same = lower.indexOf(w);
+  if (same >= 0) return list[same];
+  const hit = suggestWord(w, lower);
+  return hit === null ? null : list[lower.indexOf(hit)];
 }

@@ -1,4 +1,5 @@
-import { editDistance, parseArgs, suggest, UsageError } from "./args.ts";
+import { parseArgs, suggest, UsageError } from "./args.ts";
+import { editDistance } from "../lang/suggest.ts";
 import { expandInputs, normalize, resolvePath } from "./host.ts";
 
 function eq(a: unknown, b: unknown) {
@@ -47,6 +48,9 @@ Deno.test("args: edit distance counts a swap as one edit; suggestions stay close
   eq(editDistance("", "abc"), 3);
   eq(suggest("plna", ["check", "plan", "fmt"]), "plan");
   eq(suggest("zzzzzz", ["check", "plan"]), null);
+  eq(suggest("Chek", ["check", "plan"]), "check");
+  eq(suggest("CHECK", ["check", "plan"]), "check");
+  eq(suggest("e0301", ["E0301", "E0302"]), "E0301");
 });
 
 Deno.test("host: paths resolve relative to the importing file and stay relative", () => {
