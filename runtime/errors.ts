@@ -127,3 +127,20 @@ export const EXIT_STATUS_HELP = `Exit status:
   12     guest halted with interrupts disabled
   130    interrupted (Ctrl-C)
   143    terminated (SIGTERM)`;
+
+/** What a failed run reports: a runtime code when there is one, the message, a hint. */
+export interface HostFailure {
+  code: string | null;
+  message: string;
+  hint: string | null;
+}
+
+/** A thrown error as a host failure (RuntimeError and HostError keep their code and hint). */
+export function failureOf(e: unknown): HostFailure {
+  const re = e instanceof RuntimeError ? e : null;
+  return {
+    code: re?.code ?? (e as { code?: string })?.code ?? null,
+    message: re ? re.message : (e as Error)?.stack ?? String(e),
+    hint: re?.hint ?? (e as { hint?: string })?.hint ?? null,
+  };
+}

@@ -36,7 +36,14 @@ import {
 import type { WorkerInit, WorkerMessage } from "./vcpu_worker.ts";
 import { spawnVcpuWorker } from "./vcpu_spawn.ts";
 import { type LoopOutcome, RunLoop } from "./run_loop.ts";
-import { EXIT_STATUS, type ExitReason, RuntimeError, statusFor } from "./errors.ts";
+import {
+  EXIT_STATUS,
+  type ExitReason,
+  failureOf,
+  type HostFailure,
+  RuntimeError,
+  statusFor,
+} from "./errors.ts";
 import { mergeStats, type RunStats, type WorkerStats } from "./stats.ts";
 import type { InputSource, PolledInput } from "./devices/device.ts";
 import { DeviceSet } from "./device_set.ts";
@@ -104,7 +111,6 @@ const noop = () => {};
 const OUTPUT_TICK_MS = 100;
 /** Control block room (control.ts) and a sane bound on threads. */
 const MAX_VCPUS = 255;
-type HostFailure = { code: string | null; message: string; hint: string | null };
 
 /** The result of a run from how it ended: a host failure, a vCPU's outcome, or a stop. */
 function resultOf(
@@ -136,16 +142,6 @@ function resultOf(
   }
   const r = mainReason ?? { reason: "aborted" as const, message: "stopped" };
   return { reason: r.reason, exitStatus: statusFor(r.reason), message: r.message, stats };
-}
-
-/** A thrown error as a host failure (RuntimeError and HostError keep their code and hint). */
-function failureOf(e: unknown): HostFailure {
-  const re = e instanceof RuntimeError ? e : null;
-  return {
-    code: re?.code ?? (e as { code?: string })?.code ?? null,
-    message: re ? re.message : (e as Error)?.stack ?? String(e),
-    hint: re?.hint ?? (e as { hint?: string })?.hint ?? null,
-  };
 }
 
 let kickHandler = false;

@@ -13,7 +13,7 @@
  * once as a warning ("read of unassigned MMIO at 0x…", "write to read-only memory at
  * 0x…"); the guest continues, like real hardware with nothing decoding the address.
  */
-import { libc } from "./host/libc.ts";
+import { EAGAIN, EINTR, libc } from "./host/libc.ts";
 import * as host from "./host/libc.ts";
 import {
   KVM_EXIT,
@@ -69,9 +69,6 @@ const WARN_TEXT = [
   "write to unassigned MMIO",
   "write to read-only memory",
 ];
-
-const EINTR = 4;
-const EAGAIN = 11;
 
 /** How one vCPU's loop ended. `stopped` = asked to stop by the control block. */
 export interface LoopOutcome {

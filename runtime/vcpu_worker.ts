@@ -17,7 +17,7 @@ import { setIrqLine } from "./kvm/vm.ts";
 import { EXITED, GO, READY, ringTake, STOP, viewControl } from "./control.ts";
 import { type LoopOutcome, RunLoop } from "./run_loop.ts";
 import { GuestMemory, type RegionInfo } from "./memory/mod.ts";
-import { RuntimeError } from "./errors.ts";
+import { failureOf } from "./errors.ts";
 // Static, so the device models load while the main thread is still building the VM.
 import { DeviceSet } from "./device_set.ts";
 import type { WorkerStats } from "./stats.ts";
@@ -56,13 +56,7 @@ self.onmessage = (ev: MessageEvent<WorkerInit>) => {
   try {
     main(ev.data);
   } catch (e) {
-    const re = e instanceof RuntimeError ? e : null;
-    post({
-      type: "error",
-      code: re?.code ?? (e as { code?: string }).code ?? null,
-      message: re ? re.message : (e as Error)?.stack ?? String(e),
-      hint: re?.hint ?? (e as { hint?: string }).hint ?? null,
-    });
+    post({ type: "error", ...failureOf(e) });
   }
 };
 

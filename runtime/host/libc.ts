@@ -72,6 +72,9 @@ export const MAP_FIXED = 0x10;
 export const MAP_ANONYMOUS = 0x20;
 export const MAP_NORESERVE = 0x4000;
 export const MFD_CLOEXEC = 1;
+/** errno values the runtime tests for (asm-generic/errno-base.h). */
+export const EINTR = 4;
+export const EAGAIN = 11;
 export const SIGUSR1 = 10;
 export const SIGUSR2 = 12;
 /**

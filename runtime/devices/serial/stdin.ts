@@ -12,10 +12,7 @@
  *   checks for input at every kick without waiting for its event loop.
  */
 import type { InputSource, PolledInput } from "../device.ts";
-import { errno, libc, pollReadable } from "../../host/libc.ts";
-
-const EINTR = 4;
-const EAGAIN = 11;
+import { EAGAIN, EINTR, errno, libc, pollReadable } from "../../host/libc.ts";
 
 /** Raw (cbreak) mode for a terminal stdin; returns what undoes it (idempotent). */
 function enterRawMode(): () => void {
