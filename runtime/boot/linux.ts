@@ -11,7 +11,7 @@
  */
 import type { Plan } from "../../lang/plan/types.ts";
 import { RuntimeError } from "../errors.ts";
-import { AcpiPlanError, buildAcpi } from "./acpi/mod.ts";
+import { loadAcpi } from "./acpi/load.ts";
 import { type BzImage, HDR, LOADFLAGS, parseBzImage, type SetupHeader } from "./bzimage.ts";
 import { type BootContext, requireRam } from "./mod.ts";
 import { enterLongMode, GDT_BYTES, PAGE_TABLE_BYTES } from "./long_mode.ts";
@@ -189,22 +189,6 @@ export function buildZeroPage(
   return zp;
 }
 
-function writeAcpi(ctx: BootContext): number {
-  const { plan, memory } = ctx;
-  if (plan.acpi === null) return 0;
-  try {
-    const acpi = buildAcpi(plan);
-    for (const blob of acpi.blobs) {
-      requireRam(memory, blob.addr, blob.bytes.length, "ACPI table");
-      memory.write(blob.addr, blob.bytes);
-    }
-    return acpi.rsdpAddr;
-  } catch (e) {
-    if (e instanceof AcpiPlanError) throw new RuntimeError("E1006", e.message, e.hint);
-    throw e;
-  }
-}
-
 /** The `linux` boot loader (registered in ./mod.ts). */
 export function bootLinux(ctx: BootContext): void {
   const { plan, memory, vcpu } = ctx;
@@ -224,7 +208,7 @@ export function bootLinux(ctx: BootContext): void {
   requireRam(memory, L.cmdline_addr, cmdline.length, "command line");
   memory.write(L.cmdline_addr, cmdline);
 
-  const rsdp = writeAcpi(ctx);
+  const rsdp = loadAcpi(ctx);
   const zp = buildZeroPage(plan, bz, placement, rsdp);
   requireRam(memory, L.info_addr, zp.length, "zero page");
   memory.write(L.info_addr, zp);

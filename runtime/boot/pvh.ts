@@ -10,7 +10,7 @@ import { layout, Struct } from "../kvm/layout.ts";
 import { RuntimeError } from "../errors.ts";
 import { parseElf, PT_LOAD } from "./elf.ts";
 import { type BootContext, requireRam } from "./mod.ts";
-import { AcpiPlanError, buildAcpi } from "./acpi/mod.ts";
+import { loadAcpi } from "./acpi/load.ts";
 import { loadPvhInitrd } from "./pvh_initrd.ts";
 
 export const HVM_START_MAGIC = 0x336ec578;
@@ -80,20 +80,7 @@ export function bootPvh(ctx: BootContext): void {
   requireRam(memory, L.memmap_addr, table.length, "PVH memory map");
   memory.write(L.memmap_addr, table);
 
-  let rsdp = 0;
-  if (plan.acpi !== null) {
-    try {
-      const acpi = buildAcpi(plan);
-      for (const blob of acpi.blobs) {
-        requireRam(memory, blob.addr, blob.bytes.length, "ACPI table");
-        memory.write(blob.addr, blob.bytes);
-      }
-      rsdp = acpi.rsdpAddr;
-    } catch (e) {
-      if (e instanceof AcpiPlanError) throw new RuntimeError("E1006", e.message, e.hint);
-      throw e;
-    }
-  }
+  const rsdp = loadAcpi(ctx);
 
   // The initrd, if any, as module 0 (./pvh_initrd.ts).
   const modules = loadPvhInitrd(ctx, elf.segments);
