@@ -92,7 +92,8 @@ export function lower(rm: ResolvedMachine, source: string | null, diags: Diags):
     const hEnd = h.base + h.size;
     let shadowSlot: number | null = null;
     // The chunk is known under either strategy: `plan` shows what `shadow` would cost.
-    const chunk = e ? (ecamSize % SHADOW_CHUNK === 0n ? SHADOW_CHUNK : MiB) : 0n;
+    // (An ECAM window is a whole number of 1 MiB buses, so the 1 MiB chunk always divides it.)
+    const chunk = e ? SHADOW_CHUNK : 0n;
     const present = e
       ? rm.pci
         .filter((f) => f.bus >= e.busStart && f.bus <= e.busEnd)

@@ -153,7 +153,7 @@ function collect(plan: Plan): Region[] {
     const inRam = rams.some((m) =>
       e.addr < m.guest_phys + m.size && m.guest_phys < e.addr + e.size
     );
-    if (inRam) add(e.addr, e.size, `e820 ${e.type}`, e.type === "acpi" ? "reserved" : "reserved");
+    if (inRam) add(e.addr, e.size, `e820 ${e.type}`, "reserved");
   }
   // Lanes: largest first, each into the first lane where it overlaps nothing.
   const lanes: Region[][] = [];
