@@ -1854,16 +1854,6 @@ export function checkProgram(program: Program, diags: Diags) {
   }
 }
 
-export function dedupe(diags: Diagnostic[]): Diagnostic[] {
-  const seen = new Set<string>();
-  return diags.filter((d) => {
-    const k = `${d.code}|${d.span?.file}|${d.span?.start}|${d.span?.end}|${d.message}`;
-    if (seen.has(k)) return false;
-    seen.add(k);
-    return true;
-  });
-}
-
 /**
  * A path written in `fromFile`, re-expressed relative to the main file's directory (Plan
  * paths are relative to the Plan's source, the main file).

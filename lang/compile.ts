@@ -5,7 +5,8 @@
  */
 import type { Diagnostic } from "./diagnostics/types.ts";
 import type { HoleStrategy, Plan } from "./plan/types.ts";
-import { checkMachine, checkProgram, dedupe } from "./check.ts";
+import { checkMachine, checkProgram } from "./check.ts";
+import { dedupe } from "./diagnostics/dedupe.ts";
 import { lower } from "./lower.ts";
 import { error, type LangHost, loadProgram, type Program } from "./program.ts";
 import { suggest } from "./suggest.ts";

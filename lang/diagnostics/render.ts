@@ -10,6 +10,7 @@
  */
 import type { Diagnostic, Label, Severity, Span } from "./types.ts";
 import { CODES, isKnownCode } from "./codes.ts";
+import { dedupe } from "./dedupe.ts";
 
 export type SourceLookup = (file: string) => string | undefined;
 
@@ -613,15 +614,4 @@ export function jsonReport(results: FileResult[], sources: SourceLookup): JsonRe
   };
 }
 
-/** Drops repeats (two checked files importing the same broken file report it once). */
-export function dedupe(diags: Diagnostic[]): Diagnostic[] {
-  const seen = new Set<string>();
-  const out: Diagnostic[] = [];
-  for (const d of diags) {
-    const key = JSON.stringify([d.code, d.message, d.span?.file, d.span?.start, d.span?.end]);
-    if (seen.has(key)) continue;
-    seen.add(key);
-    out.push(d);
-  }
-  return out;
-}
+export { dedupe };
