@@ -185,17 +185,23 @@ export async function run(args: string[]): Promise<number> {
     if (f.cmdline !== undefined) plan.boot.cmdline = f.cmdline as string;
   } else {
     const file = positionals[0];
-    const [{ compile }, { withOhmOnDemand }, { DenoHost }] = await Promise.all([
+    const [{ compile }, { withOhmOnDemand }, { DenoHost }, { readInput }] = await Promise.all([
       import("../lang/compile.ts"),
       import("../lang/ohm_on_demand.ts"),
       import("./host.ts"),
+      import("./input.ts"),
     ]);
     const host = new DenoHost();
-    const text = host.readFile(file);
-    if (text === undefined) {
-      failure("E2002", `cannot read '${file}'`, "check the path and its permissions");
+    const input = await readInput(file, host);
+    if ("error" in input) {
+      failure(
+        "E2002",
+        `cannot read '${file}': ${input.error}`,
+        "check the path and its permissions",
+      );
       return EXIT_STATUS.compileError;
     }
+    const text = input.text;
     const machine = f.machine as string | undefined;
     const result = await withOhmOnDemand(() =>
       compile(text, {

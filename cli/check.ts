@@ -4,7 +4,8 @@
  */
 import { parseArgs, UsageError } from "./args.ts";
 import { DenoHost, expandInputs } from "./host.ts";
-import { describeFsError, failure, out, usageError, useColor } from "./output.ts";
+import { failure, out, usageError, useColor } from "./output.ts";
+import { readInput } from "./input.ts";
 import { compile } from "../lang/compile.ts";
 import { withOhmOnDemand } from "../lang/ohm_on_demand.ts";
 import {
@@ -96,24 +97,4 @@ export async function run(args: string[]): Promise<number> {
   }
   if (unreadable) return 2;
   return counts(all).error > 0 ? 1 : 0;
-}
-
-/** Reads a command-line input: a path, or '-' for standard input (registered with the host). */
-export async function readInput(
-  file: string,
-  host: DenoHost,
-): Promise<{ name: string; text: string } | { error: string }> {
-  if (file === "-") {
-    // Stdin can be read once: a second '-' gets the same text.
-    const text = host.files.get("<stdin>") ?? await new Response(Deno.stdin.readable).text();
-    host.files.set("<stdin>", text);
-    return { name: "<stdin>", text };
-  }
-  try {
-    const text = await Deno.readTextFile(file);
-    host.files.set(file, text);
-    return { name: file, text };
-  } catch (e) {
-    return { error: describeFsError(e) };
-  }
 }

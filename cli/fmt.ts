@@ -14,7 +14,7 @@ import {
   useColor,
   writeFileAtomic,
 } from "./output.ts";
-import { readInput } from "./check.ts";
+import { readInput } from "./input.ts";
 import { format } from "../lang/format.ts";
 import { withOhmOnDemand } from "../lang/ohm_on_demand.ts";
 import { counts, renderDiagnostics, renderSummary } from "../lang/diagnostics/render.ts";

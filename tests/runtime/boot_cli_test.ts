@@ -273,3 +273,12 @@ test("--stats-json into a FIFO writes through it instead of replacing the node",
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+test("boot on a path it cannot read says why (E2002), like check and plan", async () => {
+  const dir = await boot(["examples"]);
+  equal(dir.code, 1);
+  match(dir.stderr, /^error\[E2002\]: cannot read 'examples': is a directory/);
+  match(dir.stderr, /help: /);
+  const missing = await boot(["no/such.vmdesc"]);
+  match(missing.stderr, /^error\[E2002\]: cannot read 'no\/such\.vmdesc': no such file/);
+});

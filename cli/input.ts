@@ -1,0 +1,23 @@
+/** Command-line inputs: a .vmdesc path, or '-' for standard input. */
+import type { DenoHost } from "./host.ts";
+import { describeFsError } from "./output.ts";
+
+/** Reads a command-line input: a path, or '-' for standard input (registered with the host). */
+export async function readInput(
+  file: string,
+  host: DenoHost,
+): Promise<{ name: string; text: string } | { error: string }> {
+  if (file === "-") {
+    // Stdin can be read once: a second '-' gets the same text.
+    const text = host.files.get("<stdin>") ?? await new Response(Deno.stdin.readable).text();
+    host.files.set("<stdin>", text);
+    return { name: "<stdin>", text };
+  }
+  try {
+    const text = await Deno.readTextFile(file);
+    host.files.set(file, text);
+    return { name: file, text };
+  } catch (e) {
+    return { error: describeFsError(e) };
+  }
+}
