@@ -5,7 +5,7 @@
  * Every check here is linear or n log n (overlaps are found by sorting then sweeping).
  */
 import type * as A from "./ast.ts";
-import type { Diagnostic, Label, Span } from "./diagnostics/types.ts";
+import type { Label, Span } from "./diagnostics/types.ts";
 import {
   type Diags,
   error,
