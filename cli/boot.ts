@@ -185,20 +185,17 @@ export async function run(args: string[]): Promise<number> {
     if (f.cmdline !== undefined) plan.boot.cmdline = f.cmdline as string;
   } else {
     const file = positionals[0];
-    const [{ compile }, { withOhmOnDemand }, { DenoHost }, { readInput }] = await Promise.all([
-      import("../lang/compile.ts"),
-      import("../lang/ohm_on_demand.ts"),
-      import("./host.ts"),
-      import("./input.ts"),
-    ]);
+    const [{ compile }, { withOhmOnDemand }, { DenoHost }, { readInput, reportUnreadable }] =
+      await Promise.all([
+        import("../lang/compile.ts"),
+        import("../lang/ohm_on_demand.ts"),
+        import("./host.ts"),
+        import("./input.ts"),
+      ]);
     const host = new DenoHost();
     const input = await readInput(file, host);
     if ("error" in input) {
-      failure(
-        "E2002",
-        `cannot read '${file}': ${input.error}`,
-        "check the path and its permissions",
-      );
+      reportUnreadable(file, input.error);
       return EXIT_STATUS.compileError;
     }
     const text = input.text;

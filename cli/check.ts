@@ -4,8 +4,8 @@
  */
 import { parseArgs, UsageError } from "./args.ts";
 import { DenoHost, expandInputs } from "./host.ts";
-import { failure, out, usageError, useColor } from "./output.ts";
-import { readInput } from "./input.ts";
+import { out, usageError, useColor } from "./output.ts";
+import { readInput, reportUnreadable } from "./input.ts";
 import { compile } from "../lang/compile.ts";
 import { withOhmOnDemand } from "../lang/ohm_on_demand.ts";
 import {
@@ -64,11 +64,7 @@ export async function run(args: string[]): Promise<number> {
   for (const file of expandInputs(parsed.positionals)) {
     const input = await readInput(file, host);
     if ("error" in input) {
-      failure(
-        "E2002",
-        `cannot read '${file}': ${input.error}`,
-        "check the path and its permissions",
-      );
+      reportUnreadable(file, input.error);
       unreadable = true;
       continue;
     }

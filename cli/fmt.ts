@@ -14,7 +14,7 @@ import {
   useColor,
   writeFileAtomic,
 } from "./output.ts";
-import { readInput } from "./input.ts";
+import { readInput, reportUnreadable } from "./input.ts";
 import { format } from "../lang/format.ts";
 import { withOhmOnDemand } from "../lang/ohm_on_demand.ts";
 import { counts, renderDiagnostics, renderSummary } from "../lang/diagnostics/render.ts";
@@ -70,11 +70,7 @@ export async function run(args: string[]): Promise<number> {
   for (const file of files) {
     const input = await readInput(file, host);
     if ("error" in input) {
-      failure(
-        "E2002",
-        `cannot read '${file}': ${input.error}`,
-        "check the path and its permissions",
-      );
+      reportUnreadable(file, input.error);
       status = 2;
       continue;
     }

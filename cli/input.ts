@@ -1,6 +1,6 @@
 /** Command-line inputs: a .vmdesc path, or '-' for standard input. */
 import type { DenoHost } from "./host.ts";
-import { describeFsError } from "./output.ts";
+import { describeFsError, failure } from "./output.ts";
 
 /** Reads a command-line input: a path, or '-' for standard input (registered with the host). */
 export async function readInput(
@@ -20,4 +20,9 @@ export async function readInput(
   } catch (e) {
     return { error: describeFsError(e) };
   }
+}
+
+/** The E2002 report for an input readInput could not read. */
+export function reportUnreadable(file: string, why: string): void {
+  failure("E2002", `cannot read '${file}': ${why}`, "check the path and its permissions");
 }

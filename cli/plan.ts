@@ -14,7 +14,7 @@ import {
   useColor,
   writeFileAtomic,
 } from "./output.ts";
-import { readInput } from "./input.ts";
+import { readInput, reportUnreadable } from "./input.ts";
 import { compile } from "../lang/compile.ts";
 import { withOhmOnDemand } from "../lang/ohm_on_demand.ts";
 import { counts, renderDiagnostics, renderSummary } from "../lang/diagnostics/render.ts";
@@ -72,11 +72,7 @@ export async function run(args: string[]): Promise<number> {
   const host = new DenoHost();
   const input = await readInput(parsed.positionals[0], host);
   if ("error" in input) {
-    failure(
-      "E2002",
-      `cannot read '${parsed.positionals[0]}': ${input.error}`,
-      "check the path and its permissions",
-    );
+    reportUnreadable(parsed.positionals[0], input.error);
     return 2;
   }
   const result = await withOhmOnDemand(() =>
