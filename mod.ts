@@ -16,7 +16,7 @@
  */
 import { compile, type CompileResult } from "./lang/mod.ts";
 import type { Diagnostic } from "./lang/diagnostics/types.ts";
-import type { HoleStrategy, Plan } from "./lang/plan/types.ts";
+import type { HoleStrategy, Plan } from "./plan/types.ts";
 import { DenoHost } from "./cli/host.ts";
 import { describeFsError } from "./cli/output.ts";
 

@@ -14,7 +14,7 @@ import {
   useColor,
   writeFileAtomic,
 } from "./output.ts";
-import type { Plan } from "../lang/plan/types.ts";
+import type { Plan } from "../plan/types.ts";
 import type { Diagnostic } from "../lang/diagnostics/types.ts";
 import { EXIT_STATUS, EXIT_STATUS_HELP } from "../runtime/errors.ts";
 
@@ -167,13 +167,13 @@ export async function run(args: string[]): Promise<number> {
       );
       return EXIT_STATUS.hostError;
     }
-    const problems = (await import("../lang/plan/validate.ts")).planSchemaErrors(plan);
+    const problems = (await import("../plan/validate.ts")).planSchemaErrors(plan);
     if (problems.length > 0) {
       const more = problems.length > 3 ? ` (and ${problems.length - 3} more)` : "";
       await renderError(
         "E1006",
         `${planFile} is not a valid Plan: ${problems.slice(0, 3).join("; ")}${more}`,
-        "write it with 'vmdesc plan --json', or fix the fields named (lang/plan.schema.json)",
+        "write it with 'vmdesc plan --json', or fix the fields named (plan/schema.json)",
       );
       return EXIT_STATUS.hostError;
     }

@@ -4,7 +4,7 @@
  */
 import { parseArgs, suggest, UsageError } from "./args.ts";
 import { failure, out, usageError } from "./output.ts";
-import { CODES, isKnownCode } from "../lang/diagnostics/codes.ts";
+import { CODES, isKnownCode } from "../plan/codes.ts";
 
 export const HELP = `Explain a diagnostic code: what it means, an example, and how to fix it.
 

@@ -4,7 +4,7 @@
  * written atomically (temp file in the same directory, then rename).
  */
 import type { UsageError } from "./args.ts";
-import type { Code } from "../lang/diagnostics/codes.ts";
+import type { Code } from "../plan/codes.ts";
 import { dirname } from "./host.ts";
 
 const encoder = new TextEncoder();

@@ -18,9 +18,9 @@ import { readInput, reportUnreadable } from "./input.ts";
 import { compile } from "../lang/compile.ts";
 import { withOhmOnDemand } from "../lang/ohm_on_demand.ts";
 import { counts, renderDiagnostics, renderSummary } from "../lang/diagnostics/render.ts";
-import { planTable } from "../lang/plan/table.ts";
-import { planSvg } from "../lang/plan/svg.ts";
-import type { Plan } from "../lang/plan/types.ts";
+import { planTable } from "./plan_table.ts";
+import { planSvg } from "./plan_svg.ts";
+import type { Plan } from "../plan/types.ts";
 
 export const HELP = `Show the Plan a machine lowers to.
 
@@ -32,7 +32,7 @@ Options:
   --machine NAME    the machine to show (needed with --json/--svg when the
                     file defines several; the table shows them all)
   --json            print the Plan as JSON (version 1, schema in
-                    lang/plan.schema.json; stable key order)
+                    plan/schema.json; stable key order)
   --svg OUT.svg     also write a picture of the guest physical memory map
   -h, --help        show this help
 
@@ -137,7 +137,7 @@ export async function run(args: string[]): Promise<number> {
 
 /**
  * The Plan as JSON: 2-space indent, trailing newline, and keys in the order
- * `lang/plan/types.ts` declares them (whatever order lowering built the objects in), so
+ * `plan/types.ts` declares them (whatever order lowering built the objects in), so
  * the output and the golden files only change when the Plan does. Free-form maps
  * (`props`) are sorted by key.
  */
@@ -145,7 +145,7 @@ export function planJson(plan: Plan): string {
   return JSON.stringify(canonical(plan), null, 2) + "\n";
 }
 
-/** Field orders of every object type in Plan v1, as declared in lang/plan/types.ts. */
+/** Field orders of every object type in Plan v1, as declared in plan/types.ts. */
 const ORDERS: string[][] = [
   [
     "version",

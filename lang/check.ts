@@ -52,8 +52,8 @@ import {
   UART_PORT_IRQ,
 } from "./specs.ts";
 import { suggest } from "./suggest.ts";
-import type { HoleStrategy, PropValue } from "./plan/types.ts";
-import { MAX_GUEST_PHYS } from "./plan/types.ts";
+import type { HoleStrategy, PropValue } from "../plan/types.ts";
+import { MAX_GUEST_PHYS } from "../plan/types.ts";
 
 const MAX_PHYS = BigInt(MAX_GUEST_PHYS);
 /** Serial `output` values that name a stream, not a file. */

@@ -4,7 +4,7 @@
  * for callers that load Ohm only when a file does not parse (lang/mod.ts loads it always).
  */
 import type { Diagnostic } from "./diagnostics/types.ts";
-import type { HoleStrategy, Plan } from "./plan/types.ts";
+import type { HoleStrategy, Plan } from "../plan/types.ts";
 import { checkMachine, checkProgram } from "./check.ts";
 import { dedupe } from "./diagnostics/dedupe.ts";
 import { lower } from "./lower.ts";

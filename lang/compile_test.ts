@@ -4,7 +4,7 @@
  * present pages, the implicit host bridge, extends merging, compile options).
  */
 import { compile, createMemoryHost, type Plan } from "./mod.ts";
-import { planSchemaErrors } from "./plan/validate.ts";
+import { planSchemaErrors } from "../plan/validate.ts";
 
 const EX = decodeURIComponent(new URL("../examples/", import.meta.url).pathname);
 function exampleHost() {

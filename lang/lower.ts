@@ -36,7 +36,7 @@ import {
   type Plan,
   PLAN_VERSION,
   type Range,
-} from "./plan/types.ts";
+} from "../plan/types.ts";
 
 /** Size of the 64-bit BAR window placed above RAM. */
 export const MMIO64_SIZE = 64n * GiB;

@@ -11,7 +11,7 @@ export { compile } from "./compile.ts";
 export type { CompileOptions, CompileResult } from "./compile.ts";
 
 export type { Diagnostic, Fix, Label, Severity, Span } from "./diagnostics/types.ts";
-export type { Plan } from "./plan/types.ts";
+export type { Plan } from "../plan/types.ts";
 export type * as Ast from "./ast.ts";
 export type { LangHost, LetSymbol, MachineSymbol, Program, SourceFile } from "./program.ts";
 export { parse } from "./parse.ts";

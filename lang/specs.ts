@@ -188,100 +188,8 @@ export const BOOT_OPTIONS_BY_PROTOCOL: Record<string, readonly string[]> = {
 
 export const BAR_KINDS = ["mem32", "mem64", "io"] as const;
 
-/**
- * CPU feature names `cpuid { hide ... }` accepts: the runtime's table
- * (runtime/kvm/cpuid.ts, Linux /proc/cpuinfo names). tests/cpuid_names_test.ts keeps the
- * two in step; lang/ cannot import runtime/.
- */
-export const CPUID_FEATURES: readonly string[] = [
-  "abm",
-  "adx",
-  "aes",
-  "apic",
-  "arch_capabilities",
-  "avx",
-  "avx2",
-  "avx512bw",
-  "avx512cd",
-  "avx512dq",
-  "avx512f",
-  "avx512vl",
-  "bmi1",
-  "bmi2",
-  "clflush",
-  "clflushopt",
-  "clwb",
-  "cmov",
-  "cx16",
-  "cx8",
-  "de",
-  "erms",
-  "f16c",
-  "fma",
-  "fpu",
-  "fsgsbase",
-  "fxsr",
-  "hle",
-  "ht",
-  "hypervisor",
-  "invpcid",
-  "la57",
-  "lahf_lm",
-  "lm",
-  "mca",
-  "mce",
-  "md_clear",
-  "mmx",
-  "monitor",
-  "movbe",
-  "msr",
-  "mtrr",
-  "nx",
-  "pae",
-  "pat",
-  "pcid",
-  "pclmulqdq",
-  "pdcm",
-  "pdpe1gb",
-  "pge",
-  "pku",
-  "pni",
-  "popcnt",
-  "prefetchw",
-  "pse",
-  "pse36",
-  "rdpid",
-  "rdrand",
-  "rdseed",
-  "rdtscp",
-  "rtm",
-  "sep",
-  "sha_ni",
-  "smap",
-  "smep",
-  "sse",
-  "sse2",
-  "sse3",
-  "sse4_1",
-  "sse4_2",
-  "sse4a",
-  "ssse3",
-  "syscall",
-  "tsc",
-  "tsc_deadline_timer",
-  "umip",
-  "vaes",
-  "vme",
-  "vmx",
-  "vpclmulqdq",
-  "waitpkg",
-  "x2apic",
-  "xgetbv1",
-  "xsave",
-  "xsavec",
-  "xsaveopt",
-  "xsaves",
-];
+/** CPU feature names `cpuid { hide ... }` accepts: the runtime's table, in plan/cpuid.ts. */
+export { CPUID_FEATURE_NAMES as CPUID_FEATURES } from "../plan/cpuid.ts";
 
 // ── platform constants ───────────────────────────────────────────────────
 
@@ -291,10 +199,7 @@ export const GiB = 1024n * MiB;
 export const FOUR_GIB = 4n * GiB;
 export const PAGE = 4096n;
 
-/** KVM's usual number of user memslots on x86 (KVM_USER_MEM_SLOTS = 509). */
-export const KVM_USER_MEM_SLOTS = 509;
-/** vCPUs: xAPIC IDs 0..254 (0xFF is broadcast). */
-export const MAX_CPUS = 255;
+export { KVM_USER_MEM_SLOTS, MAX_CPUS } from "../plan/limits.ts";
 
 /** Without a pci_hole, RAM below 4 GiB still stops here (like Firecracker's 3 GiB gap). */
 export const DEFAULT_LOW_RAM_LIMIT = 3n * GiB;

@@ -6,7 +6,7 @@ import { compile, parse } from "../lang/mod.ts";
 import type { IncrementalParser, ParseResult } from "../lang/parse.ts";
 import type { Program } from "../lang/program.ts";
 import type { Diagnostic } from "../lang/diagnostics/types.ts";
-import type { Plan } from "../lang/plan/types.ts";
+import type { Plan } from "../plan/types.ts";
 import type * as A from "../lang/ast.ts";
 import type { LspHost } from "./host.ts";
 

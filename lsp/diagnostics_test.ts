@@ -2,7 +2,7 @@ import { assert, assertEquals } from "../tests/lsp/assert.ts";
 import { SpanMapper, toLspDiagnostics } from "./diagnostics.ts";
 import type { Diagnostic } from "../lang/diagnostics/types.ts";
 import { explainCode } from "./explain.ts";
-import { CODES } from "../lang/diagnostics/codes.ts";
+import { CODES } from "../plan/codes.ts";
 
 const files: Record<string, string> = {
   "/p/main.vmdesc": 'import "lib.vmdesc"\nmachine m {\n  cpus 0\n}\n',

@@ -2,7 +2,7 @@
  * Long explanations of diagnostic codes for hover: the same sections of
  * docs/diagnostics.md that `vmdesc explain CODE` prints (parsed by cli/explain.ts).
  */
-import { CODES, isKnownCode } from "../lang/diagnostics/codes.ts";
+import { CODES, isKnownCode } from "../plan/codes.ts";
 import { DOC_URL, sections } from "../cli/explain.ts";
 
 let cache: Map<string, { title: string; text: string }> | undefined;

@@ -7,7 +7,7 @@
 import { type Hover, type HoverParams, MarkupKind } from "vscode-languageserver";
 import type * as A from "../lang/ast.ts";
 import { evalExpr, hex, humanSize, type Program, programContext } from "../lang/program.ts";
-import type { Plan, Range as PlanRange } from "../lang/plan/types.ts";
+import type { Plan, Range as PlanRange } from "../plan/types.ts";
 import {
   BOOT_OPTIONS,
   DEVICE_KINDS,

@@ -18,6 +18,7 @@
  * BigInt64 words (after the Int32 area): the pthread_t of each vCPU worker.
  * Then the stdin ring bytes.
  */
+import { MAX_CPUS } from "../plan/limits.ts";
 
 export const STOP = 0;
 export const READY = 1;
@@ -52,7 +53,6 @@ export const StopCode = {
 } as const;
 
 export const IN_RING_SIZE = 64 * 1024;
-const MAX_VCPUS = 256;
 
 export interface Control {
   sab: SharedArrayBuffer;
@@ -62,15 +62,15 @@ export interface Control {
 }
 
 export function createControl(): SharedArrayBuffer {
-  return new SharedArrayBuffer(INT_WORDS * 4 + MAX_VCPUS * 8 + IN_RING_SIZE);
+  return new SharedArrayBuffer(INT_WORDS * 4 + MAX_CPUS * 8 + IN_RING_SIZE);
 }
 
 export function viewControl(sab: SharedArrayBuffer): Control {
   return {
     sab,
     i32: new Int32Array(sab, 0, INT_WORDS),
-    tids: new BigInt64Array(sab, INT_WORDS * 4, MAX_VCPUS),
-    ring: new Uint8Array(sab, INT_WORDS * 4 + MAX_VCPUS * 8, IN_RING_SIZE),
+    tids: new BigInt64Array(sab, INT_WORDS * 4, MAX_CPUS),
+    ring: new Uint8Array(sab, INT_WORDS * 4 + MAX_CPUS * 8, IN_RING_SIZE),
   };
 }
 

@@ -5,7 +5,7 @@
  * One place for this, whichever thread vCPU 0 runs on: a vCPU worker (vcpu_worker.ts) or,
  * for a 1-vCPU machine run on the caller's thread, the main thread (machine.ts).
  */
-import type { Plan } from "../lang/plan/types.ts";
+import type { Plan } from "../plan/types.ts";
 import { AddressMap } from "./address_map.ts";
 import type { Device, DeviceContext, InputSource } from "./devices/device.ts";
 import { DEVICE_MODELS } from "./devices/registry.ts";

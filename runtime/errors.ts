@@ -1,9 +1,8 @@
 /**
  * Runtime errors and the process exit statuses of `vmdesc boot`.
  *
- * Every user-facing failure in `runtime/` is a `RuntimeError` with a stable code listed in
- * `lang/diagnostics/codes.ts` (E1xxx; not imported: `runtime/` only imports the Plan types
- * from `lang/`), a message and a hint. Anything else that escapes is a
+ * Every user-facing failure in `runtime/` is a `RuntimeError` with a stable code from the
+ * table in `plan/codes.ts` (E1xxx), a message and a hint. Anything else that escapes is a
  * bug in vmdesc (the CLI prints it with a stack).
  *
  * Exit statuses. The guest's own isa-debug-exit codes are odd ((v << 1) | 1, as QEMU), so
@@ -25,21 +24,9 @@
  * | 143    | terminated by SIGTERM (kill, timeout(1)), as shells report it               |
  */
 
-export type RuntimeCode =
-  | "E1001"
-  | "E1002"
-  | "E1003"
-  | "E1004"
-  | "E1005"
-  | "E1006"
-  | "E1010"
-  | "E1011"
-  | "E1012"
-  | "E1013"
-  | "E1014"
-  | "E1015"
-  | "E1016"
-  | "E1017";
+import type { RuntimeCode } from "../plan/codes.ts";
+
+export type { RuntimeCode };
 
 export class RuntimeError extends Error {
   constructor(

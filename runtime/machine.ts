@@ -16,7 +16,8 @@
  * the process (not SIGUSR1: Deno opens its inspector on that one); immediate_exit covers
  * the window where the signal lands just before the worker re-enters KVM_RUN.
  */
-import type { Plan } from "../lang/plan/types.ts";
+import type { Plan } from "../plan/types.ts";
+import { MAX_CPUS } from "../plan/limits.ts";
 import * as host from "./host/libc.ts";
 import { KVM_MP_STATE_RUNNABLE, KVM_RUN_STRUCT } from "./kvm/abi.ts";
 import { Vm, type VmOptions } from "./kvm/vm.ts";
@@ -109,8 +110,6 @@ const OFF_IMMEDIATE_EXIT = KVM_RUN_STRUCT.f.immediate_exit.off;
 const noop = () => {};
 /** How often vCPU 0 is kicked to flush buffered device output (ms). */
 const OUTPUT_TICK_MS = 100;
-/** Control block room (control.ts) and a sane bound on threads. */
-const MAX_VCPUS = 255;
 
 /** The result of a run from how it ended: a host failure, a vCPU's outcome, or a stop. */
 function resultOf(
@@ -299,11 +298,11 @@ export class Machine {
    */
   static async create(plan: Plan, opts: MachineOptions = {}): Promise<Machine> {
     const n = plan.cpus?.count;
-    if (!Number.isInteger(n) || n < 1 || n > MAX_VCPUS) {
+    if (!Number.isInteger(n) || n < 1 || n > MAX_CPUS) {
       throw new RuntimeError(
         "E1006",
-        `the Plan has ${n} vCPUs; vmdesc runs 1..${MAX_VCPUS}`,
-        "set `cpus` between 1 and 255",
+        `the Plan has ${n} vCPUs; vmdesc runs 1..${MAX_CPUS}`,
+        `set \`cpus\` between 1 and ${MAX_CPUS}`,
       );
     }
     const inline = opts.vcpuThread === "caller" && n === 1;

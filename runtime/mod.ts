@@ -11,7 +11,7 @@
  * `runtime/` only ever sees Plans; compiling `.vmdesc` text lives in the root `mod.ts`
  * (compileText / compileFile), which joins `lang/` and this module.
  */
-import type { Plan } from "../lang/plan/types.ts";
+import type { Plan } from "../plan/types.ts";
 import {
   Machine,
   type MachineOptions,
@@ -22,7 +22,7 @@ import {
 import { openSerialOutputs } from "./devices/serial/output.ts";
 import type { InputSource } from "./devices/device.ts";
 
-export type { Plan } from "../lang/plan/types.ts";
+export type { Plan } from "../plan/types.ts";
 export type { MachineOptions, RunOptions, RunResult } from "./machine.ts";
 export type { RunStats } from "./stats.ts";
 export { formatStats } from "./stats.ts";

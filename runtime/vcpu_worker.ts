@@ -10,7 +10,7 @@
  * The worker then waits for the GO word, runs, and stays idle until terminated.
  */
 /// <reference lib="deno.worker" />
-import type { Plan } from "../lang/plan/types.ts";
+import type { Plan } from "../plan/types.ts";
 import { libc, pthreadSelf } from "./host/libc.ts";
 import { Vcpu } from "./kvm/vcpu.ts";
 import { setIrqLine } from "./kvm/vm.ts";

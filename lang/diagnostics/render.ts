@@ -9,7 +9,7 @@
  * Terraform's JSON does). Ends are exclusive: `end` is the position just after the span.
  */
 import type { Diagnostic, Label, Severity, Span } from "./types.ts";
-import { CODES, isKnownCode } from "./codes.ts";
+import { CODES, isKnownCode } from "../../plan/codes.ts";
 import { dedupe } from "./dedupe.ts";
 
 export type SourceLookup = (file: string) => string | undefined;

@@ -2,6 +2,9 @@
  * The shape of every message `lang/` reports. Modelled on TypeScript's and rustc's
  * diagnostics: a stable code, a severity, a primary span, secondary labels and a hint.
  */
+import type { Severity } from "../../plan/codes.ts";
+
+export type { Severity };
 
 /** A byte range in one source file: offsets into the text (UTF-16 code units, as JS strings). */
 export interface Span {
@@ -10,8 +13,6 @@ export interface Span {
   start: number;
   end: number;
 }
-
-export type Severity = "error" | "warning" | "info";
 
 export interface Label {
   span: Span;

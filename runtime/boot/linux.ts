@@ -9,7 +9,7 @@
  * Placement is pure (`placeLinux`, `buildZeroPage`) so it is tested without KVM;
  * `bootLinux` only writes the result into guest memory and sets registers.
  */
-import type { Plan } from "../../lang/plan/types.ts";
+import type { Plan } from "../../plan/types.ts";
 import { RuntimeError } from "../errors.ts";
 import { loadAcpi } from "./acpi/load.ts";
 import { type BzImage, HDR, LOADFLAGS, parseBzImage, type SetupHeader } from "./bzimage.ts";

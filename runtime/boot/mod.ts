@@ -7,7 +7,7 @@
  * or Linux code. The `linux` loader lives in `./linux.ts` (exporting `bootLinux`); `pvh`
  * also accepts a bzImage (`./pvh_kernel.ts` extracts the vmlinux inside).
  */
-import type { BootProtocol, Plan } from "../../lang/plan/types.ts";
+import type { BootProtocol, Plan } from "../../plan/types.ts";
 import type { GuestMemory } from "../memory/mod.ts";
 import type { Vcpu } from "../kvm/vcpu.ts";
 import { RuntimeError } from "../errors.ts";

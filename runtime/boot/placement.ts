@@ -3,7 +3,7 @@
  * and "as high as possible below a limit, clear of some ranges" (initrds, for both the
  * Linux protocol and PVH).
  */
-import type { E820Entry, Plan } from "../../lang/plan/types.ts";
+import type { E820Entry, Plan } from "../../plan/types.ts";
 
 export const PAGE = 4096;
 const MiB = 0x10_0000;

@@ -5,7 +5,7 @@
  * line and the RSDP when the Plan has ACPI) goes to `boot.layout.info_addr`; the vCPU starts
  * at the note's entry in 32-bit protected mode, paging off, flat CS/DS, EBX = start info.
  */
-import type { E820Type } from "../../lang/plan/types.ts";
+import type { E820Type } from "../../plan/types.ts";
 import { layout, Struct } from "../kvm/layout.ts";
 import { RuntimeError } from "../errors.ts";
 import { parseElf, PT_LOAD } from "./elf.ts";

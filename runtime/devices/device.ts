@@ -9,7 +9,7 @@
  * Devices never touch KVM directly: what they need from the machine comes through the
  * DeviceContext (raise an interrupt line, ask the machine to stop, write output).
  */
-import type { DevicePlan, Plan, Range } from "../../lang/plan/types.ts";
+import type { DevicePlan, Plan, Range } from "../../plan/types.ts";
 
 export type Space = "pio" | "mmio";
 export type AccessSize = 1 | 2 | 4;

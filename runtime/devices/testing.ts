@@ -3,7 +3,7 @@
  * Only tests import this module.
  */
 import type { DeviceContext, StopRequest } from "./device.ts";
-import type { DevicePlan, PciFunctionPlan, Plan } from "../../lang/plan/types.ts";
+import type { DevicePlan, PciFunctionPlan, Plan } from "../../plan/types.ts";
 
 export interface RecordingContext extends DeviceContext {
   irqs: Array<[number, boolean]>;

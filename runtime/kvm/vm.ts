@@ -4,7 +4,7 @@
  * their kvm_run pages. Construction is all-or-nothing: whatever was created before a
  * failure is released before the error propagates, and `close()` releases everything.
  */
-import type { Plan } from "../../lang/plan/types.ts";
+import type { Plan } from "../../plan/types.ts";
 import * as host from "../host/libc.ts";
 import { HostError } from "../host/libc.ts";
 import {

@@ -11,7 +11,7 @@
  * A host that refuses a mapping (out of memory or address space, an unreadable file) is
  * E1006 for that memslot, with a hint; nothing mapped so far is left behind.
  */
-import type { Memslot } from "../../lang/plan/types.ts";
+import type { Memslot } from "../../plan/types.ts";
 import * as host from "../host/libc.ts";
 import { RuntimeError } from "../errors.ts";
 import { createOnesAlias } from "./ones_alias.ts";

@@ -23,7 +23,7 @@
  * (the mappings keep its pages alive).
  */
 import type { Device } from "../devices/device.ts";
-import type { Memslot, Plan, PresentConfigPage } from "../../lang/plan/types.ts";
+import type { Memslot, Plan, PresentConfigPage } from "../../plan/types.ts";
 import * as host from "../host/libc.ts";
 import { RuntimeError } from "../errors.ts";
 import type { GuestMemory, HostMapping } from "./mod.ts";

@@ -4,7 +4,7 @@
  * No /dev/kvm needed: this is plain mmap/memfd work.
  */
 import assert from "node:assert/strict";
-import type { Memslot } from "../../lang/plan/types.ts";
+import type { Memslot } from "../../plan/types.ts";
 import { RuntimeError } from "../errors.ts";
 import { createOnesAlias, PAGE, planPieces } from "./ones_alias.ts";
 import { liveMappings } from "../host/libc.ts";

@@ -5,7 +5,7 @@
  */
 import { compile } from "../../lang/mod.ts";
 import { createMemoryHost } from "../../lang/host_memory.ts";
-import { CODES } from "../../lang/diagnostics/codes.ts";
+import { CODES } from "../../plan/codes.ts";
 
 const DIR = "tests/diagnostics/cases";
 const dirPath = decodeURIComponent(new URL("./cases/", import.meta.url).pathname);

@@ -2,7 +2,7 @@
  * docs/diagnostics.md covers exactly the code table: every code has a `## CODE: title`
  * section whose title matches codes.ts, and every such section is a known code.
  */
-import { CODES, isKnownCode } from "../../lang/diagnostics/codes.ts";
+import { CODES, isKnownCode } from "../../plan/codes.ts";
 import { DOC_URL, normalizeCode, sections } from "../../cli/explain.ts";
 
 function assert(cond: unknown, msg: string): asserts cond {

@@ -6,7 +6,7 @@
  */
 import { compile } from "../../lang/mod.ts";
 import { jsonReport, renderDiagnostics, renderSummary } from "../../lang/diagnostics/render.ts";
-import { CODES } from "../../lang/diagnostics/codes.ts";
+import { CODES } from "../../plan/codes.ts";
 import { golden, listDir, repoHost } from "../golden/harness.ts";
 
 const DIR = "tests/diagnostics/cases/";

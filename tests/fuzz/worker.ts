@@ -7,7 +7,7 @@
 import { compile, format } from "../../lang/mod.ts";
 import { resolvePath } from "../../cli/host.ts";
 import { jsonReport, renderDiagnostics } from "../../lang/diagnostics/render.ts";
-import { isKnownCode } from "../../lang/diagnostics/codes.ts";
+import { isKnownCode } from "../../plan/codes.ts";
 import { makeCase } from "./mutate.ts";
 import type { Diagnostic } from "../../lang/diagnostics/types.ts";
 

@@ -65,7 +65,7 @@ Deno.test("golden fmt: there is at least one badly laid-out input", () => {
   if (!inputs.length) throw new Error("no tests/golden/fmt/*.input.vmdesc");
 });
 
-Deno.test("plan --json orders keys as lang/plan/types.ts declares them, whatever the build order", async () => {
+Deno.test("plan --json orders keys as plan/types.ts declares them, whatever the build order", async () => {
   const goldens = await listDir("tests/golden/plans/", /\.json$/);
   if (!goldens.length) throw new Error("no golden plans");
   const reversed = (v: unknown): unknown => {

@@ -3,7 +3,7 @@
  * examples/guests/ to a Plan, boot it on the real /dev/kvm, and collect serial output.
  */
 import { compile, type Plan } from "../../lang/mod.ts";
-import type { HoleStrategy } from "../../lang/plan/types.ts";
+import type { HoleStrategy } from "../../plan/types.ts";
 import { DenoHost } from "../../cli/host.ts";
 import { createMachine, type RunResult } from "../../runtime/mod.ts";
 import type { InputSource } from "../../runtime/devices/device.ts";

@@ -4,8 +4,8 @@
  * The expected list is derived from the compiled Plan, never written down here.
  */
 import assert from "node:assert/strict";
-import type { Plan } from "../../lang/plan/types.ts";
-import type { HoleStrategy } from "../../lang/plan/types.ts";
+import type { Plan } from "../../plan/types.ts";
+import type { HoleStrategy } from "../../plan/types.ts";
 import { presentPciFunctions } from "../../runtime/devices/pci_host/mod.ts";
 import { kvmTest, runGuest } from "./boot.ts";
 

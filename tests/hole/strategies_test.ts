@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { compile } from "../../lang/mod.ts";
-import type { HoleStrategy, Plan } from "../../lang/plan/types.ts";
+import type { HoleStrategy, Plan } from "../../plan/types.ts";
 import { DenoHost } from "../../cli/host.ts";
 import { createMachine, type RunResult } from "../../runtime/mod.ts";
 import { buildGuests, guestPath } from "../../examples/guests/build.ts";

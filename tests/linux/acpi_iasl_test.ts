@@ -12,7 +12,7 @@ import {
 } from "node:assert/strict";
 import { buildAcpi } from "../../runtime/boot/acpi/mod.ts";
 import { samplePlan } from "../../runtime/boot/acpi/testing.ts";
-import type { Plan } from "../../lang/plan/types.ts";
+import type { Plan } from "../../plan/types.ts";
 
 function haveTool(name: string): boolean {
   try {

@@ -17,7 +17,7 @@ import {
   ok as assert,
 } from "node:assert/strict";
 import { compileFile, createMachine } from "../../mod.ts";
-import type { E820Entry, Plan } from "../../lang/plan/types.ts";
+import type { E820Entry, Plan } from "../../plan/types.ts";
 import { buildAcpi } from "../../runtime/boot/acpi/mod.ts";
 import { extractVmlinux, parseBzImage } from "../../runtime/boot/bzimage.ts";
 import { parseElf, PT_LOAD } from "../../runtime/boot/elf.ts";

@@ -4,7 +4,7 @@
  */
 import { equal } from "node:assert/strict";
 import { Machine } from "../../runtime/machine.ts";
-import type { DevicePlan } from "../../lang/plan/types.ts";
+import type { DevicePlan } from "../../plan/types.ts";
 import { flatPlan, haveKvm, writeTemp } from "./plans.ts";
 
 const kvm = haveKvm();

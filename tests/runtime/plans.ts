@@ -3,7 +3,7 @@
  * the runtime only ever sees Plans).
  */
 import { kvmMissing } from "../kvm.ts";
-import type { DevicePlan, Plan } from "../../lang/plan/types.ts";
+import type { DevicePlan, Plan } from "../../plan/types.ts";
 import { x86Platform } from "../../runtime/boot/acpi/testing.ts";
 
 export const MiB = 1024 * 1024;

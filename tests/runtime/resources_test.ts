@@ -9,7 +9,7 @@ import { Machine } from "../../runtime/machine.ts";
 import { RuntimeError } from "../../runtime/errors.ts";
 import { exitGuest, flatPlan, haveKvm, MiB, writeTemp } from "./plans.ts";
 import * as host from "../../runtime/host/libc.ts";
-import type { Plan } from "../../lang/plan/types.ts";
+import type { Plan } from "../../plan/types.ts";
 
 const kvm = haveKvm();
 if (!kvm) console.log("skip runtime resource tests: /dev/kvm is absent");

@@ -6,7 +6,7 @@
  * the Linux protocol in boot_params.acpi_rsdp_addr, and the RSDP also sits where a
  * legacy guest scans for it (the Plan puts it in the 0xE0000-0xFFFFF BIOS area).
  */
-import type { DevicePlan, Plan } from "../../../lang/plan/types.ts";
+import type { DevicePlan, Plan } from "../../../plan/types.ts";
 import * as aml from "./aml.ts";
 import {
   dsdt,

@@ -3,7 +3,7 @@
  * PCI hole with a full ECAM window, COM1, an i8042 and one PCI function. Written by hand
  * (not compiled from a .vmdesc) so that these tests depend on the Plan shape alone.
  */
-import type { Plan } from "../../../lang/plan/types.ts";
+import type { Plan } from "../../../plan/types.ts";
 
 const GiB = 2 ** 30;
 const MiB = 2 ** 20;

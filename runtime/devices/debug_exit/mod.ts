@@ -6,7 +6,7 @@
  * property (default 1). A `success` property names the value that ends it with status 0.
  */
 import type { AccessSize, Device, DeviceContext, Space } from "../device.ts";
-import type { DevicePlan, Plan, Range } from "../../../lang/plan/types.ts";
+import type { DevicePlan, Plan, Range } from "../../../plan/types.ts";
 import { invalidPlan } from "../errors.ts";
 
 export function createDebugExit(entry: DevicePlan, ctx: DeviceContext, _plan: Plan): Device {

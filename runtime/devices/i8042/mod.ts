@@ -12,7 +12,7 @@
  * or as one range 0x60..0x64 (0x61..0x63 belong to others: 0x61 is the in-kernel PIT's).
  */
 import type { AccessSize, Device, DeviceContext, Space } from "../device.ts";
-import type { DevicePlan, Plan, Range } from "../../../lang/plan/types.ts";
+import type { DevicePlan, Plan, Range } from "../../../plan/types.ts";
 import { invalidPlan } from "../errors.ts";
 
 const STATUS_OBF = 0x01; // output buffer full (data for the guest at 0x60)

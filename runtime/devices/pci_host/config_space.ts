@@ -12,7 +12,7 @@
  * BARs get a wmask of ~(size - 1) over their address bits, which makes the sizing protocol
  * fall out by itself: writing all-ones reads back the size mask with the type bits.
  */
-import type { BarPlan } from "../../../lang/plan/types.ts";
+import type { BarPlan } from "../../../plan/types.ts";
 
 export const CONFIG_SPACE_SIZE = 4096;
 

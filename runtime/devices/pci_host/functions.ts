@@ -6,7 +6,7 @@
  * for every function; a model fills in what a kind implies when the Plan leaves a field 0
  * (the real virtio IDs), and may add capabilities. Adding a kind = one entry below.
  */
-import type { PciFunctionPlan } from "../../../lang/plan/types.ts";
+import type { PciFunctionPlan } from "../../../plan/types.ts";
 import {
   COMMAND_IO,
   COMMAND_MASTER,

@@ -19,7 +19,7 @@
  * very bytes, so exit-less guest reads always see the current state.
  */
 import type { AccessSize, Device, DeviceContext, Space } from "../device.ts";
-import type { DevicePlan, PciFunctionPlan, Plan, Range } from "../../../lang/plan/types.ts";
+import type { DevicePlan, PciFunctionPlan, Plan, Range } from "../../../plan/types.ts";
 import { ConfigSpace } from "./config_space.ts";
 import { formatBdf, PCI_FUNCTION_MODELS, syntheticHostBridge } from "./functions.ts";
 import { invalidPlan } from "../errors.ts";

@@ -6,7 +6,7 @@ import {
   presentPciFunctions,
 } from "./mod.ts";
 import { devicePlan, minimalPlan, pciFunction, recordingContext } from "../testing.ts";
-import type { PciFunctionPlan } from "../../../lang/plan/types.ts";
+import type { PciFunctionPlan } from "../../../plan/types.ts";
 
 const ECAM = 0xe0000000;
 

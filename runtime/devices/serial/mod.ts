@@ -18,7 +18,7 @@
  * rising edge Linux's 8250 driver waits for; it then loops on IIR until "no interrupt".
  */
 import type { AccessSize, Device, DeviceContext, InputSource, Space } from "../device.ts";
-import type { DevicePlan, Plan, Range } from "../../../lang/plan/types.ts";
+import type { DevicePlan, Plan, Range } from "../../../plan/types.ts";
 import { invalidPlan } from "../errors.ts";
 
 // IER bits

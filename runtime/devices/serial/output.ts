@@ -11,7 +11,7 @@
  * guest sent). `close()` closes them; `abandon()` (the boot never started) also removes
  * the files this call created, so a failed boot leaves nothing behind.
  */
-import type { Plan } from "../../../lang/plan/types.ts";
+import type { Plan } from "../../../plan/types.ts";
 import { RuntimeError } from "../../errors.ts";
 import { joinPath } from "../../boot/mod.ts";
 

@@ -4,7 +4,7 @@
  * file cannot be opened.
  */
 import { deepEqual, equal, ok, throws } from "node:assert/strict";
-import type { DevicePlan, Plan } from "../../../lang/plan/types.ts";
+import type { DevicePlan, Plan } from "../../../plan/types.ts";
 import { RuntimeError } from "../../errors.ts";
 import { openSerialOutputs } from "./output.ts";
 

@@ -5,7 +5,7 @@
  * Ranges print as `first-last` with an inclusive end, the way Linux prints e820 and
  * resource maps, so they can be compared with what a guest reports.
  */
-import type { BarPlan, MemslotBacking, Plan, PropValue, Range } from "./types.ts";
+import type { BarPlan, MemslotBacking, Plan, PropValue, Range } from "../plan/types.ts";
 
 // ── number formatting (shared with svg.ts) ─────────────────────────────────
 

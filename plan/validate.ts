@@ -1,10 +1,10 @@
 /**
- * Checks a value against the Plan's JSON Schema (`lang/plan.schema.json`), for Plans that
+ * Checks a value against the Plan's JSON Schema (`plan/schema.json`), for Plans that
  * come from outside the compiler: `vmdesc boot --plan FILE`, and the tests that hold every
  * lowered Plan to the schema. ajv is loaded with this module, so only those paths pay for it.
  */
 import Ajv from "ajv";
-import schema from "../plan.schema.json" with { type: "json" };
+import schema from "./schema.json" with { type: "json" };
 import type { Plan } from "./types.ts";
 
 // ajv is CommonJS: under Deno its class is the default export's `default`.

@@ -1,10 +1,10 @@
-import { compile } from "../mod.ts";
-import { planSvg } from "./svg.ts";
-import { addr, size } from "./table.ts";
-import { checkXml } from "../../tests/util/xml.ts";
-import { joinRelative } from "../host_memory.ts";
+import { compile } from "../lang/mod.ts";
+import { planSvg } from "./plan_svg.ts";
+import { addr, size } from "./plan_table.ts";
+import { checkXml } from "../tests/util/xml.ts";
+import { joinRelative } from "../lang/host_memory.ts";
 
-const root = new URL("../../", import.meta.url);
+const root = new URL("../", import.meta.url);
 
 Deno.test("svg: every example's map is well-formed and labels every memslot, BAR and chip", () => {
   let n = 0;

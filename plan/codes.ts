@@ -1,5 +1,7 @@
 /**
- * Every diagnostic code vmdesc can report, in one table (TypeScript-style).
+ * Every diagnostic code vmdesc can report, in one table (TypeScript-style). It lives in
+ * `plan/` because both sides of the seam raise codes from it: `lang/` its diagnostics,
+ * `runtime/` its RuntimeErrors, `cli/` its usage errors.
  *
  * Codes are stable: never reuse or renumber one. E = error, W = warning.
  * E00xx syntax and literals, E01xx names/imports/machines, E02xx layout,
@@ -12,7 +14,8 @@
  * The long explanation of each code (meaning, example, fix) lives in docs/diagnostics.md
  * under a heading `## CODE: title`; `vmdesc explain CODE` prints that section.
  */
-import type { Severity } from "./types.ts";
+/** How bad a diagnostic is. */
+export type Severity = "error" | "warning" | "info";
 
 export interface CodeInfo {
   severity: Severity;
@@ -95,6 +98,9 @@ export const CODES = {
 } as const satisfies Record<string, CodeInfo>;
 
 export type Code = keyof typeof CODES;
+
+/** The codes `runtime/` raises (E1xxx). */
+export type RuntimeCode = Extract<Code, `E1${string}`>;
 
 export function isKnownCode(code: string): code is Code {
   return Object.hasOwn(CODES, code);

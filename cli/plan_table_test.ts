@@ -1,4 +1,4 @@
-import { addr, hex, memRange, portRange, size, table } from "./table.ts";
+import { addr, hex, memRange, portRange, size, table } from "./plan_table.ts";
 
 function eq(actual: unknown, expected: unknown) {
   if (actual !== expected) {

@@ -7,8 +7,8 @@
  * High addresses are at the top, as in the usual memory-map drawings. Regions that
  * nest (ECAM inside the hole, BARs inside the MMIO window) stand in lanes to the right.
  */
-import type { Plan } from "./types.ts";
-import { addr, size as human } from "./table.ts";
+import type { Plan } from "../plan/types.ts";
+import { addr, size as human } from "./plan_table.ts";
 
 type Kind =
   | "ram"
