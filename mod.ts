@@ -17,8 +17,8 @@
 import { compile, type CompileResult } from "./lang/mod.ts";
 import type { Diagnostic } from "./lang/diagnostics/types.ts";
 import type { HoleStrategy, Plan } from "./plan/types.ts";
-import { DenoHost } from "./cli/host.ts";
-import { describeFsError } from "./cli/output.ts";
+import { DenoHost } from "./host/disk_host.ts";
+import { describeFsError } from "./host/fs_errors.ts";
 
 export * from "./runtime/mod.ts";
 export { compile } from "./lang/mod.ts";

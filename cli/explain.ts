@@ -5,6 +5,7 @@
 import { parseArgs, suggest, UsageError } from "./args.ts";
 import { failure, out, usageError } from "./output.ts";
 import { CODES, isKnownCode } from "../plan/codes.ts";
+import { DOC_URL, type Explanation, readExplanations } from "../host/explanations.ts";
 
 export const HELP = `Explain a diagnostic code: what it means, an example, and how to fix it.
 
@@ -16,37 +17,6 @@ E04xx machine requirements, E05xx boot payload, E1xxx runtime, W0xxx warnings.
 The same text is in docs/diagnostics.md.
 Exit status: 0 ok, 2 unknown code or usage error.
 `;
-
-export const DOC_URL = new URL("../docs/diagnostics.md", import.meta.url);
-
-/** Sections of the document by code: the text from `## CODE: ...` up to the next `## `. */
-export function sections(markdown: string): Map<string, { title: string; text: string }> {
-  const map = new Map<string, { title: string; text: string }>();
-  const lines = markdown.split(/\r?\n/);
-  let current: { code: string; title: string; lines: string[] } | null = null;
-  const flush = () => {
-    if (current) {
-      map.set(current.code, {
-        title: current.title,
-        text: current.lines.join("\n").trimEnd() + "\n",
-      });
-    }
-  };
-  let fence = false;
-  for (const line of lines) {
-    if (/^(```|~~~)/.test(line)) fence = !fence;
-    const m = fence ? null : /^## ([EW]\d{4}): (.*)$/.exec(line);
-    if (m) {
-      flush();
-      current = { code: m[1], title: m[2].trim(), lines: [line] };
-    } else if (!fence && /^#{1,2} /.test(line)) {
-      flush();
-      current = null;
-    } else if (current) current.lines.push(line);
-  }
-  flush();
-  return map;
-}
 
 /** "e201", "0201", "E0201" → "E0201"; anything else unchanged. */
 export function normalizeCode(raw: string): string {
@@ -97,9 +67,9 @@ export async function run(args: string[]): Promise<number> {
       "explain",
     );
   }
-  let markdown: string;
+  let explanations: Map<string, Explanation>;
   try {
-    markdown = await Deno.readTextFile(DOC_URL);
+    explanations = await readExplanations();
   } catch {
     failure(
       "E2002",
@@ -108,7 +78,7 @@ export async function run(args: string[]): Promise<number> {
     );
     return 1;
   }
-  const section = sections(markdown).get(code);
+  const section = explanations.get(code);
   if (!section) {
     failure(
       "E2002",

@@ -5,7 +5,7 @@
  */
 import type { UsageError } from "./args.ts";
 import type { Code } from "../plan/codes.ts";
-import { dirname } from "./host.ts";
+import { dirname } from "../plan/paths.ts";
 
 const encoder = new TextEncoder();
 
@@ -103,10 +103,5 @@ export async function writeFileAtomic(path: string, data: string): Promise<void>
   }
 }
 
-/** A short description of a file system error for messages ("not found", "permission denied"). */
-export function describeFsError(e: unknown): string {
-  if (e instanceof Deno.errors.NotFound) return "no such file";
-  if (e instanceof Deno.errors.PermissionDenied) return "permission denied";
-  if (e instanceof Deno.errors.IsADirectory) return "is a directory";
-  return e instanceof Error ? e.message : String(e);
-}
+// Also the library's (mod.ts compileFile), so it lives below both, in host/.
+export { describeFsError } from "../host/fs_errors.ts";

@@ -54,6 +54,7 @@ import {
 import { suggest } from "./suggest.ts";
 import type { HoleStrategy, PropValue } from "../plan/types.ts";
 import { MAX_GUEST_PHYS } from "../plan/types.ts";
+import { basename, dirname, relativePath } from "../plan/paths.ts";
 
 const MAX_PHYS = BigInt(MAX_GUEST_PHYS);
 /** Serial `output` values that name a stream, not a file. */
@@ -1860,27 +1861,7 @@ export function checkProgram(program: Program, diags: Diags) {
  */
 function rebaseOnMain(host: LangHost, mainFile: string, fromFile: string, p: string): string {
   return fromFile === mainFile || p.startsWith("/") ? p : relativePath(
-    dirOf(host.resolve(mainFile, baseName(mainFile))),
+    dirname(host.resolve(mainFile, basename(mainFile))),
     host.resolve(fromFile, p),
   );
-}
-
-function dirOf(p: string): string {
-  const i = p.lastIndexOf("/");
-  return i < 0 ? "" : i === 0 ? "/" : p.slice(0, i);
-}
-
-function baseName(p: string): string {
-  return p.slice(p.lastIndexOf("/") + 1);
-}
-
-/** `to` as seen from directory `fromDir` (both normalised, both relative or both absolute). */
-export function relativePath(fromDir: string, to: string): string {
-  if (fromDir.startsWith("/") !== to.startsWith("/")) return to;
-  const a = fromDir.split("/").filter((x) => x && x !== ".");
-  const b = to.split("/").filter((x) => x && x !== ".");
-  let i = 0;
-  while (i < a.length && i < b.length - 1 && a[i] === b[i]) i++;
-  if (a.slice(i).includes("..")) return to; // cannot climb out of an unknown directory
-  return [...a.slice(i).map(() => ".."), ...b.slice(i)].join("/");
 }

@@ -19,7 +19,7 @@ import {
 import { innermost, nodePath } from "./ast_query.ts";
 import { rangeOf } from "./convert.ts";
 import { explainCode } from "./explain.ts";
-import { resolvePath } from "../cli/host.ts";
+import { resolvePath } from "../plan/paths.ts";
 import type { Workspace } from "./mod.ts";
 import type { Analysis } from "./analysis.ts";
 
