@@ -8,7 +8,8 @@
  * Numbers: every address and size is a JSON integer. Guest-physical addresses on x86-64
  * are at most 52 bits wide, so they fit exactly in a JS number (2^53); the compiler
  * evaluates with 64-bit bigints and rejects anything beyond the 52-bit space before
- * lowering. The JSON Schema is `plan/schema.json`; keep both in step.
+ * lowering. The JSON Schema is `plan/schema.json`: the schema holds the bounds, this file the
+ * names and the prose, and plan/schema_types_test.ts proves both describe the same shape.
  */
 
 export const PLAN_VERSION = 1 as const;
