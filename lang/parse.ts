@@ -14,6 +14,7 @@ import type { Diagnostic, Span } from "./diagnostics/types.ts";
 import { getGrammar, getSemantics, spanContext } from "./syntax/grammar.ts";
 import { fastParse, fastParseOrProgress } from "./syntax/fast_parse.ts";
 import { suggest } from "./suggest.ts";
+import { KEYWORDS, UNITS } from "./syntax/keywords.ts";
 import { depthChecked, installOhmFallback, type ParseResult } from "./parse_lean.ts";
 
 export { parse } from "./parse_lean.ts";
@@ -224,7 +225,7 @@ function syntaxError(
   // `memory 128 Mib` then `cpus 1`: `Mib cpus` reads as a setting, so look two words back.
   const before = prev ? previousWord(text, prev.start) : null;
   if (prev && before && !unitFor(prev.word) && unitFor(before.word)) prev = before;
-  if (prev && !UNITS.includes(prev.word)) {
+  if (prev && !(UNITS as readonly string[]).includes(prev.word)) {
     const unit = unitFor(prev.word);
     if (
       unit &&
@@ -248,22 +249,11 @@ function syntaxError(
   return d;
 }
 
-const KEYWORDS = [
-  "import",
-  "let",
-  "machine",
-  "extends",
-  "pci_hole",
-  "device",
-  "pci",
-  "boot",
-  "cpuid",
-  "ecam",
-  "buses",
-  "bar",
-  "hide",
-  "prefetchable",
-];
+/**
+ * Words a line can start with, for "did you mean" on a misspelt one: the grammar's keywords
+ * but `auto`, a value (`buses auto`) that never starts a line. Ties go to the first.
+ */
+const LINE_KEYWORDS: readonly string[] = KEYWORDS.filter((k) => k !== "auto");
 
 /**
  * `devcie serial com1 { ... }` parses as settings until the `{`: when the line the error is
@@ -275,8 +265,8 @@ function keywordTypo(d: Diagnostic, text: string, pos: number, file: string, off
   for (const at of [pos, k]) {
     const lineStart = text.lastIndexOf("\n", at - 1) + 1;
     const m = /^[ \t]*([A-Za-z_][A-Za-z0-9_]*)/.exec(text.slice(lineStart, lineStart + 80));
-    if (!m || KEYWORDS.includes(m[1])) continue;
-    const kw = suggest(m[1], KEYWORDS);
+    if (!m || LINE_KEYWORDS.includes(m[1])) continue;
+    const kw = suggest(m[1], LINE_KEYWORDS);
     if (!kw) continue;
     const start = lineStart + m[0].length - m[1].length;
     const wspan: Span = { file, start: offset + start, end: offset + start + m[1].length };
@@ -286,8 +276,6 @@ function keywordTypo(d: Diagnostic, text: string, pos: number, file: string, off
     return;
   }
 }
-
-const UNITS = ["B", "KiB", "MiB", "GiB", "TiB"];
 
 /** The unit a misspelling most likely means: `mb`, `MB`, `Mib`, `M` → MiB. */
 function unitFor(word: string): string | null {

@@ -20,6 +20,7 @@ import {
 import type * as A from "../lang/ast.ts";
 import type { Span } from "../lang/diagnostics/types.ts";
 import type { Program } from "../lang/program.ts";
+import { RESERVED_WORDS } from "../lang/syntax/keywords.ts";
 import { extendsRefs, imports, nodePath } from "./ast_query.ts";
 import { pathToUri } from "./convert.ts";
 import type { SpanMapper } from "./diagnostics.ts";
@@ -146,20 +147,7 @@ export function references(ws: Workspace, p: ReferenceParams): Location[] {
 }
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const RESERVED = new Set([
-  "import",
-  "let",
-  "machine",
-  "extends",
-  "auto",
-  "true",
-  "false",
-  "B",
-  "KiB",
-  "MiB",
-  "GiB",
-  "TiB",
-]);
+const RESERVED = new Set<string>(RESERVED_WORDS);
 
 /** Where a rename may start: a `let` name or a machine name (definition or use). */
 export function prepareRename(ws: Workspace, p: TextDocumentPositionParams): Range | null {
