@@ -44,6 +44,28 @@ function parseChunked(
   whole: () => ohm.MatchResult,
   mode: RecoveryMode = "fast",
 ): ParseResult {
+  const chunks = parseChunks(
+    text,
+    file,
+    (chunk, from) => matchPiece(chunk, file, from, mode),
+    mode,
+  );
+  if (chunks.diagnostics.length === 0) return fromMatch(whole(), text, file);
+  return chunks;
+}
+
+/**
+ * The chunk loop of every recovery: each top-level chunk (`chunkStarts`) matched on its own
+ * by `match`; a chunk that fails is reported (E0001) and what can be kept of it salvaged.
+ * The tree spans the whole text; without a failing chunk the diagnostics are empty and the
+ * caller decides (the whole text may still fail, or parse with another matcher).
+ */
+function parseChunks(
+  text: string,
+  file: string,
+  match: (chunk: string, from: number) => PieceResult,
+  mode: RecoveryMode,
+): ParseResult {
   const starts = chunkStarts(text);
   const items: Program["items"] = [];
   const diagnostics: Diagnostic[] = [];
@@ -51,7 +73,7 @@ function parseChunked(
     const from = starts[k];
     const to = k + 1 < starts.length ? starts[k + 1] : text.length;
     const chunk = text.slice(from, to);
-    const r = matchPiece(chunk, file, from, mode);
+    const r = match(chunk, from);
     if (r.ok) {
       items.push(...r.items);
     } else {
@@ -59,7 +81,6 @@ function parseChunked(
       items.push(...salvage(chunk, r, file, from, mode));
     }
   }
-  if (diagnostics.length === 0) return fromMatch(whole(), text, file);
   return {
     ast: { kind: "Program", items, span: { file, start: 0, end: text.length } },
     diagnostics,
@@ -376,27 +397,12 @@ export function chunkStarts(text: string): number[] {
   return starts;
 }
 
+/** Ohm's failure on a whole text, cut into chunks so the rest of the file still counts. */
 function recover(text: string, file: string, whole: ohm.FailedMatchResult): ParseResult {
-  const starts = chunkStarts(text);
-  const items: Program["items"] = [];
-  const diagnostics: Diagnostic[] = [];
-  for (let k = 0; k < starts.length; k++) {
-    const from = starts[k];
-    const to = k + 1 < starts.length ? starts[k + 1] : text.length;
-    const chunk = text.slice(from, to);
-    const r = ohmWhole(chunk, file, from);
-    if (r.ok) {
-      items.push(...r.items);
-    } else {
-      diagnostics.push(syntaxError(r, chunk, file, from));
-      items.push(...salvage(chunk, r, file, from, "ohm"));
-    }
-  }
-  if (diagnostics.length === 0) diagnostics.push(syntaxError(failure(whole), text, file, 0));
-  return {
-    ast: { kind: "Program", items, span: { file, start: 0, end: text.length } },
-    diagnostics,
-  };
+  const r = parseChunks(text, file, (chunk, from) => ohmWhole(chunk, file, from), "ohm");
+  // Every chunk parses on its own, yet the whole does not: report the whole's failure.
+  if (r.diagnostics.length === 0) r.diagnostics.push(syntaxError(failure(whole), text, file, 0));
+  return r;
 }
 
 /**

@@ -16,7 +16,8 @@ import {
   PCI_KINDS,
   PLATFORM_REGIONS,
 } from "../lang/specs.ts";
-import { innermost, nodePath } from "./ast_query.ts";
+import { innermost } from "./ast_query.ts";
+import { nodePathAt } from "../lang/query.ts";
 import { rangeOf } from "./convert.ts";
 import { explainCode } from "./explain.ts";
 import { resolvePath } from "../plan/paths.ts";
@@ -42,7 +43,7 @@ export function hover(ws: Workspace, p: HoverParams): Hover | null {
   }
 
   if (!parts.length) {
-    const path = nodePath(a.ast, offset);
+    const path = nodePathAt(a.ast, offset);
     const found = describeNode(a, path);
     if (found) {
       parts.push(found.markdown);

@@ -21,7 +21,8 @@ import type * as A from "../lang/ast.ts";
 import type { Span } from "../lang/diagnostics/types.ts";
 import type { Program } from "../lang/program.ts";
 import { RESERVED_WORDS } from "../lang/syntax/keywords.ts";
-import { extendsRefs, imports, nodePath } from "./ast_query.ts";
+import { extendsRefs, imports } from "./ast_query.ts";
+import { nodePathAt } from "../lang/query.ts";
 import { pathToUri } from "./convert.ts";
 import type { SpanMapper } from "./diagnostics.ts";
 import type { Workspace } from "./mod.ts";
@@ -37,7 +38,7 @@ export function targetAt(ws: Workspace, uri: string, pos: Position): Target | nu
   const d = ws.get(uri);
   if (!a || !d) return null;
   const offset = d.doc.offsetAt(pos);
-  const path = nodePath(a.ast, offset);
+  const path = nodePathAt(a.ast, offset);
   const node = path[path.length - 1];
   const parent = path[path.length - 2];
   if (!node) return null;
@@ -157,7 +158,7 @@ export function prepareRename(ws: Workspace, p: TextDocumentPositionParams): Ran
   if (!t || t.kind === "file" || !d || !a?.program) return null;
   const known = t.kind === "let" ? a.program.lets.has(t.name) : a.program.machines.has(t.name);
   if (!known) return null;
-  const node = nodePath(a.ast, d.doc.offsetAt(p.position)).at(-1)!;
+  const node = nodePathAt(a.ast, d.doc.offsetAt(p.position)).at(-1)!;
   return { start: d.doc.positionAt(node.span.start), end: d.doc.positionAt(node.span.end) };
 }
 
