@@ -14,6 +14,7 @@ import type { Diagnostic, Span } from "./diagnostics/types.ts";
 import { getGrammar, getSemantics, spanContext } from "./syntax/grammar.ts";
 import { fastParse, fastParseOrProgress } from "./syntax/fast_parse.ts";
 import { suggest } from "./suggest.ts";
+import { error } from "./diagnostics/make.ts";
 import { KEYWORDS, UNITS } from "./syntax/keywords.ts";
 import { depthChecked, installOhmFallback, type ParseResult } from "./parse_lean.ts";
 
@@ -185,14 +186,14 @@ function guarded(text: string, file: string, run: () => ParseResult): ParseResul
     if (!(e instanceof RangeError)) throw e;
     return {
       ast: { kind: "Program", items: [], span: { file, start: 0, end: text.length } },
-      diagnostics: [{
-        code: "E0001",
-        severity: "error",
-        message: "this file is nested too deeply to parse",
-        span: { file, start: 0, end: Math.min(text.length, 1) },
-        labels: [],
-        hint: "use fewer nested parentheses (split the expression with `let` constants)",
-      }],
+      diagnostics: [
+        error(
+          "E0001",
+          "this file is nested too deeply to parse",
+          { file, start: 0, end: Math.min(text.length, 1) },
+          "use fewer nested parentheses (split the expression with `let` constants)",
+        ),
+      ],
     };
   }
 }
@@ -232,14 +233,7 @@ function syntaxError(
   const found = tokenAt(text, pos);
   const span: Span = { file, start: offset + pos, end: offset + pos + found.length };
   const what = found.length ? `\`${found}\`` : "the end of the file";
-  const d: Diagnostic = {
-    code: "E0001",
-    severity: "error",
-    message: `expected ${expected}, found ${what}`,
-    span,
-    labels: [],
-    hint: hintFor(expected, found),
-  };
+  const d = error("E0001", `expected ${expected}, found ${what}`, span, hintFor(expected, found));
   // A misspelt unit (`128 Mib`) is read as the next setting's name, and the error shows
   // up one token later: point at the word, suggest the unit and offer the fix.
   let prev = previousWord(text, pos);

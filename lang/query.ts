@@ -6,7 +6,7 @@ import type * as A from "./ast.ts";
 import { children } from "./ast.ts";
 import type { Span } from "./diagnostics/types.ts";
 import { evalExpr, type LetSymbol, type Program, programContext } from "./program.ts";
-import { evalInt, evalRange } from "./check.ts";
+import { evalInt, evalRange } from "./check/values.ts";
 
 /**
  * The chain of nodes under the cursor at `offset`, outermost first (Program ... innermost).

@@ -3,6 +3,7 @@
  * tables the checker validates against (and the LSP completes from), and the fixed
  * numbers of the platform vmdesc lowers to.
  */
+import type { PciIds } from "../plan/types.ts";
 
 export type PropType =
   | { t: "int"; min?: bigint; max?: bigint }
@@ -91,14 +92,9 @@ export const DEVICE_KINDS: Record<string, DeviceKindSpec> = {
   },
 };
 
-export interface PciKindSpec {
+/** A PCI function kind: its default IDs (the Plan's PciIds) and the properties it takes. */
+export interface PciKindSpec extends PciIds {
   doc: string;
-  vendor_id: number;
-  device_id: number;
-  class_code: number;
-  revision: number;
-  subsystem_vendor_id: number;
-  subsystem_id: number;
   props: PropTable;
 }
 

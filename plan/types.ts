@@ -160,7 +160,18 @@ export interface BarPlan {
   prefetchable: boolean;
 }
 
-export interface PciFunctionPlan {
+/** The IDs a PCI function shows in its config-space header. */
+export interface PciIds {
+  vendor_id: number;
+  device_id: number;
+  /** 24-bit class code: base class << 16 | subclass << 8 | prog-if. */
+  class_code: number;
+  revision: number;
+  subsystem_vendor_id: number;
+  subsystem_id: number;
+}
+
+export interface PciFunctionPlan extends PciIds {
   /** Canonical "BB:DD.F" in lower-case hex. */
   bdf: string;
   segment: number;
@@ -169,13 +180,6 @@ export interface PciFunctionPlan {
   function: number;
   /** Registry key of the runtime model ("virtio_rng", "generic", ...). */
   kind: string;
-  vendor_id: number;
-  device_id: number;
-  /** 24-bit class code: base class << 16 | subclass << 8 | prog-if. */
-  class_code: number;
-  revision: number;
-  subsystem_vendor_id: number;
-  subsystem_id: number;
   /** 0 for normal functions; bit 7 set on function 0 of a multi-function device. */
   header_type: number;
   bars: BarPlan[];
