@@ -4,7 +4,13 @@
  * modules of this folder) builds it; nothing in it is left to default or validate.
  */
 import type { Span } from "../diagnostics/types.ts";
-import type { BarKind, BootProtocol, HoleStrategy, PciIds, PropValue } from "../../plan/types.ts";
+import type {
+  BarKind,
+  BootProtocol,
+  HoleStrategy,
+  PciFunctionPlan,
+  PropValue,
+} from "../../plan/types.ts";
 
 export interface RamRange {
   name: string;
@@ -53,19 +59,14 @@ export interface ResolvedBar {
   span: Span;
 }
 
-export interface ResolvedPci extends PciIds {
-  bdf: string;
-  segment: number;
-  bus: number;
-  device: number;
-  function: number;
-  kind: string;
+/**
+ * A PCI function as its Plan entry will be, before lowering adds what depends on the whole
+ * machine (the header type, from its siblings; the BAR addresses, from placement).
+ */
+export interface ResolvedPci extends Omit<PciFunctionPlan, "header_type" | "bars"> {
   span: Span;
   bars: ResolvedBar[];
-  interrupt_pin: number;
-  irq: number | null;
   irqSpan: Span | null;
-  props: Record<string, PropValue>;
 }
 
 export interface ResolvedBoot {
