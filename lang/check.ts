@@ -45,12 +45,13 @@ export function checkMachine(
   const settings = evalProps(m.props, MACHINE_PROPS, ctx, where, span, [...STRUCTURED_SETTINGS]);
   const cpus = resolveCpus(settings.get("cpus"), diags);
   const acpi = acpiWanted(settings.get("acpi"));
-  const window = resolveHole(m, ctx, opts, diags);
-  const ram = resolveRam(m, settings.get("memory"), window, ctx, span, where, diags);
+  const holeRange = resolveHole(m, ctx, opts, diags);
+  const ram = resolveRam(m, settings.get("memory"), holeRange, ctx, span, where, diags);
   const devices = resolveDevices(m, ctx, diags, host, program.main);
-  const pci = resolvePci(m, window, ctx, diags);
-  const hole = window && { ...window, ecam: resolveEcam(m, pci, ctx, diags) };
+  const pci = resolvePci(m, holeRange, ctx, diags);
+  const hole = holeRange && { ...holeRange, ecam: resolveEcam(m, pci, ctx, diags) };
   const boot = resolveBoot(m, ctx, host, opts, span, where, diags, program.main);
+  const cpuidHide = resolveCpuid(m.cpuid, diags);
 
   // The sections against each other and the platform.
   checkLayout(ram, hole, diags);
@@ -58,7 +59,6 @@ export function checkMachine(
   checkPorts(devices, hole, diags);
   checkIrqs(devices, pci, acpi, boot, diags);
   checkConsole(devices, where, span, diags);
-  const cpuidHide = resolveCpuid(m.cpuid, diags);
   if (failed() || !boot) return null;
 
   // What needs the whole machine valid: the Plan's memslots and BAR windows (placed as
