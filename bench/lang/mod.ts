@@ -14,7 +14,7 @@
  */
 import { compile, createMemoryHost, format } from "../../lang/mod.ts";
 import { vmdescArgv } from "../vmdesc_command.ts";
-import { compareParsers, type ParserRow, parsersChart } from "./parsers.ts";
+import { compareParsers, median, type ParserRow, parsersChart } from "./parsers.ts";
 
 const root = new URL("../../", import.meta.url);
 
@@ -72,12 +72,6 @@ export function generate(lines: number): string {
     n += block.split("\n").length - 1;
   }
   return text;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
 function timeIt(runs: number, fn: () => void): { median: number; min: number; max: number } {

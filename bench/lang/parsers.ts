@@ -23,7 +23,8 @@ export interface ParserRow {
   ohm_kib_per_s: number;
 }
 
-function median(xs: number[]): number {
+/** The middle of `xs` (the mean of the two middle values for an even count). */
+export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
