@@ -5,7 +5,7 @@
 import { parseArgs, UsageError } from "./args.ts";
 import { DenoHost, expandInputs } from "./host.ts";
 import { out, usageError, useColor } from "./output.ts";
-import { readInput, reportUnreadable } from "./input.ts";
+import { readInput, reportUnreadable, unreadableDiagnostic } from "./input.ts";
 import { compile } from "../lang/compile.ts";
 import { withOhmOnDemand } from "../lang/ohm_on_demand.ts";
 import {
@@ -64,7 +64,11 @@ export async function run(args: string[]): Promise<number> {
   for (const file of expandInputs(parsed.positionals)) {
     const input = await readInput(file, host);
     if ("error" in input) {
-      reportUnreadable(file, input.error);
+      // In the JSON report too: a tool reading it must see a failure, not an empty pass.
+      const diagnostic = unreadableDiagnostic(file, input.error);
+      if (format === "json") {
+        results.push({ path: file, diagnostics: [diagnostic], machines: [] });
+      } else reportUnreadable(file, input.error);
       unreadable = true;
       continue;
     }

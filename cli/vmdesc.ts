@@ -7,6 +7,7 @@
 import denoJson from "../deno.json" with { type: "json" };
 import { suggest } from "./args.ts";
 import { out, usageError } from "./output.ts";
+import { enterInvocationDirectory } from "./input.ts";
 
 interface Command {
   summary: string;
@@ -93,6 +94,7 @@ export async function main(args: string[]): Promise<number> {
 }
 
 if (import.meta.main) {
+  enterInvocationDirectory();
   const status = await main(Deno.args);
   // `boot` returns with the machine closed, its workers terminated and all of its output
   // written synchronously: exit now instead of letting the runtime wind down the isolates
