@@ -4,18 +4,11 @@
  */
 import { parseArgs, UsageError } from "./args.ts";
 import { DenoHost, expandInputs } from "./host.ts";
-import { out, usageError, useColor } from "./output.ts";
+import { out, printDiagnostics, usageError } from "./output.ts";
 import { readInput, reportUnreadable, unreadableDiagnostic } from "./input.ts";
 import { compile } from "../lang/compile.ts";
 import { withOhmOnDemand } from "../lang/ohm_on_demand.ts";
-import {
-  counts,
-  dedupe,
-  type FileResult,
-  jsonReport,
-  renderDiagnostics,
-  renderSummary,
-} from "../lang/diagnostics/render.ts";
+import { counts, dedupe, type FileResult, jsonReport } from "../lang/diagnostics/report.ts";
 
 export const HELP = `Check .vmdesc files and report diagnostics.
 
@@ -86,10 +79,8 @@ export async function run(args: string[]): Promise<number> {
   if (format === "json") {
     out(JSON.stringify(jsonReport(results, host.source), null, 2) + "\n");
   } else {
-    const color = useColor(Deno.stdout);
     if (all.length) {
-      out(renderDiagnostics(all, host.source, { color }) + "\n");
-      out(renderSummary(all, { color }));
+      await printDiagnostics(all, host.source, Deno.stdout);
     } else if (results.length) {
       const n = results.length;
       out(`ok: ${n} file${n === 1 ? "" : "s"} checked, no problems\n`);

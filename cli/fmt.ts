@@ -10,14 +10,14 @@ import {
   err,
   failure,
   out,
+  printDiagnostics,
   usageError,
-  useColor,
   writeFileAtomic,
 } from "./output.ts";
 import { readInput, reportUnreadable } from "./input.ts";
 import { format } from "../lang/format.ts";
 import { withOhmOnDemand } from "../lang/ohm_on_demand.ts";
-import { counts, renderDiagnostics, renderSummary } from "../lang/diagnostics/render.ts";
+import { counts } from "../lang/diagnostics/report.ts";
 
 export const HELP = `Format .vmdesc files in the canonical layout (comments are kept).
 
@@ -62,7 +62,6 @@ export async function run(args: string[]): Promise<number> {
   }
   const checkOnly = parsed.flags.check === true;
   const host = new DenoHost();
-  const color = useColor(Deno.stderr);
   let status = 0;
   const unformatted: string[] = [];
   let rewritten = 0;
@@ -76,8 +75,7 @@ export async function run(args: string[]): Promise<number> {
     }
     const result = await withOhmOnDemand(() => format(input.text, input.name));
     if (counts(result.diagnostics).error > 0) {
-      err(renderDiagnostics(result.diagnostics, host.source, { color }) + "\n");
-      err(renderSummary(result.diagnostics, { color }));
+      await printDiagnostics(result.diagnostics, host.source);
       status = Math.max(status, 1);
       // stdin: echo the input back so an editor piping through fmt loses nothing.
       if (file === "-" && !checkOnly) out(input.text);

@@ -5,6 +5,7 @@
  */
 import type { UsageError } from "./args.ts";
 import type { Code } from "../plan/codes.ts";
+import type { Diagnostic } from "../lang/diagnostics/types.ts";
 import { dirname } from "./host.ts";
 
 const encoder = new TextEncoder();
@@ -33,6 +34,22 @@ export function writeAll(stream: Stream, text: string): void {
 
 export const out = (text: string) => writeAll(Deno.stdout, text);
 export const err = (text: string) => writeAll(Deno.stderr, text);
+
+/**
+ * Diagnostics rustc-style, then the summary line, on `stream`. The renderer (with its
+ * Unicode width tables) is loaded here, on first use, so a run with nothing to show
+ * never loads it.
+ */
+export async function printDiagnostics(
+  diags: Diagnostic[],
+  sources: (file: string) => string | undefined,
+  stream: Stream = Deno.stderr,
+): Promise<void> {
+  const { renderDiagnostics, renderSummary } = await import("../lang/diagnostics/render.ts");
+  const color = useColor(stream);
+  writeAll(stream, renderDiagnostics(diags, sources, { color }) + "\n");
+  writeAll(stream, renderSummary(diags, { color }));
+}
 
 /** A usage error in the diagnostics' style, on stderr. Returns exit status 2. */
 export function usageError(

@@ -10,14 +10,14 @@ import {
   err,
   failure,
   out,
+  printDiagnostics,
   usageError,
-  useColor,
   writeFileAtomic,
 } from "./output.ts";
 import { readInput, reportUnreadable } from "./input.ts";
 import { compile } from "../lang/compile.ts";
 import { withOhmOnDemand } from "../lang/ohm_on_demand.ts";
-import { counts, renderDiagnostics, renderSummary } from "../lang/diagnostics/render.ts";
+import { counts } from "../lang/diagnostics/report.ts";
 import { planTable } from "./plan_table.ts";
 import { planSvg } from "./plan_svg.ts";
 import type { Plan } from "../plan/types.ts";
@@ -78,18 +78,15 @@ export async function run(args: string[]): Promise<number> {
   const result = await withOhmOnDemand(() =>
     compile(input.text, { file: input.name, host, machine })
   );
-  const color = useColor(Deno.stderr);
   const n = counts(result.diagnostics);
   if (n.error > 0) {
-    err(renderDiagnostics(result.diagnostics, host.source, { color }) + "\n");
-    err(renderSummary(result.diagnostics, { color }));
+    await printDiagnostics(result.diagnostics, host.source);
     return 1;
   }
   // Warnings do not stop a Plan, but the user should still see them (on stderr, so
   // `plan --json > plan.json` stays clean).
   if (result.diagnostics.length) {
-    err(renderDiagnostics(result.diagnostics, host.source, { color }) + "\n");
-    err(renderSummary(result.diagnostics, { color }));
+    await printDiagnostics(result.diagnostics, host.source);
   }
 
   let plans: Plan[] = [...result.plans.values()];
