@@ -6,7 +6,7 @@
  */
 import denoJson from "../deno.json" with { type: "json" };
 import { suggest } from "./args.ts";
-import { out, usageError } from "./output.ts";
+import { out, refuseColor, usageError } from "./output.ts";
 import { enterInvocationDirectory } from "./input.ts";
 
 interface Command {
@@ -41,12 +41,14 @@ ${Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(9)}${c.summary}`).join(
 Options:
   -h, --help     show this help (also: vmdesc <command> --help)
   -V, --version  print the version
+  --no-color     never color the output (also: NO_COLOR=1); any command takes it
 
 Exit status: 0 ok, 1 problems found, 2 usage error.
 See 'vmdesc explain CODE' for any diagnostic code (E0201, W0002, ...).
 `;
 
-export async function main(args: string[]): Promise<number> {
+export async function main(argv: string[]): Promise<number> {
+  const args = withoutNoColor(argv);
   const [first, ...rest] = args;
   if (first === undefined || first === "-h" || first === "--help" || first === "help") {
     if (first === "help" && rest[0] && Object.hasOwn(COMMANDS, rest[0])) {
@@ -91,6 +93,15 @@ export async function main(args: string[]): Promise<number> {
     throw e;
   }
   return await mod.run(rest);
+}
+
+/** Takes `--no-color` out of a command line (before any `--`), for every command at once. */
+function withoutNoColor(args: string[]): string[] {
+  const end = args.indexOf("--");
+  const flags = end < 0 ? args : args.slice(0, end);
+  if (!flags.includes("--no-color")) return args;
+  refuseColor();
+  return [...flags.filter((a) => a !== "--no-color"), ...(end < 0 ? [] : args.slice(end))];
 }
 
 if (import.meta.main) {
