@@ -29,10 +29,10 @@ Usage: vmdesc fmt [options] [FILE...]  (a folder means every .vmdesc under it;
        vmdesc fmt -            read standard input, write the result to standard output
 
 Options:
-  --check              change nothing; list the files that are not formatted and
+  --check              list the files that are not formatted, change nothing;
                        exit 1 if there are any
-  --diff               change nothing; print what formatting would change as a
-                       unified diff (exit 1 with --check when there is any)
+  --diff               show what formatting would change as a unified diff,
+                       change nothing (exit 1 with --check when there is any)
   --format text|json   text (default), or one JSON document describing each file
                        (version 1: files[] with path and status unchanged,
                        formatted, unformatted or error; diagnostics[] as in

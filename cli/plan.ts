@@ -30,11 +30,12 @@ Usage: vmdesc plan [options] FILE
   FILE              a .vmdesc file; '-' reads standard input
 
 Options:
-  --format F        table (default; also: text), json or svg:
-                      table  memslots, hole, devices, PCI, e820, boot
-                      json   the Plan (version 1, schema in plan/schema.json;
-                             stable key order; no "$schema" key)
-                      svg    a picture of the guest physical memory map
+  --format table|json|svg
+                    table (default; also: text): memslots, hole, devices, PCI,
+                      e820, boot
+                    json: the Plan (version 1, schema in plan/schema.json;
+                      stable key order; no "$schema" key)
+                    svg: a picture of the guest physical memory map
   --json            the same as --format json
   --machine NAME    the machine to show (needed with json/svg when the file
                     defines several; the table shows them all)

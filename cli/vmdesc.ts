@@ -14,7 +14,7 @@ interface Command {
   load: () => Promise<{ HELP: string; run(args: string[]): Promise<number> }>;
 }
 
-const COMMANDS: Record<string, Command> = {
+export const COMMANDS: Record<string, Command> = {
   check: {
     summary: "parse and check files; report coded diagnostics",
     load: () => import("./check.ts"),
@@ -27,6 +27,10 @@ const COMMANDS: Record<string, Command> = {
   explain: { summary: "explain a diagnostic code", load: () => import("./explain.ts") },
   boot: { summary: "boot a machine on /dev/kvm", load: () => import("./boot.ts") },
   lsp: { summary: "run the language server on stdio", load: () => import("./lsp.ts") },
+  completions: {
+    summary: "print a shell completion script (bash, zsh, fish)",
+    load: () => import("./completions.ts"),
+  },
 };
 
 export const VERSION: string = denoJson.version;
@@ -36,7 +40,7 @@ export const HELP = `vmdesc ${VERSION}: describe virtual machines, check them, b
 Usage: vmdesc <command> [args]
 
 Commands:
-${Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(9)}${c.summary}`).join("\n")}
+${Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(12)}${c.summary}`).join("\n")}
 
 Options:
   -h, --help     show this help (also: vmdesc <command> --help)
