@@ -171,6 +171,7 @@ export function planJson(plan: Plan): string {
 /** Field orders of every object type in Plan v1, as declared in plan/types.ts. */
 const ORDERS: string[][] = [
   [
+    "$schema",
     "version",
     "machine",
     "source",
