@@ -2,7 +2,7 @@
  * `vmdesc explain CODE`: prints the `## CODE: title` section of docs/diagnostics.md
  * (meaning, example, fix). Without a code it lists every code with its title.
  */
-import { parseArgs, suggest, UsageError } from "./args.ts";
+import { formatFlag, parseArgs, suggest, UsageError } from "./args.ts";
 import { failure, out, usageError } from "./output.ts";
 import { CODES, isKnownCode } from "../plan/codes.ts";
 import { DOC_URL, type Explanation, readExplanations } from "../host/explanations.ts";
@@ -11,6 +11,13 @@ export const HELP = `Explain a diagnostic code: what it means, an example, and h
 
 Usage: vmdesc explain CODE     e.g. vmdesc explain E0201
        vmdesc explain          list every code with its title
+
+Options:
+  --format text|json   text (default, the Markdown section), or JSON:
+                       {"version": 1, "code", "severity", "title", "text"};
+                       without CODE {"version": 1, "codes": [{code, severity,
+                       title}, ...]}
+  -h, --help           show this help
 
 Codes: E00xx syntax, E01xx names and imports, E02xx layout, E03xx devices,
 E04xx machine requirements, E05xx boot payload, E1xxx runtime, W0xxx warnings.
@@ -28,8 +35,10 @@ export function normalizeCode(raw: string): string {
 
 export async function run(args: string[]): Promise<number> {
   let parsed;
+  let json: boolean;
   try {
-    parsed = parseArgs(args, {});
+    parsed = parseArgs(args, { format: { type: "string" } });
+    json = formatFlag(parsed.flags.format, ["text", "json"]) === "json";
   } catch (e) {
     if (e instanceof UsageError) return usageError(e, "explain");
     throw e;
@@ -45,6 +54,15 @@ export async function run(args: string[]): Promise<number> {
     );
   }
   if (parsed.positionals.length === 0) {
+    if (json) {
+      const codes = Object.entries(CODES).map(([code, info]) => ({
+        code,
+        severity: info.severity,
+        title: info.title,
+      }));
+      out(JSON.stringify({ version: 1, codes }, null, 2) + "\n");
+      return 0;
+    }
     out(
       Object.entries(CODES).map(([code, info]) =>
         `${code}  ${info.severity.padEnd(7)}  ${info.title}\n`
@@ -86,6 +104,16 @@ export async function run(args: string[]): Promise<number> {
     );
     return 1;
   }
-  out(section.text);
+  if (json) {
+    const info = CODES[code];
+    const doc = {
+      version: 1,
+      code,
+      severity: info.severity,
+      title: info.title,
+      text: section.text,
+    };
+    out(JSON.stringify(doc, null, 2) + "\n");
+  } else out(section.text);
   return 0;
 }

@@ -18,6 +18,12 @@ export const PLAN_VERSION = 1 as const;
 export const MAX_GUEST_PHYS = 2 ** 52;
 
 export interface Plan {
+  /**
+   * Optional, for editors: where the JSON Schema is (`plan/schema.json`). Accepted in a
+   * Plan written by hand; `vmdesc plan --format json` does not emit it (editors that know
+   * the schema match `*.plan.json` by name: see editors/vscode) and the runtime ignores it.
+   */
+  $schema?: string;
   version: typeof PLAN_VERSION;
   /** Name of the machine this Plan was lowered from. */
   machine: string;
