@@ -1,22 +1,32 @@
 /**
- * A vCPU loop on the calling thread ("caller" mode, machine.ts): how it is driven.
+ * The caller's-thread driver: a 1-vCPU machine's loop on the thread that calls run()
+ * (`vcpuThread: "caller"`, what `vmdesc boot` uses). `new Worker` blocks its caller
+ * ~15-20 ms while Deno builds a second isolate, the largest single cost of a short boot;
+ * this driver has none.
  *
  * The thread sits in KVM_RUN, where nothing reaches it: no timers, no signal listeners, no
  * stdin reads. So a POSIX timer (host/thread_timer.ts) sends the kick signal to this thread
  * every TICK_MS; KVM_RUN returns EINTR even for a guest spinning without exits, and the
  * loop's runSlice() returns (the loop has flushed device output by then). Between slices:
- * stdin is polled, the deadline checked, and every TURN_EVERY_MS the event loop gets one
- * turn, in which timers, AbortSignals, close() and signal listeners run.
+ * the REQUEST word is read (pause, stop), stdin is polled, the deadline checked, and every
+ * TURN_EVERY_MS the event loop gets one turn, in which timers, AbortSignals, close(),
+ * pause()/resume() and signal listeners run.
  *
  * Ctrl-C and SIGTERM are process-directed; Linux hands them to the main thread first, so
  * they interrupt KVM_RUN too. A kick closer than half a tick to the previous one was not the
  * tick, and then the event loop turns at once, so their listeners run without delay.
+ *
+ * Paused, the vCPU is simply not run: the tick timer is stopped and the event loop is free
+ * (and kept alive) until resume(), a stop or the deadline.
  */
-import type { LoopOutcome, RunLoop } from "./run_loop.ts";
-import type { PolledInput } from "./devices/device.ts";
-import { ThreadTimer } from "./host/thread_timer.ts";
-import { HostError, KICK_SIGNAL, libc } from "./host/libc.ts";
-import { RuntimeError } from "./errors.ts";
+import type { PolledInput } from "../devices/device.ts";
+import { ThreadTimer } from "../host/thread_timer.ts";
+import { HostError, KICK_SIGNAL, libc } from "../host/libc.ts";
+import { failureOf, RuntimeError } from "../errors.ts";
+import { VcpuRequest } from "../lifecycle.ts";
+import { kickVcpu, request } from "./control.ts";
+import type { DriverAttach, DriverEnd, DriverRun, VcpuDriver } from "./driver.ts";
+import { VcpuThread } from "./vcpu_thread.ts";
 
 /**
  * How often the timer takes the vCPU out of KVM_RUN (ms). One exit and a few µs per tick
@@ -36,27 +46,6 @@ const NOTHING = new Uint8Array(0);
  */
 const turn = () => crypto.subtle.digest("SHA-1", NOTHING).then(() => {});
 
-export interface SliceDriver {
-  loop: RunLoop;
-  /** Polled stdin, or null (a subscribed source delivers in the turns by itself). */
-  input: PolledInput | null;
-  /** Where polled stdin goes. */
-  deliver(bytes: Uint8Array): void;
-  /** performance.now() at which the run times out, or Infinity. */
-  deadline: number;
-  /** A stop was asked (checked before each slice and after each turn). */
-  stopRequested(): boolean;
-  /** The machine was closed from a callback during a turn: touch nothing more. */
-  closed(): boolean;
-}
-
-/** How the slices ended: the guest's outcome, the deadline, a stop request or close(). */
-export type SlicesEnd =
-  | { kind: "outcome"; outcome: LoopOutcome }
-  | { kind: "timeout" }
-  | { kind: "stopped" }
-  | { kind: "closed" };
-
 /** The tick timer; a host refusing it (EAGAIN: no POSIX timers left) is E1005 with a hint. */
 function startTick(): ThreadTimer {
   try {
@@ -71,29 +60,158 @@ function startTick(): ThreadTimer {
   }
 }
 
-/** Runs slices until the run ends; throws what the loop throws (a host error). */
-export async function runSlices(d: SliceDriver): Promise<SlicesEnd> {
-  const tick = startTick();
-  try {
-    let lastKick = performance.now();
-    let lastTurn = lastKick;
-    for (;;) {
-      if (d.stopRequested()) return { kind: "stopped" };
-      const outcome = d.loop.runSlice();
-      if (outcome !== null) return { kind: "outcome", outcome };
-      const bytes = d.input?.read();
-      if (bytes) d.deliver(bytes);
-      const now = performance.now();
-      if (now >= d.deadline) return { kind: "timeout" };
-      const foreign = now - lastKick < TICK_MS / 2;
-      lastKick = now;
-      if (foreign || now - lastTurn >= TURN_EVERY_MS) {
-        await turn();
-        lastTurn = performance.now();
-        if (d.closed()) return { kind: "closed" };
-      }
+export class CallerDriver implements VcpuDriver {
+  #a: DriverAttach | null = null;
+  #thread: VcpuThread | null = null;
+  /** Ends the wait of a paused run (resume, stop, close). */
+  #wake: (() => void) | null = null;
+  /** Reports the vCPU's end once, from whichever path gets there first. */
+  #report: ((end: DriverEnd) => void) | null = null;
+  #closed = false;
+
+  attach(a: DriverAttach): Promise<void> {
+    try {
+      this.#a = a;
+      const vm = a.vm;
+      this.#thread = VcpuThread.build({
+        vcpu: vm.vcpus[0],
+        plan: vm.plan,
+        ctl: a.ctl,
+        vmFd: vm.vmFd,
+        memory: vm.memory,
+        stdinDevice: a.stdinDevice,
+      }, a.routes);
+      // No thread id: the machine's requests come from this very thread, which is then not
+      // in KVM_RUN; immediate_exit alone keeps it from entering.
+      this.#thread.ready(false);
+      return Promise.resolve();
+    } catch (e) {
+      return Promise.reject(e);
     }
-  } finally {
-    tick.stop();
+  }
+
+  async run(r: DriverRun): Promise<void> {
+    const thread = this.#thread!;
+    const ctl = this.#a!.ctl;
+    let reported = false;
+    const report = this.#report = (end: DriverEnd) => {
+      if (reported) return;
+      reported = true;
+      r.onEnd(0, end);
+    };
+    let paused = false;
+    const held: Uint8Array[] = [];
+    // Input that arrives while the guest is paused waits for it (as the workers' ring does).
+    const deliver = (bytes: Uint8Array) => paused ? held.push(bytes) : thread.deliver(bytes);
+    let input: PolledInput | null = null;
+    const cleanups: (() => void)[] = [];
+    if (r.stdin?.openPolled) {
+      const polled = input = r.stdin.openPolled();
+      cleanups.push(() => polled.close());
+    } else if (r.stdin) {
+      cleanups.push(r.stdin.subscribe(deliver));
+    }
+    let tick: ThreadTimer | null = null;
+    try {
+      if (request(ctl) === VcpuRequest.stop) {
+        report({
+          kind: "ended",
+          ...thread.finish({ reason: "stopped", message: "stopped before start" }),
+        });
+        return;
+      }
+      thread.enterRunning();
+      tick = startTick();
+      let lastKick = performance.now();
+      let lastTurn = lastKick;
+      for (;;) {
+        const req = request(ctl);
+        if (req === VcpuRequest.stop) {
+          report({ kind: "ended", ...thread.finish({ reason: "stopped", message: "stopped" }) });
+          return;
+        }
+        if (req === VcpuRequest.pause) {
+          tick?.stop();
+          tick = null;
+          paused = true;
+          thread.enterPaused();
+          await this.#paused(r);
+          if (r.closed()) return;
+          paused = false;
+          if (request(ctl) !== VcpuRequest.run) continue; // stopped while paused
+          thread.enterRunning();
+          for (const bytes of held.splice(0)) thread.deliver(bytes);
+          tick = startTick();
+          lastKick = lastTurn = performance.now();
+          continue;
+        }
+        const outcome = thread.loop.runSlice();
+        if (outcome !== null) {
+          report({ kind: "ended", ...thread.finish(outcome) });
+          return;
+        }
+        const bytes = input?.read();
+        if (bytes) thread.deliver(bytes);
+        const now = performance.now();
+        if (now >= r.deadline) {
+          r.onDeadline(); // the machine asks for stop: seen at the top
+          continue;
+        }
+        const foreign = now - lastKick < TICK_MS / 2;
+        lastKick = now;
+        if (foreign || now - lastTurn >= TURN_EVERY_MS) {
+          await turn();
+          lastTurn = performance.now();
+          if (r.closed()) return;
+        }
+      }
+    } catch (e) {
+      // A host error escaped the loop (a failed ioctl, the tick timer refused).
+      const failure = failureOf(e);
+      thread.finish({ reason: "stopped", message: "stopped" });
+      report({ kind: "failed", failure });
+    } finally {
+      tick?.stop();
+      this.#report = null;
+      for (const c of cleanups) c();
+    }
+  }
+
+  /**
+   * Waits while the machine is paused: until the REQUEST word changes (requestChanged()
+   * wakes this) or the deadline passes. A ref'd timer keeps the event loop alive, as the
+   * workers keep it alive in the other driver.
+   */
+  #paused(r: DriverRun): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const wait = r.deadline === Infinity
+        ? setInterval(() => {}, 1 << 30)
+        : setTimeout(r.onDeadline, Math.max(0, r.deadline - performance.now()));
+      this.#wake = () => {
+        this.#wake = null;
+        clearTimeout(wait);
+        resolve();
+      };
+    });
+  }
+
+  requestChanged(): void {
+    const a = this.#a;
+    if (!a) return;
+    kickVcpu(a.ctl, 0, a.vm.vcpus[0].runBytes);
+    this.#wake?.();
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    // This thread is not in KVM_RUN while close() runs (it runs in a turn, or with no run
+    // at all). A run in progress ends here, its models closed before the VM is released.
+    const thread = this.#thread;
+    if (thread) {
+      const end = thread.finish({ reason: "stopped", message: "stopped" });
+      this.#report?.({ kind: "ended", ...end });
+    }
+    this.#wake?.();
   }
 }

@@ -1,27 +1,33 @@
 /**
- * The shared control block between the main thread and the vCPU workers: one
- * SharedArrayBuffer, laid out here once. vCPU workers run synchronous KVM_RUN loops and
- * never turn their event loops, so everything the main thread (or another vCPU) wants
- * from them goes through this block plus a kick (kvm_run.immediate_exit = 1 and SIGUSR2
- * to the thread), never through postMessage.
+ * The control block the machine and its vCPU threads share: one SharedArrayBuffer, laid
+ * out here once. A vCPU thread runs a synchronous KVM_RUN loop and never turns its event
+ * loop, so everything the machine (or another vCPU) wants from it goes through this block
+ * plus a kick (kvm_run.immediate_exit = 1 and the kick signal to the thread), never through
+ * postMessage. The states and requests are named in runtime/lifecycle.ts.
  *
  * Int32 words:
- *   STOP        0 running; otherwise the StopCode the main thread asked for
- *   READY       number of workers that published their thread id
- *   MB_LOCK     AP → vCPU0 device mailbox: 0 free, 1 taken
+ *   REQUEST     what the machine asks of every vCPU thread (VcpuRequest: hold, run, pause,
+ *               stop); written by the machine only. Parked threads wait on this word, so
+ *               whoever needs a parked thread to look again notifies it.
+ *   CHANGES     bumped (and notified) by a vCPU thread at each move of its state word
+ *   MB_LOCK     AP → vCPU 0 device mailbox: 0 free, 1 taken
  *   MB_STATE    0 idle, 1 request posted, 2 answer ready
  *   MB_*        the request: space (0 pio, 1 mmio), address (lo/hi), size, is_write, value
- *   IN_HEAD     stdin ring: bytes written by the main thread (monotonic)
- *   IN_TAIL     stdin ring: bytes consumed by vCPU0 (monotonic)
- *   GO          0 until the main thread lets the workers enter KVM_RUN
- *   EXITED      workers past their last use of kvm_run, guest memory and devices
- * BigInt64 words (after the Int32 area): the pthread_t of each vCPU worker.
+ *   IN_HEAD     stdin ring: bytes written by the machine's thread (monotonic)
+ *   IN_TAIL     stdin ring: bytes consumed by vCPU 0 (monotonic)
+ * BigInt64 words: the pthread_t of each vCPU thread (0 until published; never published
+ *   for a vCPU run on the machine's own thread, which is never in KVM_RUN when the
+ *   machine writes a request).
+ * Int32 words: each vCPU thread's state (VcpuState).
  * Then the stdin ring bytes.
  */
-import { MAX_CPUS } from "../plan/limits.ts";
+import { MAX_CPUS } from "../../plan/limits.ts";
+import { VCPU_STATE_NAMES, vcpuCanMove, VcpuRequest, type VcpuState } from "../lifecycle.ts";
+import { KVM_RUN_STRUCT } from "../kvm/abi.ts";
+import * as host from "../host/libc.ts";
 
-export const STOP = 0;
-export const READY = 1;
+export const REQUEST = 0;
+export const CHANGES = 1;
 export const MB_LOCK = 2;
 export const MB_STATE = 3;
 export const MB_SPACE = 4;
@@ -32,49 +38,131 @@ export const MB_IS_WRITE = 8;
 export const MB_VALUE = 9;
 export const IN_HEAD = 10;
 export const IN_TAIL = 11;
-/** Set to 1 by the main thread when the workers may enter KVM_RUN. */
-export const GO = 12;
-/** Workers that left their run loop for good (they touch no guest state after this). */
-export const EXITED = 13;
 const INT_WORDS = 16;
 
 export const MB_IDLE = 0;
 export const MB_REQUEST = 1;
 export const MB_ANSWER = 2;
 
-/** Why the main thread stops the guest (value of the STOP word). */
-export const StopCode = {
-  none: 0,
-  /** Another vCPU ended the machine (debug exit, fault): stop quietly. */
-  machine: 1,
-  timeout: 2,
-  interrupted: 3,
-  aborted: 4,
-} as const;
-
 export const IN_RING_SIZE = 64 * 1024;
+
+const TIDS_OFFSET = INT_WORDS * 4;
+const STATES_OFFSET = TIDS_OFFSET + MAX_CPUS * 8;
+const RING_OFFSET = STATES_OFFSET + MAX_CPUS * 4;
 
 export interface Control {
   sab: SharedArrayBuffer;
   i32: Int32Array;
   tids: BigInt64Array;
+  /** One word per vCPU: its VcpuState. */
+  states: Int32Array;
   ring: Uint8Array;
 }
 
 export function createControl(): SharedArrayBuffer {
-  return new SharedArrayBuffer(INT_WORDS * 4 + MAX_CPUS * 8 + IN_RING_SIZE);
+  return new SharedArrayBuffer(RING_OFFSET + IN_RING_SIZE);
 }
 
 export function viewControl(sab: SharedArrayBuffer): Control {
   return {
     sab,
     i32: new Int32Array(sab, 0, INT_WORDS),
-    tids: new BigInt64Array(sab, INT_WORDS * 4, MAX_CPUS),
-    ring: new Uint8Array(sab, INT_WORDS * 4 + MAX_CPUS * 8, IN_RING_SIZE),
+    tids: new BigInt64Array(sab, TIDS_OFFSET, MAX_CPUS),
+    states: new Int32Array(sab, STATES_OFFSET, MAX_CPUS),
+    ring: new Uint8Array(sab, RING_OFFSET, IN_RING_SIZE),
   };
 }
 
-/** Main thread: append stdin bytes to the ring; returns how many fit. */
+// ── the machine's side ───────────────────────────────────────────────────────────────
+
+export function request(c: Control): VcpuRequest {
+  return Atomics.load(c.i32, REQUEST) as VcpuRequest;
+}
+
+/**
+ * Asks every vCPU thread for `req` and wakes the parked ones. `stop` is final: once set,
+ * nothing changes the word again (returns false then).
+ */
+export function setRequest(c: Control, req: VcpuRequest): boolean {
+  const now = Atomics.load(c.i32, REQUEST);
+  if (now === VcpuRequest.stop) return false;
+  if (Atomics.compareExchange(c.i32, REQUEST, now, req) !== now) return setRequest(c, req);
+  Atomics.notify(c.i32, REQUEST);
+  return true;
+}
+
+const OFF_IMMEDIATE_EXIT = KVM_RUN_STRUCT.f.immediate_exit.off;
+
+/**
+ * Takes one vCPU out of KVM_RUN, or keeps it from entering: immediate_exit = 1 in its
+ * kvm_run page covers a thread about to enter, the kick signal one already inside (its
+ * no-op handler makes KVM_RUN return EINTR). The thread clears immediate_exit, then reads
+ * REQUEST, so a request written before the kick is always seen.
+ */
+export function kickVcpu(c: Control, index: number, runBytes: Uint8Array): void {
+  runBytes[OFF_IMMEDIATE_EXIT] = 1;
+  const tid = Atomics.load(c.tids, index);
+  if (tid !== 0n) host.pthreadKill(BigInt.asUintN(64, tid), host.KICK_SIGNAL);
+}
+
+export function vcpuState(c: Control, index: number): VcpuState {
+  return Atomics.load(c.states, index) as VcpuState;
+}
+
+/** True when every one of the first `n` vCPUs is in one of `states`. */
+export function allVcpusIn(c: Control, n: number, states: readonly VcpuState[]): boolean {
+  for (let i = 0; i < n; i++) if (!states.includes(vcpuState(c, i))) return false;
+  return true;
+}
+
+/**
+ * Blocks this thread until `done()` or `ms` have passed; woken by every vCPU state change.
+ * Only where blocking is right: close(), which must not return while a thread may still
+ * touch what it releases.
+ */
+export function waitForVcpus(c: Control, done: () => boolean, ms: number): boolean {
+  const deadline = performance.now() + ms;
+  for (;;) {
+    const seen = Atomics.load(c.i32, CHANGES);
+    if (done()) return true;
+    const left = deadline - performance.now();
+    if (left <= 0) return false;
+    Atomics.wait(c.i32, CHANGES, seen, Math.min(left, 5));
+  }
+}
+
+// ── a vCPU thread's side ─────────────────────────────────────────────────────────────
+
+/**
+ * Moves vCPU `index` to `to` (only its own thread does this). A move the diagram in
+ * lifecycle.ts does not have is a bug in vmdesc, and throws.
+ */
+export function enterVcpuState(c: Control, index: number, to: VcpuState): void {
+  const from = vcpuState(c, index);
+  if (!vcpuCanMove(from, to)) {
+    throw new Error(
+      `vCPU ${index}: no transition from ${VCPU_STATE_NAMES[from]} to ${VCPU_STATE_NAMES[to]}`,
+    );
+  }
+  Atomics.store(c.states, index, to);
+  Atomics.add(c.i32, CHANGES, 1);
+  Atomics.notify(c.i32, CHANGES);
+}
+
+/** Blocks while REQUEST is `req` (a parked thread; notified on every change). */
+export function waitWhileRequest(c: Control, req: VcpuRequest, ms = Infinity): VcpuRequest {
+  Atomics.wait(c.i32, REQUEST, req, ms);
+  return request(c);
+}
+
+/** Wakes the threads parked on REQUEST without changing it (an AP posting to the mailbox). */
+export function wakeParked(c: Control): void {
+  Atomics.notify(c.i32, REQUEST);
+}
+
+// ── the stdin ring (machine's thread → vCPU 0) ──────────────────────────────────────
+
+/** Machine's thread: append stdin bytes to the ring; returns how many fit. */
 export function ringPush(c: Control, bytes: Uint8Array): number {
   const head = Atomics.load(c.i32, IN_HEAD);
   const tail = Atomics.load(c.i32, IN_TAIL);
@@ -85,7 +173,7 @@ export function ringPush(c: Control, bytes: Uint8Array): number {
   return n;
 }
 
-/** vCPU0: take whatever the ring holds, or null. */
+/** vCPU 0: take whatever the ring holds, or null. */
 export function ringTake(c: Control): Uint8Array | null {
   const head = Atomics.load(c.i32, IN_HEAD);
   const tail = Atomics.load(c.i32, IN_TAIL);
