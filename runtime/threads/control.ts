@@ -18,6 +18,8 @@
  * BigInt64 words: the pthread_t of each vCPU thread (0 until published; never published
  *   for a vCPU run on the machine's own thread, which is never in KVM_RUN when the
  *   machine writes a request).
+ * Int32 words: the kernel thread id of each vCPU worker (0 until published), so the
+ *   machine can tell when the thread is gone.
  * Int32 words: each vCPU thread's state (VcpuState).
  * Then the stdin ring bytes.
  */
@@ -47,13 +49,16 @@ export const MB_ANSWER = 2;
 export const IN_RING_SIZE = 64 * 1024;
 
 const TIDS_OFFSET = INT_WORDS * 4;
-const STATES_OFFSET = TIDS_OFFSET + MAX_CPUS * 8;
+const KERNEL_TIDS_OFFSET = TIDS_OFFSET + MAX_CPUS * 8;
+const STATES_OFFSET = KERNEL_TIDS_OFFSET + MAX_CPUS * 4;
 const RING_OFFSET = STATES_OFFSET + MAX_CPUS * 4;
 
 export interface Control {
   sab: SharedArrayBuffer;
   i32: Int32Array;
   tids: BigInt64Array;
+  /** One word per vCPU worker: its kernel thread id. */
+  kernelTids: Int32Array;
   /** One word per vCPU: its VcpuState. */
   states: Int32Array;
   ring: Uint8Array;
@@ -68,6 +73,7 @@ export function viewControl(sab: SharedArrayBuffer): Control {
     sab,
     i32: new Int32Array(sab, 0, INT_WORDS),
     tids: new BigInt64Array(sab, TIDS_OFFSET, MAX_CPUS),
+    kernelTids: new Int32Array(sab, KERNEL_TIDS_OFFSET, MAX_CPUS),
     states: new Int32Array(sab, STATES_OFFSET, MAX_CPUS),
     ring: new Uint8Array(sab, RING_OFFSET, IN_RING_SIZE),
   };

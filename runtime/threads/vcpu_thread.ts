@@ -13,7 +13,7 @@
  *   paused → exited.
  */
 import type { Plan } from "../../plan/types.ts";
-import { pthreadSelf } from "../host/libc.ts";
+import { libc, pthreadSelf } from "../host/libc.ts";
 import type { Vcpu } from "../kvm/vcpu.ts";
 import { setIrqLine, signalMsi } from "../kvm/vm.ts";
 import type { GuestMemory } from "../memory/mod.ts";
@@ -126,12 +126,14 @@ export class VcpuThread {
   }
 
   /**
-   * starting → ready. A worker publishes its thread id first, so the machine's kicks can
-   * reach it inside KVM_RUN (a stop that finds no id relies on the thread reading REQUEST
-   * after this: both are sequentially consistent atomics).
+   * starting → ready. A worker publishes its thread ids first: the pthread_t so the
+   * machine's kicks can reach it inside KVM_RUN (a stop that finds no id relies on the
+   * thread reading REQUEST after this: both are sequentially consistent atomics), and the
+   * kernel's id so the machine can tell when the thread has ended.
    */
   ready(publishThreadId: boolean): void {
     if (publishThreadId) {
+      Atomics.store(this.#ctl.kernelTids, this.index, libc().gettid());
       Atomics.store(this.#ctl.tids, this.index, BigInt.asIntN(64, pthreadSelf()));
     }
     this.#enter(VcpuState.ready);

@@ -181,6 +181,29 @@ export class WorkerDriver implements VcpuDriver {
       }, CLOSE_WAIT_MS);
     }
     for (const w of this.#workers) w.terminate();
+    if (a) joinThreads(a.ctl.kernelTids.slice(0, this.#workers.length));
     this.#endRun?.();
   }
+}
+
+/**
+ * Waits (up to CLOSE_WAIT_MS) until the threads with these kernel ids have ended. A
+ * terminated Worker's thread ends after terminate() returns, and only then closes what its
+ * runtime holds (two epolls, an eventfd, copies of stdio); on a busy host that can take a
+ * while. Joining them here means a closed machine has left nothing behind, as a VMM joins
+ * its vCPU threads.
+ */
+function joinThreads(tids: Int32Array): void {
+  const alive = (tid: number) => {
+    if (tid === 0) return false; // never published: the thread never got its init
+    try {
+      Deno.statSync(`/proc/self/task/${tid}`);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const sleeper = new Int32Array(new SharedArrayBuffer(4));
+  const deadline = performance.now() + CLOSE_WAIT_MS;
+  while ([...tids].some(alive) && performance.now() < deadline) Atomics.wait(sleeper, 0, 0, 1);
 }
