@@ -65,7 +65,7 @@ export interface DeviceContext {
   now(): number;
   /**
    * Host-side input for a device's receive side (serial RX), or null/absent for none.
-   * The CLI gives stdin (`runtime/devices/serial/stdin.ts`) to the first serial port;
+   * The CLI gives stdin (`runtime/io/stdin.ts`) to the first serial port;
    * library users and tests leave it out and call the device's `inject()` instead.
    */
   input?(deviceId: string): InputSource | null;
