@@ -37,14 +37,25 @@ export const TICK_MS = 20;
 export const TURN_EVERY_MS = 100;
 
 const NOTHING = new Uint8Array(0);
+let setImmediateFn: ((callback: () => void) => unknown) | null = null;
 /**
- * One turn of this thread's event loop: due timers, signal listeners and completed reads
- * run. It must park the loop (a microtask or an immediate does not poll the signal pipe);
- * an async op that completes on Deno's thread pool parks it for just its ~0.1 ms, where
- * `setTimeout(0)` parks for 1-2 ms and loads Deno's timer code on first use (~10 ms). A
- * digest of nothing is such an op that needs no permission and has no effect.
+ * One turn of this thread's event loop, in which due timers, signal listeners and
+ * completed reads run. Two steps, both needed:
+ * - park the loop: an async op that completes on Deno's thread pool (a digest of nothing:
+ *   no permission, no effect) parks it for its ~0.1 ms, and only a parked loop lets tokio
+ *   take in signals and expired timers (a microtask or an immediate alone does not);
+ * - come back after the timers phase: the op's continuation runs in the ops phase, before
+ *   the timers phase of the same iteration, and going straight back into KVM_RUN from there
+ *   starved timers (setInterval callbacks fired a few times in 2 s instead of 17). An
+ *   immediate runs after the timers phase. `setTimeout(0)` would do both, but parks 1-2 ms
+ *   per turn; node:timers costs ~3 ms to load, paid at the first turn only, so a guest that
+ *   ends sooner never pays it.
  */
-const turn = () => crypto.subtle.digest("SHA-1", NOTHING).then(() => {});
+async function turn(): Promise<void> {
+  await crypto.subtle.digest("SHA-1", NOTHING);
+  setImmediateFn ??= (await import("node:timers")).setImmediate;
+  await new Promise<void>((resolve) => setImmediateFn!(resolve));
+}
 
 /** The tick timer; a host refusing it (EAGAIN: no POSIX timers left) is E1005 with a hint. */
 function startTick(): ThreadTimer {
