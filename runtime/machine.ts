@@ -50,7 +50,6 @@ import {
   viewControl,
 } from "./threads/control.ts";
 import type { DriverEnd, VcpuDriver } from "./threads/driver.ts";
-import { WorkerDriver } from "./threads/worker_driver.ts";
 import { CallerDriver } from "./threads/caller_driver.ts";
 
 export interface MachineOptions extends VmOptions {
@@ -240,11 +239,14 @@ export class Machine {
       );
     }
     // Workers are spawned first: their isolates and modules load while this thread builds
-    // the VM and loads the payload (they wait for attach()).
+    // the VM and loads the payload (they wait for attach()). The worker driver's module
+    // loads only for them (`vmdesc boot` runs on the caller's thread and never needs it).
     let driver: VcpuDriver | null = null;
     let vm: Vm;
     try {
-      driver = opts.vcpuThread === "caller" && n === 1 ? new CallerDriver() : WorkerDriver.spawn(n);
+      driver = opts.vcpuThread === "caller" && n === 1
+        ? new CallerDriver()
+        : (await import("./threads/worker_driver.ts")).WorkerDriver.spawn(n);
       vm = await Vm.create(plan, opts);
     } catch (e) {
       driver?.close();

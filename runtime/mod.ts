@@ -231,12 +231,17 @@ export async function createMachine(
 ): Promise<VmdescMachine> {
   if (!opts.fromCompiler) await checkPlan(plan, opts.planName ?? "the Plan");
   const progress = opts.progress;
+  // `machine.serial`: live only when the caller gave no sink; otherwise an empty stream,
+  // made when asked for (`vmdesc boot` never asks: constructing one costs start-up time).
   let controller: ReadableStreamDefaultController<Uint8Array> | null = null;
-  const serial = new ReadableStream<Uint8Array>({
-    start(c) {
-      controller = c;
-    },
-  });
+  let stream: ReadableStream<Uint8Array> | null = opts.serial === undefined
+    ? new ReadableStream<Uint8Array>({
+      start(c) {
+        controller = c;
+      },
+    })
+    : null;
+  const serial = () => stream ??= new ReadableStream<Uint8Array>({ start: (c) => c.close() });
   let ended = false;
   const end = () => {
     if (ended) return;
@@ -341,7 +346,9 @@ export async function createMachine(
   };
   return {
     plan,
-    serial,
+    get serial() {
+      return serial();
+    },
     get state() {
       return machine.state;
     },
