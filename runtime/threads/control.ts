@@ -7,9 +7,10 @@
  *
  * Int32 words:
  *   REQUEST     what the machine asks of every vCPU thread (VcpuRequest: hold, run, pause,
- *               stop); written by the machine only. Parked threads wait on this word, so
- *               whoever needs a parked thread to look again notifies it.
+ *               stop); written by the machine only. Threads at the start gate wait on it.
  *   CHANGES     bumped (and notified) by a vCPU thread at each move of its state word
+ *   WAKE        bumped (and notified) whenever a paused thread must look again: a new
+ *               REQUEST, or an AP posting to the mailbox; paused threads wait on it
  *   MB_LOCK     AP → vCPU 0 device mailbox: 0 free, 1 taken
  *   MB_STATE    0 idle, 1 request posted, 2 answer ready
  *   MB_*        the request: space (0 pio, 1 mmio), address (lo/hi), size, is_write, value
@@ -40,6 +41,7 @@ export const MB_IS_WRITE = 8;
 export const MB_VALUE = 9;
 export const IN_HEAD = 10;
 export const IN_TAIL = 11;
+export const WAKE = 12;
 const INT_WORDS = 16;
 
 export const MB_IDLE = 0;
@@ -94,6 +96,7 @@ export function setRequest(c: Control, req: VcpuRequest): boolean {
   if (now === VcpuRequest.stop) return false;
   if (Atomics.compareExchange(c.i32, REQUEST, now, req) !== now) return setRequest(c, req);
   Atomics.notify(c.i32, REQUEST);
+  wakeParked(c);
   return true;
 }
 
@@ -155,15 +158,28 @@ export function enterVcpuState(c: Control, index: number, to: VcpuState): void {
   Atomics.notify(c.i32, CHANGES);
 }
 
-/** Blocks while REQUEST is `req` (a parked thread; notified on every change). */
-export function waitWhileRequest(c: Control, req: VcpuRequest, ms = Infinity): VcpuRequest {
-  Atomics.wait(c.i32, REQUEST, req, ms);
+/** Blocks while REQUEST is `req` (a thread at the start gate; notified on every change). */
+export function waitWhileRequest(c: Control, req: VcpuRequest): VcpuRequest {
+  Atomics.wait(c.i32, REQUEST, req);
   return request(c);
 }
 
-/** Wakes the threads parked on REQUEST without changing it (an AP posting to the mailbox). */
+/**
+ * A paused thread's wait: read `wakeCount` first, look at REQUEST (and the mailbox), then
+ * `waitForWake` with what was read, so a wake that came in between is never lost.
+ */
+export function wakeCount(c: Control): number {
+  return Atomics.load(c.i32, WAKE);
+}
+
+export function waitForWake(c: Control, seen: number): void {
+  Atomics.wait(c.i32, WAKE, seen);
+}
+
+/** Makes every paused thread look again (a new REQUEST, an AP posting to the mailbox). */
 export function wakeParked(c: Control): void {
-  Atomics.notify(c.i32, REQUEST);
+  Atomics.add(c.i32, WAKE, 1);
+  Atomics.notify(c.i32, WAKE);
 }
 
 // ── the stdin ring (machine's thread → vCPU 0) ──────────────────────────────────────

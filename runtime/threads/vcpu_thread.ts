@@ -27,7 +27,9 @@ import {
   request,
   ringTake,
   vcpuState,
+  waitForWake,
   waitWhileRequest,
+  wakeCount,
 } from "./control.ts";
 
 /** What a vCPU thread is built from (live objects: workers rebuild them from numbers). */
@@ -191,17 +193,19 @@ export class VcpuThread {
   #parked(): VcpuRequest {
     const ctl = this.#ctl;
     for (;;) {
+      const seen = wakeCount(ctl);
+      const req = request(ctl);
+      if (req !== VcpuRequest.pause) return req;
       // An AP that was mid-access when the pause came waits for vCPU 0's answer.
       if (this.devices) this.loop.serveForwarded();
-      const req = waitWhileRequest(ctl, VcpuRequest.pause);
-      if (req !== VcpuRequest.pause) return req;
+      waitForWake(ctl, seen);
     }
   }
 
   /**
    * The end of the thread's run: the numbers, the models closed (they flush what they
    * hold), and the state `exited`, after which the thread touches nothing of the VM.
-   * Idempotent (the stats of a second call are empty of device numbers).
+   * Idempotent: a second call closes nothing and reports the same numbers.
    */
   finish(outcome: LoopOutcome): VcpuEnd {
     const devices = this.devices?.stats(this.loop) ?? [];
@@ -211,11 +215,5 @@ export class VcpuThread {
       if (vcpuState(this.#ctl, this.index) !== VcpuState.exited) this.#enter(VcpuState.exited);
     }
     return { outcome, stats: this.loop.workerStats(devices) };
-  }
-
-  /** Releases the models without a run (a machine closed before it ran). */
-  abandon(): void {
-    if (this.#finished) return;
-    this.finish(STOPPED);
   }
 }

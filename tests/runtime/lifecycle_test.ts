@@ -23,6 +23,17 @@ const COUNT_GUEST = new Uint8Array([
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** True when `p` settles within `ms`. */
+async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<false>((r) => timer = setTimeout(() => r(false), ms));
+  try {
+    return await Promise.race([p.then(() => true as const), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function counter(m: Machine): number {
   return new DataView(m.memory.read(COUNTER, 4).buffer).getUint32(0, true);
 }
@@ -141,6 +152,33 @@ test("lifecycle: the timeout still ends a paused run", async () => {
       ok(took >= 450 && took < 3000, `${mode}: ended at the timeout (${took.toFixed(0)} ms)`);
     });
   }
+});
+
+test("lifecycle: pause/resume while APs' port I/O is forwarded to vCPU 0 never deadlocks", async () => {
+  // Every vCPU: `in al, 0x80` (unclaimed; an AP's goes through vCPU 0's mailbox), count.
+  const guest = new Uint8Array([
+    ...[0xe4, 0x80], // in al, 0x80
+    ...[0xf0, 0xff, 0x05, 0x00, 0x00, 0x20, 0x00], // lock inc dword [0x200000]
+    ...[0xeb, 0xf5], // jmp back
+  ]);
+  await withGuest(guest, async (path) => {
+    using m = await Machine.create(flatPlan({ path, cpus: 3 }), { apsAtEntry: true });
+    const ac = new AbortController();
+    const running = m.run({ signal: ac.signal, timeout: 120 });
+    for (let i = 0; i < 30; i++) {
+      await counting(m);
+      // Within a bounded time, or the forwarding and the parking wait on each other.
+      ok(await within(m.pause(), 10_000), `pause ${i} completed`);
+      const c = counter(m);
+      await sleep(5);
+      equal(counter(m), c, `pause ${i}: nothing runs`);
+      await m.resume();
+    }
+    ac.abort();
+    const r = await running;
+    equal(r.reason, "aborted");
+    ok(r.stats.forwarded > 0, `accesses forwarded: ${r.stats.forwarded}`);
+  });
 });
 
 /** Worker threads and open fds of this process right now. */
