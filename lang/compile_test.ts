@@ -269,3 +269,39 @@ machine m extends base { cpus 2 }
   const p = r.plans.get("m")!;
   eq([p.boot.path, p.boot.initrd], ["../../lib/guests/g.elf", "../../initrd.img"], "rebased paths");
 });
+
+Deno.test("an inherited initrd keeps the directory of the file that wrote it when the child overrides `boot`", () => {
+  // Issue 14, item 1: the child's `boot` line (same protocol) merges the base's options; the
+  // base's `initrd` was then resolved against the child's directory.
+  const base = `machine base2 {
+  memory 64 MiB
+  device serial com1 { port 0x3f8 output "logs/console.txt" }
+  boot pvh "kernels/vmlinux" {
+    cmdline "console=ttyS0"
+    initrd "initrd.img"
+  }
+}
+`;
+  const main = `import "lib2/base.vmdesc"
+machine c2 extends base2 {
+  boot pvh "vmlinux-debug" { cmdline "console=ttyS0 debug" }
+}
+`;
+  const host = createMemoryHost(
+    { "lib2/base.vmdesc": base, "main.vmdesc": main },
+    ["lib2/kernels/vmlinux", "vmlinux-debug", "lib2/initrd.img"],
+  );
+  const r = compile(main, { file: "main.vmdesc", host });
+  eq(r.diagnostics.map((d) => `${d.code} ${d.message}`), [], "no W0006: initrd.img is in lib2/");
+  const p = r.plans.get("c2")!;
+  eq(
+    [p.boot.path, p.boot.initrd, p.boot.cmdline],
+    ["vmlinux-debug", "lib2/initrd.img", "console=ttyS0 debug"],
+    "the child's payload, the base's initrd from the base's directory",
+  );
+  eq(
+    p.devices.find((d) => d.kind === "serial")?.props.output,
+    "lib2/logs/console.txt",
+    "an inherited serial output file, from the base's directory",
+  );
+});

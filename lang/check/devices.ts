@@ -118,7 +118,7 @@ export function resolveDevices(
       // "stdout", "stderr" and "null" are streams ("./stdout" is a file).
       props.output = SERIAL_STREAMS.has(o) || !output || o === ""
         ? o
-        : rebaseOnMain(host, mainFile, output.span.file, o);
+        : rebaseOnMain(host, mainFile, output.origin ?? output.span.file, o);
     } else if (d.kind === "debug_exit") {
       if (!port) continue;
       const size = Number((v.get("size")?.value as bigint | undefined) ?? 1n);

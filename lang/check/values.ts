@@ -17,6 +17,11 @@ export interface TypedValue {
   value: bigint | string | boolean;
   /** The value's span in the source. */
   span: Span;
+  /**
+   * For a string: the file whose text wrote it. A relative path is relative to that file's
+   * directory, wherever the setting ends up (a base machine's option merged into a child).
+   */
+  origin?: string;
 }
 
 /** Evaluated properties by name. */
@@ -106,7 +111,11 @@ export function evalRange(
   return { base: l, size: r };
 }
 
-function evalString(v: A.Value, ctx: EvalContext, what: string): string | null {
+function evalString(
+  v: A.Value,
+  ctx: EvalContext,
+  what: string,
+): { value: string; origin: string } | null {
   if (v.kind !== "String") {
     ctx.diagnostics.push(
       error(
@@ -118,7 +127,7 @@ function evalString(v: A.Value, ctx: EvalContext, what: string): string | null {
     );
     return null;
   }
-  return v.value;
+  return { value: v.value, origin: v.span.file };
 }
 
 function evalOnOff(v: A.Value, ctx: EvalContext, what: string): boolean | null {
@@ -254,13 +263,16 @@ export function evalProps(
     }
     const what = `\`${name}\``;
     let v: bigint | string | boolean | null = null;
+    let origin: string | undefined;
     switch (spec.type.t) {
       case "int":
         v = inBounds(evalInt(p.value, ctx, what), spec, p.value.span, what, ctx.diagnostics);
         break;
-      case "string":
-        v = evalString(p.value, ctx, what);
+      case "string": {
+        const s = evalString(p.value, ctx, what);
+        if (s) [v, origin] = [s.value, s.origin];
         break;
+      }
       case "onoff":
         v = evalOnOff(p.value, ctx, what);
         break;
@@ -270,7 +282,7 @@ export function evalProps(
       case "range":
         break; // handled by the caller
     }
-    if (v !== null) out.set(name, { value: v, span: p.value.span });
+    if (v !== null) out.set(name, { value: v, span: p.value.span, ...(origin && { origin }) });
   }
   for (const [name, spec] of Object.entries(table)) {
     if (spec.required && !props.has(name)) {
