@@ -49,7 +49,7 @@ export function checkMachine(
   const ram = resolveRam(m, settings.get("memory"), holeRange, ctx, span, where, diags);
   const devices = resolveDevices(m, ctx, diags, host, program.main);
   const pci = resolvePci(m, holeRange, ctx, diags);
-  const hole = holeRange && { ...holeRange, ecam: resolveEcam(m, pci, ctx, diags) };
+  const hole = holeRange && { ...holeRange, ecam: resolveEcam(m, pci, holeRange, ctx, diags) };
   const boot = resolveBoot(m, ctx, host, opts, span, where, diags, program.main);
   const cpuidHide = resolveCpuid(m.cpuid, diags);
 
