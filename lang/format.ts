@@ -17,7 +17,7 @@
  */
 import type * as A from "./ast.ts";
 import type { Diagnostic } from "./diagnostics/types.ts";
-import { parse } from "./parse_lean.ts";
+import { BOM, parse, withoutBom } from "./parse_lean.ts";
 
 export interface FormatResult {
   text: string;
@@ -29,7 +29,9 @@ export function format(text: string, file = "<input>"): FormatResult {
   if (p.diagnostics.some((d) => d.severity === "error")) {
     return { text, diagnostics: p.diagnostics };
   }
-  return { text: new Printer(text, p.ast).print(), diagnostics: [] };
+  // A byte order mark the file starts with stays where it is (parse reads it as a space).
+  const bom = text.startsWith(BOM) ? BOM : "";
+  return { text: bom + new Printer(withoutBom(text), p.ast).print(), diagnostics: [] };
 }
 
 interface Comment {

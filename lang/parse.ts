@@ -16,7 +16,7 @@ import { fastParse, fastParseOrProgress } from "./syntax/fast_parse.ts";
 import { suggest } from "./suggest.ts";
 import { error } from "./diagnostics/make.ts";
 import { KEYWORDS, UNITS } from "./syntax/keywords.ts";
-import { depthChecked, installOhmFallback, type ParseResult } from "./parse_lean.ts";
+import { depthChecked, installOhmFallback, parse, type ParseResult } from "./parse_lean.ts";
 
 export { parse } from "./parse_lean.ts";
 export type { ParseResult } from "./parse_lean.ts";
@@ -472,6 +472,8 @@ export function createIncrementalParser(file = "<input>", text = ""): Incrementa
       // broken chunks go through Ohm, and the Matcher (its memo table kept across edits)
       // answers when the whole file needs Ohm.
       const text = matcher.getInput();
+      // A leading byte order mark: the plain path reads it as a space (parse_lean.ts).
+      if (text.charCodeAt(0) === 0xfeff) return parse(text, file);
       const fast = fastParse(text, file);
       if (fast) return depthChecked({ ast: fast, diagnostics: [] }, text, file);
       return depthChecked(

@@ -43,10 +43,24 @@ export class OhmNotLoaded extends Error {
 }
 
 /**
+ * A UTF-8 byte order mark decoded as text (Deno's readTextFile keeps it). It is no part of
+ * the program: a leading one reads as a space, so every offset, span and diagnostic is
+ * that of the text as given, and the file means what it means without it. (The disk host
+ * strips it when it reads a file, as editors do; the formatter puts it back.)
+ */
+export const BOM = "\uFEFF";
+
+/** `text` with a leading BOM read as a space (same length, so offsets do not move). */
+export function withoutBom(text: string): string {
+  return text.charCodeAt(0) === 0xfeff ? " " + text.slice(1) : text;
+}
+
+/**
  * Parses with the fast parser; when it declines, Ohm decides and reports. Never throws
  * once lang/parse.ts is loaded (see OhmNotLoaded).
  */
-export function parse(text: string, file = "<input>"): ParseResult {
+export function parse(source: string, file = "<input>"): ParseResult {
+  const text = withoutBom(source);
   const fast = fastParse(text, file);
   if (fast) return depthChecked({ ast: fast, diagnostics: [] }, text, file);
   if (!ohmFallback) throw new OhmNotLoaded();

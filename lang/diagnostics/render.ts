@@ -79,7 +79,9 @@ function clamp(offset: number, text: string): number {
 export function positionAt(text: string, offset: number, starts = lineStarts(text)): Position {
   const off = clamp(offset, text);
   const line = lineOf(starts, off);
-  return { line: line + 1, column: codePointsBetween(text, starts[line], off) + 1 };
+  // A byte order mark is not a column (editors do not show it).
+  const from = line === 0 && text.charCodeAt(0) === 0xfeff ? Math.min(1, off) : starts[line];
+  return { line: line + 1, column: codePointsBetween(text, from, off) + 1 };
 }
 
 // ── colors ─────────────────────────────────────────────────────────────────
@@ -134,6 +136,8 @@ function displayLine(raw: string, tabWidth: number): DisplayLine {
       // Control pictures (U+2400..) so stray bytes cannot drive the terminal.
       text += String.fromCodePoint(cp === 0x7f ? 0x2421 : 0x2400 + cp);
       col += 1;
+    } else if (cp === 0xfeff) {
+      // A byte order mark: not printed, no column.
     } else if (cp >= 0xd800 && cp <= 0xdfff) {
       text += "\ufffd"; // lone surrogate
       col += 1;
