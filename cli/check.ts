@@ -6,7 +6,7 @@ import { parseArgs, UsageError } from "./args.ts";
 import { DenoHost, expandInputs } from "./host.ts";
 import { out, usageError, useColor } from "./output.ts";
 import { readInput, reportUnreadable } from "./input.ts";
-import { compile } from "../lang/compile.ts";
+import { compileFiles, type SourceInput } from "../lang/compile.ts";
 import { withOhmOnDemand } from "../lang/ohm_on_demand.ts";
 import {
   counts,
@@ -22,7 +22,9 @@ export const HELP = `Check .vmdesc files and report diagnostics.
 Usage: vmdesc check [options] FILE...
 
   FILE                 a .vmdesc file, or a folder (every .vmdesc under it);
-                       '-' reads standard input (named <stdin>)
+                       '-' reads standard input (named <stdin>). A file another
+                       one imports is checked as a library (it need not define a
+                       machine; a constant its importers use is used)
 
 Options:
   --format human|json  output style (default human). json is versioned and
@@ -59,7 +61,7 @@ export async function run(args: string[]): Promise<number> {
   const machine = parsed.flags.machine as string | undefined;
 
   const host = new DenoHost();
-  const results: FileResult[] = [];
+  const inputs: SourceInput[] = [];
   let unreadable = false;
   for (const file of expandInputs(parsed.positionals)) {
     const input = await readInput(file, host);
@@ -68,15 +70,15 @@ export async function run(args: string[]): Promise<number> {
       unreadable = true;
       continue;
     }
-    const result = await withOhmOnDemand(() =>
-      compile(input.text, { file: input.name, host, machine })
-    );
-    results.push({
-      path: input.name,
-      diagnostics: result.diagnostics,
-      machines: [...result.plans.keys()],
-    });
+    inputs.push({ file: input.name, text: input.text });
   }
+  // Checked together: a file another one imports is checked as its library.
+  const compiled = await withOhmOnDemand(() => compileFiles(inputs, { host, machine }));
+  const results: FileResult[] = compiled.map((result, k) => ({
+    path: inputs[k].file,
+    diagnostics: result.diagnostics,
+    machines: [...result.plans.keys()],
+  }));
 
   const all = dedupe(results.flatMap((r) => r.diagnostics));
   if (format === "json") {

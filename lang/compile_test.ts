@@ -3,7 +3,7 @@
  * language promises (RAM split around the hole, shadow slot over exactly the ECAM window,
  * present pages, the implicit host bridge, extends merging, compile options).
  */
-import { compile, createMemoryHost, type Plan } from "./mod.ts";
+import { compile, compileFiles, createMemoryHost, type Plan } from "./mod.ts";
 import { planSchemaErrors } from "../plan/validate.ts";
 
 const EX = decodeURIComponent(new URL("../examples/", import.meta.url).pathname);
@@ -304,4 +304,27 @@ machine c2 extends base2 {
     "lib2/logs/console.txt",
     "an inherited serial output file, from the base's directory",
   );
+});
+
+Deno.test("compileFiles: a file another one imports is a library (issue 14, item 5)", () => {
+  const files = {
+    "d/consts.vmdesc": "let base_mem = 64 MiB\nlet serial_port = 0x3f8\nlet spare = 1\n",
+    "d/more.vmdesc": 'import "consts.vmdesc"\nlet twice = base_mem * 2\n',
+    "d/main.vmdesc":
+      'import "more.vmdesc"\nmachine m {\n  memory twice\n  device serial com1 { port serial_port }\n  boot pvh "guest.elf"\n}\n',
+    "d/alone.vmdesc": "let nothing = 1\n",
+  };
+  const host = createMemoryHost(files, ["d/guest.elf"]);
+  const inputs = Object.entries(files).map(([file, text]) => ({ file, text }));
+  const got = compileFiles(inputs, { host }).map((r, k) =>
+    `${inputs[k].file}: ${r.diagnostics.map((d) => `${d.code} ${d.message}`).join("; ")}`
+  );
+  eq(got, [
+    // Imported (transitively) by main: no E0404; only the constant nobody uses is W0005.
+    "d/consts.vmdesc: W0005 the constant `spare` is never used",
+    "d/more.vmdesc: ",
+    "d/main.vmdesc: ",
+    // Imported by nobody: still a file that defines nothing.
+    "d/alone.vmdesc: E0404 this file defines no machine; W0005 the constant `nothing` is never used",
+  ], "libraries checked as libraries");
 });
