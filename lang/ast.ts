@@ -74,7 +74,8 @@ export interface Sized extends NodeBase {
   unitSpan: Span;
 }
 
-export type Expr = NumberLit | NameRef | Binary | Paren | Sized;
+/** An expression: numbers and their arithmetic, strings (joined with `+`), constants. */
+export type Expr = NumberLit | StringLit | NameRef | Binary | Paren | Sized;
 
 /** `a .. b` (end exclusive) or `a + size`. */
 export interface RangeExpr extends NodeBase {
@@ -84,7 +85,7 @@ export interface RangeExpr extends NodeBase {
   right: Expr;
 }
 
-export type Value = StringLit | BoolLit | RangeExpr | Expr;
+export type Value = BoolLit | RangeExpr | Expr;
 
 // ── settings ───────────────────────────────────────────────────────────
 

@@ -34,8 +34,8 @@ export interface LetSymbol {
   node: A.Let;
   /** Span of the name in the `let`. */
   span: Span;
-  /** Value, or null when its expression has an error. */
-  value: bigint | null;
+  /** Value (a number or a string), or null when its expression has an error. */
+  value: ConstValue | null;
   /** Spans of every use (name references anywhere in the program). */
   uses: Span[];
 }
@@ -81,9 +81,24 @@ export function humanSize(v: bigint | number): string {
   return `${n} B`;
 }
 
+/**
+ * A string value: its text, and the file whose literal wrote it (the first literal of a
+ * join), so a relative path keeps the directory of the file that wrote it.
+ */
+export interface Text {
+  text: string;
+  origin: string;
+}
+
+/** What a constant or an expression evaluates to: an unsigned 64-bit number or a string. */
+export type ConstValue = bigint | Text;
+
 export interface EvalContext {
-  /** Value of a constant, or undefined when `name` is not visible here. */
-  lookup(name: string): bigint | null | undefined;
+  /**
+   * Value of a constant, undefined when `name` is not visible here, null when its
+   * definition has an error (already reported: uses stay quiet).
+   */
+  lookup(name: string): ConstValue | null | undefined;
   /** Every visible name, for "did you mean". */
   names(): Iterable<string>;
   /** Extra hint for an undefined name (e.g. "defined later"). */
@@ -95,9 +110,60 @@ function fits(v: bigint): boolean {
   return v >= 0n && v < U64_LIMIT;
 }
 
-/** Evaluates an expression with unsigned 64-bit semantics; errors go to ctx.diagnostics. */
-export function evalExpr(e: A.Expr, ctx: EvalContext): bigint | null {
+/** "a string", "the number constant `x`", ... for type mismatch messages. */
+function describe(e: A.Expr, v: ConstValue): string {
+  const what = typeof v === "bigint" ? "number" : "string";
+  if (e.kind === "Name") return `the ${what} constant \`${e.name}\``;
+  return `a ${what}`;
+}
+
+/**
+ * Evaluates an expression where a number is expected, with unsigned 64-bit semantics;
+ * errors go to ctx.diagnostics (E0005 for a string, `what` naming the place).
+ */
+export function evalExpr(e: A.Expr, ctx: EvalContext, what = "this value"): bigint | null {
+  const v = evalValue(e, ctx);
+  if (v === null || typeof v === "bigint") return v;
+  ctx.diagnostics.push(
+    error(
+      "E0005",
+      `${what} must be a number, found ${describe(e, v)}`,
+      e.span,
+      "write a number, e.g. 0x3f8, 4 or 128 MiB",
+    ),
+  );
+  return null;
+}
+
+/**
+ * Evaluates an expression where a string is expected (strings and string constants,
+ * joined with `+`); E0005 for a number.
+ */
+export function evalText(e: A.Expr, ctx: EvalContext, what = "this value"): Text | null {
+  const v = evalValue(e, ctx);
+  if (v === null || typeof v !== "bigint") return v;
+  ctx.diagnostics.push(
+    error(
+      "E0005",
+      `${what} must be a string in double quotes, found ${describe(e, v)}`,
+      e.span,
+      e.kind === "Name"
+        ? `\`${e.name}\` names a number; put the text in double quotes or name a string constant`
+        : "put the text in double quotes",
+    ),
+  );
+  return null;
+}
+
+/**
+ * Evaluates an expression to a number or a string. Numbers have unsigned 64-bit
+ * semantics; `+` joins two strings; every other mix is E0005. Errors go to
+ * ctx.diagnostics; null means an error was reported (or a constant it uses has one).
+ */
+export function evalValue(e: A.Expr, ctx: EvalContext): ConstValue | null {
   switch (e.kind) {
+    case "String":
+      return { text: e.value, origin: e.span.file };
     case "Number": {
       if (e.value === null) {
         ctx.diagnostics.push(invalidLiteral(e));
@@ -138,9 +204,9 @@ export function evalExpr(e: A.Expr, ctx: EvalContext): bigint | null {
       return v;
     }
     case "Paren":
-      return evalExpr(e.expr, ctx);
+      return evalValue(e.expr, ctx);
     case "Sized": {
-      const v = evalExpr(e.expr, ctx);
+      const v = evalExpr(e.expr, ctx, `\`${e.unit}\` applies to a number: the value before it`);
       if (v === null) return null;
       const r = v << UNIT_SHIFT[e.unit];
       if (!fits(r)) {
@@ -157,9 +223,18 @@ export function evalExpr(e: A.Expr, ctx: EvalContext): bigint | null {
       return r;
     }
     case "Binary": {
-      const l = evalExpr(e.left, ctx);
-      const r = evalExpr(e.right, ctx);
-      if (l === null || r === null) return null;
+      const lv = evalValue(e.left, ctx);
+      const rv = evalValue(e.right, ctx);
+      if (lv === null || rv === null) return null;
+      if (typeof lv !== "bigint" || typeof rv !== "bigint") {
+        if (e.op === "+" && typeof lv !== "bigint" && typeof rv !== "bigint") {
+          return { text: lv.text + rv.text, origin: lv.origin };
+        }
+        ctx.diagnostics.push(mixedTypes(e, lv, rv));
+        return null;
+      }
+      const l = lv;
+      const r = rv;
       let v: bigint;
       switch (e.op) {
         case "+":
@@ -212,6 +287,25 @@ export function evalExpr(e: A.Expr, ctx: EvalContext): bigint | null {
       return v;
     }
   }
+}
+
+/** E0005 for an operator between a string and something it does not apply to. */
+function mixedTypes(e: A.Binary, l: ConstValue, r: ConstValue): Diagnostic {
+  const mixed = (typeof l === "bigint") !== (typeof r === "bigint");
+  return error(
+    "E0005",
+    e.op === "+" && mixed
+      ? `\`+\` joins two strings or adds two numbers, not ${describe(e.left, l)} and ${
+        describe(e.right, r)
+      }`
+      : `\`${e.op}\` applies to numbers, not ${
+        typeof l === "bigint" ? describe(e.right, r) : describe(e.left, l)
+      }`,
+    e.opSpan,
+    e.op === "+" && mixed
+      ? "numbers are not turned into text: write the number inside the string"
+      : "strings only join with `+`",
+  );
 }
 
 function invalidLiteral(e: A.NumberLit): Diagnostic {
@@ -330,7 +424,7 @@ export function loadProgram(
       },
       diagnostics,
     };
-    const value = evalExpr(item.value, ctx);
+    const value = evalValue(item.value, ctx);
     if (prev) {
       diagnostics.push(definedTwice("constant", name, item.name.span, prev.span));
       return;

@@ -8,7 +8,7 @@
 import type * as A from "../ast.ts";
 import type { Span } from "../diagnostics/types.ts";
 import { type Diags, error } from "../diagnostics/make.ts";
-import { type EvalContext, evalExpr, hex } from "../program.ts";
+import { type EvalContext, evalExpr, evalText, hex } from "../program.ts";
 import { PAGE, type PropSpec, type PropTable } from "../specs.ts";
 import { suggest } from "../suggest.ts";
 
@@ -51,7 +51,7 @@ export function evalInt(v: A.Value, ctx: EvalContext, what: string): bigint | nu
       opSpan: v.span,
       span: v.span,
     };
-    return evalExpr(sum, ctx);
+    return evalExpr(sum, ctx, what);
   }
   if (v.kind === "String" || v.kind === "Bool" || v.kind === "Range") {
     ctx.diagnostics.push(
@@ -66,7 +66,7 @@ export function evalInt(v: A.Value, ctx: EvalContext, what: string): bigint | nu
     );
     return null;
   }
-  return evalExpr(v, ctx);
+  return evalExpr(v, ctx, what);
 }
 
 export function evalRange(
@@ -111,12 +111,16 @@ export function evalRange(
   return { base: l, size: r };
 }
 
+/**
+ * A string setting: a string, a string constant, or strings joined with `+` (which reads
+ * as a `+` range in a value position, as `a + b` adds where a number is expected).
+ */
 function evalString(
   v: A.Value,
   ctx: EvalContext,
   what: string,
 ): { value: string; origin: string } | null {
-  if (v.kind !== "String") {
+  if (v.kind === "Bool" || (v.kind === "Range" && v.form === "to")) {
     ctx.diagnostics.push(
       error(
         "E0005",
@@ -127,7 +131,26 @@ function evalString(
     );
     return null;
   }
-  return { value: v.value, origin: v.span.file };
+  if (v.kind === "Name" && ctx.lookup(v.name) === undefined && !suggest(v.name, ctx.names())) {
+    // A bare word where text goes (`output stdout`): the quotes are missing, most likely.
+    const quoted = JSON.stringify(v.name);
+    ctx.diagnostics.push(
+      error(
+        "E0005",
+        `${what} must be a string in double quotes, found the word \`${v.name}\``,
+        v.span,
+        `put it in double quotes: ${quoted} (or define a string constant \`${v.name}\`)`,
+        [],
+        [{ title: `write ${quoted}`, span: v.span, replacement: quoted }],
+      ),
+    );
+    return null;
+  }
+  const e: A.Expr = v.kind === "Range"
+    ? { kind: "Binary", op: "+", left: v.left, right: v.right, opSpan: v.span, span: v.span }
+    : v;
+  const t = evalText(e, ctx, what);
+  return t && { value: t.text, origin: t.origin };
 }
 
 function evalOnOff(v: A.Value, ctx: EvalContext, what: string): boolean | null {

@@ -436,10 +436,8 @@ class Parser {
     return { kind: "Cpuid", items, span: this.span(start, this.pos) };
   }
 
-  /** Value = string | bool | Range | Expr (ordered). */
+  /** Value = bool | Range | Expr (ordered; a string is a Primary). */
   private value(): A.Value | null {
-    const str = this.string();
-    if (str) return str;
     const w = this.peekWord();
     if (w === "true" || w === "false") {
       const start = this.pos;
@@ -561,6 +559,7 @@ class Parser {
       this.pos = start;
       return null;
     }
+    if (c === 34) return this.string();
     if (c >= 48 && c <= 57) {
       let e = start + 1;
       while (isIdent(s.charCodeAt(e))) e++;
