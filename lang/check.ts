@@ -21,6 +21,7 @@ import { resolvePci } from "./check/pci.ts";
 import { checkFlatEntry, resolveBoot } from "./check/boot.ts";
 import { checkEcamUse, checkIrqs, checkLayout, checkPorts } from "./check/layout.ts";
 import { checkFit } from "./check/fit.ts";
+import { quietFollowOns } from "./check/cascade.ts";
 
 export type { CheckOptions, ResolvedMachine } from "./check/model.ts";
 export { checkProgram } from "./check/constants.ts";
@@ -58,7 +59,9 @@ export function checkMachine(
   checkEcamUse(hole, pci, m, diags);
   checkPorts(devices, hole, diags);
   checkIrqs(devices, pci, acpi, boot, diags);
-  checkConsole(devices, where, span, diags);
+  checkConsole(m, devices, where, span, diags);
+  // What a syntax error may have taken away is not reported missing.
+  quietFollowOns(diags, start, m);
   if (failed() || !boot) return null;
 
   // What needs the whole machine valid: the Plan's memslots and BAR windows (placed as

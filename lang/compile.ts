@@ -51,15 +51,13 @@ export function compile(text: string, options: CompileOptions): CompileResult {
   const diags: Diagnostic[] = [];
   const program = loadProgram(text, options.file, options.host, diags, options.parsed);
   const plans = new Map<string, Plan>();
-  const own = [...program.machines.values()].filter((m) =>
-    m.file === program.main && !m.node.recovered
-  );
+  // Machines error recovery rebuilt are checked too (one typo must not hide the other
+  // errors), never lowered.
+  const own = [...program.machines.values()].filter((m) => m.file === program.main);
   let targets = own;
   if (options.machine !== undefined) {
     const sym = program.machines.get(options.machine);
-    if (sym?.node.recovered) {
-      targets = []; // its syntax error is already reported
-    } else if (!sym) {
+    if (!sym) {
       const s = suggest(options.machine, program.machines.keys());
       diags.push(
         error(
@@ -92,7 +90,7 @@ export function compile(text: string, options: CompileOptions): CompileResult {
   for (const sym of targets) {
     const local: Diagnostic[] = [];
     const rm = checkMachine(program, sym, options.host, options, local);
-    if (rm) plans.set(sym.name, lower(rm, options.file));
+    if (rm && !sym.node.recovered) plans.set(sym.name, lower(rm, options.file));
     diags.push(...local);
   }
   // With a syntax error, uses inside the broken lines are lost: "unused" would be noise.

@@ -226,7 +226,8 @@ class Printer {
         this.push(indent, `import ${s.path.raw}`);
         return;
       case "Let":
-        this.push(indent, `let ${s.name.name} = ${printExpr(s.value)}`);
+        // A file with a syntax error is never printed, so a let always has its value here.
+        this.push(indent, `let ${s.name.name} = ${s.value ? printExpr(s.value) : ""}`);
         return;
       case "Machine":
         this.braced(

@@ -424,7 +424,8 @@ export function loadProgram(
       },
       diagnostics,
     };
-    const value = evalValue(item.value, ctx);
+    // A `let` whose value did not parse is known, with no value: uses stay quiet.
+    const value = item.value ? evalValue(item.value, ctx) : null;
     if (prev) {
       diagnostics.push(definedTwice("constant", name, item.name.span, prev.span));
       return;

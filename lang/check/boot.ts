@@ -57,11 +57,15 @@ export function resolveBoot(
         "E0502",
         `unknown boot protocol \`${proto}\``,
         node.protocol.span,
-        `use one of ${BOOT_PROTOCOLS.join(", ")}`,
+        s
+          ? `did you mean \`${s}\`? (one of ${BOOT_PROTOCOLS.join(", ")})`
+          : `use one of ${BOOT_PROTOCOLS.join(", ")}`,
         [],
         s ? [{ title: `change to \`${s}\``, span: node.protocol.span, replacement: s }] : undefined,
       ),
     );
+    // The options are still checked by name (a misspelt one is its own error).
+    evalProps(m.boot.options, BOOT_OPTIONS, ctx, "boot", node.span);
     return null;
   }
   const protocol = proto as ResolvedBoot["protocol"];

@@ -179,9 +179,22 @@ export function resolveDevices(
   return out;
 }
 
-/** W0002: without a serial device the guest's console goes nowhere. */
-export function checkConsole(devices: ResolvedDevice[], where: string, span: Span, diags: Diags) {
-  if (!devices.some((d) => d.kind === "serial")) {
+/**
+ * W0002: without a serial device the guest's console goes nowhere. A serial device that
+ * has an error of its own, or a device of an unknown kind (a misspelt `serial`?), is
+ * reported already: no warning on top.
+ */
+export function checkConsole(
+  m: Merged,
+  devices: ResolvedDevice[],
+  where: string,
+  span: Span,
+  diags: Diags,
+) {
+  const declared = [...m.devices.values()].some((d) =>
+    d.kind === "serial" || !(d.kind in DEVICE_KINDS)
+  );
+  if (!declared && !devices.some((d) => d.kind === "serial")) {
     diags.push(
       warning(
         "W0002",

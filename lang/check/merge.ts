@@ -33,6 +33,11 @@ export interface MergedPci extends MergedBody {
 
 export interface Merged {
   sym: MachineSymbol;
+  /**
+   * Text a syntax error took from this machine or a base it extends (error recovery's
+   * `lost` spans): what is missing may have been there.
+   */
+  lost: Span[];
   props: Map<string, A.Prop>;
   ram: A.Prop[];
   hole: { node: A.PciHole; strategy: A.Prop | null; ecam: A.Ecam | null } | null;
@@ -216,6 +221,7 @@ export function mergeMachine(
 function merge(chain: MachineSymbol[], ctx: EvalContext, diags: Diags): Merged {
   const m: Merged = {
     sym: chain[chain.length - 1],
+    lost: chain.flatMap((s) => s.node.lost ?? []),
     props: new Map(),
     ram: [],
     hole: null,

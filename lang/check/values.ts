@@ -307,8 +307,15 @@ export function evalProps(
     }
     if (v !== null) out.set(name, { value: v, span: p.value.span, ...(origin && { origin }) });
   }
+  // A missing property that a misspelt one stands for is reported once, as the misspelling
+  // (E0302, did you mean `port`?), not again as missing.
+  const names = [...Object.keys(table), ...extraNames];
+  const meant = new Set<string>();
+  for (const name of props.keys()) {
+    if (!table[name]) meant.add(suggest(name, names) ?? "");
+  }
   for (const [name, spec] of Object.entries(table)) {
-    if (spec.required && !props.has(name)) {
+    if (spec.required && !props.has(name) && !meant.has(name)) {
       ctx.diagnostics.push(
         error("E0303", `${where} needs \`${name}\``, anchor, `add \`${name} ...\` (${spec.doc})`),
       );

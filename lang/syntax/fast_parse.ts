@@ -25,12 +25,13 @@ const VALUE_KW = STRUCT_KW; // the grammar's `valueKw = structKw`
 const UNIT_WORDS = new Set<string>(UNITS);
 
 class GiveUp {}
-const GIVE_UP = new GiveUp();
+/** Thrown where the grammar does not match: the caller decides (Ohm, or recovery). */
+export const GIVE_UP = new GiveUp();
 
-function isIdent(c: number): boolean {
+export function isIdent(c: number): boolean {
   return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 95;
 }
-function isIdentStart(c: number): boolean {
+export function isIdentStart(c: number): boolean {
   return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95;
 }
 function isAlnum(c: number): boolean {
@@ -58,32 +59,43 @@ export function fastParseOrProgress(
   text: string,
   file: string,
   offset = 0,
-): { program: A.Program; settingStarts: null } | { program: null; settingStarts: number[] | null } {
+):
+  | { program: A.Program; settingStarts: null; furthest: number }
+  | { program: null; settingStarts: number[] | null; furthest: number } {
   const p = new Parser(text, file, offset);
   try {
-    return { program: p.program(), settingStarts: null };
+    return { program: p.program(), settingStarts: null, furthest: p.furthest };
   } catch (e) {
-    if (e === GIVE_UP) return { program: null, settingStarts: p.settingStarts };
+    if (e === GIVE_UP) {
+      return { program: null, settingStarts: p.settingStarts, furthest: p.furthest };
+    }
     throw e;
   }
 }
 
 const MAX_DEPTH = 100;
 
-class Parser {
+/**
+ * The grammar, rule for rule. Error recovery (lang/syntax/recover.ts) extends it: the
+ * protected hooks (`block`, `unitAfter`, `itemName`, `afterPropName`) are where a broken
+ * text is read as the user most likely meant it; here they follow the grammar exactly.
+ */
+export class Parser {
   pos = 0;
-  private depth = 0;
+  protected depth = 0;
   /** Starts of the settings of the machine body being parsed (see fastParseOrProgress). */
   settingStarts: number[] | null = null;
+  /** The furthest position a token was looked for at: where the text stopped matching. */
+  furthest = 0;
   /** `offset`: where `s` starts in the file (chunks of a file parsed one by one). */
-  constructor(private s: string, private file: string, private offset: number) {}
+  constructor(protected s: string, protected file: string, protected offset: number) {}
 
-  private span(start: number, end: number): A.Span {
+  protected span(start: number, end: number): A.Span {
     return { file: this.file, start: start + this.offset, end: end + this.offset };
   }
 
   /** Ohm's `spaces`: chars <= 0x20 and comments. */
-  private ws() {
+  protected ws() {
     const s = this.s;
     const n = s.length;
     let p = this.pos;
@@ -103,10 +115,11 @@ class Parser {
       } else break;
     }
     this.pos = p;
+    if (p > this.furthest) this.furthest = p;
   }
 
   /** The identifier-like word at pos (after spaces), without consuming it; "" if none. */
-  private peekWord(): string {
+  protected peekWord(): string {
     this.ws();
     const s = this.s;
     let e = this.pos;
@@ -118,7 +131,7 @@ class Parser {
   /** A keyword rule: "kw" ~identPart. */
   // Every "try" below leaves pos unchanged when it fails, so a node's span never takes
   // in the spaces after it (Ohm's spans end at the last token).
-  private keyword(kw: (typeof KEYWORDS)[number]): boolean {
+  protected keyword(kw: (typeof KEYWORDS)[number]): boolean {
     const save = this.pos;
     this.ws();
     if (!this.s.startsWith(kw, this.pos) || isIdent(this.s.charCodeAt(this.pos + kw.length))) {
@@ -129,7 +142,7 @@ class Parser {
     return true;
   }
 
-  private lit(t: string): boolean {
+  protected lit(t: string): boolean {
     const save = this.pos;
     this.ws();
     if (!this.s.startsWith(t, this.pos)) {
@@ -140,12 +153,12 @@ class Parser {
     return true;
   }
 
-  private expect(t: string) {
+  protected expect(t: string) {
     if (!this.lit(t)) throw GIVE_UP;
   }
 
   /** `name`: an identifier that is not reserved; extra: words excluded by the caller's `~`. */
-  private name(exclude?: Set<string>): A.Ident | null {
+  protected name(exclude?: Set<string>): A.Ident | null {
     const save = this.pos;
     const w = this.peekWord();
     if (!w || RESERVED.has(w) || exclude?.has(w)) {
@@ -157,13 +170,13 @@ class Parser {
     return { kind: "Ident", name: w, span: this.span(start, this.pos) };
   }
 
-  private needName(exclude?: Set<string>): A.Ident {
+  protected needName(exclude?: Set<string>): A.Ident {
     const n = this.name(exclude);
     if (!n) throw GIVE_UP;
     return n;
   }
 
-  private string(): A.StringLit | null {
+  protected string(): A.StringLit | null {
     const save = this.pos;
     this.ws();
     const s = this.s;
@@ -205,7 +218,7 @@ class Parser {
     return { kind: "Program", items, span: this.span(0, this.s.length) };
   }
 
-  private importItem(): A.Import {
+  protected importItem(): A.Import {
     const start = this.pos;
     this.keyword("import");
     const path = this.string();
@@ -213,7 +226,7 @@ class Parser {
     return { kind: "Import", path, span: this.span(start, this.pos) };
   }
 
-  private letItem(): A.Let {
+  protected letItem(): A.Let {
     const start = this.pos;
     this.keyword("let");
     const name = this.needName(STRUCT_KW);
@@ -223,30 +236,56 @@ class Parser {
     return { kind: "Let", name, value, span: this.span(start, this.pos) };
   }
 
-  private machine(): A.Machine {
+  protected machine(): A.Machine {
     const start = this.pos;
     this.keyword("machine");
     const name = this.needName();
     let base: A.Ident | null = null;
     if (this.keyword("extends")) base = this.needName();
-    this.expect("{");
-    const settings: A.Setting[] = [];
+    const open = this.open();
     const starts: number[] = [];
     this.settingStarts = starts;
-    for (;;) {
-      this.ws();
-      if (this.s.charCodeAt(this.pos) === 125) break;
+    const settings = this.block(open, "machine", () => {
       starts.push(this.pos);
-      settings.push(this.setting());
-    }
+      return this.setting();
+    });
     this.settingStarts = null;
-    this.pos++;
     return { kind: "Machine", name, base, settings, span: this.span(start, this.pos) };
   }
 
-  private setting(): A.Setting {
+  /** `{`: its position (the grammar needs it; recovery reads on without it). */
+  protected open(): number {
+    this.expect("{");
+    return this.pos - 1;
+  }
+
+  /**
+   * The items of a block whose `{` is at `open`, through its `}`. `what` names the block
+   * for recovery's messages.
+   */
+  protected block<T>(_open: number, _what: BlockKind, item: () => T): T[] {
+    const out: T[] = [];
+    for (;;) {
+      this.ws();
+      if (this.s.charCodeAt(this.pos) === 125) break;
+      out.push(item());
+    }
+    this.pos++;
+    return out;
+  }
+
+  protected setting(): A.Setting {
     const w = this.peekWord();
-    switch (w) {
+    // `~structKw Prop`: a failed structured setting never falls back to a Prop.
+    return STRUCT_KW.has(w) ? this.structured(w) : this.prop();
+  }
+
+  /**
+   * The structured setting `kw` (pci_hole, device, pci, boot, cpuid) at pos. Each reads
+   * its keyword if it is there; recovery calls this past a misspelt one.
+   */
+  protected structured(kw: string): A.Setting {
+    switch (kw) {
       case "pci_hole":
         return this.pciHole();
       case "device":
@@ -255,16 +294,15 @@ class Parser {
         return this.pci();
       case "boot":
         return this.boot();
-      case "cpuid":
+      default:
         return this.cpuid();
     }
-    // `~structKw Prop`: a failed structured setting never falls back to a Prop.
-    return this.prop();
   }
 
-  private prop(): A.Prop {
+  protected prop(): A.Prop {
     const start = this.pos;
-    const name = this.needName();
+    const name = this.itemName("property");
+    this.afterPropName();
     const value = this.value();
     if (!value) throw GIVE_UP;
     return { kind: "Prop", name, value, span: this.span(start, this.pos) };
@@ -277,13 +315,11 @@ class Parser {
     if (!range) throw GIVE_UP;
     let body: A.HoleItem[] | null = null;
     if (this.lit("{")) {
-      body = [];
-      for (;;) {
-        this.ws();
-        if (this.s.charCodeAt(this.pos) === 125) break;
-        body.push(this.peekWord() === "ecam" ? this.ecam() : this.prop());
-      }
-      this.pos++;
+      body = this.block(
+        this.pos - 1,
+        "pci_hole",
+        () => this.peekWord() === "ecam" ? this.ecam() : this.prop(),
+      );
     }
     return { kind: "PciHole", range, body, span: this.span(start, this.pos) };
   }
@@ -312,7 +348,7 @@ class Parser {
   private device(): A.Device {
     const start = this.pos;
     this.keyword("device");
-    const deviceKind = this.needName();
+    const deviceKind = this.itemName("device kind");
     let name: A.Ident | null = null;
     const save = this.pos;
     const n = this.name(STRUCT_KW);
@@ -338,7 +374,7 @@ class Parser {
       raw: this.s.slice(astart, aend),
       span: this.span(astart, aend),
     };
-    const deviceKind = this.needName();
+    const deviceKind = this.itemName("device kind");
     const body = this.body();
     return { kind: "Pci", address, deviceKind, body, span: this.span(start, this.pos) };
   }
@@ -379,14 +415,11 @@ class Parser {
 
   private body(): A.BodyItem[] | null {
     if (!this.lit("{")) return null;
-    const items: A.BodyItem[] = [];
-    for (;;) {
-      this.ws();
-      if (this.s.charCodeAt(this.pos) === 125) break;
-      items.push(this.peekWord() === "bar" ? this.bar() : this.prop());
-    }
-    this.pos++;
-    return items;
+    return this.block(
+      this.pos - 1,
+      "body",
+      () => this.peekWord() === "bar" ? this.bar() : this.prop(),
+    );
   }
 
   private bar(): A.Bar {
@@ -411,11 +444,8 @@ class Parser {
   private cpuid(): A.Cpuid {
     const start = this.pos;
     this.keyword("cpuid");
-    this.expect("{");
-    const items: A.CpuidHide[] = [];
-    for (;;) {
-      this.ws();
-      if (this.s.charCodeAt(this.pos) === 125) break;
+    const open = this.open();
+    const items = this.block(open, "cpuid", (): A.CpuidHide => {
       const istart = this.pos;
       if (!this.keyword("hide")) throw GIVE_UP;
       const features: A.Ident[] = [];
@@ -425,14 +455,13 @@ class Parser {
         features.push(f);
       }
       if (!features.length) throw GIVE_UP;
-      items.push({
+      return {
         kind: "CpuidHide",
         features,
         // The last feature's span is already shifted by the offset: take it off again.
         span: this.span(istart, features[features.length - 1].span.end - this.offset),
-      });
-    }
-    this.pos++;
+      };
+    });
     return { kind: "Cpuid", items, span: this.span(start, this.pos) };
   }
 
@@ -530,19 +559,33 @@ class Parser {
     if (!p) return null;
     const save = this.pos;
     const w = this.peekWord();
-    if (UNIT_WORDS.has(w)) {
+    const unit = UNIT_WORDS.has(w) ? w as A.Unit : this.unitAfter(w);
+    if (unit) {
       const ustart = this.pos;
       this.pos += w.length;
       return {
         kind: "Sized",
         expr: p,
-        unit: w as A.Unit,
+        unit,
         unitSpan: this.span(ustart, this.pos),
         span: this.span(start, this.pos),
       };
     }
     this.pos = save;
     return p;
+  }
+
+  /** A name where the grammar wants one (`what`: for recovery's messages). */
+  protected itemName(_what: string): A.Ident {
+    return this.needName();
+  }
+
+  /** After a property's name (recovery skips a stray `=` or `:` here). */
+  protected afterPropName(): void {}
+
+  /** The unit a word that is not one stands for (none: only recovery reads typos). */
+  protected unitAfter(_word: string): A.Unit | null {
+    return null;
   }
 
   private primary(): A.Expr | null {
@@ -574,5 +617,8 @@ class Parser {
 }
 
 const HIDE = new Set(["hide"]);
+
+/** The kinds of `{ ... }` block, for recovery's messages. */
+export type BlockKind = "machine" | "pci_hole" | "body" | "cpuid";
 
 const LEVEL_OPS: A.BinaryOp[][] = [["<<", ">>"], ["+", "-"], ["*", "/"]];

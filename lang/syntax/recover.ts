@@ -1,0 +1,591 @@
+/**
+ * Error recovery: a text that does not parse, read the way its author most likely meant it,
+ * in one linear pass of the fast parser (lang/syntax/fast_parse.ts) with recovering hooks.
+ *
+ * - A word right after a number that is no unit but looks like one (`256 MB`, `4 gb`, `M`)
+ *   is read as that unit and reported there ("unknown unit `MB`", did you mean `MiB`).
+ * - A name written with `-` (`virtio-net`, `cmd-line`) is read with `_` and reported.
+ * - A setting name followed by `=` or `:` (`memory = 128 MiB`) is read without it.
+ * - A near-miss of a structure keyword starting a line that does not parse otherwise
+ *   (`devcie serial com1 { ... }`) is read as the keyword.
+ * - An unclosed `{` (found by matching braces with the help of indentation, as editors
+ *   fold) is closed where its block ends: before the first line indented no deeper than
+ *   the line that opened it; it is reported at the `{`.
+ * - A setting that still does not parse is skipped up to the next line that can start a
+ *   setting (matched blocks in between are skipped whole), and the rest is read on.
+ *
+ * Every such reading is a precise E0001 (`problems`); skipped text is `lost` (the caller
+ * words the first failure with Ohm, and later ones from `lost`). Machines read this way
+ * are marked `recovered` (checked, never lowered) and carry the spans they lost.
+ */
+import type * as A from "../ast.ts";
+import type { Diagnostic, Span } from "../diagnostics/types.ts";
+import { error } from "../diagnostics/make.ts";
+import { suggest } from "../suggest.ts";
+import { type BlockKind, GIVE_UP, isIdent, isIdentStart, Parser } from "./fast_parse.ts";
+import { STRUCTURE_KEYWORDS, UNITS } from "./keywords.ts";
+
+/** Text recovery skipped: from `start` to `end`; `failAt` is where it stopped matching. */
+export interface Lost {
+  start: number;
+  end: number;
+  failAt: number;
+  /** The block it was in ("top" between items). */
+  block: BlockKind | "top";
+  /** Whether the text stopped matching at the very start of the skipped item. */
+  atStart: boolean;
+}
+
+export interface Recovery {
+  items: A.Item[];
+  /** The readings recovery is sure of, each an E0001 with a hint (and a fix where certain). */
+  problems: Diagnostic[];
+  lost: Lost[];
+}
+
+/** Reads `text` (a chunk of `file` starting at `offset`) with recovery. Never throws. */
+export function recoverParse(text: string, file: string, offset = 0): Recovery {
+  const p = new RecoveringParser(text, file, offset);
+  let items: A.Item[] = [];
+  try {
+    items = p.program().items;
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    // Nested too deeply for the stack: what was read before is kept.
+    items = p.done;
+  }
+  return { items, problems: p.problems, lost: p.lost };
+}
+
+/** The unit a misspelt one most likely means: `mb`, `MB`, `Mib`, `M`, `gigs` → …; null if none. */
+export function unitFor(word: string): string | null {
+  const w = word.toLowerCase().replace(/s$/, "");
+  const first = ({ b: "B", k: "KiB", m: "MiB", g: "GiB", t: "TiB" } as Record<string, string>)[
+    w[0]
+  ];
+  if (first && /^(?:b|byte|[kmgt]|[kmgt]i?b)$/.test(w)) return first;
+  return suggest(word, UNITS.filter((u) => u !== "B"));
+}
+
+const UNIT_LIST = "B, KiB, MiB, GiB and TiB";
+const STRUCT_KW: readonly string[] = STRUCTURE_KEYWORDS;
+
+/**
+ * Which `{` closes where. A `}` that starts its line closes the innermost open `{` whose
+ * line is indented no deeper than it (deeper ones were left open); any other `}` closes
+ * the innermost. What is left open at the end is unclosed.
+ */
+class Braces {
+  private close = new Map<number, number>();
+  private lineStarts: number[] = [0];
+  constructor(private s: string) {
+    const n = s.length;
+    const open: { at: number; indent: number }[] = [];
+    let lineStart = 0;
+    let first = true; // no token yet on this line
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c === 10) {
+        lineStart = i + 1;
+        this.lineStarts.push(lineStart);
+        first = true;
+      } else if (c === 32 || c === 9 || c === 13) {
+        // blank
+      } else if (c === 47 && s.charCodeAt(i + 1) === 47) {
+        const e = s.indexOf("\n", i);
+        i = (e < 0 ? n : e) - 1;
+      } else if (c === 47 && s.charCodeAt(i + 1) === 42) {
+        const e = s.indexOf("*/", i + 2);
+        for (let k = i; k < (e < 0 ? n : e); k++) {
+          if (s.charCodeAt(k) === 10) this.lineStarts.push(k + 1);
+        }
+        i = (e < 0 ? n : e + 2) - 1;
+        first = false;
+      } else if (c === 34) {
+        let j = i + 1;
+        while (j < n && s.charCodeAt(j) !== 34 && s.charCodeAt(j) !== 10) {
+          j += s.charCodeAt(j) === 92 ? 2 : 1;
+        }
+        i = j < n && s.charCodeAt(j) === 34 ? j : j - 1;
+        first = false;
+      } else {
+        if (c === 123) open.push({ at: i, indent: this.indent(lineStart) });
+        else if (c === 125 && open.length) {
+          if (first) {
+            const indent = i - lineStart;
+            while (open.length > 1 && open[open.length - 1].indent > indent) open.pop();
+          }
+          this.close.set(open.pop()!.at, i);
+        }
+        first = false;
+      }
+    }
+  }
+
+  private indent(lineStart: number): number {
+    let i = lineStart;
+    while (this.s.charCodeAt(i) === 32 || this.s.charCodeAt(i) === 9) i++;
+    return i - lineStart;
+  }
+
+  /** The `}` matching the `{` at `open`, or -1 when it is never closed. */
+  closeOf(open: number): number {
+    return this.close.get(open) ?? -1;
+  }
+
+  /**
+   * Where the block of an unclosed `{` ends: the start of the first later line whose first
+   * token is indented no deeper than the `{`'s line (or `limit`).
+   */
+  implicitEnd(open: number, limit: number): number {
+    const s = this.s;
+    let line = this.lineIndex(open);
+    const own = this.indent(this.lineStarts[line]);
+    for (line++; line < this.lineStarts.length; line++) {
+      const start = this.lineStarts[line];
+      if (start >= limit) break;
+      const indent = this.indent(start);
+      const c = s.charCodeAt(start + indent);
+      const blank = Number.isNaN(c) || c === 10 || c === 13 ||
+        (c === 47 && (s.charCodeAt(start + indent + 1) === 47));
+      if (!blank && indent <= own) return start;
+    }
+    return limit;
+  }
+
+  private lineIndex(at: number): number {
+    let lo = 0;
+    let hi = this.lineStarts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.lineStarts[mid] <= at) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+}
+
+class RecoveringParser extends Parser {
+  readonly problems: Diagnostic[] = [];
+  readonly lost: Lost[] = [];
+  /** Items read so far (kept if the stack runs out). */
+  readonly done: A.Item[] = [];
+  private braces: Braces;
+  /** The machine being read: what it lost, whether recovery changed anything in it. */
+  private machineState: { lost: Span[]; touched: boolean } | null = null;
+
+  constructor(s: string, file: string, offset: number) {
+    super(s, file, offset);
+    this.braces = new Braces(s);
+  }
+
+  /**
+   * Spaces and comments, as the grammar reads them, except that an unterminated comment
+   * runs to the end and a character the grammar has no place for (non-ASCII outside
+   * strings and comments) stops here, to be skipped with the item it is in.
+   */
+  protected override ws() {
+    try {
+      super.ws();
+      return;
+    } catch (e) {
+      if (e !== GIVE_UP) throw e;
+    }
+    const s = this.s;
+    const n = s.length;
+    let p = this.pos;
+    for (;;) {
+      const c = s.charCodeAt(p);
+      if (p < n && c <= 32) p++;
+      else if (c === 47 && s.charCodeAt(p + 1) === 47) {
+        const e = s.indexOf("\n", p + 2);
+        p = e < 0 ? n : e;
+      } else if (c === 47 && s.charCodeAt(p + 1) === 42) {
+        const e = s.indexOf("*/", p + 2);
+        p = e < 0 ? n : e + 2;
+      } else break;
+    }
+    this.pos = p;
+    if (p > this.furthest) this.furthest = p;
+  }
+
+  private problem(d: Diagnostic) {
+    // Backtracking reads the same text more than once (a range is tried before a number).
+    if (this.problems.some((p) => p.span!.start === d.span!.start && p.message === d.message)) {
+      return;
+    }
+    this.problems.push(d);
+    if (this.machineState) this.machineState.touched = true;
+  }
+
+  private lose(start: number, end: number, failAt: number, block: BlockKind | "top") {
+    this.lost.push({ start, end, failAt, block, atStart: failAt <= start });
+    if (this.machineState) {
+      this.machineState.touched = true;
+      this.machineState.lost.push(this.span(start, end));
+    }
+  }
+
+  override program(): A.Program {
+    for (;;) {
+      this.ws();
+      if (this.pos >= this.s.length) break;
+      const start = this.pos;
+      this.furthest = start;
+      const w = this.peekWord();
+      try {
+        if (w === "import") this.done.push(this.importItem());
+        else if (w === "let") this.done.push(this.letItem());
+        else if (w === "machine") this.done.push(this.machine());
+        else throw GIVE_UP;
+      } catch (e) {
+        if (e !== GIVE_UP) throw e;
+        this.depth = 0;
+        const resume = this.nextItem(start);
+        this.lose(start, resume, Math.max(this.furthest, start), "top");
+        this.pos = resume;
+      }
+    }
+    return { kind: "Program", items: this.done, span: this.span(0, this.s.length) };
+  }
+
+  /** The next line that starts with `import`, `let` or `machine` (or the end). */
+  private nextItem(from: number): number {
+    const re = /\n[ \t]*(?=(?:import|let|machine)(?![A-Za-z0-9_]))/g;
+    re.lastIndex = from;
+    const m = re.exec(this.s);
+    return m ? m.index + m[0].length : this.s.length;
+  }
+
+  /** A `let` whose value does not parse keeps its name, with no value. */
+  protected override letItem(): A.Let {
+    const start = this.pos;
+    this.keyword("let");
+    const name = this.needName(new Set(STRUCT_KW));
+    let value: A.Expr | null = null;
+    const afterName = this.pos;
+    if (this.lit("=")) {
+      try {
+        value = this.expr();
+      } catch (e) {
+        if (e !== GIVE_UP) throw e;
+        this.depth = 0;
+      }
+    }
+    // The value must end its line: `let a = 1 +` read as `1` would be a wrong value.
+    if (value && !this.lineEndsHere()) value = null;
+    if (!value) {
+      const resume = this.nextItem(start);
+      this.lose(afterName, resume, Math.max(this.furthest, afterName), "top");
+      this.pos = resume;
+      return { kind: "Let", name, value: null, span: this.span(start, afterName) };
+    }
+    return { kind: "Let", name, value, span: this.span(start, this.pos) };
+  }
+
+  /** Nothing but spaces and comments before the end of the line (or of the text). */
+  private lineEndsHere(): boolean {
+    const save = this.pos;
+    const s = this.s;
+    let p = this.pos;
+    for (;;) {
+      const c = s.charCodeAt(p);
+      if (Number.isNaN(c) || c === 10) break;
+      if (c === 32 || c === 9 || c === 13) p++;
+      else if (c === 47 && s.charCodeAt(p + 1) === 47) break;
+      else if (c === 47 && s.charCodeAt(p + 1) === 42) {
+        const e = s.indexOf("*/", p + 2);
+        if (e < 0) break;
+        p = e + 2;
+      } else {
+        this.pos = save;
+        return false;
+      }
+    }
+    this.pos = save;
+    return true;
+  }
+
+  protected override machine(): A.Machine {
+    const outer = this.machineState;
+    const state = { lost: [] as Span[], touched: false };
+    this.machineState = state;
+    try {
+      const m = super.machine();
+      if (state.touched) {
+        m.recovered = true;
+        m.lost = state.lost;
+      }
+      return m;
+    } finally {
+      this.machineState = outer;
+    }
+  }
+
+  /** A missing `{` after a machine's name: read its settings anyway (Ohm reports it). */
+  protected override open(): number {
+    if (this.lit("{")) return this.pos - 1;
+    if (this.machineState) this.machineState.touched = true;
+    return -1;
+  }
+
+  protected override block<T>(open: number, what: BlockKind, item: () => T): T[] {
+    const saved = this.s;
+    const close = open >= 0 ? this.braces.closeOf(open) : -1;
+    const end = close >= 0
+      ? close
+      : open >= 0
+      ? this.braces.implicitEnd(open, saved.length)
+      : saved.length;
+    const out: T[] = [];
+    this.s = saved.slice(0, end);
+    try {
+      for (;;) {
+        this.ws();
+        if (this.pos >= this.s.length) break;
+        const start = this.pos;
+        this.furthest = start;
+        if (this.s.charCodeAt(start) === 125) {
+          // A `}` that closes nothing here.
+          this.lose(start, start + 1, start, what);
+          this.pos = start + 1;
+          continue;
+        }
+        const depth = this.depth;
+        const problems = this.problems.length;
+        try {
+          out.push(this.readItem(what, item));
+        } catch (e) {
+          if (e !== GIVE_UP) throw e;
+          this.depth = depth;
+          this.problems.length = problems; // a skipped item reports nothing of its own
+          const failAt = Math.max(this.furthest, start);
+          const resume = this.resync(start, failAt);
+          this.lose(start, resume, failAt, what);
+          this.pos = resume;
+        }
+      }
+    } finally {
+      this.s = saved;
+    }
+    if (close >= 0) {
+      this.pos = close + 1;
+    } else {
+      // Unclosed: the block ends before the line that is indented like its `{` line.
+      let e = end;
+      while (e > 0 && /\s/.test(saved[e - 1])) e--;
+      this.pos = Math.max(this.pos > end ? end : this.pos, Math.min(e, end));
+      if (open >= 0) this.unclosed(open, end, what);
+      // An unclosed machine may go on past where its text ends: it may lack nothing.
+      if (what === "machine" && this.machineState) this.machineState.lost.push(this.span(end, end));
+    }
+    return out;
+  }
+
+  /**
+   * One item of a block. A machine setting that starts with a near-miss of a structure
+   * keyword (`devcie serial com1 { ... }`) and does not read as a property to the end of
+   * its line is read as that keyword, when it then does.
+   */
+  private readItem<T>(what: BlockKind, item: () => T): T {
+    if (what !== "machine") return item();
+    const start = this.pos;
+    const word = this.peekWord();
+    const kw = word && !STRUCT_KW.includes(word) ? suggest(word, STRUCT_KW) : null;
+    if (!kw) return item();
+    const problems = this.problems.length;
+    const lost = this.lost.length;
+    let first: T | null = null;
+    try {
+      first = item();
+      if (this.lineEndsHere()) return first;
+    } catch (e) {
+      if (e !== GIVE_UP) throw e;
+    }
+    const afterFirst = this.pos;
+    const firstProblems = this.problems.splice(problems);
+    const firstLost = this.lost.splice(lost);
+    this.pos = start + word.length;
+    try {
+      const node = this.structured(kw);
+      if (!this.lineEndsHere() && this.s.charCodeAt(this.pos) !== 125) throw GIVE_UP;
+      node.span = this.span(start, this.pos);
+      const wspan = this.span(start, start + word.length);
+      this.problem(
+        error(
+          "E0001",
+          `\`${word}\` is not a keyword`,
+          wspan,
+          `did you mean \`${kw}\`? A line starting with \`${word}\` reads as a setting named \`${word}\``,
+          [{ span: wspan, message: `did you mean \`${kw}\`?` }],
+          [{ title: `change to \`${kw}\``, span: wspan, replacement: kw }],
+        ),
+      );
+      return node as T;
+    } catch (e) {
+      if (e !== GIVE_UP) throw e;
+      // Not that either: the first reading stands.
+      this.problems.splice(problems, Infinity, ...firstProblems);
+      this.lost.splice(lost, Infinity, ...firstLost);
+      this.pos = afterFirst;
+      if (first !== null) return first;
+      throw GIVE_UP;
+    }
+  }
+
+  /**
+   * Where to read on after an item that does not parse: the first later line whose first
+   * token can start an item (a name or `}`), at or after where it stopped matching;
+   * matched blocks in between are skipped whole.
+   */
+  private resync(start: number, failAt: number): number {
+    const s = this.s;
+    const n = s.length;
+    let i = start;
+    while (i < n) {
+      const c = s.charCodeAt(i);
+      if (c === 34) {
+        let j = i + 1;
+        while (j < n && s.charCodeAt(j) !== 34 && s.charCodeAt(j) !== 10) {
+          j += s.charCodeAt(j) === 92 ? 2 : 1;
+        }
+        i = j < n && s.charCodeAt(j) === 34 ? j + 1 : j;
+      } else if (c === 47 && s.charCodeAt(i + 1) === 47) {
+        const e = s.indexOf("\n", i);
+        i = e < 0 ? n : e;
+      } else if (c === 47 && s.charCodeAt(i + 1) === 42) {
+        const e = s.indexOf("*/", i + 2);
+        i = e < 0 ? n : e + 2;
+      } else if (c === 123) {
+        const close = this.braces.closeOf(i);
+        i = close >= 0 && close < n ? close + 1 : i + 1;
+      } else if (c === 125 && i > start) {
+        return i;
+      } else if (c === 10) {
+        let j = i + 1;
+        while (
+          j < n && (s.charCodeAt(j) === 32 || s.charCodeAt(j) === 9 || s.charCodeAt(j) === 13)
+        ) {
+          j++;
+        }
+        const d = s.charCodeAt(j);
+        if (j >= failAt && (isIdentStart(d) || d === 125)) return j;
+        i = j;
+      } else {
+        i++;
+      }
+    }
+    return n;
+  }
+
+  private unclosed(open: number, end: number, what: BlockKind) {
+    const s = this.s;
+    const brace = this.span(open, open + 1);
+    let next = end;
+    while (next < s.length && /\s/.test(s[next])) next++;
+    const labels = [{ span: brace, message: "this `{` has no `}`" }];
+    const word = /^[A-Za-z0-9_]+|^\S/.exec(s.slice(next, next + 80))?.[0] ?? "";
+    labels.push({
+      span: this.span(next, next + word.length),
+      message: next >= s.length
+        ? this.offset + next >= 0 && what === "machine"
+          ? "the machine's text ends here"
+          : "the text ends here"
+        : "the block should end before this line",
+    });
+    this.problem(
+      error(
+        "E0001",
+        "unclosed `{`",
+        brace,
+        what === "machine"
+          ? "close the machine with `}` after its last setting"
+          : "close the block with `}` after its last setting, e.g. `{ port 0x3f8 }`",
+        labels,
+      ),
+    );
+  }
+
+  protected override unitAfter(word: string): A.Unit | null {
+    if (!word) return null;
+    const unit = unitFor(word) as A.Unit | null;
+    if (!unit) return null;
+    const s = this.s;
+    // The unit sits on the number's line, and nothing that could start a setting follows it.
+    let b = this.pos - 1;
+    while (b >= 0 && (s.charCodeAt(b) === 32 || s.charCodeAt(b) === 9)) b--;
+    if (b < 0 || !(isIdent(s.charCodeAt(b)) || s.charCodeAt(b) === 41)) return null;
+    let a = this.pos + word.length;
+    while (s.charCodeAt(a) === 32 || s.charCodeAt(a) === 9 || s.charCodeAt(a) === 13) a++;
+    const c = s.charCodeAt(a);
+    const ends = Number.isNaN(c) || c === 10 || c === 125 || c === 47 || c === 41 ||
+      c === 43 || c === 45 || c === 42 || c === 60 || c === 62 ||
+      (c === 46 && s.charCodeAt(a + 1) === 46);
+    if (!ends) return null;
+    const wspan = this.span(this.pos, this.pos + word.length);
+    this.problem(
+      error(
+        "E0001",
+        `unknown unit \`${word}\``,
+        wspan,
+        `\`${word}\` is not a unit: did you mean \`${unit}\`? Units are ${UNIT_LIST}: binary and case-sensitive`,
+        [{ span: wspan, message: `did you mean \`${unit}\`?` }],
+        [{ title: `change to \`${unit}\``, span: wspan, replacement: unit }],
+      ),
+    );
+    return unit;
+  }
+
+  protected override itemName(what: string): A.Ident {
+    const n = this.needName();
+    const s = this.s;
+    let e = this.pos;
+    if (s.charCodeAt(e) !== 45 || !isIdentStart(s.charCodeAt(e + 1))) return n;
+    // `virtio-net`: words glued with `-` where a name goes.
+    while (s.charCodeAt(e) === 45 && isIdent(s.charCodeAt(e + 1))) {
+      e += 2;
+      while (isIdent(s.charCodeAt(e))) e++;
+    }
+    const start = n.span.start - this.offset;
+    const raw = s.slice(start, e);
+    const fixed = raw.replaceAll("-", "_");
+    const wspan = this.span(start, e);
+    this.problem(
+      error(
+        "E0001",
+        `\`${raw}\` is not a ${what}: names use \`_\`, not \`-\``,
+        wspan,
+        `did you mean \`${fixed}\`? Names are letters, digits and \`_\``,
+        [{ span: wspan, message: `did you mean \`${fixed}\`?` }],
+        [{ title: `change to \`${fixed}\``, span: wspan, replacement: fixed }],
+      ),
+    );
+    this.pos = e;
+    return { kind: "Ident", name: fixed, span: wspan };
+  }
+
+  protected override afterPropName(): void {
+    const save = this.pos;
+    this.ws();
+    const c = this.s.charCodeAt(this.pos);
+    if ((c === 61 && this.s.charCodeAt(this.pos + 1) !== 61) || c === 58) {
+      const at = this.pos;
+      const sign = this.s[at];
+      let e = at + 1;
+      while (this.s.charCodeAt(e) === 32 || this.s.charCodeAt(e) === 9) e++;
+      this.problem(
+        error(
+          "E0001",
+          `a setting takes no \`${sign}\``,
+          this.span(at, at + 1),
+          "settings take no `=` or `:`: write the name, a space, then the value, e.g. `memory 128 MiB`",
+          [{ span: this.span(at, at + 1), message: "remove this" }],
+          [{ title: `remove \`${sign}\``, span: this.span(at, e), replacement: "" }],
+        ),
+      );
+      this.pos = at + 1;
+      return;
+    }
+    this.pos = save;
+  }
+}
