@@ -62,7 +62,8 @@ export function checkMachine(
   checkConsole(m, devices, where, span, diags);
   // What a syntax error may have taken away is not reported missing.
   quietFollowOns(diags, start, m);
-  if (failed() || !boot) return null;
+  // (A base's merge errors were reported when it was merged first: m.chainErrors.)
+  if (failed() || m.chainErrors || !boot) return null;
 
   // What needs the whole machine valid: the Plan's memslots and BAR windows (placed as
   // lowering will place them) and a flat binary's place in RAM.

@@ -91,7 +91,7 @@ export function compile(text: string, options: CompileOptions): CompileResult {
     const local: Diagnostic[] = [];
     const rm = checkMachine(program, sym, options.host, options, local);
     if (rm && !sym.node.recovered) plans.set(sym.name, lower(rm, options.file));
-    diags.push(...local);
+    for (const d of local) diags.push(d); // (no spread: may be huge)
   }
   // With a syntax error, uses inside the broken lines are lost: "unused" would be noise.
   if (!diags.some((d) => d.code === "E0001")) {

@@ -27,13 +27,7 @@ export { parse } from "./parse_lean.ts";
 export type { ParseResult } from "./parse_lean.ts";
 
 // parse() (lang/parse_lean.ts) hands what the fast parser declines to Ohm from now on.
-installOhmFallback((text, file) =>
-  guarded(
-    text,
-    file,
-    () => parseChunked(text, file, () => getGrammar().match(text, "Program")),
-  )
-);
+installOhmFallback((text, file) => guarded(text, file, () => parseChunked(text, file)));
 
 /**
  * The error path, cheap on big files: each top-level chunk goes through the fast parser
@@ -41,32 +35,24 @@ installOhmFallback((text, file) =>
  * so one typo in a 10k-line file costs one small Ohm match, not a whole-file one. Inside a
  * broken machine Ohm only sees the few settings before the failure (`ohmPiece`), and only
  * up to a budget of text per parse (`OHM_BUDGET`): past it, recovery words the error too.
- * `whole` is only run when every chunk parses (the fast parser declined the file for a
- * reason of its own, e.g. non-ASCII text).
  */
-function parseChunked(
-  text: string,
-  file: string,
-  whole: () => ohm.MatchResult,
-  mode: RecoveryMode = "fast",
-): ParseResult {
+function parseChunked(text: string, file: string, mode: RecoveryMode = "fast"): ParseResult {
   const budget = { left: OHM_BUDGET };
-  const chunks = parseChunks(
-    text,
-    file,
-    (chunk, from) => matchPiece(chunk, file, from, mode, budget),
-  );
-  if (chunks.diagnostics.length === 0) return fromMatch(whole(), text, file);
-  return chunks;
+  // Each chunk is whole top-level items (a chunk ends before a line that starts with a
+  // reserved word, which nothing can continue into), so when every chunk parses, their
+  // items are the file's: no Ohm match of the whole text is needed.
+  return parseChunks(text, file, (chunk, from) => matchPiece(chunk, file, from, mode, budget));
 }
 
 /**
  * Characters of text Ohm may match per parse to word first errors. Ohm reads 75-350 KiB/s
- * here; a text with more broken chunks than that (a fuzzer's, or a file pasted into the
- * wrong place) gets the later ones worded by recovery, so no input costs more than a few
- * milliseconds of Ohm.
+ * here, and a long arithmetic chain (its left recursion grows a seed per operator) costs
+ * ~4 µs a character: 1500 characters hold every broken setting of a real file with room
+ * to spare (Ohm sees at most the three settings before the failure) and cost at most
+ * ~6 ms. Past the budget (a fuzzer's 20 KB expression, many broken chunks) recovery words
+ * the errors, so no input pays more than that for Ohm.
  */
-const OHM_BUDGET = 6_000;
+const OHM_BUDGET = 1_500;
 
 /**
  * The chunk loop of every recovery: each top-level chunk (`chunkStarts`) matched on its own
@@ -89,11 +75,11 @@ function parseChunks(
     const chunk = text.slice(from, to);
     const r = match(chunk, from);
     if (r.ok) {
-      items.push(...r.items);
+      for (const it of r.items) items.push(it); // (no spread: may be huge)
     } else {
       const rec = recoverParse(chunk, file, from);
-      diagnostics.push(...chunkDiagnostics(r, rec, chunk, file, from));
-      items.push(...rec.items);
+      for (const d of chunkDiagnostics(r, rec, chunk, file, from)) diagnostics.push(d);
+      for (const it of rec.items) items.push(it);
     }
   }
   return {
@@ -116,17 +102,31 @@ function chunkDiagnostics(
   from: number,
 ): Diagnostic[] {
   const out: Diagnostic[] = [...rec.problems];
-  const within = (d: Diagnostic, l: Lost) =>
-    d.span !== null && d.span.start - from >= l.start && d.span.start - from < l.end;
+  // Problem positions (in the chunk), sorted: "is there one in [a, b)" by binary search.
+  const at = rec.problems.map((d) => d.span!.start - from).sort((a, b) => a - b);
+  const firstAtOrAfter = (x: number) => {
+    let lo = 0;
+    let hi = at.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (at[mid] < x) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+  const problemIn = (a: number, b: number) => {
+    const i = firstAtOrAfter(a);
+    return i < at.length && at[i] < b;
+  };
   let worded: Lost | undefined;
   if (first.pos !== null) {
     const p0 = first.pos;
     worded = rec.lost.find((l) => l.start <= p0 && p0 <= Math.max(l.end, l.failAt));
-    const explained = !worded && rec.problems.some((d) => d.span!.start - from <= p0);
+    const explained = !worded && at.length > 0 && at[0] <= p0;
     if (!explained) out.push(syntaxError({ pos: p0, expected: first.expected }, chunk, file, from));
   }
   for (const l of rec.lost) {
-    if (l === worded || rec.problems.some((d) => within(d, l))) continue;
+    if (l === worded || problemIn(l.start, l.end)) continue;
     out.push(lostError(l, chunk, file, from));
   }
   if (out.length === 0) {
@@ -269,22 +269,14 @@ function ohmPiece(
 }
 
 /**
- * parse() with the recovery it had before the fast one (every declined chunk and every
- * salvage attempt matched whole by Ohm): internal, for lang/recovery_test.ts, which checks
- * that both give identical trees and diagnostics.
+ * parse() with the first error of each broken chunk worded by an Ohm match of the whole
+ * chunk (no cut, no budget): internal, for lang/recovery_test.ts, which checks that the
+ * cut-down match words it the same.
  */
 export function parseWithOhmRecovery(text: string, file = "<input>"): ParseResult {
   const fast = fastParse(text, file);
   if (fast) return depthChecked({ ast: fast, diagnostics: [] }, text, file);
-  return depthChecked(
-    guarded(
-      text,
-      file,
-      () => parseChunked(text, file, () => getGrammar().match(text, "Program"), "ohm"),
-    ),
-    text,
-    file,
-  );
+  return depthChecked(guarded(text, file, () => parseChunked(text, file, "ohm")), text, file);
 }
 
 /** The Ohm path alone (tests compare it with the fast path). */
@@ -506,8 +498,10 @@ function recover(text: string, file: string, whole: ohm.FailedMatchResult): Pars
 }
 
 /**
- * An incremental parser for editors: keeps an Ohm Matcher whose memo table survives
- * edits, so re-parsing after a keystroke only re-does the work near the edit.
+ * A parser for editors: holds a document's text, follows its edits, and parses it on
+ * demand. The fast parser re-reads the whole text (a 10k-line file in a few
+ * milliseconds), and a syntax error costs Ohm only the broken chunk's few settings, so no
+ * memo table needs to survive between keystrokes.
  */
 export interface IncrementalParser {
   /** Replace the whole text. */
@@ -519,32 +513,19 @@ export interface IncrementalParser {
 }
 
 export function createIncrementalParser(file = "<input>", text = ""): IncrementalParser {
-  const matcher = getGrammar().matcher();
-  matcher.setInput(text);
+  let current = text;
   return {
     setText(t) {
-      matcher.setInput(t);
+      current = t;
     },
     update(start, end, newText) {
-      matcher.replaceInputRange(start, end, newText);
+      current = current.slice(0, start) + newText + current.slice(end);
     },
     text() {
-      return matcher.getInput();
+      return current;
     },
     parse() {
-      // The fast parser re-reads the whole text (cheaper than Ohm even incrementally);
-      // broken chunks go through Ohm, and the Matcher (its memo table kept across edits)
-      // answers when the whole file needs Ohm.
-      const text = matcher.getInput();
-      // A leading byte order mark: the plain path reads it as a space (parse_lean.ts).
-      if (text.charCodeAt(0) === 0xfeff) return parse(text, file);
-      const fast = fastParse(text, file);
-      if (fast) return depthChecked({ ast: fast, diagnostics: [] }, text, file);
-      return depthChecked(
-        guarded(text, file, () => parseChunked(text, file, () => matcher.match("Program"))),
-        text,
-        file,
-      );
+      return parse(current, file);
     },
   };
 }

@@ -101,6 +101,8 @@ export interface EvalContext {
   lookup(name: string): ConstValue | null | undefined;
   /** Every visible name, for "did you mean". */
   names(): Iterable<string>;
+  /** Comparisons "did you mean" may still spend in this program (see nameSuggestion). */
+  suggestions?: { left: number };
   /** Extra hint for an undefined name (e.g. "defined later"). */
   undefinedHint?(name: string): string | null;
   diagnostics: Diags;
@@ -185,7 +187,7 @@ export function evalValue(e: A.Expr, ctx: EvalContext): ConstValue | null {
     case "Name": {
       const v = ctx.lookup(e.name);
       if (v === undefined) {
-        const s = suggest(e.name, ctx.names());
+        const s = nameSuggestion(e.name, ctx.names(), ctx.suggestions);
         const extra = ctx.undefinedHint?.(e.name) ?? null;
         ctx.diagnostics.push(
           error(
@@ -308,6 +310,35 @@ function mixedTypes(e: A.Binary, l: ConstValue, r: ConstValue): Diagnostic {
   );
 }
 
+/**
+ * Names "did you mean" may compare an unknown name with, in one program. Each unknown name
+ * is compared with every visible one; a file with thousands of unknown names among
+ * thousands of constants would make that quadratic, and no one reads the suggestions of
+ * the thousandth: past the budget they are left out.
+ */
+const SUGGESTION_BUDGET = 20_000;
+
+const budgets = new WeakMap<Program, { left: number }>();
+
+/** The "did you mean" budget of a program (shared by every check of one compile). */
+export function suggestionBudget(program: Program): { left: number } {
+  let b = budgets.get(program);
+  if (!b) budgets.set(program, b = { left: SUGGESTION_BUDGET });
+  return b;
+}
+
+/** suggest() within a budget of comparisons (none left: no suggestion). */
+export function nameSuggestion(
+  name: string,
+  names: Iterable<string>,
+  budget?: { left: number },
+): string | null {
+  if (budget && budget.left <= 0) return null;
+  const all = [...names];
+  if (budget) budget.left -= all.length;
+  return suggest(name, all);
+}
+
 function invalidLiteral(e: A.NumberLit): Diagnostic {
   const m = /^([0-9][0-9_]*|0x[0-9a-fA-F_]+)(B|KiB|MiB|GiB|TiB)$/.exec(e.raw);
   if (m) {
@@ -340,6 +371,7 @@ export function loadProgram(
   mainParsed?: ParseResult,
 ): Program {
   const program: Program = { main: file, files: new Map(), lets: new Map(), machines: new Map() };
+  const suggestions = suggestionBudget(program);
   const defined = new Set<string>(); // constants visible so far (in definition order)
   const allLetNames = new Map<string, LetSymbol>(); // for "defined later" hints
   const loading: string[] = []; // import stack (canonical paths), for cycle detection
@@ -351,7 +383,7 @@ export function loadProgram(
 
   const visit = (path: string, src: string) => {
     const parsed = mainParsed && path === file && src === text ? mainParsed : parse(src, path);
-    diagnostics.push(...parsed.diagnostics);
+    for (const d of parsed.diagnostics) diagnostics.push(d); // (no spread: may be huge)
     const sf: SourceFile = { path, text: src, ast: parsed.ast };
     program.files.set(path, sf);
     loading.push(canon(path));
@@ -415,6 +447,7 @@ export function loadProgram(
     const ctx: EvalContext = {
       lookup: (n) => (defined.has(n) ? program.lets.get(n)!.value : undefined),
       names: () => defined,
+      suggestions,
       undefinedHint: (n) => {
         const later = allLetNames.get(n);
         if (later && !defined.has(n)) {
@@ -471,6 +504,7 @@ export function programContext(program: Program, diagnostics: Diags): EvalContex
   return {
     lookup: (n) => (program.lets.has(n) ? program.lets.get(n)!.value : undefined),
     names: () => program.lets.keys(),
+    suggestions: suggestionBudget(program),
     diagnostics,
   };
 }

@@ -27,5 +27,5 @@ export function quietFollowOns(diags: Diagnostic[], start: number, m: Merged): v
     return true;
   });
   diags.length = start;
-  diags.push(...kept);
+  for (const d of kept) diags.push(d);
 }

@@ -8,7 +8,7 @@
 import type * as A from "../ast.ts";
 import type { Span } from "../diagnostics/types.ts";
 import { type Diags, error } from "../diagnostics/make.ts";
-import { type EvalContext, evalExpr, evalText, hex } from "../program.ts";
+import { type EvalContext, evalExpr, evalText, hex, nameSuggestion } from "../program.ts";
 import { PAGE, type PropSpec, type PropTable } from "../specs.ts";
 import { suggest } from "../suggest.ts";
 
@@ -131,7 +131,10 @@ function evalString(
     );
     return null;
   }
-  if (v.kind === "Name" && ctx.lookup(v.name) === undefined && !suggest(v.name, ctx.names())) {
+  if (
+    v.kind === "Name" && ctx.lookup(v.name) === undefined &&
+    !nameSuggestion(v.name, ctx.names(), ctx.suggestions)
+  ) {
     // A bare word where text goes (`output stdout`): the quotes are missing, most likely.
     const quoted = JSON.stringify(v.name);
     ctx.diagnostics.push(

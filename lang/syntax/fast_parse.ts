@@ -8,9 +8,8 @@
  * 10k-line files (`deno task bench lang` times both on the same files, side by side).
  *
  * The Ohm grammar stays the specification: this parser only ever *accepts*. Whenever it
- * meets anything it is not sure about (a syntax error, non-ASCII outside comments and
- * strings, an unterminated comment) it gives up and returns null, and the caller runs Ohm,
- * which produces the diagnostics. lang/syntax/fast_parse_test.ts checks on the examples,
+ * meets anything it is not sure about (a syntax error, an unterminated comment) it gives
+ * up and returns null, and the caller runs Ohm, which produces the diagnostics. lang/syntax/fast_parse_test.ts checks on the examples,
  * the diagnostic cases and thousands of mutated inputs that both parsers accept exactly
  * the same texts and build identical trees.
  */
@@ -73,7 +72,12 @@ export function fastParseOrProgress(
   }
 }
 
-const MAX_DEPTH = 100;
+/**
+ * Parentheses nested deeper than this are left to the error path (which refuses them):
+ * as deep as lang/parse_lean.ts lets a tree be, so no text the language accepts is ever
+ * declined for its depth alone.
+ */
+export const MAX_DEPTH = 500;
 
 /**
  * The grammar, rule for rule. Error recovery (lang/syntax/recover.ts) extends it: the
@@ -87,6 +91,8 @@ export class Parser {
   settingStarts: number[] | null = null;
   /** The furthest position a token was looked for at: where the text stopped matching. */
   furthest = 0;
+  /** Where parentheses went deeper than MAX_DEPTH, if they did. */
+  tooDeep = -1;
   /** `offset`: where `s` starts in the file (chunks of a file parsed one by one). */
   constructor(protected s: string, protected file: string, protected offset: number) {}
 
@@ -108,11 +114,12 @@ export class Parser {
         p = e < 0 ? n : e;
       } else if (c === 47 && s.charCodeAt(p + 1) === 42) {
         const e = s.indexOf("*/", p + 2);
-        if (e < 0) throw GIVE_UP; // unterminated: let Ohm decide what it is
+        if (e < 0) {
+          this.furthest = n; // unterminated: let Ohm decide what it is (it reads to the end)
+          throw GIVE_UP;
+        }
         p = e + 2;
-      } else if (c > 127 && p < n) {
-        throw GIVE_UP; // non-ASCII outside comments and strings: Ohm's letter classes differ
-      } else break;
+      } else break; // (non-ASCII is no space either: the next token fails on it, as in Ohm)
     }
     this.pos = p;
     if (p > this.furthest) this.furthest = p;
@@ -188,9 +195,15 @@ export class Parser {
     let p = start + 1;
     for (;;) {
       const c = s.charCodeAt(p);
-      if (p >= s.length || c === 10) throw GIVE_UP; // unterminated string
+      if (p >= s.length || c === 10) {
+        this.furthest = Math.max(this.furthest, p); // unterminated string: read to here
+        throw GIVE_UP;
+      }
       if (c === 92) {
-        if (p + 1 >= s.length) throw GIVE_UP;
+        if (p + 1 >= s.length) {
+          this.furthest = Math.max(this.furthest, p);
+          throw GIVE_UP;
+        }
         // `"\\" any`: any is a code point.
         const hi = s.charCodeAt(p + 1);
         p += hi >= 0xd800 && hi <= 0xdbff ? 3 : 2;
@@ -384,8 +397,16 @@ export class Parser {
     const s = this.s;
     const run = (p: number): number => {
       let e = p;
-      while (isAlnum(s.charCodeAt(e))) e++;
-      if (s.charCodeAt(e) > 127) throw GIVE_UP; // Ohm's alnum includes non-ASCII letters
+      for (;;) {
+        const c = s.charCodeAt(e);
+        if (isAlnum(c)) e++;
+        else if (c > 127) {
+          // Ohm's alnum is any Unicode letter (by code point) or an ASCII digit.
+          const cp = s.codePointAt(e)!;
+          if (!LETTER.test(String.fromCodePoint(cp))) break;
+          e += cp > 0xffff ? 2 : 1;
+        } else break;
+      }
       return e;
     };
     const seq = (p: number, seps: number[]): number => {
@@ -594,7 +615,10 @@ export class Parser {
     const start = this.pos;
     const c = s.charCodeAt(start);
     if (c === 40) {
-      if (++this.depth > MAX_DEPTH) throw GIVE_UP; // Ohm decides (and reports) deep nesting
+      if (++this.depth > MAX_DEPTH) {
+        this.tooDeep = start;
+        throw GIVE_UP;
+      }
       this.pos++;
       const e = this.expr();
       this.depth--;
@@ -617,6 +641,8 @@ export class Parser {
 }
 
 const HIDE = new Set(["hide"]);
+/** Ohm's `letter` (lower | upper | unicodeLtmo): a Unicode letter. */
+const LETTER = /^\p{L}$/u;
 
 /** The kinds of `{ ... }` block, for recovery's messages. */
 export type BlockKind = "machine" | "pci_hole" | "body" | "cpuid";

@@ -22,7 +22,7 @@ import type * as A from "../ast.ts";
 import type { Diagnostic, Span } from "../diagnostics/types.ts";
 import { error } from "../diagnostics/make.ts";
 import { suggest } from "../suggest.ts";
-import { type BlockKind, GIVE_UP, isIdent, isIdentStart, Parser } from "./fast_parse.ts";
+import { type BlockKind, GIVE_UP, isIdent, isIdentStart, MAX_DEPTH, Parser } from "./fast_parse.ts";
 import { STRUCTURE_KEYWORDS, UNITS } from "./keywords.ts";
 
 /** Text recovery skipped: from `start` to `end`; `failAt` is where it stopped matching. */
@@ -209,16 +209,37 @@ class RecoveringParser extends Parser {
     if (p > this.furthest) this.furthest = p;
   }
 
+  /** Keys of `problems`: backtracking reads the same text more than once. */
+  private seen = new Set<string>();
+
   private problem(d: Diagnostic) {
-    // Backtracking reads the same text more than once (a range is tried before a number).
-    if (this.problems.some((p) => p.span!.start === d.span!.start && p.message === d.message)) {
-      return;
-    }
+    const key = `${d.span!.start}|${d.message}`;
+    if (this.seen.has(key)) return;
+    this.seen.add(key);
     this.problems.push(d);
     if (this.machineState) this.machineState.touched = true;
   }
 
+  /** Forgets the problems from index `from` on (an item read again, or skipped). */
+  private dropProblems(from: number): Diagnostic[] {
+    const dropped = this.problems.splice(from);
+    for (const d of dropped) this.seen.delete(`${d.span!.start}|${d.message}`);
+    return dropped;
+  }
+
   private lose(start: number, end: number, failAt: number, block: BlockKind | "top") {
+    if (this.tooDeep >= start) {
+      // Given up for its depth: say so, at the parenthesis too many.
+      this.problem(
+        error(
+          "E0001",
+          `this expression is nested too deeply (more than ${MAX_DEPTH} parentheses)`,
+          this.span(this.tooDeep, this.tooDeep + 1),
+          "split the expression with `let` constants",
+        ),
+      );
+    }
+    this.tooDeep = -1;
     this.lost.push({ start, end, failAt, block, atStart: failAt <= start });
     if (this.machineState) {
       this.machineState.touched = true;
@@ -358,7 +379,7 @@ class RecoveringParser extends Parser {
         } catch (e) {
           if (e !== GIVE_UP) throw e;
           this.depth = depth;
-          this.problems.length = problems; // a skipped item reports nothing of its own
+          this.dropProblems(problems); // a skipped item reports nothing of its own
           const failAt = Math.max(this.furthest, start);
           const resume = this.resync(start, failAt);
           this.lose(start, resume, failAt, what);
@@ -403,7 +424,7 @@ class RecoveringParser extends Parser {
       if (e !== GIVE_UP) throw e;
     }
     const afterFirst = this.pos;
-    const firstProblems = this.problems.splice(problems);
+    const firstProblems = this.dropProblems(problems);
     const firstLost = this.lost.splice(lost);
     this.pos = start + word.length;
     try {
@@ -425,7 +446,8 @@ class RecoveringParser extends Parser {
     } catch (e) {
       if (e !== GIVE_UP) throw e;
       // Not that either: the first reading stands.
-      this.problems.splice(problems, Infinity, ...firstProblems);
+      this.dropProblems(problems);
+      for (const d of firstProblems) this.problem(d);
       this.lost.splice(lost, Infinity, ...firstLost);
       this.pos = afterFirst;
       if (first !== null) return first;
