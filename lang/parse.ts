@@ -122,7 +122,11 @@ function chunkDiagnostics(
   if (first.pos !== null) {
     const p0 = first.pos;
     worded = rec.lost.find((l) => l.start <= p0 && p0 <= Math.max(l.end, l.failAt));
-    const explained = !worded && at.length > 0 && at[0] <= p0;
+    // Explained by what recovery understood: before it, when recovery read through that
+    // place; or in the text skipped there.
+    const explained = worded
+      ? problemIn(worded.start, Math.max(worded.end, worded.failAt + 1))
+      : at.length > 0 && at[0] <= p0;
     if (!explained) out.push(syntaxError({ pos: p0, expected: first.expected }, chunk, file, from));
   }
   for (const l of rec.lost) {

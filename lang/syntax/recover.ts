@@ -174,8 +174,12 @@ class RecoveringParser extends Parser {
   /** The machine being read: what it lost, whether recovery changed anything in it. */
   private machineState: { lost: Span[]; touched: boolean } | null = null;
 
+  /** The whole text (blocks are read with `s` cut at their end). */
+  private readonly full: string;
+
   constructor(s: string, file: string, offset: number) {
     super(s, file, offset);
+    this.full = s;
     this.braces = new Braces(s);
   }
 
@@ -294,7 +298,11 @@ class RecoveringParser extends Parser {
       }
     }
     // The value must end its line: `let a = 1 +` read as `1` would be a wrong value.
-    if (value && !this.lineEndsHere()) value = null;
+    if (value && !this.lineEndsHere()) {
+      this.ws();
+      this.danglingOperator(this.pos);
+      value = null;
+    }
     if (!value) {
       const resume = this.nextItem(start);
       this.lose(afterName, resume, Math.max(this.furthest, afterName), "top");
@@ -359,6 +367,7 @@ class RecoveringParser extends Parser {
       ? this.braces.implicitEnd(open, saved.length)
       : saved.length;
     const out: T[] = [];
+    let closedBy = -1; // after a `)` read as this block's `}`
     this.s = saved.slice(0, end);
     try {
       for (;;) {
@@ -370,6 +379,20 @@ class RecoveringParser extends Parser {
           // A `}` that closes nothing here.
           this.lose(start, start + 1, start, what);
           this.pos = start + 1;
+          continue;
+        }
+        const c = this.s.charCodeAt(start);
+        if (close < 0 && open >= 0 && (c === 41 || c === 93)) {
+          // `{ cmdline "x" )`: a `)` or `]` where this unclosed block's `}` goes.
+          this.wrongCloser(open, start);
+          this.pos = start + 1;
+          closedBy = start + 1;
+          break;
+        }
+        if (this.danglingOperator(start)) {
+          const resume = this.resync(start, start);
+          this.lose(start, resume, start, what);
+          this.pos = resume;
           continue;
         }
         const depth = this.depth;
@@ -391,6 +414,8 @@ class RecoveringParser extends Parser {
     }
     if (close >= 0) {
       this.pos = close + 1;
+    } else if (closedBy >= 0) {
+      this.pos = closedBy;
     } else {
       // Unclosed: the block ends before the line that is indented like its `{` line.
       let e = end;
@@ -438,7 +463,7 @@ class RecoveringParser extends Parser {
           `\`${word}\` is not a keyword`,
           wspan,
           `did you mean \`${kw}\`? A line starting with \`${word}\` reads as a setting named \`${word}\``,
-          [{ span: wspan, message: `did you mean \`${kw}\`?` }],
+          [{ span: wspan, message: `read as \`${kw}\`` }],
           [{ title: `change to \`${kw}\``, span: wspan, replacement: kw }],
         ),
       );
@@ -500,8 +525,57 @@ class RecoveringParser extends Parser {
     return n;
   }
 
-  private unclosed(open: number, end: number, what: BlockKind) {
+  /** E0001 for a `)` or `]` at `at` that most likely closes the block opened at `open`. */
+  private wrongCloser(open: number, at: number) {
+    const sign = this.s[at];
+    const wspan = this.span(at, at + 1);
+    this.problem(
+      error(
+        "E0001",
+        `expected \`}\` to close the block, found \`${sign}\``,
+        wspan,
+        "blocks open with `{` and close with `}`",
+        [
+          { span: wspan, message: "read as `}`" },
+          { span: this.span(open, open + 1), message: "the block opened here" },
+        ],
+        [{ title: "change to `}`", span: wspan, replacement: "}" }],
+      ),
+    );
+  }
+
+  /**
+   * A binary operator at `at`, right after a value on the same line, with nothing after it
+   * on its line (`let port = 0x3f8 +`): the value's right operand is missing. Reported
+   * there; true when it is one.
+   */
+  private danglingOperator(at: number): boolean {
     const s = this.s;
+    const op = /^(?:<<|>>|\+|-|\*|\/(?![/*]))/.exec(s.slice(at, at + 2))?.[0];
+    if (!op) return false;
+    let b = at - 1;
+    while (b >= 0 && (s.charCodeAt(b) === 32 || s.charCodeAt(b) === 9)) b--;
+    const before = s.charCodeAt(b);
+    if (b < 0 || !(isIdent(before) || before === 41 || before === 34)) return false;
+    const save = this.pos;
+    this.pos = at + op.length;
+    const ends = this.lineEndsHere();
+    this.pos = save;
+    if (!ends) return false;
+    this.problem(
+      error(
+        "E0001",
+        `\`${op}\` has no value on its right`,
+        this.span(at, at + op.length),
+        `an expression may continue on the next line, but not into the next setting or item: give \`${op}\` its right operand, or remove it`,
+        [{ span: this.span(at, at + op.length), message: "nothing follows on this line" }],
+      ),
+    );
+    return true;
+  }
+
+  private unclosed(open: number, end: number, what: BlockKind) {
+    const s = this.full;
     const brace = this.span(open, open + 1);
     let next = end;
     while (next < s.length && /\s/.test(s[next])) next++;
@@ -510,9 +584,7 @@ class RecoveringParser extends Parser {
     labels.push({
       span: this.span(next, next + word.length),
       message: next >= s.length
-        ? this.offset + next >= 0 && what === "machine"
-          ? "the machine's text ends here"
-          : "the text ends here"
+        ? what === "machine" ? "the machine's text ends here" : "the text ends here"
         : "the block should end before this line",
     });
     this.problem(
@@ -550,8 +622,8 @@ class RecoveringParser extends Parser {
         "E0001",
         `unknown unit \`${word}\``,
         wspan,
-        `\`${word}\` is not a unit: did you mean \`${unit}\`? Units are ${UNIT_LIST}: binary and case-sensitive`,
-        [{ span: wspan, message: `did you mean \`${unit}\`?` }],
+        `did you mean \`${unit}\`? Units are ${UNIT_LIST}: binary, and written in this case`,
+        [{ span: wspan, message: `read as \`${unit}\`` }],
         [{ title: `change to \`${unit}\``, span: wspan, replacement: unit }],
       ),
     );
@@ -578,7 +650,7 @@ class RecoveringParser extends Parser {
         `\`${raw}\` is not a ${what}: names use \`_\`, not \`-\``,
         wspan,
         `did you mean \`${fixed}\`? Names are letters, digits and \`_\``,
-        [{ span: wspan, message: `did you mean \`${fixed}\`?` }],
+        [{ span: wspan, message: `read as \`${fixed}\`` }],
         [{ title: `change to \`${fixed}\``, span: wspan, replacement: fixed }],
       ),
     );
