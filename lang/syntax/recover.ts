@@ -59,7 +59,10 @@ export function recoverParse(text: string, file: string, offset = 0): Recovery {
 
 /** The unit a misspelt one most likely means: `mb`, `MB`, `Mib`, `M`, `gigs` → …; null if none. */
 export function unitFor(word: string): string | null {
-  const w = word.toLowerCase().replace(/s$/, "");
+  const w = word.toLowerCase().replace(/s$/, "").replace(
+    /^(kilo|kibi|mega|mebi|giga|gibi|tera|tebi)byte$/,
+    (_, p: string) => p[0] + "b",
+  );
   const first = ({ b: "B", k: "KiB", m: "MiB", g: "GiB", t: "TiB" } as Record<string, string>)[
     w[0]
   ];
