@@ -191,10 +191,11 @@ export function checkConsole(
   span: Span,
   diags: Diags,
 ) {
-  const declared = [...m.devices.values()].some((d) =>
-    d.kind === "serial" || !(d.kind in DEVICE_KINDS)
-  );
-  if (!declared && !devices.some((d) => d.kind === "serial")) {
+  if (devices.some((d) => d.kind === "serial")) return;
+  for (const d of m.devices.values()) {
+    if (d.kind === "serial" || !(d.kind in DEVICE_KINDS)) return;
+  }
+  {
     diags.push(
       warning(
         "W0002",

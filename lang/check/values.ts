@@ -312,13 +312,17 @@ export function evalProps(
   }
   // A missing property that a misspelt one stands for is reported once, as the misspelling
   // (E0302, did you mean `port`?), not again as missing.
-  const names = [...Object.keys(table), ...extraNames];
-  const meant = new Set<string>();
-  for (const name of props.keys()) {
-    if (!table[name]) meant.add(suggest(name, names) ?? "");
-  }
+  let meant: Set<string> | null = null;
+  const misspelt = (name: string) => {
+    if (!meant) {
+      const names = [...Object.keys(table), ...extraNames];
+      meant = new Set();
+      for (const p of props.keys()) if (!table[p]) meant.add(suggest(p, names) ?? "");
+    }
+    return meant.has(name);
+  };
   for (const [name, spec] of Object.entries(table)) {
-    if (spec.required && !props.has(name) && !meant.has(name)) {
+    if (spec.required && !props.has(name) && !misspelt(name)) {
       ctx.diagnostics.push(
         error("E0303", `${where} needs \`${name}\``, anchor, `add \`${name} ...\` (${spec.doc})`),
       );

@@ -93,6 +93,11 @@ export class Parser {
   furthest = 0;
   /** Where parentheses went deeper than MAX_DEPTH, if they did. */
   tooDeep = -1;
+  /**
+   * Whether the recovering hooks run (lang/syntax/recover.ts sets it). A field test on the
+   * hot path costs less than a call per token for the valid files that never need them.
+   */
+  protected lenient = false;
   /** `offset`: where `s` starts in the file (chunks of a file parsed one by one). */
   constructor(protected s: string, protected file: string, protected offset: number) {}
 
@@ -256,12 +261,8 @@ export class Parser {
     let base: A.Ident | null = null;
     if (this.keyword("extends")) base = this.needName();
     const open = this.open();
-    const starts: number[] = [];
-    this.settingStarts = starts;
-    const settings = this.block(open, "machine", () => {
-      starts.push(this.pos);
-      return this.setting();
-    });
+    this.settingStarts = [];
+    const settings = this.block(open, "machine") as A.Setting[];
     this.settingStarts = null;
     return { kind: "Machine", name, base, settings, span: this.span(start, this.pos) };
   }
@@ -272,25 +273,48 @@ export class Parser {
     return this.pos - 1;
   }
 
-  /**
-   * The items of a block whose `{` is at `open`, through its `}`. `what` names the block
-   * for recovery's messages.
-   */
-  protected block<T>(_open: number, _what: BlockKind, item: () => T): T[] {
-    const out: T[] = [];
+  /** The items of a block of kind `what` whose `{` is at `open`, through its `}`. */
+  protected block(_open: number, what: BlockKind): unknown[] {
+    const out: unknown[] = [];
     for (;;) {
       this.ws();
       if (this.s.charCodeAt(this.pos) === 125) break;
-      out.push(item());
+      out.push(this.blockItem(what));
     }
     this.pos++;
     return out;
   }
 
+  /**
+   * One item of a block of kind `what`. (A switch, not a callback per block: one call site
+   * for four kinds of item kept the hot loop from being inlined.)
+   */
+  protected blockItem(what: BlockKind): unknown {
+    switch (what) {
+      case "machine":
+        this.settingStarts?.push(this.pos);
+        return this.setting();
+      case "body":
+        return this.peekWord() === "bar" ? this.bar() : this.prop();
+      case "pci_hole":
+        return this.peekWord() === "ecam" ? this.ecam() : this.prop();
+      case "cpuid":
+        return this.cpuidItem();
+    }
+  }
+
   protected setting(): A.Setting {
     const w = this.peekWord();
+    switch (w) {
+      case "pci_hole":
+      case "device":
+      case "pci":
+      case "boot":
+      case "cpuid":
+        return this.structured(w);
+    }
     // `~structKw Prop`: a failed structured setting never falls back to a Prop.
-    return STRUCT_KW.has(w) ? this.structured(w) : this.prop();
+    return this.prop();
   }
 
   /**
@@ -314,8 +338,8 @@ export class Parser {
 
   protected prop(): A.Prop {
     const start = this.pos;
-    const name = this.itemName("property");
-    this.afterPropName();
+    const name = this.lenient ? this.itemName("property") : this.needName();
+    if (this.lenient) this.afterPropName();
     const value = this.value();
     if (!value) throw GIVE_UP;
     return { kind: "Prop", name, value, span: this.span(start, this.pos) };
@@ -328,11 +352,7 @@ export class Parser {
     if (!range) throw GIVE_UP;
     let body: A.HoleItem[] | null = null;
     if (this.lit("{")) {
-      body = this.block(
-        this.pos - 1,
-        "pci_hole",
-        () => this.peekWord() === "ecam" ? this.ecam() : this.prop(),
-      );
+      body = this.block(this.pos - 1, "pci_hole") as A.HoleItem[];
     }
     return { kind: "PciHole", range, body, span: this.span(start, this.pos) };
   }
@@ -361,7 +381,7 @@ export class Parser {
   private device(): A.Device {
     const start = this.pos;
     this.keyword("device");
-    const deviceKind = this.itemName("device kind");
+    const deviceKind = this.lenient ? this.itemName("device kind") : this.needName();
     let name: A.Ident | null = null;
     const save = this.pos;
     const n = this.name(STRUCT_KW);
@@ -387,7 +407,7 @@ export class Parser {
       raw: this.s.slice(astart, aend),
       span: this.span(astart, aend),
     };
-    const deviceKind = this.itemName("device kind");
+    const deviceKind = this.lenient ? this.itemName("device kind") : this.needName();
     const body = this.body();
     return { kind: "Pci", address, deviceKind, body, span: this.span(start, this.pos) };
   }
@@ -436,11 +456,7 @@ export class Parser {
 
   private body(): A.BodyItem[] | null {
     if (!this.lit("{")) return null;
-    return this.block(
-      this.pos - 1,
-      "body",
-      () => this.peekWord() === "bar" ? this.bar() : this.prop(),
-    );
+    return this.block(this.pos - 1, "body") as A.BodyItem[];
   }
 
   private bar(): A.Bar {
@@ -466,24 +482,26 @@ export class Parser {
     const start = this.pos;
     this.keyword("cpuid");
     const open = this.open();
-    const items = this.block(open, "cpuid", (): A.CpuidHide => {
-      const istart = this.pos;
-      if (!this.keyword("hide")) throw GIVE_UP;
-      const features: A.Ident[] = [];
-      for (;;) {
-        const f = this.name(HIDE);
-        if (!f) break;
-        features.push(f);
-      }
-      if (!features.length) throw GIVE_UP;
-      return {
-        kind: "CpuidHide",
-        features,
-        // The last feature's span is already shifted by the offset: take it off again.
-        span: this.span(istart, features[features.length - 1].span.end - this.offset),
-      };
-    });
+    const items = this.block(open, "cpuid") as A.CpuidHide[];
     return { kind: "Cpuid", items, span: this.span(start, this.pos) };
+  }
+
+  private cpuidItem(): A.CpuidHide {
+    const istart = this.pos;
+    if (!this.keyword("hide")) throw GIVE_UP;
+    const features: A.Ident[] = [];
+    for (;;) {
+      const f = this.name(HIDE);
+      if (!f) break;
+      features.push(f);
+    }
+    if (!features.length) throw GIVE_UP;
+    return {
+      kind: "CpuidHide",
+      features,
+      // The last feature's span is already shifted by the offset: take it off again.
+      span: this.span(istart, features[features.length - 1].span.end - this.offset),
+    };
   }
 
   /** Value = bool | Range | Expr (ordered; a string is a Primary). */
@@ -580,7 +598,7 @@ export class Parser {
     if (!p) return null;
     const save = this.pos;
     const w = this.peekWord();
-    const unit = UNIT_WORDS.has(w) ? w as A.Unit : this.unitAfter(w);
+    const unit = UNIT_WORDS.has(w) ? w as A.Unit : this.lenient ? this.unitAfter(w) : null;
     if (unit) {
       const ustart = this.pos;
       this.pos += w.length;

@@ -182,6 +182,7 @@ class RecoveringParser extends Parser {
 
   constructor(s: string, file: string, offset: number) {
     super(s, file, offset);
+    this.lenient = true;
     this.full = s;
     this.braces = new Braces(s);
   }
@@ -361,7 +362,7 @@ class RecoveringParser extends Parser {
     return -1;
   }
 
-  protected override block<T>(open: number, what: BlockKind, item: () => T): T[] {
+  protected override block(open: number, what: BlockKind): unknown[] {
     const saved = this.s;
     const close = open >= 0 ? this.braces.closeOf(open) : -1;
     const end = close >= 0
@@ -369,7 +370,7 @@ class RecoveringParser extends Parser {
       : open >= 0
       ? this.braces.implicitEnd(open, saved.length)
       : saved.length;
-    const out: T[] = [];
+    const out: unknown[] = [];
     let closedBy = -1; // after a `)` read as this block's `}`
     this.s = saved.slice(0, end);
     try {
@@ -401,7 +402,7 @@ class RecoveringParser extends Parser {
         const depth = this.depth;
         const problems = this.problems.length;
         try {
-          out.push(this.readItem(what, item));
+          out.push(this.readItem(what));
         } catch (e) {
           if (e !== GIVE_UP) throw e;
           this.depth = depth;
@@ -436,7 +437,8 @@ class RecoveringParser extends Parser {
    * keyword (`devcie serial com1 { ... }`) and does not read as a property to the end of
    * its line is read as that keyword, when it then does.
    */
-  private readItem<T>(what: BlockKind, item: () => T): T {
+  private readItem(what: BlockKind): unknown {
+    const item = () => this.blockItem(what);
     if (what !== "machine") return item();
     const start = this.pos;
     const word = this.peekWord();
@@ -444,7 +446,7 @@ class RecoveringParser extends Parser {
     if (!kw) return item();
     const problems = this.problems.length;
     const lost = this.lost.length;
-    let first: T | null = null;
+    let first: unknown = null;
     try {
       first = item();
       if (this.lineEndsHere()) return first;
@@ -470,7 +472,7 @@ class RecoveringParser extends Parser {
           [{ title: `change to \`${kw}\``, span: wspan, replacement: kw }],
         ),
       );
-      return node as T;
+      return node;
     } catch (e) {
       if (e !== GIVE_UP) throw e;
       // Not that either: the first reading stands.
