@@ -256,7 +256,9 @@ export function mergeMachine(
   for (const block of walk.chain) {
     const start = diags.length;
     m = withBlock(m, block, ctx, diags);
-    if (diags.slice(start).some((d) => d.severity === "error")) m.chainErrors = true;
+    for (let k = start; k < diags.length; k++) {
+      if (diags[k].severity === "error") m.chainErrors = true;
+    }
     done.set(block, m);
   }
   return m;
@@ -271,7 +273,7 @@ function withBlock(
 ): Merged {
   const m: Merged = {
     sym,
-    lost: [...(base?.lost ?? []), ...(sym.node.lost ?? [])],
+    lost: sym.node.lost?.length ? [...(base?.lost ?? []), ...sym.node.lost] : base?.lost ?? [],
     props: new Map(base?.props),
     ram: base?.ram ?? [],
     hole: base?.hole ?? null,

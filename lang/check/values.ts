@@ -308,7 +308,11 @@ export function evalProps(
       case "range":
         break; // handled by the caller
     }
-    if (v !== null) out.set(name, { value: v, span: p.value.span, ...(origin && { origin }) });
+    if (v !== null) {
+      const tv: TypedValue = { value: v, span: p.value.span };
+      if (origin) tv.origin = origin;
+      out.set(name, tv);
+    }
   }
   // A missing property that a misspelt one stands for is reported once, as the misspelling
   // (E0302, did you mean `port`?), not again as missing.
