@@ -143,3 +143,13 @@ ${tail}`;
   const expr = check("0xB000_0000 + 8 MiB buses 0..15");
   eq(expr.map((d) => [d.code, d.fixes]), [["E0205", undefined]], "expression");
 });
+
+Deno.test("E0002: a number glued to a unit typo (`256MB`) gets the unit it means as a fix", () => {
+  const t = `machine m {\n  memory 256MB\n  ram 0 .. 1gb\n${tail}`;
+  const host = createMemoryHost({ "m.vmdesc": t }, ["g.elf"]);
+  const ds = compile(t, { file: "m.vmdesc", host }).diagnostics;
+  eq(ds.map((d) => [d.code, d.fixes?.[0]?.replacement]), [["E0002", "256 MiB"], [
+    "E0002",
+    "1 GiB",
+  ]], "fixes");
+});

@@ -13,6 +13,7 @@ import type { Diagnostic, Span } from "./diagnostics/types.ts";
 import { type Diags, error } from "./diagnostics/make.ts";
 import { parse, type ParseResult } from "./parse_lean.ts";
 import { suggest } from "./suggest.ts";
+import { unitFor } from "./syntax/literals.ts";
 
 export interface LangHost {
   /** File contents, or undefined when missing or unreadable. */
@@ -352,12 +353,22 @@ function invalidLiteral(e: A.NumberLit): Diagnostic {
       [{ title: `write \`${fixed}\``, span: e.span, replacement: fixed }],
     );
   }
-  const um = /^[0-9]+(kb|mb|gb|tb|k|m|g|t|kib|mib|gib|tib)$/i.exec(e.raw);
-  let hint =
-    "numbers are decimal (123), hex (0x7B), binary (0b1111011) or octal (0o173), with `_` only between digits";
-  if (um) {
-    hint = "units are binary and case-sensitive: B, KiB, MiB, GiB, TiB, written after a space";
+  // `256MB`: a number glued to a word that looks like a unit.
+  const um = /^([0-9][0-9_]*)([A-Za-z]+)$/.exec(e.raw);
+  const unit = um ? unitFor(um[2]) : null;
+  if (um && unit) {
+    const fixed = `${um[1]} ${unit}`;
+    return error(
+      "E0002",
+      `invalid number \`${e.raw}\``,
+      e.span,
+      `did you mean \`${fixed}\`? Units are binary and case-sensitive (B, KiB, MiB, GiB, TiB), written after a space`,
+      [],
+      [{ title: `write \`${fixed}\``, span: e.span, replacement: fixed }],
+    );
   }
+  const hint =
+    "numbers are decimal (123), hex (0x7B), binary (0b1111011) or octal (0o173), with `_` only between digits";
   return error("E0002", `invalid number \`${e.raw}\``, e.span, hint);
 }
 

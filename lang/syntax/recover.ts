@@ -23,7 +23,8 @@ import type { Diagnostic, Span } from "../diagnostics/types.ts";
 import { error } from "../diagnostics/make.ts";
 import { suggest } from "../suggest.ts";
 import { type BlockKind, GIVE_UP, isIdent, isIdentStart, MAX_DEPTH, Parser } from "./fast_parse.ts";
-import { STRUCTURE_KEYWORDS, UNITS } from "./keywords.ts";
+import { STRUCTURE_KEYWORDS } from "./keywords.ts";
+import { unitFor } from "./literals.ts";
 
 /** Text recovery skipped: from `start` to `end`; `failAt` is where it stopped matching. */
 export interface Lost {
@@ -57,18 +58,7 @@ export function recoverParse(text: string, file: string, offset = 0): Recovery {
   return { items, problems: p.problems, lost: p.lost };
 }
 
-/** The unit a misspelt one most likely means: `mb`, `MB`, `Mib`, `M`, `gigs` → …; null if none. */
-export function unitFor(word: string): string | null {
-  const w = word.toLowerCase().replace(/s$/, "").replace(
-    /^(kilo|kibi|mega|mebi|giga|gibi|tera|tebi)byte$/,
-    (_, p: string) => p[0] + "b",
-  );
-  const first = ({ b: "B", k: "KiB", m: "MiB", g: "GiB", t: "TiB" } as Record<string, string>)[
-    w[0]
-  ];
-  if (first && /^(?:b|byte|[kmgt]|[kmgt]i?b)$/.test(w)) return first;
-  return suggest(word, UNITS.filter((u) => u !== "B"));
-}
+export { unitFor } from "./literals.ts";
 
 const UNIT_LIST = "B, KiB, MiB, GiB and TiB";
 const STRUCT_KW: readonly string[] = STRUCTURE_KEYWORDS;
