@@ -167,7 +167,7 @@ function lostError(l: Lost, chunk: string, file: string, from: number): Diagnost
     ? error("E0001", `expected ${expected}, found ${what}`, span, hintFor(expected, found))
     : error(
       "E0001",
-      `this setting does not parse: unexpected ${what}`,
+      `this ${l.block === "top" ? "item" : "setting"} does not parse: unexpected ${what}`,
       span,
       found === ""
         ? "the file ends early: is a closing `}` missing?"
