@@ -21,6 +21,7 @@ import { resolvePci } from "./check/pci.ts";
 import { checkFlatEntry, resolveBoot } from "./check/boot.ts";
 import { checkEcamUse, checkIrqs, checkLayout, checkPorts } from "./check/layout.ts";
 import { checkFit } from "./check/fit.ts";
+import { quietFollowOns } from "./check/cascade.ts";
 
 export type { CheckOptions, ResolvedMachine } from "./check/model.ts";
 export { checkProgram } from "./check/constants.ts";
@@ -49,7 +50,7 @@ export function checkMachine(
   const ram = resolveRam(m, settings.get("memory"), holeRange, ctx, span, where, diags);
   const devices = resolveDevices(m, ctx, diags, host, program.main);
   const pci = resolvePci(m, holeRange, ctx, diags);
-  const hole = holeRange && { ...holeRange, ecam: resolveEcam(m, pci, ctx, diags) };
+  const hole = holeRange && { ...holeRange, ecam: resolveEcam(m, pci, holeRange, ctx, diags) };
   const boot = resolveBoot(m, ctx, host, opts, span, where, diags, program.main);
   const cpuidHide = resolveCpuid(m.cpuid, diags);
 
@@ -58,8 +59,11 @@ export function checkMachine(
   checkEcamUse(hole, pci, m, diags);
   checkPorts(devices, hole, diags);
   checkIrqs(devices, pci, acpi, boot, diags);
-  checkConsole(devices, where, span, diags);
-  if (failed() || !boot) return null;
+  checkConsole(m, devices, where, span, diags);
+  // What a syntax error may have taken away is not reported missing.
+  quietFollowOns(diags, start, m);
+  // (A base's merge errors were reported when it was merged first: m.chainErrors.)
+  if (failed() || m.chainErrors || !boot) return null;
 
   // What needs the whole machine valid: the Plan's memslots and BAR windows (placed as
   // lowering will place them) and a flat binary's place in RAM.
