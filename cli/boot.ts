@@ -141,8 +141,12 @@ export async function run(args: string[]): Promise<number> {
     try {
       text = await Deno.readTextFile(planFile);
     } catch (e) {
-      failure("E2002", `cannot read '${planFile}': ${(e as Error).message}`, "check the path");
-      return EXIT_STATUS.compileError;
+      const [{ reportUnreadable }, { describeFsError }] = await Promise.all([
+        import("./input.ts"),
+        import("../host/fs_errors.ts"),
+      ]);
+      reportUnreadable(planFile, describeFsError(e));
+      return EXIT_STATUS.usage; // as check and plan report an unreadable input
     }
     try {
       plan = JSON.parse(text);
@@ -177,7 +181,7 @@ export async function run(args: string[]): Promise<number> {
     const input = await readInput(file, host);
     if ("error" in input) {
       reportUnreadable(file, input.error);
-      return EXIT_STATUS.compileError;
+      return EXIT_STATUS.usage; // as check and plan report an unreadable input
     }
     const text = input.text;
     const machine = f.machine as string | undefined;

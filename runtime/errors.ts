@@ -14,7 +14,7 @@
  * |        | powered off (KVM system event shutdown)                                     |
  * | odd    | guest wrote v to debug_exit: (v << 1) | 1                                  |
  * | 1      | (also) `vmdesc boot` did not start: the .vmdesc has errors                   |
- * | 2      | usage error (bad command-line arguments)                                    |
+ * | 2      | usage error (bad command-line arguments), unreadable input file (E2002)     |
  * | 4      | guest fault: triple fault, KVM internal error, failed VM entry, crash event  |
  * | 6      | timeout (`--timeout` / `run({timeout})`) elapsed                            |
  * | 8      | stopped by the caller (AbortSignal in the library API)                       |
@@ -107,7 +107,7 @@ export const EXIT_STATUS_HELP = `Exit status:
          device's \`success\` value
   odd    the guest wrote v to debug_exit: (v << 1) | 1, as QEMU's isa-debug-exit
   1      the .vmdesc file has errors (nothing was booted)
-  2      usage error
+  2      usage error, or an input file (FILE, --plan) cannot be read (E2002)
   4      guest fault: triple fault, KVM internal error, failed VM entry
   6      --timeout elapsed
   10     host error (E1xxx: /dev/kvm, permissions, capabilities, boot payload)

@@ -274,11 +274,20 @@ test("--stats-json into a FIFO writes through it instead of replacing the node",
   }
 });
 
-test("boot on a path it cannot read says why (E2002), like check and plan", async () => {
+test("boot on a path it cannot read says why (E2002) with check's and plan's status, 2", async () => {
   const dir = await boot(["examples"]);
-  equal(dir.code, 1);
+  equal(dir.code, 2);
   match(dir.stderr, /^error\[E2002\]: cannot read 'examples': is a directory/);
   match(dir.stderr, /help: /);
   const missing = await boot(["no/such.vmdesc"]);
+  equal(missing.code, 2);
   match(missing.stderr, /^error\[E2002\]: cannot read 'no\/such\.vmdesc': no such file/);
+  // --plan: the same coded message and status, not the OS's own wording.
+  const plan = await boot(["--plan", "/no/such.plan.json"]);
+  equal(plan.code, 2);
+  equal(
+    plan.stderr.split("\n")[0],
+    "error[E2002]: cannot read '/no/such.plan.json': no such file",
+  );
+  match(plan.stderr, /help: check the path and its permissions/);
 });
