@@ -111,6 +111,20 @@ export function readSegment(s: Sregs, name: SegName): Segment {
   };
 }
 
+/**
+ * True when the registers are exactly the x86 INIT state (rip 0xfff0 under cs selector
+ * 0xf000, base 0xffff0000; CR0 0x60000010: caches off, real mode; rflags 2). KVM on AMD
+ * SVM puts a vCPU in this state itself when the guest shuts down (triple fault): the VMCB
+ * is undefined after a shutdown intercept, so KVM re-initialises the vCPU before it
+ * reports KVM_EXIT_SHUTDOWN, and the state at the fault is gone. A guest does not fault
+ * in exactly this state: it is where a CPU starts, before its first instruction.
+ */
+export function isInitState(r: Regs, s: Sregs): boolean {
+  const cs = readSegment(s, "cs");
+  return r.get64("rip") === 0xfff0n && r.get64("rflags") === 2n && cs.selector === 0xf000 &&
+    cs.base === 0xffff_0000 && s.get64("cr0") === 0x6000_0010n;
+}
+
 export function writeSegment(s: Sregs, name: SegName, seg: Segment): void {
   const base = s.layout.f[name].off;
   const f = KVM_SEGMENT.f;
