@@ -117,6 +117,10 @@ export function noKvmHint(v: VirtFacts): string {
     return "this host is itself a kvm-pvm guest, so its KVM does not bind (see dmesg): boot on " +
       "a host with KVM; to test vmdesc here, use the nested test bed (deno task nested)";
   }
+  if (v.kvmModule) {
+    return `KVM (${v.kvmModule}) is loaded but this environment has no /dev/kvm (a container?): ` +
+      "pass the device in (docker run --device /dev/kvm), or create it (mknod /dev/kvm c 10 232)";
+  }
   if (v.vmx || v.svm) {
     return `the CPU offers ${v.vmx ? "vmx" : "svm"}: load KVM (sudo modprobe ${
       v.vmx ? "kvm_intel" : "kvm_amd"
@@ -142,7 +146,7 @@ function permissionFacts(path: string): string {
     const groups = (/^Groups:\s*(.*)$/m.exec(readText("/proc/self/status") ?? "")?.[1] ?? "")
       .trim().split(/\s+/).filter(Boolean);
     const member = groups.includes(gid) || String(Deno.gid()) === gid;
-    return `${path} is mode ${mode}, group ${group}; you are uid ${Deno.uid()}, ${
+    return `${path} is mode ${mode.padStart(3, "0")}, group ${group}; you are uid ${Deno.uid()}, ${
       member ? "in" : "not in"
     } group ${group}`;
   } catch {

@@ -10,9 +10,9 @@
  *
  * Kinds: `kvm` (no /dev/kvm), `tool` (a program the test runs is not on PATH), `file` (a
  * file it reads, such as <linux/kvm.h>), `kernel` (Debian's kernel cannot be fetched),
- * `left-out` (a slow test left out on purpose by an environment variable: see `slow` and
- * `optOut`). `.ci/run` installs every tool, so on a host with /dev/kvm any skip fails CI;
- * inside the nested test bed only `left-out` skips are allowed, each named in CI's summary.
+ * `left-out` (left out on purpose by an environment variable, `optOut`). `.ci/run` installs
+ * every tool and runs the KVM tests natively or inside the nested test bed, so in CI any
+ * skip is a part of the suite that did not run, and fails it.
  *
  * Anything else that stops a test from looking (most often a runner started without
  * --allow-all, which Deno needs for /dev) is an error, never a skip: a misconfigured run
@@ -29,12 +29,6 @@ export interface Needs {
   tools?: string[];
   /** Files read by the test (absolute paths). */
   files?: string[];
-  /**
-   * Why the test is slow (e.g. "boots Debian's kernel"). A slow test is left out when
-   * VMDESC_LEAVE_OUT_SLOW=1, which `.ci/run` sets inside the nested test bed where the
-   * whole suite would not fit CI's time budget.
-   */
-  slow?: string;
   /** An environment variable that leaves this test out when it is "1". */
   optOut?: string;
 }
@@ -50,6 +44,7 @@ const PACKAGES: Record<string, string> = {
   script: "bsdutils",
   setpriv: "util-linux",
   setsid: "util-linux",
+  unshare: "util-linux",
   mknod: "coreutils",
   mkfifo: "coreutils",
   bash: "bash",
@@ -93,9 +88,6 @@ export function kvmAbsent(): string | null {
 function decide(needs: Needs): { kind: SkipKind; why: string } | null {
   if (needs.optOut && Deno.env.get(needs.optOut) === "1") {
     return { kind: "left-out", why: `${needs.optOut}=1` };
-  }
-  if (needs.slow && Deno.env.get("VMDESC_LEAVE_OUT_SLOW") === "1") {
-    return { kind: "left-out", why: `VMDESC_LEAVE_OUT_SLOW=1 (${needs.slow})` };
   }
   if (needs.kvm) {
     const why = kvmAbsent();

@@ -29,10 +29,7 @@ const HERE = new URL(".", import.meta.url).pathname;
 const EXAMPLE = new URL("../../examples/linux.vmdesc", import.meta.url).pathname;
 const CMDLINE = "earlyprintk=serial console=ttyS0";
 
-const { kernel, skip } = await kernelOrSkip("real-kernel boot tests", {
-  kvm: true,
-  slow: "each boots Debian's kernel to its ACPI lines: ~25 s here, minutes in the nested bed",
-});
+const { kernel, skip } = await kernelOrSkip("real-kernel boot tests", { kvm: true });
 if (kernel) console.log(`kernel: ${kernel.package} ${kernel.version} (${kernel.path})`);
 
 // ── the kernel's e820 map, and what it should be ─────────────────────────────────────
