@@ -66,7 +66,8 @@ export function openKvm(path = KVM_DEVICE): number {
       throw new RuntimeError(
         "E1001",
         `${path} not found (${e.errnoName})`,
-        "is the kvm module loaded? is this a VM without nested virtualization?",
+        "is the kvm module loaded? is this a VM without nested virtualization? " +
+          "(`vmdesc doctor` tells which)",
       );
     }
     if (e instanceof HostError && (e.errnoName === "EACCES" || e.errnoName === "EPERM")) {
