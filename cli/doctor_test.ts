@@ -5,7 +5,7 @@
  * bed, tests/nested/bed_test.ts runs it before and after the kvm modules are loaded.)
  */
 import { deepEqual, doesNotMatch, equal, match, ok } from "node:assert/strict";
-import { doctor, doctorWithoutKvm } from "../tests/doctor.ts";
+import { doctor, doctorWithoutKvm, ROOT, vmdescArgs } from "../tests/doctor.ts";
 import { skipReason } from "../tests/skip.ts";
 import type { Report } from "./doctor_checks.ts";
 
@@ -81,10 +81,16 @@ Deno.test("doctor: usage errors exit 2; a FILE with errors exits 1 with its diag
   }
 });
 
-Deno.test("doctor --help names every check and the exit statuses", async () => {
+Deno.test("doctor --help names every check; vmdesc --help lists doctor", async () => {
   const r = await doctor(["--help"]);
   equal(r.code, 0);
   for (const word of ["/dev/kvm", "vm.max_map_count", "RLIMIT_MEMLOCK", "kvm-pvm", "--format"]) {
     ok(r.stdout.includes(word), word);
   }
+  const main = await new Deno.Command(Deno.execPath(), {
+    args: [...vmdescArgs(), "--help"],
+    cwd: ROOT,
+    stdout: "piped",
+  }).output();
+  match(new TextDecoder().decode(main.stdout), /^ {2}doctor +check that this host can boot/m);
 });

@@ -120,7 +120,11 @@ async function denoDir(): Promise<string> {
   return info.denoDir;
 }
 
-/** npm/registry.npmjs.org/<name>/{<version>,registry.json} for each package in deno.lock. */
+/**
+ * npm/registry.npmjs.org/<name>/<version> for each package in deno.lock (the package's
+ * registry.json beside it is carried too where the cache has one: deno writes it when it
+ * resolved a version itself, not when the lockfile named it).
+ */
 function npmCachePaths(dir: string): string[] {
   const lock = JSON.parse(Deno.readTextFileSync(`${PROJECT_ROOT}/deno.lock`));
   const paths: string[] = [];
@@ -129,9 +133,18 @@ function npmCachePaths(dir: string): string[] {
     const name = key.slice(0, at);
     const version = key.slice(at + 1).split("_")[0]; // "x@1.0.0_peer@2" → 1.0.0
     const base = `${dir}/npm/registry.npmjs.org/${name}`;
-    paths.push(`${base}/registry.json`, `${base}/${version}`);
+    paths.push(`${base}/${version}`);
   }
   return paths;
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function initScript(): Uint8Array {
@@ -190,10 +203,17 @@ async function collect(opts: ImageOptions, kernel: Kernel) {
   // The Deno cache: only the project's npm packages (the rest of DENO_DIR is live SQLite
   // caches that deno rebuilds inside).
   const dd = await denoDir();
+  const cached = () => npmCachePaths(dd).every((p) => exists(p));
+  if (!cached()) {
+    // A fresh clone: fetch the project's npm packages into the cache (the bed has no network).
+    opts.log?.("fetching the project's npm packages into the Deno cache (deno install)");
+    await run(Deno.execPath(), ["install"], PROJECT_ROOT);
+  }
   for (const p of npmCachePaths(dd)) {
     if (!tree.addHostPath(p, "content")) {
-      throw new Error(`${p} is not in the Deno cache: run the tests once on the host first`);
+      throw new Error(`${p} is not in the Deno cache (${dd}), even after deno install`);
     }
+    tree.addHostPath(p.replace(/[^/]+$/, "registry.json"), "content");
   }
 
   // The project, with its guests built.
