@@ -151,6 +151,9 @@ export async function runInBed(opts: RunOptions): Promise<RunResult> {
       let off = 0;
       while (off < b.length) off += Deno.stdout.writeSync(b.subarray(off));
     });
+    // A sink that fails (our stdout closed: `deno task nested -- ... | head`) drops the rest
+    // of the output; the command still runs to its end and QEMU is never left behind.
+    let sinkError: unknown = null;
     // The host's clock at "ready": the status file is polled until the line is there.
     let readyAt: number | null = null;
     const poll = setInterval(() => {
@@ -164,7 +167,12 @@ export async function runInBed(opts: RunOptions): Promise<RunResult> {
     const pump = (async () => {
       for await (const chunk of child.stdout) {
         readyAt ??= performance.now(); // output came before the poll saw "ready"
-        sink(chunk);
+        if (sinkError !== null) continue;
+        try {
+          sink(chunk);
+        } catch (e) {
+          sinkError = e;
+        }
       }
     })();
     const stderr = new Response(child.stderr).text();
@@ -190,6 +198,7 @@ export async function runInBed(opts: RunOptions): Promise<RunResult> {
         await tail(),
       );
     }
+    if (sinkError !== null && !(sinkError instanceof Deno.errors.BrokenPipe)) throw sinkError;
     const started = readyAt ?? end;
     return {
       status: Number(done[1]),
