@@ -26,6 +26,10 @@ export const COMMANDS: Record<string, Command> = {
   fmt: { summary: "format files in the canonical layout", load: () => import("./fmt.ts") },
   explain: { summary: "explain a diagnostic code", load: () => import("./explain.ts") },
   boot: { summary: "boot a machine on /dev/kvm", load: () => import("./boot.ts") },
+  doctor: {
+    summary: "check that this host can boot machines (KVM, limits), and why not",
+    load: () => import("./doctor.ts"),
+  },
   lsp: { summary: "run the language server on stdio", load: () => import("./lsp.ts") },
   completions: {
     summary: "print a shell completion script (bash, zsh, fish)",

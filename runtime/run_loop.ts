@@ -27,7 +27,7 @@ import {
   KVM_RUN_STRUCT,
   KVM_SYSTEM_EVENT,
 } from "./kvm/abi.ts";
-import { readSegment, type Vcpu } from "./kvm/vcpu.ts";
+import { isInitState, readSegment, type Vcpu } from "./kvm/vcpu.ts";
 import type { AddressMap } from "./address_map.ts";
 import type { AccessSize, Device, Space, StopRequest } from "./devices/device.ts";
 import {
@@ -451,7 +451,7 @@ export class RunLoop {
         return {
           reason: "triple_fault",
           message: `guest triple fault (vCPU ${v})`,
-          dump: this.dump(),
+          dump: this.#shutdownDump(),
         };
       case KVM_EXIT.FAIL_ENTRY: {
         const hw = run.getBigUint64(F["fail_entry.hardware_entry_failure_reason"].off, true);
@@ -508,6 +508,24 @@ export class RunLoop {
           dump: this.dump(),
         };
     }
+  }
+
+  /**
+   * The dump after a shutdown, or, where KVM has already reset the vCPU (AMD SVM does:
+   * see isInitState), a note saying so instead of registers that would point at the
+   * reset vector rather than at the fault.
+   */
+  #shutdownDump(): string {
+    try {
+      if (isInitState(this.vcpu.getRegs(), this.vcpu.getSregs())) {
+        return "  registers unavailable: KVM reset this vCPU when the guest shut down (KVM on " +
+          "AMD SVM does),\n  so they hold the reset state (rip 0x0000fff0, cs base " +
+          "0xffff0000), not the state at the fault";
+      }
+    } catch {
+      // dump() says why the registers cannot be read
+    }
+    return this.dump();
   }
 
   /** rip, rsp, rflags, cr0/cr3/cr4, efer, cs/ss: enough to find where a guest died. */

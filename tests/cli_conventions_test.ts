@@ -261,31 +261,3 @@ Deno.test("conventions: a rewritten file is fsynced before its rename, and its d
     await Deno.remove(dir, { recursive: true });
   }
 });
-
-Deno.test({
-  name: "conventions: a Plan with a $schema key (as editors like) boots like any other",
-  ignore: (await import("./kvm.ts")).kvmMissing() !== null,
-  async fn() {
-    const { buildGuests } = await import("../examples/guests/build.ts");
-    await buildGuests(["hello"]);
-    const dir = await scratch();
-    try {
-      const plan = await vmdesc(["plan", "--format", "json", "examples/hello.vmdesc"]);
-      const p = JSON.parse(plan.stdout);
-      assert(!("$schema" in p), "vmdesc does not write $schema (goldens stay as they are)");
-      const file = `${dir}/hello.plan.json`;
-      await Deno.writeTextFile(file, JSON.stringify({ $schema: "../../plan/schema.json", ...p }));
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", CLI, "boot", "--plan", file],
-        cwd: root.pathname,
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const stderr = new TextDecoder().decode(out.stderr);
-      assert(out.code === 0, `boot --plan with $schema: ${stderr}`);
-      assert(new TextDecoder().decode(out.stdout) === "Hello from vmdesc guest\n", "greeting");
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
-  },
-});

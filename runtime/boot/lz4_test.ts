@@ -4,6 +4,7 @@ import {
   throws as assertThrows,
 } from "node:assert/strict";
 import { decompressLz4Legacy, isLz4Legacy, Lz4Error } from "./lz4.ts";
+import { skipReason } from "../../tests/skip.ts";
 
 const MAGIC = [0x02, 0x21, 0x4c, 0x18];
 const le32 = (n: number) => [n & 0xff, (n >> 8) & 0xff, (n >> 16) & 0xff, n >>> 24];
@@ -49,19 +50,11 @@ Deno.test("lz4: corrupt input is an Lz4Error, not a crash", () => {
   assertThrows(() => decompressLz4Legacy(frame([BLOCK], 14)), Lz4Error);
 });
 
-const haveLz4 = (() => {
-  try {
-    return new Deno.Command("lz4", { args: ["--version"], stdout: "null", stderr: "null" })
-      .outputSync().success;
-  } catch {
-    return false;
-  }
-})();
-if (!haveLz4) console.log("skipping lz4 round trip: the lz4 tool is not installed");
+const skipLz4 = skipReason("lz4 round trip", { tools: ["lz4"] });
 
 Deno.test({
   name: "lz4: round trip through the real `lz4 -l` (legacy format, several blocks)",
-  ignore: !haveLz4,
+  ignore: skipLz4 !== null,
   async fn() {
     // 9 MiB of compressible but irregular data: more than one 8 MiB legacy block.
     const data = new Uint8Array(9 * 2 ** 20);

@@ -339,3 +339,51 @@ export function pollReadable(fd: number): boolean {
   const n = libc().poll(new Uint8Array(pfd.buffer), 1n, 0);
   return n > 0 && pfd.getInt16(6, true) !== 0;
 }
+
+/**
+ * A file of the kernel's (/proc, /sys) read whole, or null when it cannot be opened or
+ * read. Through libc because Deno's file API lets only --allow-all programs read /proc and
+ * /sys, and `vmdesc` runs with narrower permissions (--allow-ffi among them).
+ */
+export function readKernelFile(path: string, max = 4 << 20): string | null {
+  let fd: number;
+  try {
+    fd = open(path, O_RDONLY);
+  } catch {
+    return null;
+  }
+  try {
+    const parts: Uint8Array[] = [];
+    const buf = new Uint8Array(1 << 16);
+    let total = 0;
+    while (total < max) {
+      const n = Number(libc().read(fd, buf, BigInt(buf.length)));
+      if (n < 0) {
+        if (errno() === EINTR) continue;
+        return null;
+      }
+      if (n === 0) break;
+      parts.push(buf.slice(0, n));
+      total += n;
+    }
+    const all = new Uint8Array(total);
+    let at = 0;
+    for (const p of parts) {
+      all.set(p, at);
+      at += p.length;
+    }
+    return new TextDecoder().decode(all);
+  } finally {
+    close(fd);
+  }
+}
+
+/** Whether a path (a /sys directory, say) exists, asked through libc (see readKernelFile). */
+export function kernelPathExists(path: string): boolean {
+  try {
+    close(open(path, O_RDONLY));
+    return true;
+  } catch {
+    return false;
+  }
+}

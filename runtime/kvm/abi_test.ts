@@ -4,6 +4,7 @@
  */
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import * as abi from "./abi.ts";
+import { skipReason } from "../../tests/skip.ts";
 import type { Layout } from "./layout.ts";
 
 const LAYOUTS: Layout<string>[] = [
@@ -89,20 +90,9 @@ return 0; }
   return { source, expected };
 }
 
-function haveHeaders(): boolean {
-  try {
-    Deno.statSync("/usr/include/linux/kvm.h");
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 Deno.test({
   name: "abi: every layout, ioctl and constant matches <linux/kvm.h>",
-  ignore: !haveHeaders() &&
-    (console.log("skip abi test: /usr/include/linux/kvm.h absent (apt-get install linux-libc-dev)"),
-      true),
+  ignore: skipReason("abi test", { tools: ["gcc"], files: ["/usr/include/linux/kvm.h"] }) !== null,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "vmdesc-abi-" });
     try {

@@ -48,6 +48,9 @@ export interface Segment {
 export const CR0_PE = 1;
 export const CR0_ET = 1 << 4;
 export const CR0_PG = 0x8000_0000;
+/** Cache disable and not-write-through: set at power-on, kept as they are by INIT. */
+const CR0_NW = 1n << 29n;
+const CR0_CD = 1n << 30n;
 /** CR0 at a 32-bit protected-mode entry: PE (and the read-only ET), nothing else. */
 export const PROTECTED_MODE_CR0 = CR0_PE | CR0_ET;
 export const CR4_PAE = 1 << 5;
@@ -109,6 +112,23 @@ export function readSegment(s: Sregs, name: SegName): Segment {
     avl: g("avl"),
     unusable: g("unusable"),
   };
+}
+
+/**
+ * True when the registers are exactly the x86 INIT state: rip 0xfff0 under cs selector
+ * 0xf000, base 0xffff0000; rflags 2; CR0 with only ET set besides CD and NW, which INIT
+ * leaves as they were (0x60000010 after power-on, 0x10 after INIT of a guest that had
+ * enabled its caches). KVM on AMD SVM puts a vCPU in this state itself when the guest
+ * shuts down (triple fault): the VMCB is undefined after a shutdown intercept, so KVM
+ * INITs the vCPU before it reports KVM_EXIT_SHUTDOWN, and the state at the fault is gone.
+ * A guest does not fault in exactly this state: it is where a CPU starts, before its
+ * first instruction.
+ */
+export function isInitState(r: Regs, s: Sregs): boolean {
+  const cs = readSegment(s, "cs");
+  const cr0 = s.get64("cr0") & ~(CR0_CD | CR0_NW);
+  return r.get64("rip") === 0xfff0n && r.get64("rflags") === 2n && cs.selector === 0xf000 &&
+    cs.base === 0xffff_0000 && cr0 === BigInt(CR0_ET);
 }
 
 export function writeSegment(s: Sregs, name: SegName, seg: Segment): void {

@@ -68,7 +68,8 @@ export function openKvm(path = KVM_DEVICE): number {
       throw new RuntimeError(
         "E1001",
         `${path} not found (${e.errnoName})`,
-        "is the kvm module loaded? is this a VM without nested virtualization?",
+        "is the kvm module loaded? is this a VM without nested virtualization? " +
+          "(`vmdesc doctor` tells which)",
       );
     }
     if (e instanceof HostError && (e.errnoName === "EACCES" || e.errnoName === "EPERM")) {
@@ -269,9 +270,108 @@ export function signalMsi(vmFd: number, address: number, data: number): boolean 
   return host.ioctlBuf(vmFd, KVM_SIGNAL_MSI, msiBuf.bytes, "KVM_SIGNAL_MSI") > 0;
 }
 
+/** One capability or limit the runtime needs from KVM, as this host answers it. */
+export interface KvmRequirement {
+  /** "KVM_CAP_USER_MEMORY", "KVM_CAP_NR_MEMSLOTS", ... */
+  name: string;
+  /** What vmdesc uses it for. */
+  why: string;
+  /** Needed by every machine (false: only by some, see `why`; `ok` is then informational). */
+  always: boolean;
+  /** A capability (present or not) or a limit (a count). */
+  kind: "capability" | "limit";
+  ok: boolean;
+  /** The host's answer: KVM_CHECK_EXTENSION's value (0: absent). */
+  have: number;
+  /** The E1004 message and hint when it is not met. */
+  message: string;
+  hint: string;
+}
+
+/**
+ * The capabilities vmdesc uses, with which machines need them (`when`); `vmdesc doctor`
+ * reports this same list, so there is one list.
+ */
+const CAPABILITIES: readonly {
+  cap: CapName;
+  why: string;
+  when?: (plan: Plan) => boolean;
+  hint?: string;
+}[] = [
+  { cap: "USER_MEMORY", why: "guest memory from host mappings" },
+  { cap: "IRQCHIP", why: "in-kernel PIC, IOAPIC and LAPICs" },
+  { cap: "SET_TSS_ADDR", why: "the TSS page KVM needs on Intel" },
+  { cap: "SET_IDENTITY_MAP_ADDR", why: "the identity-map page KVM needs on Intel" },
+  { cap: "EXT_CPUID", why: "the guest's CPUID table" },
+  { cap: "IMMEDIATE_EXIT", why: "stopping a running vCPU" },
+  { cap: "PIT2", why: "the in-kernel PIT (machines with a PIT)", when: (p) => p.platform.pit },
+  {
+    cap: "READONLY_MEM",
+    why: "read-only memslots (the `shadow` PCI hole, the default)",
+    when: (p) => p.memslots.some((m) => m.flags.includes("readonly")),
+    hint: "use the `trap` hole strategy (--hole-strategy trap), which needs no read-only memslots",
+  },
+];
+
+/** KVM_GET_API_VERSION, as E1005 when the ioctl fails (a file that is not KVM: ENOTTY). */
+export function kvmApiVersion(kvmFd: number): number {
+  return kvmCall("KVM_GET_API_VERSION", () => host.ioctl(kvmFd, KVM_GET_API_VERSION, 0));
+}
+
+/**
+ * Every capability and limit the Plan needs, as this KVM answers them. Without a Plan:
+ * every capability vmdesc uses (`always` tells which every machine needs) and the limits
+ * as they are.
+ */
+export function kvmRequirements(kvmFd: number, plan: Plan | null): KvmRequirement[] {
+  const cap = (name: CapName) => host.ioctl(kvmFd, KVM_CHECK_EXTENSION, KVM_CAP[name]);
+  const out: KvmRequirement[] = [];
+  for (const c of CAPABILITIES) {
+    if (plan && c.when && !c.when(plan)) continue;
+    const have = cap(c.cap);
+    out.push({
+      name: `KVM_CAP_${c.cap}`,
+      why: c.why,
+      always: c.when === undefined,
+      kind: "capability",
+      ok: have > 0,
+      have,
+      message: `KVM lacks capability KVM_CAP_${c.cap}`,
+      hint: c.hint ?? "this KVM is too old or restricted for vmdesc",
+    });
+  }
+  const slots = cap("NR_MEMSLOTS");
+  const slotsNeeded = plan
+    ? Math.max(plan.memslots.length, Math.max(-1, ...plan.memslots.map((m) => m.slot)) + 1)
+    : 1;
+  out.push({
+    name: "KVM_CAP_NR_MEMSLOTS",
+    why: plan ? `memslots: the machine uses ${slotsNeeded}` : "memslots per VM",
+    always: true,
+    kind: "limit",
+    ok: slotsNeeded <= slots,
+    have: slots,
+    message: `KVM_CAP_NR_MEMSLOTS is ${slots}, the Plan needs ${slotsNeeded}`,
+    hint: "use fewer memory ranges",
+  });
+  const maxVcpus = cap("MAX_VCPUS") || cap("NR_VCPUS");
+  const cpus = plan ? plan.cpus.count : 1;
+  out.push({
+    name: "KVM_CAP_MAX_VCPUS",
+    why: plan ? `vCPUs: the machine has ${cpus}` : "vCPUs per VM",
+    always: true,
+    kind: "limit",
+    ok: cpus <= maxVcpus,
+    have: maxVcpus,
+    message: `KVM supports ${maxVcpus} vCPUs, the Plan has ${cpus}`,
+    hint: "lower `cpus`",
+  });
+  return out;
+}
+
 /** API version and every capability the Plan needs (E1003, E1004). */
 function checkKvm(kvmFd: number, plan: Plan): void {
-  const version = kvmCall("KVM_GET_API_VERSION", () => host.ioctl(kvmFd, KVM_GET_API_VERSION, 0));
+  const version = kvmApiVersion(kvmFd);
   if (version !== KVM_API_VERSION) {
     throw new RuntimeError(
       "E1003",
@@ -279,45 +379,6 @@ function checkKvm(kvmFd: number, plan: Plan): void {
       "this kernel's KVM is incompatible; use a Linux kernel with the stable KVM API",
     );
   }
-  const cap = (name: CapName) => host.ioctl(kvmFd, KVM_CHECK_EXTENSION, KVM_CAP[name]);
-  const need: CapName[] = [
-    "USER_MEMORY",
-    "IRQCHIP",
-    "SET_TSS_ADDR",
-    "SET_IDENTITY_MAP_ADDR",
-    "EXT_CPUID",
-    "IMMEDIATE_EXIT",
-  ];
-  if (plan.platform.pit) need.push("PIT2");
-  if (plan.memslots.some((m) => m.flags.includes("readonly"))) need.push("READONLY_MEM");
-  for (const name of need) {
-    if (cap(name) <= 0) {
-      throw new RuntimeError(
-        "E1004",
-        `KVM lacks capability KVM_CAP_${name}`,
-        name === "READONLY_MEM"
-          ? "use the `trap` hole strategy (--hole-strategy trap), which needs no read-only memslots"
-          : "this KVM is too old or restricted for vmdesc",
-      );
-    }
-  }
-  const slots = cap("NR_MEMSLOTS");
-  const maxSlot = Math.max(-1, ...plan.memslots.map((m) => m.slot));
-  if (plan.memslots.length > slots || maxSlot >= slots) {
-    throw new RuntimeError(
-      "E1004",
-      `KVM_CAP_NR_MEMSLOTS is ${slots}, the Plan needs ${
-        Math.max(plan.memslots.length, maxSlot + 1)
-      }`,
-      "use fewer memory ranges",
-    );
-  }
-  const maxVcpus = cap("MAX_VCPUS") || cap("NR_VCPUS");
-  if (plan.cpus.count > maxVcpus) {
-    throw new RuntimeError(
-      "E1004",
-      `KVM supports ${maxVcpus} vCPUs, the Plan has ${plan.cpus.count}`,
-      "lower `cpus`",
-    );
-  }
+  const unmet = kvmRequirements(kvmFd, plan).find((r) => !r.ok);
+  if (unmet) throw new RuntimeError("E1004", unmet.message, unmet.hint);
 }

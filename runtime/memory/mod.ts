@@ -15,7 +15,7 @@
 import type { Memslot } from "../../plan/types.ts";
 import * as host from "../host/libc.ts";
 import { RuntimeError } from "../errors.ts";
-import { createOnesAlias } from "./ones_alias.ts";
+import { createOnesAlias, planPieces } from "./ones_alias.ts";
 
 /** Host memory behind one memslot. `release()` unmaps it and closes any fd; idempotent. */
 export interface HostMapping {
@@ -86,6 +86,23 @@ function fileBacked(slot: Memslot, path: string, offset: number): HostMapping {
     }
   }
   return m;
+}
+
+/**
+ * How many host mappings (VMAs) a memslot takes, before the kernel merges any: one for
+ * anonymous memory, two for a file (the file over an anonymous range), one per piece of a
+ * `ones_alias` window (E1006 when the window needs too many; see ./ones_alias.ts).
+ * `vmdesc doctor` compares a machine's sum with vm.max_map_count.
+ */
+export function mappingsFor(slot: Memslot): number {
+  switch (slot.backing.kind) {
+    case "file":
+      return 2;
+    case "ones_alias":
+      return planPieces(slot).length;
+    default:
+      return 1;
+  }
 }
 
 /** Creates the host mapping for one memslot (E1006 with a hint when the host refuses it). */

@@ -129,13 +129,10 @@ export function planPieces(slot: Memslot): Piece[] {
   return pieces;
 }
 
+/** The host's limit, read through libc: `vmdesc boot` lacks the --allow-all Deno wants for /proc. */
 function maxMapCount(): number {
-  try {
-    const v = parseInt(Deno.readTextFileSync("/proc/sys/vm/max_map_count").trim(), 10);
-    return Number.isFinite(v) && v > 0 ? v : DEFAULT_MAX_MAP_COUNT;
-  } catch {
-    return DEFAULT_MAX_MAP_COUNT;
-  }
+  const v = parseInt(host.readKernelFile("/proc/sys/vm/max_map_count")?.trim() ?? "", 10);
+  return Number.isFinite(v) && v > 0 ? v : DEFAULT_MAX_MAP_COUNT;
 }
 
 /** Builds the host side of a `ones_alias` memslot (see the module comment). */

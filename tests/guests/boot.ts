@@ -8,21 +8,13 @@ import { DenoHost } from "../../host/disk_host.ts";
 import { createMachine, type RunResult } from "../../runtime/mod.ts";
 import type { InputSource } from "../../runtime/devices/device.ts";
 import { buildGuests } from "../../examples/guests/build.ts";
-import { kvmMissing as kvmMissingReason } from "../kvm.ts";
+import { skipReason } from "../skip.ts";
 
 const GUESTS_DIR = decodeURIComponent(new URL("../../examples/guests/", import.meta.url).pathname);
 
-/** Why KVM tests cannot run here, or null when /dev/kvm is usable. */
-export const kvmMissing: string | null = kvmMissingReason();
-
-/** Registers a KVM test, or a skipped one that says why. */
+/** Registers a KVM test, or a skipped one that says why (tests/skip.ts decides). */
 export function kvmTest(name: string, fn: () => Promise<void>): void {
-  if (kvmMissing) {
-    Deno.test({ name, ignore: true, fn });
-    console.log(`skipping "${name}": ${kvmMissing}`);
-    return;
-  }
-  Deno.test({ name, fn });
+  Deno.test({ name, ignore: skipReason(`"${name}"`, { kvm: true }) !== null, fn });
 }
 
 export interface CompileGuestOptions {

@@ -13,26 +13,10 @@ import {
 import { buildAcpi } from "../../runtime/boot/acpi/mod.ts";
 import { samplePlan } from "../../runtime/boot/acpi/testing.ts";
 import type { Plan } from "../../plan/types.ts";
+import { skipReason } from "../skip.ts";
 
-function haveTool(name: string): boolean {
-  try {
-    const r = new Deno.Command("sh", { args: ["-c", `command -v ${name}`], stdout: "null" })
-      .outputSync();
-    return r.success;
-  } catch {
-    return false;
-  }
-}
-
-// iasl is a test dependency (CI installs acpica-tools); outside CI a missing tool skips
-// with a reason rather than failing the whole suite.
-const HAVE_IASL = haveTool("iasl") && haveTool("acpiexec");
-const IGNORE = !HAVE_IASL && Deno.env.get("CI") !== "true";
-if (IGNORE) {
-  console.log(
-    "skipping ACPI iasl tests: iasl/acpiexec not installed (apt-get install acpica-tools)",
-  );
-}
+// iasl is a test dependency (CI installs acpica-tools, and counts a skip as a failure).
+const IGNORE = skipReason("ACPI iasl tests", { tools: ["iasl", "acpiexec"] }) !== null;
 
 const PROBLEM = /error|warning|incorrect|invalid|should be|unknown|not found|failure/i;
 

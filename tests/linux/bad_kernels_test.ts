@@ -5,11 +5,10 @@
  */
 import { deepStrictEqual as assertEquals, match as assertMatch } from "node:assert/strict";
 import { fakeBzImage, lz4Stored, tinyPvhElf } from "../../runtime/boot/bzimage_testing.ts";
-import { kvmMissing } from "../kvm.ts";
+import { skipReason } from "../skip.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
-const skip = kvmMissing();
-if (skip) console.log(`skipping bad-kernel boot tests: ${skip}`);
+const skip = skipReason("bad-kernel boot tests", { kvm: true });
 
 const MiB = 2 ** 20;
 

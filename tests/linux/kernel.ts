@@ -6,7 +6,10 @@
  * `apt-get download` (running `apt-get update` first when apt does not know it yet),
  * unpacked with `dpkg-deb -x`, and its `boot/vmlinuz-*` kept in the cache directory:
  * `$VMDESC_KERNEL_CACHE`, else `.cache/kernel/` at the repository root (gitignored).
- * The cache holds the vmlinuz and a `kernel.json` naming the file, package and version.
+ * The cache holds the vmlinuz, the few modules of the same package that the nested test
+ * bed (tests/nested/) loads to get a `/dev/kvm` inside QEMU (KVM itself, its AMD and Intel
+ * backends, irqbypass, and qemu_fw_cfg), and a `kernel.json` naming the files, package
+ * and version. A cache from before the modules were kept is fetched again.
  *
  * Run it alone to fill the cache: `deno run -A tests/linux/kernel.ts`.
  */
@@ -18,7 +21,24 @@ export interface Kernel {
   package: string;
   /** Its Debian version, e.g. "6.1.192-2". */
   version: string;
+  /** Absolute paths of the cached modules by name ("kvm", "kvm-amd", ...): KERNEL_MODULES. */
+  modules: Record<KernelModule, string>;
 }
+
+/**
+ * The modules kept from the package, by name, with their path under lib/modules/<release>/.
+ * Enough for KVM on an emulated CPU (irqbypass before kvm, kvm before its backend) and for
+ * reading QEMU's fw_cfg files from /sys/firmware.
+ */
+export const KERNEL_MODULES = {
+  "irqbypass": "kernel/virt/lib/irqbypass.ko",
+  "kvm": "kernel/arch/x86/kvm/kvm.ko",
+  "kvm-amd": "kernel/arch/x86/kvm/kvm-amd.ko",
+  "kvm-intel": "kernel/arch/x86/kvm/kvm-intel.ko",
+  "qemu_fw_cfg": "kernel/drivers/firmware/qemu_fw_cfg.ko",
+} as const;
+export type KernelModule = keyof typeof KERNEL_MODULES;
+const MODULE_NAMES = Object.keys(KERNEL_MODULES) as KernelModule[];
 
 export type KernelResult = { kernel: Kernel } | { skip: string };
 
@@ -40,12 +60,23 @@ async function sh(cmd: string, args: string[], cwd?: string) {
   }
 }
 
+const nonEmptyFile = async (path: string) => {
+  const st = await Deno.stat(path);
+  return st.isFile && st.size > 0;
+};
+
 async function readCached(dir: string): Promise<Kernel | null> {
   try {
     const meta = JSON.parse(await Deno.readTextFile(`${dir}/kernel.json`));
     const path = `${dir}/${meta.file}`;
-    const st = await Deno.stat(path);
-    return st.isFile && st.size > 0 ? { path, package: meta.package, version: meta.version } : null;
+    if (!await nonEmptyFile(path) || typeof meta.modules !== "object") return null;
+    const modules = {} as Record<KernelModule, string>;
+    for (const name of MODULE_NAMES) {
+      if (typeof meta.modules[name] !== "string") return null;
+      modules[name] = `${dir}/${meta.modules[name]}`;
+      if (!await nonEmptyFile(modules[name])) return null;
+    }
+    return { path, package: meta.package, version: meta.version, modules };
   } catch {
     return null;
   }
@@ -86,11 +117,12 @@ async function fetchKernel(dir: string): Promise<KernelResult> {
     const deb = [...Deno.readDirSync(tmp)].find((e) => e.name.endsWith(".deb"))?.name;
     if (!deb) return { skip: `apt-get download ${pkg} produced no .deb` };
     const version = decodeURIComponent(deb.split("_")[1] ?? "unknown");
-    // Only boot/ is needed: unpacking the modules too would take most of the time.
+    // Only boot/ and a few modules are needed: unpacking all modules takes most of the time.
     await Deno.mkdir(`${tmp}/x`);
     const x = await sh("sh", [
       "-c",
-      `dpkg-deb --fsys-tarfile "$1" | tar -x -C x --wildcards './boot/vmlinuz-*'`,
+      `dpkg-deb --fsys-tarfile "$1" | tar -x -C x --wildcards './boot/vmlinuz-*' ` +
+      MODULE_NAMES.map((m) => `'./lib/modules/*/${KERNEL_MODULES[m]}'`).join(" "),
       "sh",
       deb,
     ], tmp);
@@ -100,13 +132,27 @@ async function fetchKernel(dir: string): Promise<KernelResult> {
     )
       ?.name;
     if (!vmlinuz) throw new Error(`${deb} has no boot/vmlinuz-*`);
-    await Deno.mkdir(dir, { recursive: true });
+    const release = vmlinuz.slice("vmlinuz-".length);
+    await Deno.mkdir(`${dir}/modules/${release}`, { recursive: true });
+    // Copy then rename, so an interrupted run never leaves half a file in the cache; the
+    // kernel.json written last is what makes the new files count.
+    const keep = async (from: string, to: string) => {
+      await Deno.copyFile(from, `${to}.part`);
+      await Deno.rename(`${to}.part`, to);
+    };
+    const moduleFiles = {} as Record<KernelModule, string>;
+    for (const name of MODULE_NAMES) {
+      const file = `modules/${release}/${name}.ko`;
+      await keep(`${tmp}/x/lib/modules/${release}/${KERNEL_MODULES[name]}`, `${dir}/${file}`);
+      moduleFiles[name] = file;
+    }
     const path = `${dir}/${vmlinuz}`;
-    // Copy then rename, so an interrupted run never leaves half a kernel in the cache.
-    await Deno.copyFile(`${tmp}/x/boot/${vmlinuz}`, `${path}.part`);
-    await Deno.rename(`${path}.part`, path);
-    const kernel: Kernel = { path, package: pkg, version };
-    const meta = { file: vmlinuz, package: pkg, version };
+    await keep(`${tmp}/x/boot/${vmlinuz}`, path);
+    const modules = Object.fromEntries(
+      MODULE_NAMES.map((n) => [n, `${dir}/${moduleFiles[n]}`]),
+    ) as Record<KernelModule, string>;
+    const kernel: Kernel = { path, package: pkg, version, modules };
+    const meta = { file: vmlinuz, package: pkg, version, modules: moduleFiles };
     await Deno.writeTextFile(`${dir}/kernel.json.part`, JSON.stringify(meta, null, 2) + "\n");
     await Deno.rename(`${dir}/kernel.json.part`, `${dir}/kernel.json`);
     return { kernel };

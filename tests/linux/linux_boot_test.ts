@@ -23,19 +23,14 @@ import { extractVmlinux, parseBzImage } from "../../runtime/boot/bzimage.ts";
 import { parseElf, PT_LOAD } from "../../runtime/boot/elf.ts";
 import { placeHigh } from "../../runtime/boot/placement.ts";
 import { placeLinux } from "../../runtime/boot/linux.ts";
-import { ensureKernel } from "./kernel.ts";
-import { kvmMissing } from "../kvm.ts";
+import { kernelOrSkip, skipReason } from "../skip.ts";
 
 const HERE = new URL(".", import.meta.url).pathname;
 const EXAMPLE = new URL("../../examples/linux.vmdesc", import.meta.url).pathname;
 const CMDLINE = "earlyprintk=serial console=ttyS0";
 
-const kvmSkip = kvmMissing();
-const kernelResult = kvmSkip ? null : await ensureKernel();
-const skip = kvmSkip ?? (kernelResult && "skip" in kernelResult ? kernelResult.skip : null);
-const kernel = kernelResult && "kernel" in kernelResult ? kernelResult.kernel : null;
-if (skip) console.log(`skipping the real-kernel boot tests: ${skip}`);
-else console.log(`kernel: ${kernel!.package} ${kernel!.version} (${kernel!.path})`);
+const { kernel, skip } = await kernelOrSkip("real-kernel boot tests", { kvm: true });
+if (kernel) console.log(`kernel: ${kernel.package} ${kernel.version} (${kernel.path})`);
 
 // ── the kernel's e820 map, and what it should be ─────────────────────────────────────
 
@@ -247,7 +242,8 @@ Deno.test({
 
 Deno.test({
   name: "linux: Debian's bzImage through the 64-bit boot protocol reaches the same lines",
-  ignore: skip !== null || Deno.env.get("VMDESC_SKIP_BZIMAGE") === "1",
+  ignore: skip !== null ||
+    skipReason("bzImage boot test", { optOut: "VMDESC_SKIP_BZIMAGE" }) !== null,
   sanitizeResources: false,
   async fn() {
     const plan = await planFor(EXAMPLE, "linux");

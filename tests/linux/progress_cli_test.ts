@@ -4,7 +4,7 @@
  * progress text and not a single control code. The guest is the endless-loop test guest
  * (prints one line, then spins), ended by --timeout.
  */
-import { kvmMissing } from "../kvm.ts";
+import { skipReason } from "../skip.ts";
 import {
   deepStrictEqual as assertEquals,
   match as assertMatch,
@@ -25,15 +25,7 @@ const ARGS = [
   "2",
 ];
 
-function skipReason(): string | null {
-  const kvm = kvmMissing();
-  if (kvm) return kvm;
-  const r = new Deno.Command("sh", { args: ["-c", "command -v script"], stdout: "null" })
-    .outputSync();
-  return r.success ? null : "util-linux `script` is not installed";
-}
-const skip = skipReason();
-if (skip) console.log(`skipping progress line tests: ${skip}`);
+const skip = skipReason("progress line tests", { kvm: true, tools: ["script"] });
 
 const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
 

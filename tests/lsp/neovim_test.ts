@@ -10,16 +10,9 @@
  */
 import { assert, assertEquals } from "./assert.ts";
 import { checkJson, DENO_FLAGS, FIXTURES, ROOT, vmdescFmt } from "./helpers.ts";
+import { skipReason, which } from "../skip.ts";
 
-function which(cmd: string): string | null {
-  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
-    try {
-      if (Deno.statSync(`${dir}/${cmd}`).isFile) return `${dir}/${cmd}`;
-    } catch { /* not here */ }
-  }
-  return null;
-}
-
+const skip = skipReason("neovim test", { tools: ["nvim"] });
 const nvim = which("nvim");
 const setsid = which("setsid");
 
@@ -110,7 +103,7 @@ async function throughNeovim(serverCmd: string[] | null, path?: string) {
 
 Deno.test({
   name: "neovim: diagnostics and formatting through the real editor",
-  ignore: nvim === null,
+  ignore: skip !== null,
   async fn() {
     await throughNeovim([
       Deno.execPath(),
@@ -137,7 +130,3 @@ Deno.test({
     }
   },
 });
-
-if (nvim === null) {
-  console.log("neovim test skipped: `nvim` is not on PATH (apt-get install -y neovim)");
-}

@@ -9,12 +9,12 @@ import { Machine } from "../../runtime/machine.ts";
 import { createMachine } from "../../runtime/mod.ts";
 import type { InputSource } from "../../runtime/devices/device.ts";
 import * as host from "../../runtime/host/libc.ts";
-import { exitGuest, flatPlan, haveKvm, serialDevice, spinGuest, withGuest } from "./plans.ts";
+import { exitGuest, flatPlan, serialDevice, spinGuest, withGuest } from "./plans.ts";
+import { skipReason } from "../skip.ts";
 import { runGuest } from "../guests/boot.ts";
 import { buildGuests } from "../../examples/guests/build.ts";
 
-const kvm = haveKvm();
-if (!kvm) console.log("skip caller-thread tests: /dev/kvm is absent");
+const kvm = skipReason("caller-thread tests", { kvm: true }) === null;
 const test = (name: string, fn: () => Promise<void>) => Deno.test({ name, ignore: !kvm, fn });
 const caller = { vcpuThread: "caller" as const };
 

@@ -5,10 +5,10 @@
 import { equal } from "node:assert/strict";
 import { Machine } from "../../runtime/machine.ts";
 import type { DevicePlan } from "../../plan/types.ts";
-import { flatPlan, haveKvm, writeTemp } from "./plans.ts";
+import { flatPlan, writeTemp } from "./plans.ts";
+import { skipReason } from "../skip.ts";
 
-const kvm = haveKvm();
-if (!kvm) console.log("skip entry state tests: /dev/kvm is absent");
+const kvm = skipReason("entry state tests", { kvm: true }) === null;
 
 /** debug_exit taking 32-bit writes, so the guest can report a whole register. */
 function wideExit(): DevicePlan {

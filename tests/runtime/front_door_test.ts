@@ -7,10 +7,11 @@
  */
 import { equal, match, ok, rejects } from "node:assert/strict";
 import { createMachine, type ProgressHooks, RuntimeError } from "../../runtime/mod.ts";
-import { exitGuest, flatPlan, haveKvm, serialDevice, withGuest } from "./plans.ts";
+import { exitGuest, flatPlan, serialDevice, withGuest } from "./plans.ts";
+import { skipReason } from "../skip.ts";
 import type { Plan } from "../../plan/types.ts";
 
-const kvm = haveKvm();
+const kvm = skipReason("runtime front door tests", { kvm: true }) === null;
 if (!kvm) console.log("skip front door tests: /dev/kvm is absent");
 const test = (name: string, fn: () => Promise<void>) => Deno.test({ name, ignore: !kvm, fn });
 

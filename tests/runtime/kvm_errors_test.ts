@@ -5,26 +5,20 @@
 import { equal, match, ok, throws } from "node:assert/strict";
 import { RuntimeError } from "../../runtime/errors.ts";
 import { Vm } from "../../runtime/kvm/vm.ts";
-import { exitGuest, flatPlan, haveKvm, MiB, writeTemp } from "./plans.ts";
+import { exitGuest, flatPlan, MiB, writeTemp } from "./plans.ts";
+import { skipReason } from "../skip.ts";
 import * as host from "../../runtime/host/libc.ts";
 
 const ROOT = decodeURIComponent(new URL("../../", import.meta.url).pathname);
 
 /** E1002 needs a process that really lacks permission: as root, a mode-000 device node
- * opened with every capability dropped (setpriv), so root's DAC override does not apply. */
-function e1002Unavailable(): string | null {
-  if (!haveKvm()) return "/dev/kvm is absent";
-  if (Deno.uid() !== 0) return null; // not root: the mode-000 node denies us directly
-  try {
-    Deno.statSync("/usr/bin/setpriv");
-  } catch {
-    return "setpriv is missing (util-linux)";
-  }
-  return null;
-}
-
-const why = e1002Unavailable();
-if (why) console.log(`skip E1002 test: ${why}`);
+ * opened with every capability dropped (setpriv), so root's DAC override does not apply;
+ * not root, the mode-000 node denies us directly. */
+const why = skipReason("E1002 test", {
+  kvm: true,
+  tools: Deno.uid() === 0 ? ["mknod", "setpriv"] : ["mknod"],
+});
+const skip = skipReason("KVM limit and guest memory tests", { kvm: true });
 
 Deno.test({
   name: "E1002: permission denied on the KVM device, with the kvm-group hint",
@@ -69,7 +63,7 @@ try { openKvm("${node}"); console.log("opened"); } catch (e) { console.log(JSON.
 
 Deno.test({
   name: "E1004: a memslot id beyond KVM_CAP_NR_MEMSLOTS is refused before anything is built",
-  ignore: !haveKvm(),
+  ignore: skip !== null,
   async fn() {
     const path = await writeTemp(exitGuest(0));
     try {
@@ -91,7 +85,7 @@ Deno.test({
 
 Deno.test({
   name: "guest memory: writes are bounds-checked and may cross adjacent memslots",
-  ignore: !haveKvm(),
+  ignore: skip !== null,
   async fn() {
     const path = await writeTemp(exitGuest(0));
     try {
@@ -135,7 +129,7 @@ Deno.test({
 
 Deno.test({
   name: "E1006: guest memory the host cannot map (no room; a directory as backing), nothing left",
-  ignore: !haveKvm(),
+  ignore: skip !== null,
   async fn() {
     const path = await writeTemp(exitGuest(0));
     const dir = await Deno.makeTempDir({ prefix: "vmdesc-backing-" });

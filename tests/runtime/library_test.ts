@@ -2,13 +2,14 @@
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
 import { compileFile, compileText, createMachine } from "../../mod.ts";
 import { buildGuests } from "../../examples/guests/build.ts";
-import { haveKvm } from "./plans.ts";
+import { skipReason } from "../skip.ts";
 
 const ROOT = decodeURIComponent(new URL("../../", import.meta.url).pathname);
+const skip = skipReason("library boot tests", { kvm: true });
 
 Deno.test({
   name: "library: compileFile + createMachine boot hello; serial arrives as a stream",
-  ignore: !haveKvm(),
+  ignore: skip !== null,
   async fn() {
     await buildGuests(["hello"]);
     const c = await compileFile(ROOT + "examples/hello.vmdesc");
@@ -46,7 +47,7 @@ Deno.test("library: a file that cannot be read is E2002 with a hint, not a throw
 
 Deno.test({
   name: "library: a machine that cannot be created leaves the caller's serial stream unlocked",
-  ignore: !haveKvm(),
+  ignore: skip !== null,
   async fn() {
     const c = compileText(
       'machine m {\n  memory 64 MiB\n  device serial com1 { port 0x3f8 }\n  boot pvh "/nonexistent/guest.elf"\n}\n',

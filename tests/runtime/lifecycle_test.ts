@@ -8,9 +8,10 @@
 import { deepEqual, equal, ok, rejects, throws } from "node:assert/strict";
 import { Machine, type StateChange } from "../../runtime/machine.ts";
 import { StateError } from "../../runtime/lifecycle.ts";
-import { exitGuest, flatPlan, haveKvm, withGuest } from "./plans.ts";
+import { exitGuest, flatPlan, withGuest } from "./plans.ts";
+import { skipReason } from "../skip.ts";
 
-const kvm = haveKvm();
+const kvm = skipReason("machine lifecycle tests", { kvm: true }) === null;
 if (!kvm) console.log("skip lifecycle tests: /dev/kvm is absent");
 const test = (name: string, fn: () => Promise<void>) => Deno.test({ name, ignore: !kvm, fn });
 

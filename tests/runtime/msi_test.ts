@@ -8,7 +8,8 @@ import { Vm } from "../../runtime/kvm/vm.ts";
 import { boot } from "../../runtime/boot/mod.ts";
 import * as host from "../../runtime/host/libc.ts";
 import { KVM_EXIT, KVM_RUN, KVM_RUN_STRUCT } from "../../runtime/kvm/abi.ts";
-import { flatPlan, haveKvm, withGuest } from "./plans.ts";
+import { flatPlan, withGuest } from "./plans.ts";
+import { skipReason } from "../skip.ts";
 
 /** Software-enables the LAPIC (SVR at 0xfee000f0 = 0x1ff), then `out 0xf4, 0`; hlt. */
 const ENABLE_LAPIC = new Uint8Array([
@@ -19,7 +20,7 @@ const ENABLE_LAPIC = new Uint8Array([
 
 Deno.test({
   name: "KVM_SIGNAL_MSI: blocked until the guest enables its LAPIC, then delivered",
-  ignore: !haveKvm(),
+  ignore: skipReason("MSI delivery", { kvm: true }) !== null,
   async fn() {
     await withGuest(ENABLE_LAPIC, async (path) => {
       const plan = flatPlan({ path });

@@ -2,7 +2,6 @@
  * Hand-written Plans and hand-assembled guests for runtime tests (no `lang/` involved:
  * the runtime only ever sees Plans).
  */
-import { kvmMissing } from "../kvm.ts";
 import type { DevicePlan, Plan } from "../../plan/types.ts";
 import { x86Platform } from "../../runtime/boot/acpi/testing.ts";
 
@@ -149,10 +148,6 @@ export async function withGuest<T>(
   } finally {
     await Deno.remove(p);
   }
-}
-
-export function haveKvm(): boolean {
-  return kvmMissing() === null;
 }
 
 export function serialDevice(id = "com1", port = 0x3f8, irq = 4): DevicePlan {

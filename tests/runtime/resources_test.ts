@@ -7,12 +7,12 @@ import { deepEqual, equal, ok, rejects } from "node:assert/strict";
 import { Vm } from "../../runtime/kvm/vm.ts";
 import { Machine } from "../../runtime/machine.ts";
 import { RuntimeError } from "../../runtime/errors.ts";
-import { exitGuest, flatPlan, haveKvm, MiB, writeTemp } from "./plans.ts";
+import { exitGuest, flatPlan, MiB, writeTemp } from "./plans.ts";
+import { skipReason } from "../skip.ts";
 import * as host from "../../runtime/host/libc.ts";
 import type { Plan } from "../../plan/types.ts";
 
-const kvm = haveKvm();
-if (!kvm) console.log("skip runtime resource tests: /dev/kvm is absent");
+const kvm = skipReason("runtime resource tests", { kvm: true }) === null;
 
 function fdCount(): number {
   return [...Deno.readDirSync("/proc/self/fd")].length;

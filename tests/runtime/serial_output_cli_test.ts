@@ -6,12 +6,11 @@
  */
 import { equal, match } from "node:assert/strict";
 import { buildGuests } from "../../examples/guests/build.ts";
-import { haveKvm } from "./plans.ts";
+import { skipReason } from "../skip.ts";
 
 const ROOT = decodeURIComponent(new URL("../../", import.meta.url).pathname);
 const CLI = ROOT + "cli/vmdesc.ts";
-const kvm = haveKvm();
-if (!kvm) console.log("skip serial output CLI tests: /dev/kvm is absent");
+const kvm = skipReason("serial output CLI tests", { kvm: true }) === null;
 const HELLO = "Hello from vmdesc guest\n";
 
 async function bootIn(dir: string, output: string) {

@@ -4,7 +4,8 @@
  */
 import { equal, ok } from "node:assert/strict";
 import { Machine } from "../../runtime/machine.ts";
-import { debugExitDevice, flatPlan, haveKvm, serialDevice, writeTemp } from "./plans.ts";
+import { debugExitDevice, flatPlan, serialDevice, writeTemp } from "./plans.ts";
+import { skipReason } from "../skip.ts";
 
 /** Every vCPU starts here; CPUID leaf 1 EBX[31:24] (the APIC id vmdesc sets) picks the role. */
 const GUEST = new Uint8Array([
@@ -74,7 +75,7 @@ const GUEST = new Uint8Array([
 
 Deno.test({
   name: "SMP: an AP's PIO is forwarded to vCPU 0's devices while vCPU 0 spins",
-  ignore: !haveKvm(),
+  ignore: skipReason("SMP forwarding test", { kvm: true }) !== null,
   async fn() {
     const path = await writeTemp(GUEST);
     try {
