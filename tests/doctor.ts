@@ -3,15 +3,13 @@
  * from deno.json, so a check that needs more permission than the task grants shows up
  * here), optionally inside a mount namespace where /dev is replaced.
  */
-import denoJson from "../deno.json" with { type: "json" };
+import { taskFlags } from "../bin/install.ts";
 
 export const ROOT = decodeURIComponent(new URL("../", import.meta.url).pathname);
 
 /** `deno run <the vmdesc task's flags> cli/vmdesc.ts`, as argv after the deno binary. */
 export function vmdescArgs(): string[] {
-  const words = denoJson.tasks.vmdesc.split(/\s+/);
-  if (words[0] !== "deno") throw new Error(`unexpected vmdesc task: ${denoJson.tasks.vmdesc}`);
-  return words.slice(1);
+  return ["run", ...taskFlags(Deno.readTextFileSync(`${ROOT}deno.json`)), "cli/vmdesc.ts"];
 }
 
 export interface Result {

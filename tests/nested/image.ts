@@ -129,9 +129,11 @@ function npmCachePaths(dir: string): string[] {
   const lock = JSON.parse(Deno.readTextFileSync(`${PROJECT_ROOT}/deno.lock`));
   const paths: string[] = [];
   for (const key of Object.keys(lock.npm ?? {})) {
-    const at = key.lastIndexOf("@");
+    // "name@1.0.0", "@scope/name@1.0.0", "name@1.0.0_peer@2.0.0": the name ends at the
+    // first "@" after its first character; peers after "_" share the package's folder.
+    const at = key.indexOf("@", 1);
     const name = key.slice(0, at);
-    const version = key.slice(at + 1).split("_")[0]; // "x@1.0.0_peer@2" → 1.0.0
+    const version = key.slice(at + 1).split("_")[0];
     const base = `${dir}/npm/registry.npmjs.org/${name}`;
     paths.push(`${base}/${version}`);
   }
