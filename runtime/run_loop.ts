@@ -408,6 +408,13 @@ export class RunLoop {
         message: `guest wrote ${req.value} to debug_exit${req.success ? " (success)" : ""}`,
       };
     }
+    if (req.kind === "poweroff") {
+      return {
+        reason: "poweroff",
+        source: req.source,
+        message: `guest powered off (${req.source})`,
+      };
+    }
     return {
       reason: "reset",
       source: req.source,
