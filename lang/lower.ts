@@ -9,6 +9,7 @@ import type { ResolvedBar, ResolvedMachine, ResolvedPci } from "./check.ts";
 import {
   ACPI_LAYOUT,
   ACPI_SCI_IRQ,
+  ACPI_SLEEP_PORTS,
   BOOT_LAYOUT,
   EBDA_START,
   FOUR_GIB,
@@ -191,6 +192,8 @@ export function lower(rm: ResolvedMachine, source: string | null, diags: Diags):
     });
   }
 
+  if (rm.acpi) lowerAcpiSleep(rm, devices, diags);
+
   // ── PCI functions and BARs ──
   const barAddr = placeBars(rm, hole, diags);
   const multi = new Set<string>();
@@ -340,6 +343,40 @@ export function lower(rm: ResolvedMachine, source: string | null, diags: Diags):
       }
       : null,
   };
+}
+
+/**
+ * The ACPI sleep registers (how the guest powers off) at their fixed ports, unless the
+ * machine put a device of its own there.
+ */
+function lowerAcpiSleep(rm: ResolvedMachine, devices: DevicePlan[], diags: Diags): void {
+  const s = ACPI_SLEEP_PORTS;
+  for (const d of rm.devices) {
+    for (const p of d.ports) {
+      if (p.base >= s.base + s.size || s.base >= p.base + p.size) continue;
+      diags.push(
+        error(
+          "E0202",
+          `I/O ports ${hex(p.base)}..${
+            hex(p.base + p.size - 1)
+          } of ${p.owner} overlap the ACPI sleep registers (${hex(s.base)}..${
+            hex(s.base + s.size - 1)
+          })`,
+          p.span ?? d.span,
+          "move the device to free ports, or build no ACPI tables (`acpi off`)",
+        ),
+      );
+      return;
+    }
+  }
+  devices.push({
+    id: "acpi_sleep",
+    kind: "acpi_sleep",
+    ports: [{ ...s }],
+    mmio: [],
+    irq: null,
+    props: {},
+  });
 }
 
 /**

@@ -231,6 +231,12 @@ export const PLATFORM_IRQS: Record<number, string> = { 0: "the PIT timer", 2: "t
 export const PCI_CONFIG_PORTS = { base: 0xcf8, size: 8 };
 export const PCI_IO_WINDOW = { base: 0xc000, size: 0x4000 };
 export const ACPI_SCI_IRQ = 9;
+/**
+ * The sleep control and status registers of a hardware-reduced ACPI machine (the FADT
+ * points at them; writing S5 there powers the machine off). Every machine with ACPI gets
+ * them, at QEMU's and Cloud Hypervisor's ACPI port.
+ */
+export const ACPI_SLEEP_PORTS = { base: 0x600, size: 2 };
 
 /** Boot data below 1 MiB (BootLayout); see lang/README.md for the map. */
 export const BOOT_LAYOUT = {
