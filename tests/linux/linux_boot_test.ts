@@ -11,13 +11,9 @@
  * runtime API. On this software KVM Linux stops by itself later (on `lock cmpxchg16b`),
  * so nothing after the ACPI lines is checked. Times are printed, never asserted.
  */
-import {
-  deepStrictEqual as assertEquals,
-  match as assertMatch,
-  ok as assert,
-} from "node:assert/strict";
+import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { compileFile, createMachine } from "../../mod.ts";
-import type { E820Entry, Plan } from "../../plan/types.ts";
+import type { Plan } from "../../plan/types.ts";
 import { extractVmlinux, parseBzImage } from "../../runtime/boot/bzimage.ts";
 import { parseElf, PT_LOAD } from "../../runtime/boot/elf.ts";
 import { placeHigh } from "../../runtime/boot/placement.ts";
