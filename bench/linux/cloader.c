@@ -8,8 +8,9 @@
  * calibrate its TSC here); an e820 map and no ACPI or MP tables (one CPU, the 8259 PIC).
  * Devices: a 16550 at 0x3F8 on IRQ 4, with just what Linux's 8250 driver probes and its
  * transmit interrupt (the tty layer sends init's output by interrupt); the i8042 reset
- * line (0xFE to port 0x64) ends the run. Every other port reads all-ones, port 0x64 too, so
- * Linux's i8042 probe sees no controller at once ("No controller found").
+ * line (0xFE to port 0x64) ends the run. The CMOS RTC's data port reads 0 (a stopped clock
+ * rather than an absent chip, which Linux waits on for seconds). Every other port reads
+ * all-ones, port 0x64 too, so Linux's i8042 probe sees no controller at once.
  *
  * Usage: cloader [--mem MiB] [--cmdline TEXT] [--initrd FILE] bzImage
  * Exit status: 0 on the i8042 reset; 4 on a triple fault or internal error; 2 on errors.
@@ -316,6 +317,10 @@ int main(int argc, char **argv) {
           else if (port == 0x64 && data[0] == 0xfe) { uart_flush(); return 0; }
         } else if (port >= 0x3f8 && port < 0x400) {
           data[0] = uart_read(port - 0x3f8u);
+        } else if (port == 0x71) {
+          /* CMOS RTC data: every register 0 (update never in progress), so Linux's
+           * rtc_cmos probe ends at once instead of waiting on an absent chip for seconds. */
+          memset(data, 0, run->io.size);
         } else {
           memset(data, 0xff, run->io.size);
         }
