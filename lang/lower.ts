@@ -8,6 +8,7 @@ import { error, hex, humanSize } from "./program.ts";
 import type { ResolvedBar, ResolvedMachine, ResolvedPci } from "./check.ts";
 import {
   ACPI_LAYOUT,
+  ACPI_S5_SLEEP_TYPE,
   ACPI_SCI_IRQ,
   ACPI_SLEEP_PORTS,
   BOOT_LAYOUT,
@@ -375,7 +376,7 @@ function lowerAcpiSleep(rm: ResolvedMachine, devices: DevicePlan[], diags: Diags
     ports: [{ ...s }],
     mmio: [],
     irq: null,
-    props: {},
+    props: { s5_type: ACPI_S5_SLEEP_TYPE },
   });
 }
 

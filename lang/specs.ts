@@ -237,6 +237,8 @@ export const ACPI_SCI_IRQ = 9;
  * them, at QEMU's and Cloud Hypervisor's ACPI port.
  */
 export const ACPI_SLEEP_PORTS = { base: 0x600, size: 2 };
+/** The SLP_TYP of S5 (soft-off): the DSDT's `\_S5` and the sleep registers agree on it. */
+export const ACPI_S5_SLEEP_TYPE = 5;
 
 /** Boot data below 1 MiB (BootLayout); see lang/README.md for the map. */
 export const BOOT_LAYOUT = {

@@ -14,7 +14,12 @@ Deno.test("registry: every v1 device kind builds from a Plan entry and closes", 
       ports: [{ base: 0x60, size: 1 }, { base: 0x64, size: 1 }],
     }),
     devicePlan({ id: "pci_host", kind: "pci_host", ports: [{ base: 0xcf8, size: 8 }] }),
-    devicePlan({ id: "acpi_sleep", kind: "acpi_sleep", ports: [{ base: 0x600, size: 2 }] }),
+    devicePlan({
+      id: "acpi_sleep",
+      kind: "acpi_sleep",
+      ports: [{ base: 0x600, size: 2 }],
+      props: { s5_type: 5 },
+    }),
   ];
   assert.deepEqual([...DEVICE_MODELS.keys()].sort(), [
     "acpi_sleep",

@@ -8,7 +8,6 @@
  */
 import type { DevicePlan, Plan } from "../../../plan/types.ts";
 import * as aml from "./aml.ts";
-import { S5_SLEEP_TYPE } from "../../devices/acpi_sleep/mod.ts";
 import {
   dsdt,
   fadt,
@@ -183,12 +182,22 @@ function sleepDevice(plan: Plan): DevicePlan | undefined {
 }
 
 /**
- * `\_S5`: the sleep type the guest writes to the sleep control register to power off.
- * One integer, as the specification has it (SLP_TYPa in bits 7:0; SLP_TYPb, unused in
- * hardware-reduced mode, 0). No other sleep state is offered.
+ * `\_S5`: the sleep type the guest writes to the sleep control register to power off, the
+ * sleep device's `s5_type` (the device model reads the same property). One integer, as the
+ * specification has it (SLP_TYPa in bits 7:0; SLP_TYPb, unused in hardware-reduced mode,
+ * 0). No other sleep state is offered.
  */
 function sleepStates(plan: Plan): Uint8Array[] {
-  return sleepDevice(plan) ? [aml.name("\\_S5_", aml.pkg([aml.integer(S5_SLEEP_TYPE)]))] : [];
+  const dev = sleepDevice(plan);
+  if (!dev) return [];
+  const t = dev.props.s5_type;
+  if (typeof t !== "number" || !Number.isInteger(t) || t < 0 || t > 7) {
+    throw new AcpiPlanError(
+      `device ${dev.id}: props.s5_type must be a sleep type 0..7, not ${JSON.stringify(t)}`,
+      'give the acpi_sleep device the SLP_TYP of S5, e.g. "s5_type": 5',
+    );
+  }
+  return [aml.name("\\_S5_", aml.pkg([aml.integer(t)]))];
 }
 
 /** The DSDT's AML: the sleep states at the root, devices under \_SB. */

@@ -106,7 +106,7 @@ export function samplePlan(o: SampleOptions = {}): Plan {
         ports: [{ base: 0x600, size: 2 }],
         mmio: [],
         irq: null,
-        props: {},
+        props: { s5_type: 5 },
       }]),
     ],
     pci: [{

@@ -4,7 +4,8 @@
  *
  * A hardware-reduced FADT has no PM1 control block; it names a SLEEP_CONTROL_REG and a
  * SLEEP_STATUS_REG instead (`runtime/boot/acpi/` points both at this device's ports), and
- * the DSDT's `\_S5` package gives the sleep type of soft-off ({@link S5_SLEEP_TYPE}).
+ * the DSDT's `\_S5` package gives the sleep type of soft-off: the Plan entry's `s5_type`
+ * property, which the ACPI builder reads too, so the two always agree.
  * Linux's `poweroff` ends in `acpi_hw_extended_sleep`: it clears WAK_STS, writes SLP_TYP,
  * then SLP_TYP | SLP_EN to the control register — and this device asks the machine to
  * stop with `poweroff` (process status 0, like a real shutdown).
@@ -18,9 +19,6 @@
 import type { AccessSize, Device, DeviceContext, Space } from "../device.ts";
 import type { DevicePlan, Plan, Range } from "../../../plan/types.ts";
 import { invalidPlan } from "../errors.ts";
-
-/** The SLP_TYP value of S5 (soft-off) in `\_S5`, and what the control register expects. */
-export const S5_SLEEP_TYPE = 5;
 
 /** Sleep control register: SLP_TYP in bits 4:2, SLP_EN bit 5. */
 export const SLP_TYP_SHIFT = 2;
@@ -37,6 +35,7 @@ export function createAcpiSleep(entry: DevicePlan, ctx: DeviceContext, _plan: Pl
       "give it one port range of size 2, e.g. 0x600 + 2",
     );
   }
+  const s5 = sleepTypeOf(entry);
   const controlPort = first.base;
   const statusPort = first.base + 1;
   const ports: Range[] = [{ base: controlPort, size: 2 }];
@@ -48,7 +47,7 @@ export function createAcpiSleep(entry: DevicePlan, ctx: DeviceContext, _plan: Pl
   function control(value: number): void {
     slpTyp = (value & SLP_TYP_MASK) >> SLP_TYP_SHIFT;
     if ((value & SLP_EN) === 0) return;
-    if (slpTyp === S5_SLEEP_TYPE) {
+    if (slpTyp === s5) {
       counters.poweroffs++;
       ctx.requestStop({ kind: "poweroff", source: entry.id });
       return;
@@ -97,4 +96,16 @@ export function createAcpiSleep(entry: DevicePlan, ctx: DeviceContext, _plan: Pl
       // Holds nothing outside the JS heap.
     },
   };
+}
+
+/** The Plan entry's `s5_type`: the SLP_TYP (0..7) `\_S5` announces for soft-off. */
+export function sleepTypeOf(entry: DevicePlan): number {
+  const t = entry.props.s5_type;
+  if (typeof t !== "number" || !Number.isInteger(t) || t < 0 || t > 7) {
+    throw invalidPlan(
+      `acpi_sleep ${entry.id}: props.s5_type must be a sleep type 0..7, not ${JSON.stringify(t)}`,
+      'give it the SLP_TYP of S5, e.g. `"s5_type": 5`',
+    );
+  }
+  return t;
 }

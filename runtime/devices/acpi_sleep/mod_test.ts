@@ -1,12 +1,19 @@
 import assert from "node:assert/strict";
-import { createAcpiSleep, S5_SLEEP_TYPE, SLP_EN, WAK_STS } from "./mod.ts";
+import { createAcpiSleep, SLP_EN, WAK_STS } from "./mod.ts";
+
+const S5_SLEEP_TYPE = 5;
 import { devicePlan, minimalPlan, recordingContext } from "../testing.ts";
 import { RuntimeError } from "../../errors.ts";
 
 function setup() {
   const ctx = recordingContext();
   const dev = createAcpiSleep(
-    devicePlan({ id: "acpi_sleep", kind: "acpi_sleep", ports: [{ base: 0x600, size: 2 }] }),
+    devicePlan({
+      id: "acpi_sleep",
+      kind: "acpi_sleep",
+      ports: [{ base: 0x600, size: 2 }],
+      props: { s5_type: S5_SLEEP_TYPE },
+    }),
     ctx,
     minimalPlan(),
   );
@@ -54,6 +61,28 @@ Deno.test("acpi_sleep: reset returns to power-on state", () => {
   dev.reset();
   assert.equal(dev.read("pio", 0x600, 1), 0);
   assert.equal(dev.read("pio", 0x601, 1), 0);
+});
+
+Deno.test("acpi_sleep: S5 is the Plan's s5_type; a bad or missing one is E1006", () => {
+  const ctx = recordingContext();
+  const make = (props: Record<string, number | string>) =>
+    createAcpiSleep(
+      devicePlan({ id: "s", kind: "acpi_sleep", ports: [{ base: 0x600, size: 2 }], props }),
+      ctx,
+      minimalPlan(),
+    );
+  const dev = make({ s5_type: 7 });
+  dev.write("pio", 0x600, 1, (5 << 2) | SLP_EN);
+  assert.equal(ctx.stops.length, 0, "5 is not this machine's S5");
+  dev.write("pio", 0x600, 1, (7 << 2) | SLP_EN);
+  assert.deepEqual(ctx.stops, [{ kind: "poweroff", source: "s" }]);
+  const bad: Record<string, number | string>[] = [{}, { s5_type: 8 }, { s5_type: "5" }];
+  for (const props of bad) {
+    assert.throws(
+      () => make(props),
+      (e: unknown) => e instanceof RuntimeError && e.code === "E1006",
+    );
+  }
 });
 
 Deno.test("acpi_sleep: a Plan entry with one port is E1006", () => {
