@@ -16,9 +16,10 @@
  */
 import { compile, type CompileResult } from "./lang/mod.ts";
 import type { Diagnostic } from "./lang/diagnostics/types.ts";
+import { error } from "./lang/diagnostics/make.ts";
 import type { HoleStrategy, Plan } from "./plan/types.ts";
-import { DenoHost } from "./cli/host.ts";
-import { describeFsError } from "./cli/output.ts";
+import { DenoHost } from "./host/disk_host.ts";
+import { describeFsError } from "./host/fs_errors.ts";
 
 export * from "./runtime/mod.ts";
 export { compile } from "./lang/mod.ts";
@@ -75,14 +76,12 @@ export async function compileFile(
     text = await Deno.readTextFile(path);
   } catch (e) {
     // The same coded error as `vmdesc check` on an unreadable file.
-    const diagnostic: Diagnostic = {
-      code: "E2002",
-      severity: "error",
-      message: `cannot read '${path}': ${describeFsError(e)}`,
-      span: null,
-      labels: [],
-      hint: "check the path and its permissions",
-    };
+    const diagnostic = error(
+      "E2002",
+      `cannot read '${path}': ${describeFsError(e)}`,
+      null,
+      "check the path and its permissions",
+    );
     return { diagnostics: [diagnostic], plans: new Map(), plan: null, hasErrors: true };
   }
   return compileText(text, { ...opts, file: path });

@@ -17,6 +17,8 @@ function readTask(): string[] {
   const config = JSON.parse(Deno.readTextFileSync(ROOT + "deno.json"));
   const task: unknown = config.tasks?.vmdesc;
   const words = typeof task === "string" ? task.trim().split(/\s+/) : [];
+  // Leading NAME=value words set the task's environment (VMDESC_INIT_CWD), not flags.
+  while (words.length && /^[A-Za-z_][A-Za-z0-9_]*=/.test(words[0])) words.shift();
   if (words[0] !== "deno" || words[words.length - 1] !== "cli/vmdesc.ts") {
     throw new Error(`deno.json task "vmdesc" is not "deno … cli/vmdesc.ts": ${String(task)}`);
   }

@@ -104,3 +104,25 @@ export function suggest(word: string, candidates: Iterable<string>): string | nu
   const hit = suggestWord(w, lower);
   return hit === null ? null : list[lower.indexOf(hit)];
 }
+
+/**
+ * The value of `--format`: one of `names` (the first is the default), or an alias of one
+ * (`human` for `text`). Anything else is a usage error naming the choices.
+ */
+export function formatFlag(
+  value: string | boolean | undefined,
+  names: readonly string[],
+  aliases: Record<string, string> = {},
+): string {
+  if (value === undefined) return names[0];
+  const v = String(value);
+  if (names.includes(v)) return v;
+  if (Object.hasOwn(aliases, v)) return aliases[v];
+  const best = suggest(v, [...names, ...Object.keys(aliases)]);
+  throw new UsageError(
+    `unknown format '${v}'`,
+    `use ${names.map((n) => `--format ${n}`).join(", ")}${
+      best ? ` (did you mean '${best}'?)` : ""
+    }`,
+  );
+}

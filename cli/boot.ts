@@ -129,15 +129,10 @@ export async function run(args: string[]): Promise<number> {
   }
 
   const positionals = parsed.positionals;
-  // The runtime's modules start loading now: their files are read and prepared while
-  // this thread compiles the machine (every boot needs them; a failed compile just
-  // leaves them unused).
-  const runtimeModules = Promise.all([
-    import("../runtime/machine.ts"),
-    import("../runtime/errors.ts"),
-    import("../runtime/stats.ts"),
-  ]);
-  runtimeModules.catch(() => {}); // awaited below; a compile error returns first
+  // The runtime starts loading now: its files are read and prepared while this thread
+  // compiles the machine (every boot needs them; a failed compile just leaves them unused).
+  const runtimeModule = import("../runtime/mod.ts");
+  runtimeModule.catch(() => {}); // awaited below; a compile error returns first
   // ── the Plan ───────────────────────────────────────────────────────────────────────
   let plan: Plan;
   let baseDir: string;
@@ -159,30 +154,16 @@ export async function run(args: string[]): Promise<number> {
       );
       return EXIT_STATUS.hostError;
     }
-    if (plan?.version !== 1) {
-      await renderError(
-        "E1006",
-        `${planFile} is not a version 1 Plan`,
-        "write it with 'vmdesc plan --json'",
-      );
-      return EXIT_STATUS.hostError;
+    // The runtime checks it against the schema (naming the file); relative paths in the
+    // Plan resolve from its source's directory, as they did when 'vmdesc plan --json'
+    // wrote it (and as the library does); a hand-written Plan without a source resolves
+    // from its own directory.
+    const { source, boot } = (plan ?? {}) as { source?: unknown; boot?: unknown };
+    baseDir = typeof source === "string" && source ? dirname(source) : dirname(planFile);
+    if (boot !== null && typeof boot === "object") {
+      if (f.kernel) plan.boot.path = absolute(f.kernel as string);
+      if (f.cmdline !== undefined) plan.boot.cmdline = f.cmdline as string;
     }
-    const problems = (await import("../plan/validate.ts")).planSchemaErrors(plan);
-    if (problems.length > 0) {
-      const more = problems.length > 3 ? ` (and ${problems.length - 3} more)` : "";
-      await renderError(
-        "E1006",
-        `${planFile} is not a valid Plan: ${problems.slice(0, 3).join("; ")}${more}`,
-        "write it with 'vmdesc plan --json', or fix the fields named (plan/schema.json)",
-      );
-      return EXIT_STATUS.hostError;
-    }
-    // Relative paths in the Plan resolve from its source's directory, as they did when
-    // 'vmdesc plan --json' wrote it (and as the library does); a hand-written Plan without
-    // a source resolves from its own directory.
-    baseDir = plan.source ? dirname(plan.source) : dirname(planFile);
-    if (f.kernel) plan.boot.path = absolute(f.kernel as string);
-    if (f.cmdline !== undefined) plan.boot.cmdline = f.cmdline as string;
   } else {
     const file = positionals[0];
     const [{ compile }, { withOhmOnDemand }, { DenoHost }, { readInput, reportUnreadable }] =
@@ -244,88 +225,34 @@ export async function run(args: string[]): Promise<number> {
   }
 
   // ── boot ───────────────────────────────────────────────────────────────────────────
-  const [{ Machine }, { RuntimeError }, { formatStats }] = await runtimeModules;
-  const hasSerial = plan.devices.some((d) => d.kind === "serial");
+  const { createMachine, formatStats, RuntimeError } = await runtimeModule;
   // On a terminal, a progress line (elapsed time, last serial line) until the guest ends
   // or the user types; nothing at all when stderr is piped.
   const progress = Deno.stderr.isTerminal()
     ? (await import("./progress.ts")).progressForTerminal()
     : null;
-  const rawStdin = hasSerial
-    ? (await import("../runtime/devices/serial/stdin.ts")).stdinInput()
-    : null;
-  // The first byte typed ends the progress line (it would draw over what the guest echoes).
-  const stdin = rawStdin && progress
-    ? {
-      subscribe: (onData: (bytes: Uint8Array) => void) =>
-        rawStdin.subscribe((bytes) => {
-          progress.stop();
-          onData(bytes);
-        }),
-      openPolled: () => {
-        const polled = rawStdin.openPolled!();
-        return {
-          read: () => {
-            const bytes = polled.read();
-            if (bytes) progress.stop();
-            return bytes;
-          },
-          close: () => polled.close(),
-        };
-      },
-    }
-    : rawStdin;
-  const warn = (m: string) => {
-    progress?.clear();
-    err(`vmdesc: warning: ${m}\n`);
-  };
-  const { openSerialOutputs, streamSink } = await import("../runtime/devices/serial/output.ts");
-  const toStderr = streamSink(Deno.stderr);
   let machine;
-  let outputs: ReturnType<typeof openSerialOutputs> | undefined;
   try {
-    // Each serial device's `output` (stdout, stderr, null or a file), opened before the VM
-    // exists: a file that cannot be opened is E1017 and leaves nothing behind.
-    outputs = openSerialOutputs(plan, baseDir, {
-      stdout: streamSink(Deno.stdout),
-      stderr: (bytes) => {
-        progress?.clear();
-        toStderr(bytes);
-      },
-    }, warn);
-    const route = outputs;
-    machine = await Machine.create(plan, {
+    machine = await createMachine(plan, {
+      fromCompiler: planFile === undefined,
+      planName: planFile,
       baseDir,
-      stdin,
-      // One vCPU runs on this thread: no second isolate to start (see runtime/machine.ts).
+      serial: "stdio",
+      stdin: "stdio",
+      // One vCPU runs on this thread: no second isolate to start (runtime/threads/).
       vcpuThread: "caller",
-      output: (id, bytes) => {
-        progress?.output(bytes);
-        route.write(id, bytes);
-      },
-      warn,
+      progress: progress ?? undefined,
     });
   } catch (e) {
-    outputs?.abandon();
-    if (e instanceof RuntimeError) {
-      await renderError(e.code, e.message, e.hint);
-      return EXIT_STATUS.hostError;
-    }
-    const c = e as { code?: string; message?: string; hint?: string };
-    if (typeof c.code === "string" && /^E1\d{3}$/.test(c.code)) {
-      await renderError(c.code, c.message ?? String(e), c.hint ?? null);
-      return EXIT_STATUS.hostError;
-    }
-    throw e;
+    if (!(e instanceof RuntimeError)) throw e;
+    await renderError(e.code, e.message, e.hint);
+    return EXIT_STATUS.hostError;
   }
   let result;
   try {
-    progress?.start();
     result = await machine.run({ timeout, sigint: true });
   } finally {
-    progress?.stop();
     machine.close();
-    outputs.close();
   }
 
   if (result.reason === "host_error") {

@@ -2,32 +2,27 @@
  * `vmdesc check FILE...`: parse, resolve and check; print every diagnostic rustc-style
  * (or as versioned JSON with `--format json`). Exit 1 when any error was found.
  */
-import { parseArgs, UsageError } from "./args.ts";
+import { formatFlag, parseArgs, UsageError } from "./args.ts";
 import { DenoHost, expandInputs } from "./host.ts";
-import { out, usageError, useColor } from "./output.ts";
-import { readInput, reportUnreadable } from "./input.ts";
+import { failure, out, printDiagnostics, usageError } from "./output.ts";
+import { readInput, reportUnreadable, unreadableDiagnostic } from "./input.ts";
 import { compile } from "../lang/compile.ts";
 import { withOhmOnDemand } from "../lang/ohm_on_demand.ts";
-import {
-  counts,
-  dedupe,
-  type FileResult,
-  jsonReport,
-  renderDiagnostics,
-  renderSummary,
-} from "../lang/diagnostics/render.ts";
+import { counts, dedupe, type FileResult, jsonReport } from "../lang/diagnostics/report.ts";
 
 export const HELP = `Check .vmdesc files and report diagnostics.
 
-Usage: vmdesc check [options] FILE...
+Usage: vmdesc check [options] [FILE...]
 
   FILE                 a .vmdesc file, or a folder (every .vmdesc under it);
-                       '-' reads standard input (named <stdin>)
-
+                       '-' reads standard input (named <stdin>). Without FILE:
+                       the current directory
 Options:
-  --format human|json  output style (default human). json is versioned and
-                       documented in docs/diagnostics.md ("JSON output")
+  --format text|json   output style (default text, rustc-style). json is
+                       versioned and documented in docs/diagnostics.md
+                       ("Machine-readable output")
   --machine NAME       check only this machine (default: every machine)
+  --no-color           no colors (also NO_COLOR=1; colors only on a terminal)
   -h, --help           show this help
 
 Exit status: 0 no errors (warnings allowed), 1 errors found, 2 usage error or
@@ -46,25 +41,38 @@ export async function run(args: string[]): Promise<number> {
     out(HELP);
     return 0;
   }
-  const format = (parsed.flags.format as string | undefined) ?? "human";
-  if (format !== "human" && format !== "json") {
-    return usageError(
-      { message: `unknown format '${format}'`, hint: "use --format human or --format json" },
-      "check",
-    );
+  let format: string;
+  try {
+    // `human` was this flag's first name for text; kept so old scripts keep working.
+    format = formatFlag(parsed.flags.format, ["text", "json"], { human: "text" });
+  } catch (e) {
+    if (e instanceof UsageError) return usageError(e, "check");
+    throw e;
   }
-  if (parsed.positionals.length === 0) {
-    return usageError({ message: "no input files", hint: "vmdesc check FILE..." }, "check");
-  }
+  // No FILE: the current directory, as `cargo check`, `terraform validate`, `cue vet` do.
+  const inputs = parsed.positionals.length ? parsed.positionals : ["."];
   const machine = parsed.flags.machine as string | undefined;
 
   const host = new DenoHost();
   const results: FileResult[] = [];
   let unreadable = false;
-  for (const file of expandInputs(parsed.positionals)) {
+  const files = expandInputs(inputs);
+  if (files.length === 0) {
+    failure(
+      "E2002",
+      `no .vmdesc files in ${inputs.join(", ")}`,
+      "name the files to check, or run vmdesc in the folder that holds them",
+    );
+    return 2;
+  }
+  for (const file of files) {
     const input = await readInput(file, host);
     if ("error" in input) {
-      reportUnreadable(file, input.error);
+      // In the JSON report too: a tool reading it must see a failure, not an empty pass.
+      const diagnostic = unreadableDiagnostic(file, input.error);
+      if (format === "json") {
+        results.push({ path: file, diagnostics: [diagnostic], machines: [] });
+      } else reportUnreadable(file, input.error);
       unreadable = true;
       continue;
     }
@@ -82,10 +90,8 @@ export async function run(args: string[]): Promise<number> {
   if (format === "json") {
     out(JSON.stringify(jsonReport(results, host.source), null, 2) + "\n");
   } else {
-    const color = useColor(Deno.stdout);
     if (all.length) {
-      out(renderDiagnostics(all, host.source, { color }) + "\n");
-      out(renderSummary(all, { color }));
+      await printDiagnostics(all, host.source, Deno.stdout);
     } else if (results.length) {
       const n = results.length;
       out(`ok: ${n} file${n === 1 ? "" : "s"} checked, no problems\n`);

@@ -2,51 +2,28 @@
  * `vmdesc explain CODE`: prints the `## CODE: title` section of docs/diagnostics.md
  * (meaning, example, fix). Without a code it lists every code with its title.
  */
-import { parseArgs, suggest, UsageError } from "./args.ts";
+import { formatFlag, parseArgs, suggest, UsageError } from "./args.ts";
 import { failure, out, usageError } from "./output.ts";
 import { CODES, isKnownCode } from "../plan/codes.ts";
+import { DOC_URL, type Explanation, readExplanations } from "../host/explanations.ts";
 
 export const HELP = `Explain a diagnostic code: what it means, an example, and how to fix it.
 
 Usage: vmdesc explain CODE     e.g. vmdesc explain E0201
        vmdesc explain          list every code with its title
 
+Options:
+  --format text|json   text (default, the Markdown section), or JSON:
+                       {"version": 1, "code", "severity", "title", "text"};
+                       without CODE {"version": 1, "codes": [{code, severity,
+                       title}, ...]}
+  -h, --help           show this help
+
 Codes: E00xx syntax, E01xx names and imports, E02xx layout, E03xx devices,
 E04xx machine requirements, E05xx boot payload, E1xxx runtime, W0xxx warnings.
 The same text is in docs/diagnostics.md.
 Exit status: 0 ok, 2 unknown code or usage error.
 `;
-
-export const DOC_URL = new URL("../docs/diagnostics.md", import.meta.url);
-
-/** Sections of the document by code: the text from `## CODE: ...` up to the next `## `. */
-export function sections(markdown: string): Map<string, { title: string; text: string }> {
-  const map = new Map<string, { title: string; text: string }>();
-  const lines = markdown.split(/\r?\n/);
-  let current: { code: string; title: string; lines: string[] } | null = null;
-  const flush = () => {
-    if (current) {
-      map.set(current.code, {
-        title: current.title,
-        text: current.lines.join("\n").trimEnd() + "\n",
-      });
-    }
-  };
-  let fence = false;
-  for (const line of lines) {
-    if (/^(```|~~~)/.test(line)) fence = !fence;
-    const m = fence ? null : /^## ([EW]\d{4}): (.*)$/.exec(line);
-    if (m) {
-      flush();
-      current = { code: m[1], title: m[2].trim(), lines: [line] };
-    } else if (!fence && /^#{1,2} /.test(line)) {
-      flush();
-      current = null;
-    } else if (current) current.lines.push(line);
-  }
-  flush();
-  return map;
-}
 
 /** "e201", "0201", "E0201" → "E0201"; anything else unchanged. */
 export function normalizeCode(raw: string): string {
@@ -58,8 +35,10 @@ export function normalizeCode(raw: string): string {
 
 export async function run(args: string[]): Promise<number> {
   let parsed;
+  let json: boolean;
   try {
-    parsed = parseArgs(args, {});
+    parsed = parseArgs(args, { format: { type: "string" } });
+    json = formatFlag(parsed.flags.format, ["text", "json"]) === "json";
   } catch (e) {
     if (e instanceof UsageError) return usageError(e, "explain");
     throw e;
@@ -75,6 +54,15 @@ export async function run(args: string[]): Promise<number> {
     );
   }
   if (parsed.positionals.length === 0) {
+    if (json) {
+      const codes = Object.entries(CODES).map(([code, info]) => ({
+        code,
+        severity: info.severity,
+        title: info.title,
+      }));
+      out(JSON.stringify({ version: 1, codes }, null, 2) + "\n");
+      return 0;
+    }
     out(
       Object.entries(CODES).map(([code, info]) =>
         `${code}  ${info.severity.padEnd(7)}  ${info.title}\n`
@@ -97,9 +85,9 @@ export async function run(args: string[]): Promise<number> {
       "explain",
     );
   }
-  let markdown: string;
+  let explanations: Map<string, Explanation>;
   try {
-    markdown = await Deno.readTextFile(DOC_URL);
+    explanations = await readExplanations();
   } catch {
     failure(
       "E2002",
@@ -108,7 +96,7 @@ export async function run(args: string[]): Promise<number> {
     );
     return 1;
   }
-  const section = sections(markdown).get(code);
+  const section = explanations.get(code);
   if (!section) {
     failure(
       "E2002",
@@ -116,6 +104,16 @@ export async function run(args: string[]): Promise<number> {
     );
     return 1;
   }
-  out(section.text);
+  if (json) {
+    const info = CODES[code];
+    const doc = {
+      version: 1,
+      code,
+      severity: info.severity,
+      title: info.title,
+      text: section.text,
+    };
+    out(JSON.stringify(doc, null, 2) + "\n");
+  } else out(section.text);
   return 0;
 }

@@ -1,33 +1,44 @@
 /**
- * `vmdesc fmt FILE... [--check]`: the canonical layout, comments kept.
- * Files are rewritten atomically and only when they change; a file with syntax errors is
- * left alone and its diagnostics are shown. `fmt -` filters stdin to stdout (for editors).
+ * `vmdesc fmt [FILE...] [--check] [--diff] [--format text|json]`: the canonical layout,
+ * comments kept. Files are rewritten atomically and only when they change; a file with
+ * syntax errors is left alone and its diagnostics are shown. `fmt -` filters stdin to
+ * stdout (for editors). Without FILE, every .vmdesc under the current directory.
  */
-import { parseArgs, UsageError } from "./args.ts";
+import { formatFlag, parseArgs, UsageError } from "./args.ts";
 import { DenoHost, expandInputs } from "./host.ts";
 import {
   describeFsError,
   err,
   failure,
   out,
+  printDiagnostics,
   usageError,
   useColor,
   writeFileAtomic,
 } from "./output.ts";
-import { readInput, reportUnreadable } from "./input.ts";
+import { readInput, reportUnreadable, unreadableDiagnostic } from "./input.ts";
 import { format } from "../lang/format.ts";
 import { withOhmOnDemand } from "../lang/ohm_on_demand.ts";
-import { counts, renderDiagnostics, renderSummary } from "../lang/diagnostics/render.ts";
+import { counts, diagnosticToJson, type JsonDiagnostic } from "../lang/diagnostics/report.ts";
+import type { Diagnostic } from "../lang/diagnostics/types.ts";
 
 export const HELP = `Format .vmdesc files in the canonical layout (comments are kept).
 
-Usage: vmdesc fmt [options] FILE...   (a folder means every .vmdesc under it)
+Usage: vmdesc fmt [options] [FILE...]  (a folder means every .vmdesc under it;
+                                       no FILE: the current directory)
        vmdesc fmt -            read standard input, write the result to standard output
 
 Options:
-  --check      change nothing; list the files that are not formatted and exit 1
-               if there are any
-  -h, --help   show this help
+  --check              list the files that are not formatted, change nothing;
+                       exit 1 if there are any
+  --diff               show what formatting would change as a unified diff,
+                       change nothing (exit 1 with --check when there is any)
+  --format text|json   text (default), or one JSON document describing each file
+                       (version 1: files[] with path and status unchanged,
+                       formatted, unformatted or error; diagnostics[] as in
+                       'vmdesc check --format json')
+  --no-color           no colors (also NO_COLOR=1)
+  -h, --help           show this help
 
 Files are rewritten in place, atomically, and only when their layout changes. A
 file with syntax errors is left untouched and its diagnostics are shown.
@@ -35,10 +46,19 @@ Exit status: 0 ok, 1 syntax errors (or --check found unformatted files),
 2 usage error or an unreadable file.
 `;
 
+/** What happened to one file, for the JSON report. */
+type Status = "unchanged" | "formatted" | "unformatted" | "error";
+
 export async function run(args: string[]): Promise<number> {
   let parsed;
+  let as: string;
   try {
-    parsed = parseArgs(args, { check: { type: "boolean" } });
+    parsed = parseArgs(args, {
+      check: { type: "boolean" },
+      diff: { type: "boolean" },
+      format: { type: "string" },
+    });
+    as = formatFlag(parsed.flags.format, ["text", "json"], { human: "text" });
   } catch (e) {
     if (e instanceof UsageError) return usageError(e, "fmt");
     throw e;
@@ -47,12 +67,16 @@ export async function run(args: string[]): Promise<number> {
     out(HELP);
     return 0;
   }
-  const files = expandInputs(parsed.positionals);
+  // No FILE: the current directory, as `deno fmt`, `cargo fmt` and `terraform fmt` do.
+  const inputs = parsed.positionals.length ? parsed.positionals : ["."];
+  const files = expandInputs(inputs);
   if (files.length === 0) {
-    return usageError(
-      { message: "no input files", hint: "vmdesc fmt FILE... (or 'vmdesc fmt -')" },
-      "fmt",
+    failure(
+      "E2002",
+      `no .vmdesc files in ${inputs.join(", ")}`,
+      "name the files to format, or run vmdesc in the folder that holds them",
     );
+    return 2;
   }
   if (files.includes("-") && files.length > 1) {
     return usageError(
@@ -61,66 +85,125 @@ export async function run(args: string[]): Promise<number> {
     );
   }
   const checkOnly = parsed.flags.check === true;
+  const diff = parsed.flags.diff === true;
+  const json = as === "json";
+  if (json && files.includes("-") && !checkOnly && !diff) {
+    return usageError(
+      {
+        message: "'fmt -' prints the formatted text; --format json has nothing to add",
+        hint: "add --check or --diff for a JSON report on standard input",
+      },
+      "fmt",
+    );
+  }
+  const changeNothing = checkOnly || diff;
   const host = new DenoHost();
-  const color = useColor(Deno.stderr);
   let status = 0;
   const unformatted: string[] = [];
+  const report: { path: string; status: Status }[] = [];
+  const reportDiagnostics: JsonDiagnostic[] = [];
   let rewritten = 0;
 
   for (const file of files) {
     const input = await readInput(file, host);
     if ("error" in input) {
-      reportUnreadable(file, input.error);
+      if (json) {
+        report.push({ path: file, status: "error" });
+        reportDiagnostics.push(
+          diagnosticToJson(unreadableDiagnostic(file, input.error), host.source),
+        );
+      } else reportUnreadable(file, input.error);
       status = 2;
       continue;
     }
     const result = await withOhmOnDemand(() => format(input.text, input.name));
     if (counts(result.diagnostics).error > 0) {
-      err(renderDiagnostics(result.diagnostics, host.source, { color }) + "\n");
-      err(renderSummary(result.diagnostics, { color }));
+      if (json) {
+        report.push({ path: input.name, status: "error" });
+        reportDiagnostics.push(...jsonDiagnostics(result.diagnostics, host.source));
+      } else await printDiagnostics(result.diagnostics, host.source);
       status = Math.max(status, 1);
       // stdin: echo the input back so an editor piping through fmt loses nothing.
-      if (file === "-" && !checkOnly) out(input.text);
+      if (file === "-" && !changeNothing) out(input.text);
       continue;
     }
     const changed = result.text !== input.text;
-    if (file === "-") {
-      if (checkOnly) {
-        if (changed) {
-          out("<stdin>\n");
-          status = Math.max(status, 1);
-        }
-      } else out(result.text);
+    if (changed && diff && !json) out(await unifiedDiff(input.name, input.text, result.text));
+    if (file === "-" && !changeNothing) {
+      out(result.text);
       continue;
     }
-    if (!changed) continue;
-    if (checkOnly) {
-      unformatted.push(file);
+    if (!changed) {
+      report.push({ path: input.name, status: "unchanged" });
+      continue;
+    }
+    if (changeNothing) {
+      unformatted.push(input.name);
+      report.push({ path: input.name, status: "unformatted" });
       continue;
     }
     try {
       await writeFileAtomic(file, result.text);
       rewritten++;
+      report.push({ path: input.name, status: "formatted" });
     } catch (e) {
       failure(
         "E2003",
         `cannot write '${file}': ${describeFsError(e)}`,
         "check the file and its directory are writable; the original is left as it was",
       );
+      report.push({ path: input.name, status: "error" });
       status = 2;
     }
   }
+  if (checkOnly && unformatted.length) status = Math.max(status, 1);
+  if (json) {
+    const doc = { version: 1, files: report, diagnostics: reportDiagnostics };
+    out(JSON.stringify(doc, null, 2) + "\n");
+    return status;
+  }
   if (checkOnly && unformatted.length) {
-    out(unformatted.map((f) => f + "\n").join(""));
+    if (!diff) out(unformatted.map((f) => f + "\n").join(""));
     const n = unformatted.length;
     err(
       `${n} file${n === 1 ? "" : "s"} would be reformatted; run 'vmdesc fmt' on ${
         n === 1 ? "it" : "them"
       }\n`,
     );
-    status = Math.max(status, 1);
-  } else if (!checkOnly && rewritten > 0) {
+  } else if (!changeNothing && rewritten > 0) {
     err(`formatted ${rewritten} file${rewritten === 1 ? "" : "s"}\n`);
   }
   return status;
+}
+
+function jsonDiagnostics(
+  diags: Diagnostic[],
+  sources: (file: string) => string | undefined,
+): JsonDiagnostic[] {
+  const cache = new Map<string, number[]>();
+  return diags.map((d) => diagnosticToJson(d, sources, cache));
+}
+
+/**
+ * What formatting changes in `path`, as a unified diff (3 lines of context) that
+ * `patch -p0` and `git apply -p0` accept; colored on a terminal.
+ */
+async function unifiedDiff(path: string, before: string, after: string): Promise<string> {
+  const { createTwoFilesPatch } = await import("diff"); // jsdiff, only when asked for
+  const text = createTwoFilesPatch(path, path, before, after, "(original)", "(formatted)", {
+    context: 3,
+    headerOptions: { includeIndex: false, includeUnderline: false, includeFileHeaders: true },
+  });
+  if (!useColor(Deno.stdout)) return text;
+  return text.split("\n").map((l) =>
+    l.startsWith("+++") || l.startsWith("---")
+      ? `\x1b[1m${l}\x1b[0m`
+      : l.startsWith("@@")
+      ? `\x1b[36m${l}\x1b[0m`
+      : l.startsWith("+")
+      ? `\x1b[32m${l}\x1b[0m`
+      : l.startsWith("-")
+      ? `\x1b[31m${l}\x1b[0m`
+      : l
+  ).join("\n");
 }

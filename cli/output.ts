@@ -1,22 +1,31 @@
 /**
- * Printing helpers shared by the commands: colors only on a terminal without NO_COLOR,
- * whole writes (a short write is retried), a closed pipe is not a crash, and files are
- * written atomically (temp file in the same directory, then rename).
+ * Printing helpers shared by the commands: colors only on a terminal without NO_COLOR or
+ * --no-color, whole writes (a short write is retried), a closed pipe is not a crash, and
+ * files are written atomically and durably (temp file in the same directory, fsync,
+ * rename, fsync of the directory).
  */
 import type { UsageError } from "./args.ts";
 import type { Code } from "../plan/codes.ts";
-import { dirname } from "./host.ts";
+import type { Diagnostic } from "../lang/diagnostics/types.ts";
+import { dirname } from "../plan/paths.ts";
 
 const encoder = new TextEncoder();
 
 type Stream = typeof Deno.stdout | typeof Deno.stderr;
 
+let colorRefused = false;
+
+/** `--no-color` (the dispatcher takes it from any command line): never color from now on. */
+export function refuseColor(): void {
+  colorRefused = true;
+}
+
+/**
+ * Colors only on a terminal, and never with `--no-color` or `NO_COLOR` (no-color.org:
+ * set and not empty). `Deno.noColor` reads NO_COLOR without needing --allow-env.
+ */
 export function useColor(stream: Stream = Deno.stdout): boolean {
-  try {
-    if (Deno.env.get("NO_COLOR")) return false;
-  } catch {
-    return false; // no --allow-env: stay plain
-  }
+  if (colorRefused || Deno.noColor) return false;
   return stream.isTerminal();
 }
 
@@ -33,6 +42,22 @@ export function writeAll(stream: Stream, text: string): void {
 
 export const out = (text: string) => writeAll(Deno.stdout, text);
 export const err = (text: string) => writeAll(Deno.stderr, text);
+
+/**
+ * Diagnostics rustc-style, then the summary line, on `stream`. The renderer (with its
+ * Unicode width tables) is loaded here, on first use, so a run with nothing to show
+ * never loads it.
+ */
+export async function printDiagnostics(
+  diags: Diagnostic[],
+  sources: (file: string) => string | undefined,
+  stream: Stream = Deno.stderr,
+): Promise<void> {
+  const { renderDiagnostics, renderSummary } = await import("../lang/diagnostics/render.ts");
+  const color = useColor(stream);
+  writeAll(stream, renderDiagnostics(diags, sources, { color }) + "\n");
+  writeAll(stream, renderSummary(diags, { color }));
+}
 
 /** A usage error in the diagnostics' style, on stderr. Returns exit status 2. */
 export function usageError(
@@ -64,8 +89,10 @@ export function failure(code: Code, message: string, hint: string | null = null)
 }
 
 /**
- * Writes `path` so that readers see the old content or the new one, never half of it:
- * a temp file beside it, then rename. Keeps the file mode of an existing file.
+ * Writes `path` so that readers see the old content or the new one, never half of it,
+ * even after a crash or a power cut: a temp file beside it, written and fsynced, renamed
+ * over the target, then the directory fsynced so the rename itself is on disk (what
+ * git, SQLite and rustc's incremental cache do). Keeps the file mode of an existing file.
  * A symbolic link is followed (the file it points to is replaced, the link stays), and a
  * path that is not a regular file (a FIFO, /dev/stdout, /dev/null) is written in place:
  * renaming over it would replace the node itself.
@@ -94,19 +121,39 @@ export async function writeFileAtomic(path: string, data: string): Promise<void>
   const base = target.slice(target.lastIndexOf("/") + 1);
   const tmp = `${dir}/.${base}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
   try {
-    await Deno.writeTextFile(tmp, data, mode !== undefined ? { mode: mode & 0o7777 } : {});
-    if (mode !== undefined) await Deno.chmod(tmp, mode & 0o7777);
+    const file = await Deno.open(tmp, {
+      write: true,
+      createNew: true,
+      ...(mode !== undefined ? { mode: mode & 0o7777 } : {}),
+    });
+    try {
+      const bytes = encoder.encode(data);
+      for (let off = 0; off < bytes.length;) off += await file.write(bytes.subarray(off));
+      await file.sync();
+    } finally {
+      file.close();
+    }
+    if (mode !== undefined) await Deno.chmod(tmp, mode & 0o7777); // the umask may have cut it
     await Deno.rename(tmp, target);
   } catch (e) {
     await Deno.remove(tmp).catch(() => {});
     throw e;
   }
+  await syncDirectory(dir);
 }
 
-/** A short description of a file system error for messages ("not found", "permission denied"). */
-export function describeFsError(e: unknown): string {
-  if (e instanceof Deno.errors.NotFound) return "no such file";
-  if (e instanceof Deno.errors.PermissionDenied) return "permission denied";
-  if (e instanceof Deno.errors.IsADirectory) return "is a directory";
-  return e instanceof Error ? e.message : String(e);
+/** fsync of a directory, so a rename in it survives a crash; best effort (the data is safe). */
+async function syncDirectory(dir: string): Promise<void> {
+  let handle: Deno.FsFile | undefined;
+  try {
+    handle = await Deno.open(dir, { read: true });
+    await handle.sync();
+  } catch {
+    // Some file systems refuse fsync on a directory (EINVAL); the file itself is synced.
+  } finally {
+    handle?.close();
+  }
 }
+
+// Also the library's (mod.ts compileFile), so it lives below both, in host/.
+export { describeFsError } from "../host/fs_errors.ts";

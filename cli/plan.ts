@@ -1,23 +1,24 @@
 /**
- * `vmdesc plan FILE [--machine NAME] [--json] [--svg OUT.svg]`: what a machine lowers to.
- * A table by default, the Plan itself with `--json`, a memory-map picture with `--svg`.
+ * `vmdesc plan FILE [--machine NAME] [--format table|json|svg] [--svg OUT.svg]`: what a
+ * machine lowers to. A table by default, the Plan itself as JSON (`--json` is an alias),
+ * a memory-map picture as SVG (on stdout, or into a file with `--svg`).
  * Any error in the file: the diagnostics (on stderr), no Plan, exit 1.
  */
-import { parseArgs, suggest, UsageError } from "./args.ts";
+import { formatFlag, parseArgs, suggest, UsageError } from "./args.ts";
 import { DenoHost } from "./host.ts";
 import {
   describeFsError,
   err,
   failure,
   out,
+  printDiagnostics,
   usageError,
-  useColor,
   writeFileAtomic,
 } from "./output.ts";
 import { readInput, reportUnreadable } from "./input.ts";
 import { compile } from "../lang/compile.ts";
 import { withOhmOnDemand } from "../lang/ohm_on_demand.ts";
-import { counts, renderDiagnostics, renderSummary } from "../lang/diagnostics/render.ts";
+import { counts } from "../lang/diagnostics/report.ts";
 import { planTable } from "./plan_table.ts";
 import { planSvg } from "./plan_svg.ts";
 import type { Plan } from "../plan/types.ts";
@@ -29,11 +30,17 @@ Usage: vmdesc plan [options] FILE
   FILE              a .vmdesc file; '-' reads standard input
 
 Options:
-  --machine NAME    the machine to show (needed with --json/--svg when the
-                    file defines several; the table shows them all)
-  --json            print the Plan as JSON (version 1, schema in
-                    plan/schema.json; stable key order)
-  --svg OUT.svg     also write a picture of the guest physical memory map
+  --format table|json|svg
+                    table (default; also: text): memslots, hole, devices, PCI,
+                      e820, boot
+                    json: the Plan (version 1, schema in plan/schema.json;
+                      stable key order; no "$schema" key)
+                    svg: a picture of the guest physical memory map
+  --json            the same as --format json
+  --machine NAME    the machine to show (needed with json/svg when the file
+                    defines several; the table shows them all)
+  --svg OUT.svg     also write the memory map picture to OUT.svg
+  --no-color        no colors in diagnostics (also NO_COLOR=1)
   -h, --help        show this help
 
 Errors in the file are reported as diagnostics (see 'vmdesc check') and no Plan
@@ -45,6 +52,7 @@ export async function run(args: string[]): Promise<number> {
   try {
     parsed = parseArgs(args, {
       machine: { type: "string", short: "m" },
+      format: { type: "string" },
       json: { type: "boolean" },
       svg: { type: "string" },
     });
@@ -66,7 +74,22 @@ export async function run(args: string[]): Promise<number> {
     );
   }
   const machine = parsed.flags.machine as string | undefined;
-  const json = parsed.flags.json === true;
+  let format: string;
+  try {
+    format = formatFlag(parsed.flags.format, ["table", "json", "svg"], { text: "table" });
+    if (parsed.flags.json === true) {
+      if (parsed.flags.format !== undefined && format !== "json") {
+        throw new UsageError(
+          `--json and --format ${parsed.flags.format} ask for two formats`,
+          "--json is short for --format json; give one of them",
+        );
+      }
+      format = "json";
+    }
+  } catch (e) {
+    if (e instanceof UsageError) return usageError(e, "plan");
+    throw e;
+  }
   const svgPath = parsed.flags.svg as string | undefined;
 
   const host = new DenoHost();
@@ -78,18 +101,15 @@ export async function run(args: string[]): Promise<number> {
   const result = await withOhmOnDemand(() =>
     compile(input.text, { file: input.name, host, machine })
   );
-  const color = useColor(Deno.stderr);
   const n = counts(result.diagnostics);
   if (n.error > 0) {
-    err(renderDiagnostics(result.diagnostics, host.source, { color }) + "\n");
-    err(renderSummary(result.diagnostics, { color }));
+    await printDiagnostics(result.diagnostics, host.source);
     return 1;
   }
   // Warnings do not stop a Plan, but the user should still see them (on stderr, so
   // `plan --json > plan.json` stays clean).
   if (result.diagnostics.length) {
-    err(renderDiagnostics(result.diagnostics, host.source, { color }) + "\n");
-    err(renderSummary(result.diagnostics, { color }));
+    await printDiagnostics(result.diagnostics, host.source);
   }
 
   let plans: Plan[] = [...result.plans.values()];
@@ -107,10 +127,12 @@ export async function run(args: string[]): Promise<number> {
     );
     return 1;
   }
-  if ((json || svgPath) && plans.length > 1) {
+  if ((format !== "table" || svgPath) && plans.length > 1) {
     return usageError(
       {
-        message: `${input.name} defines ${plans.length} machines; pick one for --json/--svg`,
+        message: `${input.name} defines ${plans.length} machines; pick one for ${
+          format !== "table" ? `--format ${format}` : "--svg"
+        }`,
         hint: `add --machine with one of: ${plans.map((p) => p.machine).join(", ")}`,
       },
       "plan",
@@ -129,9 +151,10 @@ export async function run(args: string[]): Promise<number> {
       return 1;
     }
   }
-  if (json) out(planJson(plans[0]));
+  if (format === "json") out(planJson(plans[0]));
+  else if (format === "svg") out(planSvg(plans[0]));
   else if (!svgPath) out(plans.map(planTable).join("\n"));
-  else err(`wrote ${svgPath} (machine ${plans[0].machine})\n`);
+  if (svgPath) err(`wrote ${svgPath} (machine ${plans[0].machine})\n`);
   return 0;
 }
 
@@ -148,6 +171,7 @@ export function planJson(plan: Plan): string {
 /** Field orders of every object type in Plan v1, as declared in plan/types.ts. */
 const ORDERS: string[][] = [
   [
+    "$schema",
     "version",
     "machine",
     "source",

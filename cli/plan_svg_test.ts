@@ -2,7 +2,7 @@ import { compile } from "../lang/mod.ts";
 import { planSvg } from "./plan_svg.ts";
 import { addr, size } from "./plan_table.ts";
 import { checkXml } from "../tests/util/xml.ts";
-import { joinRelative } from "../lang/host_memory.ts";
+import { resolvePath } from "../plan/paths.ts";
 
 const root = new URL("../", import.meta.url);
 
@@ -20,7 +20,7 @@ Deno.test("svg: every example's map is well-formed and labels every memslot, BAR
         }
       },
       fileExists: () => true,
-      resolve: joinRelative,
+      resolve: resolvePath,
     };
     const r = compile(host.readFile(file)!, { file, host });
     for (const plan of r.plans.values()) {

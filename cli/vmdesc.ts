@@ -6,14 +6,15 @@
  */
 import denoJson from "../deno.json" with { type: "json" };
 import { suggest } from "./args.ts";
-import { out, usageError } from "./output.ts";
+import { out, refuseColor, usageError } from "./output.ts";
+import { enterInvocationDirectory } from "./input.ts";
 
 interface Command {
   summary: string;
   load: () => Promise<{ HELP: string; run(args: string[]): Promise<number> }>;
 }
 
-const COMMANDS: Record<string, Command> = {
+export const COMMANDS: Record<string, Command> = {
   check: {
     summary: "parse and check files; report coded diagnostics",
     load: () => import("./check.ts"),
@@ -26,6 +27,10 @@ const COMMANDS: Record<string, Command> = {
   explain: { summary: "explain a diagnostic code", load: () => import("./explain.ts") },
   boot: { summary: "boot a machine on /dev/kvm", load: () => import("./boot.ts") },
   lsp: { summary: "run the language server on stdio", load: () => import("./lsp.ts") },
+  completions: {
+    summary: "print a shell completion script (bash, zsh, fish)",
+    load: () => import("./completions.ts"),
+  },
 };
 
 export const VERSION: string = denoJson.version;
@@ -35,17 +40,19 @@ export const HELP = `vmdesc ${VERSION}: describe virtual machines, check them, b
 Usage: vmdesc <command> [args]
 
 Commands:
-${Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(9)}${c.summary}`).join("\n")}
+${Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(12)}${c.summary}`).join("\n")}
 
 Options:
   -h, --help     show this help (also: vmdesc <command> --help)
   -V, --version  print the version
+  --no-color     never color the output (also: NO_COLOR=1); any command takes it
 
 Exit status: 0 ok, 1 problems found, 2 usage error.
 See 'vmdesc explain CODE' for any diagnostic code (E0201, W0002, ...).
 `;
 
-export async function main(args: string[]): Promise<number> {
+export async function main(argv: string[]): Promise<number> {
+  const args = withoutNoColor(argv);
   const [first, ...rest] = args;
   if (first === undefined || first === "-h" || first === "--help" || first === "help") {
     if (first === "help" && rest[0] && Object.hasOwn(COMMANDS, rest[0])) {
@@ -92,7 +99,17 @@ export async function main(args: string[]): Promise<number> {
   return await mod.run(rest);
 }
 
+/** Takes `--no-color` out of a command line (before any `--`), for every command at once. */
+function withoutNoColor(args: string[]): string[] {
+  const end = args.indexOf("--");
+  const flags = end < 0 ? args : args.slice(0, end);
+  if (!flags.includes("--no-color")) return args;
+  refuseColor();
+  return [...flags.filter((a) => a !== "--no-color"), ...(end < 0 ? [] : args.slice(end))];
+}
+
 if (import.meta.main) {
+  enterInvocationDirectory();
   const status = await main(Deno.args);
   // `boot` returns with the machine closed, its workers terminated and all of its output
   // written synchronously: exit now instead of letting the runtime wind down the isolates

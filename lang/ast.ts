@@ -6,6 +6,7 @@
  * checker (not the grammar) interprets generic `name value` properties.
  */
 import type { Span } from "./diagnostics/types.ts";
+import type { UNITS } from "./syntax/keywords.ts";
 
 export type { Span };
 
@@ -63,7 +64,8 @@ export interface Paren extends NodeBase {
   expr: Expr;
 }
 
-export type Unit = "B" | "KiB" | "MiB" | "GiB" | "TiB";
+/** A size unit: the grammar's `unit` rule. */
+export type Unit = (typeof UNITS)[number];
 
 export interface Sized extends NodeBase {
   kind: "Sized";

@@ -8,7 +8,8 @@ import type { HoleStrategy, Plan } from "../plan/types.ts";
 import { checkMachine, checkProgram } from "./check.ts";
 import { dedupe } from "./diagnostics/dedupe.ts";
 import { lower } from "./lower.ts";
-import { error, type LangHost, loadProgram, type Program } from "./program.ts";
+import { type LangHost, loadProgram, type Program } from "./program.ts";
+import { error } from "./diagnostics/make.ts";
 import { suggest } from "./suggest.ts";
 import type { ParseResult } from "./parse_lean.ts";
 
@@ -83,10 +84,7 @@ export function compile(text: string, options: CompileOptions): CompileResult {
   for (const sym of targets) {
     const local: Diagnostic[] = [];
     const rm = checkMachine(program, sym, options.host, options, local);
-    if (rm) {
-      const plan = lower(rm, options.file, local);
-      if (plan) plans.set(sym.name, plan);
-    }
+    if (rm) plans.set(sym.name, lower(rm, options.file));
     diags.push(...local);
   }
   // With a syntax error, uses inside the broken lines are lost: "unused" would be noise.

@@ -1,28 +1,9 @@
 /**
  * An in-memory LangHost for tests, fuzzing and the editor: files are a path → text map,
- * paths are POSIX-style and joined relative to the importing file's directory.
+ * paths are POSIX-style and resolved like every vmdesc path (plan/paths.ts).
  */
 import type { LangHost } from "./program.ts";
-
-/** Joins `rel` to the directory of `from` and normalises `.` and `..` (POSIX paths). */
-export function joinRelative(from: string, rel: string): string {
-  if (rel.startsWith("/")) return normalize(rel);
-  const slash = from.lastIndexOf("/");
-  const dir = slash >= 0 ? from.slice(0, slash + 1) : "";
-  return normalize(dir + rel);
-}
-
-function normalize(p: string): string {
-  const abs = p.startsWith("/");
-  const out: string[] = [];
-  for (const part of p.split("/")) {
-    if (part === "" || part === ".") continue;
-    if (part === ".." && out.length && out[out.length - 1] !== "..") out.pop();
-    else if (part === ".." && abs) continue;
-    else out.push(part);
-  }
-  return (abs ? "/" : "") + out.join("/");
-}
+import { normalize, resolvePath } from "../plan/paths.ts";
 
 export interface MemoryHost extends LangHost {
   files: Map<string, string>;
@@ -42,6 +23,6 @@ export function createMemoryHost(
     files: map,
     readFile: (path) => map.get(normalize(path)),
     fileExists: (path) => map.has(normalize(path)) || extra.has(normalize(path)),
-    resolve: joinRelative,
+    resolve: resolvePath,
   };
 }

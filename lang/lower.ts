@@ -1,11 +1,11 @@
 /**
  * Lowering a checked machine to a Plan v1: firmware-like placement with every address
  * explicit. The decisions (boot layout, ACPI addresses, BAR windows) are documented in
- * lang/README.md; the numbers live in lang/specs.ts.
+ * lang/README.md; the numbers live in lang/specs.ts, the placement rules checking shares in
+ * lang/placement.ts. Checking has already refused anything that would not fit, so lowering
+ * reports nothing: it only places.
  */
-import type { Diags } from "./program.ts";
-import { error, hex, humanSize } from "./program.ts";
-import type { ResolvedBar, ResolvedMachine, ResolvedPci } from "./check.ts";
+import type { ResolvedMachine } from "./check/model.ts";
 import {
   ACPI_LAYOUT,
   ACPI_S5_SLEEP_TYPE,
@@ -13,12 +13,9 @@ import {
   ACPI_SLEEP_PORTS,
   BOOT_LAYOUT,
   EBDA_START,
-  FOUR_GIB,
-  GiB,
   HIGH_MEMORY,
   IDENTITY_MAP_ADDR,
   IOAPIC_BASE,
-  KVM_USER_MEM_SLOTS,
   LAPIC_BASE,
   MiB,
   PAGE,
@@ -27,21 +24,18 @@ import {
   PLATFORM_REGIONS,
   TSS_ADDR,
 } from "./specs.ts";
-import {
-  type BarPlan,
-  type DevicePlan,
-  type E820Entry,
-  type HolePlan,
-  MAX_GUEST_PHYS,
-  type Memslot,
-  type PciFunctionPlan,
-  type Plan,
-  PLAN_VERSION,
-  type Range,
+import { barWindows, ecamSize as ecamBytes, hasShadowSlot, placeBars } from "./placement.ts";
+import type {
+  BarPlan,
+  DevicePlan,
+  E820Entry,
+  HolePlan,
+  Memslot,
+  PciFunctionPlan,
+  Plan,
 } from "../plan/types.ts";
+import { PLAN_VERSION } from "../plan/types.ts";
 
-/** Size of the 64-bit BAR window placed above RAM. */
-export const MMIO64_SIZE = 64n * GiB;
 /**
  * Shadow ECAM: one memfd chunk of 0xff bytes mapped repeatedly, one bus (1 MiB) per
  * mapping: 256 maps for 256 buses, far below vm.max_map_count. The whole chunk ends up
@@ -52,29 +46,7 @@ export const SHADOW_CHUNK = 1n * MiB;
 
 const n = (v: bigint): number => Number(v);
 
-function alignUp(v: bigint, a: bigint): bigint {
-  return (v + a - 1n) / a * a;
-}
-
-/** The largest gap of [lo, hi) not covered by `used` (ranges as [base, end)). */
-function largestGap(lo: bigint, hi: bigint, used: [bigint, bigint][]): [bigint, bigint] | null {
-  const cuts = used.filter(([b, e]) => e > lo && b < hi).sort((a, b) => (a[0] < b[0] ? -1 : 1));
-  let best: [bigint, bigint] | null = null;
-  let cur = lo;
-  const consider = (b: bigint, e: bigint) => {
-    if (e > b && (!best || e - b > best[1] - best[0])) best = [b, e];
-  };
-  for (const [b, e] of cuts) {
-    consider(cur, b < hi ? b : hi);
-    if (e > cur) cur = e;
-  }
-  consider(cur, hi);
-  return best;
-}
-
-export function lower(rm: ResolvedMachine, source: string | null, diags: Diags): Plan | null {
-  const start = diags.length;
-
+export function lower(rm: ResolvedMachine, source: string | null): Plan {
   // ── memslots ──
   const memslots: Memslot[] = rm.ram.map((r, i) => ({
     slot: i,
@@ -88,10 +60,10 @@ export function lower(rm: ResolvedMachine, source: string | null, diags: Diags):
   // ── hole, ECAM and windows ──
   let hole: HolePlan | null = null;
   const e = rm.hole?.ecam ?? null;
-  const ecamSize = e ? BigInt(e.busEnd - e.busStart + 1) * MiB : 0n;
-  if (rm.hole) {
+  const ecamSize = e ? ecamBytes(e) : 0n;
+  const windows = rm.hole && barWindows(rm.ram, rm.hole);
+  if (rm.hole && windows) {
     const h = rm.hole;
-    const hEnd = h.base + h.size;
     let shadowSlot: number | null = null;
     // The chunk is known under either strategy: `plan` shows what `shadow` would cost.
     // (An ECAM window is a whole number of 1 MiB buses, so the 1 MiB chunk always divides it.)
@@ -112,7 +84,7 @@ export function lower(rm: ResolvedMachine, source: string | null, diags: Diags):
       const b = e.busStart.toString(16).padStart(2, "0");
       present.unshift({ offset: 0, bdf: `${b}:00.0` });
     }
-    if (e && h.strategy === "shadow") {
+    if (e && hasShadowSlot(h)) {
       shadowSlot = memslots.length;
       memslots.push({
         slot: shadowSlot,
@@ -123,19 +95,6 @@ export function lower(rm: ResolvedMachine, source: string | null, diags: Diags):
         backing: { kind: "ones_alias", chunk_size: n(chunk), present },
       });
     }
-    // 32-bit BAR window: the largest free part of the hole below the IOAPIC, outside ECAM.
-    const used: [bigint, bigint][] = PLATFORM_REGIONS.map((p) => [p.base, p.base + p.size]);
-    used.push([IOAPIC_BASE, FOUR_GIB]);
-    if (e) used.push([e.base, e.base + ecamSize]);
-    const gap = largestGap(h.base, hEnd, used) ?? [h.base, h.base];
-    const ramTop = rm.ram.reduce(
-      (mx, r) => (r.base + r.size > mx ? r.base + r.size : mx),
-      FOUR_GIB,
-    );
-    const m64 = alignUp(ramTop, GiB);
-    const mmio64: Range | null = m64 + MMIO64_SIZE <= BigInt(MAX_GUEST_PHYS)
-      ? { base: n(m64), size: n(MMIO64_SIZE) }
-      : null;
     hole = {
       base: n(h.base),
       size: n(h.size),
@@ -150,8 +109,8 @@ export function lower(rm: ResolvedMachine, source: string | null, diags: Diags):
           shadow_slot: shadowSlot,
         }
         : null,
-      mmio32: { base: n(gap[0]), size: n(gap[1] - gap[0]) },
-      mmio64,
+      mmio32: { base: n(windows.mem32.base), size: n(windows.mem32.size) },
+      mmio64: windows.mem64 ? { base: n(windows.mem64.base), size: n(windows.mem64.size) } : null,
       io: { ...PCI_IO_WINDOW },
       // trap costs no host memory; shadow costs one chunk plus a page per present function.
       host_cost: {
@@ -159,16 +118,6 @@ export function lower(rm: ResolvedMachine, source: string | null, diags: Diags):
         shadow: e ? n(chunk) + present.length * n(PAGE) : 0,
       },
     };
-  }
-  if (memslots.length > KVM_USER_MEM_SLOTS) {
-    diags.push(
-      error(
-        "E0209",
-        `this machine needs ${memslots.length} memslots; KVM allows ${KVM_USER_MEM_SLOTS}`,
-        rm.span,
-        "merge adjacent `ram` ranges (each range is one memslot)",
-      ),
-    );
   }
 
   // ── devices ──
@@ -193,10 +142,20 @@ export function lower(rm: ResolvedMachine, source: string | null, diags: Diags):
     });
   }
 
-  if (rm.acpi) lowerAcpiSleep(rm, devices, diags);
+  if (rm.acpi) {
+    // The ACPI sleep registers (how the guest powers off); checking kept them free.
+    devices.push({
+      id: "acpi_sleep",
+      kind: "acpi_sleep",
+      ports: [{ ...ACPI_SLEEP_PORTS }],
+      mmio: [],
+      irq: null,
+      props: { s5_type: ACPI_S5_SLEEP_TYPE },
+    });
+  }
 
   // ── PCI functions and BARs ──
-  const barAddr = placeBars(rm, hole, diags);
+  const barAddr = windows ? placeBars(rm.pci, windows).at : new Map();
   const multi = new Set<string>();
   const byDev = new Map<string, number>();
   for (const f of rm.pci) {
@@ -233,40 +192,7 @@ export function lower(rm: ResolvedMachine, source: string | null, diags: Diags):
       props: f.props,
     }));
 
-  // ── boot ──
   const b = rm.boot;
-  if (b.protocol === "flat") {
-    const inRam = (a: bigint) => rm.ram.some((r) => a >= r.base && a < r.base + r.size);
-    if (b.load !== null && !inRam(b.load)) {
-      diags.push(
-        error(
-          "E0502",
-          `the load address ${hex(b.load)} is not in RAM`,
-          b.span,
-          "load flat binaries into RAM, e.g. at 0x10_0000",
-        ),
-      );
-    } else if (b.entry !== null && !inRam(b.entry)) {
-      diags.push(
-        error(
-          "E0502",
-          `the entry point ${hex(b.entry)} is not in RAM`,
-          b.span,
-          "the entry is an address inside the loaded binary",
-        ),
-      );
-    } else if (b.mode === "real" && b.entry !== null && b.entry > 0xffffn) {
-      // The vCPU starts with CS base 0, so IP alone must reach the entry.
-      diags.push(
-        error(
-          "E0502",
-          `a real-mode entry must be below 0x1_0000, not ${hex(b.entry)}`,
-          b.span,
-          "load real-mode code low, e.g. `load 0x7C00`",
-        ),
-      );
-    }
-  }
 
   // ── e820 ──
   const e820: E820Entry[] = [];
@@ -296,7 +222,6 @@ export function lower(rm: ResolvedMachine, source: string | null, diags: Diags):
   }
   e820.sort((x, y) => x.addr - y.addr);
 
-  if (diags.slice(start).some((d) => d.severity === "error")) return null;
   return {
     version: PLAN_VERSION,
     machine: rm.name,
@@ -344,98 +269,4 @@ export function lower(rm: ResolvedMachine, source: string | null, diags: Diags):
       }
       : null,
   };
-}
-
-/**
- * The ACPI sleep registers (how the guest powers off) at their fixed ports, unless the
- * machine put a device of its own there.
- */
-function lowerAcpiSleep(rm: ResolvedMachine, devices: DevicePlan[], diags: Diags): void {
-  const s = ACPI_SLEEP_PORTS;
-  for (const d of rm.devices) {
-    for (const p of d.ports) {
-      if (p.base >= s.base + s.size || s.base >= p.base + p.size) continue;
-      diags.push(
-        error(
-          "E0202",
-          `I/O ports ${hex(p.base)}..${
-            hex(p.base + p.size - 1)
-          } of ${p.owner} overlap the ACPI sleep registers (${hex(s.base)}..${
-            hex(s.base + s.size - 1)
-          })`,
-          p.span ?? d.span,
-          "move the device to free ports, or build no ACPI tables (`acpi off`)",
-        ),
-      );
-      return;
-    }
-  }
-  devices.push({
-    id: "acpi_sleep",
-    kind: "acpi_sleep",
-    ports: [{ ...s }],
-    mmio: [],
-    irq: null,
-    props: { s5_type: ACPI_S5_SLEEP_TYPE },
-  });
-}
-
-/**
- * Firmware-like BAR placement: per window, BARs sorted by size (largest first), each
- * naturally aligned, packed upwards from the window base. Largest-first keeps the packing
- * gap-free, as SeaBIOS and EDK2 do.
- */
-function placeBars(
-  rm: ResolvedMachine,
-  hole: HolePlan | null,
-  diags: Diags,
-): Map<ResolvedBar, bigint> {
-  const out = new Map<ResolvedBar, bigint>();
-  if (!hole) return out;
-  const all: { f: ResolvedPci; b: ResolvedBar }[] = [];
-  for (const f of rm.pci) for (const b of f.bars) all.push({ f, b });
-  const windows: Record<ResolvedBar["kind"], Range | null> = {
-    mem32: hole.mmio32,
-    mem64: hole.mmio64,
-    io: hole.io,
-  };
-  for (const kind of ["mem32", "mem64", "io"] as const) {
-    const bars = all
-      .filter((x) => x.b.kind === kind)
-      .sort((x, y) =>
-        x.b.size > y.b.size
-          ? -1
-          : x.b.size < y.b.size
-          ? 1
-          : x.f.bdf < y.f.bdf
-          ? -1
-          : x.f.bdf > y.f.bdf
-          ? 1
-          : x.b.index - y.b.index
-      );
-    if (!bars.length) continue;
-    const w = windows[kind];
-    const wBase = BigInt(w?.base ?? 0);
-    const wEnd = wBase + BigInt(w?.size ?? 0);
-    let cur = wBase;
-    for (const { f, b } of bars) {
-      const at = alignUp(cur, b.size);
-      if (!w || at + b.size > wEnd) {
-        diags.push(
-          error(
-            "E0214",
-            `BAR ${b.index} of ${f.bdf} (${humanSize(b.size)}) does not fit in the ${kind} window${
-              w ? ` ${hex(wBase)} .. ${hex(wEnd)}` : ""
-            }`,
-            b.span,
-            "make the BARs smaller or the PCI hole larger",
-          ),
-        );
-        continue;
-      }
-      out.set(b, at);
-      cur = at + b.size;
-    }
-  }
-  return out;
 }

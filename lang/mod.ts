@@ -19,7 +19,8 @@ export type { IncrementalParser, ParseResult } from "./parse.ts";
 export { createIncrementalParser } from "./parse.ts";
 export { format } from "./format.ts";
 export type { FormatResult } from "./format.ts";
-export { createMemoryHost, joinRelative } from "./host_memory.ts";
+export { createMemoryHost } from "./host_memory.ts";
+export { resolvePath } from "../plan/paths.ts";
 export {
   definitionAt,
   evaluateAt,

@@ -14,6 +14,8 @@ import type { Diagnostic, Span } from "./diagnostics/types.ts";
 import { getGrammar, getSemantics, spanContext } from "./syntax/grammar.ts";
 import { fastParse, fastParseOrProgress } from "./syntax/fast_parse.ts";
 import { suggest } from "./suggest.ts";
+import { error } from "./diagnostics/make.ts";
+import { KEYWORDS, UNITS } from "./syntax/keywords.ts";
 import { depthChecked, installOhmFallback, type ParseResult } from "./parse_lean.ts";
 
 export { parse } from "./parse_lean.ts";
@@ -43,6 +45,28 @@ function parseChunked(
   whole: () => ohm.MatchResult,
   mode: RecoveryMode = "fast",
 ): ParseResult {
+  const chunks = parseChunks(
+    text,
+    file,
+    (chunk, from) => matchPiece(chunk, file, from, mode),
+    mode,
+  );
+  if (chunks.diagnostics.length === 0) return fromMatch(whole(), text, file);
+  return chunks;
+}
+
+/**
+ * The chunk loop of every recovery: each top-level chunk (`chunkStarts`) matched on its own
+ * by `match`; a chunk that fails is reported (E0001) and what can be kept of it salvaged.
+ * The tree spans the whole text; without a failing chunk the diagnostics are empty and the
+ * caller decides (the whole text may still fail, or parse with another matcher).
+ */
+function parseChunks(
+  text: string,
+  file: string,
+  match: (chunk: string, from: number) => PieceResult,
+  mode: RecoveryMode,
+): ParseResult {
   const starts = chunkStarts(text);
   const items: Program["items"] = [];
   const diagnostics: Diagnostic[] = [];
@@ -50,7 +74,7 @@ function parseChunked(
     const from = starts[k];
     const to = k + 1 < starts.length ? starts[k + 1] : text.length;
     const chunk = text.slice(from, to);
-    const r = matchPiece(chunk, file, from, mode);
+    const r = match(chunk, from);
     if (r.ok) {
       items.push(...r.items);
     } else {
@@ -58,7 +82,6 @@ function parseChunked(
       items.push(...salvage(chunk, r, file, from, mode));
     }
   }
-  if (diagnostics.length === 0) return fromMatch(whole(), text, file);
   return {
     ast: { kind: "Program", items, span: { file, start: 0, end: text.length } },
     diagnostics,
@@ -163,14 +186,14 @@ function guarded(text: string, file: string, run: () => ParseResult): ParseResul
     if (!(e instanceof RangeError)) throw e;
     return {
       ast: { kind: "Program", items: [], span: { file, start: 0, end: text.length } },
-      diagnostics: [{
-        code: "E0001",
-        severity: "error",
-        message: "this file is nested too deeply to parse",
-        span: { file, start: 0, end: Math.min(text.length, 1) },
-        labels: [],
-        hint: "use fewer nested parentheses (split the expression with `let` constants)",
-      }],
+      diagnostics: [
+        error(
+          "E0001",
+          "this file is nested too deeply to parse",
+          { file, start: 0, end: Math.min(text.length, 1) },
+          "use fewer nested parentheses (split the expression with `let` constants)",
+        ),
+      ],
     };
   }
 }
@@ -210,21 +233,14 @@ function syntaxError(
   const found = tokenAt(text, pos);
   const span: Span = { file, start: offset + pos, end: offset + pos + found.length };
   const what = found.length ? `\`${found}\`` : "the end of the file";
-  const d: Diagnostic = {
-    code: "E0001",
-    severity: "error",
-    message: `expected ${expected}, found ${what}`,
-    span,
-    labels: [],
-    hint: hintFor(expected, found),
-  };
+  const d = error("E0001", `expected ${expected}, found ${what}`, span, hintFor(expected, found));
   // A misspelt unit (`128 Mib`) is read as the next setting's name, and the error shows
   // up one token later: point at the word, suggest the unit and offer the fix.
   let prev = previousWord(text, pos);
   // `memory 128 Mib` then `cpus 1`: `Mib cpus` reads as a setting, so look two words back.
   const before = prev ? previousWord(text, prev.start) : null;
   if (prev && before && !unitFor(prev.word) && unitFor(before.word)) prev = before;
-  if (prev && !UNITS.includes(prev.word)) {
+  if (prev && !(UNITS as readonly string[]).includes(prev.word)) {
     const unit = unitFor(prev.word);
     if (
       unit &&
@@ -248,22 +264,11 @@ function syntaxError(
   return d;
 }
 
-const KEYWORDS = [
-  "import",
-  "let",
-  "machine",
-  "extends",
-  "pci_hole",
-  "device",
-  "pci",
-  "boot",
-  "cpuid",
-  "ecam",
-  "buses",
-  "bar",
-  "hide",
-  "prefetchable",
-];
+/**
+ * Words a line can start with, for "did you mean" on a misspelt one: the grammar's keywords
+ * but `auto`, a value (`buses auto`) that never starts a line. Ties go to the first.
+ */
+const LINE_KEYWORDS: readonly string[] = KEYWORDS.filter((k) => k !== "auto");
 
 /**
  * `devcie serial com1 { ... }` parses as settings until the `{`: when the line the error is
@@ -275,8 +280,8 @@ function keywordTypo(d: Diagnostic, text: string, pos: number, file: string, off
   for (const at of [pos, k]) {
     const lineStart = text.lastIndexOf("\n", at - 1) + 1;
     const m = /^[ \t]*([A-Za-z_][A-Za-z0-9_]*)/.exec(text.slice(lineStart, lineStart + 80));
-    if (!m || KEYWORDS.includes(m[1])) continue;
-    const kw = suggest(m[1], KEYWORDS);
+    if (!m || LINE_KEYWORDS.includes(m[1])) continue;
+    const kw = suggest(m[1], LINE_KEYWORDS);
     if (!kw) continue;
     const start = lineStart + m[0].length - m[1].length;
     const wspan: Span = { file, start: offset + start, end: offset + start + m[1].length };
@@ -286,8 +291,6 @@ function keywordTypo(d: Diagnostic, text: string, pos: number, file: string, off
     return;
   }
 }
-
-const UNITS = ["B", "KiB", "MiB", "GiB", "TiB"];
 
 /** The unit a misspelling most likely means: `mb`, `MB`, `Mib`, `M` → MiB. */
 function unitFor(word: string): string | null {
@@ -388,27 +391,12 @@ export function chunkStarts(text: string): number[] {
   return starts;
 }
 
+/** Ohm's failure on a whole text, cut into chunks so the rest of the file still counts. */
 function recover(text: string, file: string, whole: ohm.FailedMatchResult): ParseResult {
-  const starts = chunkStarts(text);
-  const items: Program["items"] = [];
-  const diagnostics: Diagnostic[] = [];
-  for (let k = 0; k < starts.length; k++) {
-    const from = starts[k];
-    const to = k + 1 < starts.length ? starts[k + 1] : text.length;
-    const chunk = text.slice(from, to);
-    const r = ohmWhole(chunk, file, from);
-    if (r.ok) {
-      items.push(...r.items);
-    } else {
-      diagnostics.push(syntaxError(r, chunk, file, from));
-      items.push(...salvage(chunk, r, file, from, "ohm"));
-    }
-  }
-  if (diagnostics.length === 0) diagnostics.push(syntaxError(failure(whole), text, file, 0));
-  return {
-    ast: { kind: "Program", items, span: { file, start: 0, end: text.length } },
-    diagnostics,
-  };
+  const r = parseChunks(text, file, (chunk, from) => ohmWhole(chunk, file, from), "ohm");
+  // Every chunk parses on its own, yet the whole does not: report the whole's failure.
+  if (r.diagnostics.length === 0) r.diagnostics.push(syntaxError(failure(whole), text, file, 0));
+  return r;
 }
 
 /**

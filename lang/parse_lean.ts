@@ -11,6 +11,7 @@
  */
 import { children, type Node, type Program } from "./ast.ts";
 import type { Diagnostic } from "./diagnostics/types.ts";
+import { error } from "./diagnostics/make.ts";
 import { fastParse } from "./syntax/fast_parse.ts";
 
 export interface ParseResult {
@@ -67,14 +68,14 @@ export function depthChecked(r: ParseResult, text: string, file: string): ParseR
       const start = Math.max(0, Math.min(n.span.start, text.length));
       return {
         ast: { kind: "Program", items: [], span: { file, start: 0, end: text.length } },
-        diagnostics: [{
-          code: "E0001",
-          severity: "error",
-          message: `this expression is nested too deeply (more than ${MAX_TREE_DEPTH} levels)`,
-          span: { file, start, end: Math.min(text.length, start + 1) },
-          labels: [],
-          hint: "split the expression with `let` constants",
-        }],
+        diagnostics: [
+          error(
+            "E0001",
+            `this expression is nested too deeply (more than ${MAX_TREE_DEPTH} levels)`,
+            { file, start, end: Math.min(text.length, start + 1) },
+            "split the expression with `let` constants",
+          ),
+        ],
       };
     }
     for (const c of children(n)) stack.push([c, d + 1]);

@@ -9,7 +9,8 @@
  */
 import type * as A from "./ast.ts";
 import { children } from "./ast.ts";
-import type { Diagnostic, Label, Span } from "./diagnostics/types.ts";
+import type { Diagnostic, Span } from "./diagnostics/types.ts";
+import { type Diags, error } from "./diagnostics/make.ts";
 import { parse, type ParseResult } from "./parse_lean.ts";
 import { suggest } from "./suggest.ts";
 
@@ -58,44 +59,6 @@ export interface Program {
 export const U64_LIMIT = 1n << 64n;
 
 const UNIT_SHIFT: Record<A.Unit, bigint> = { B: 0n, KiB: 10n, MiB: 20n, GiB: 30n, TiB: 40n };
-
-export type Diags = Diagnostic[];
-
-export function diag(
-  code: string,
-  severity: Diagnostic["severity"],
-  message: string,
-  span: Span | null,
-  hint: string | null = null,
-  labels: Label[] = [],
-  fixes?: Diagnostic["fixes"],
-): Diagnostic {
-  const d: Diagnostic = { code, severity, message, span, labels, hint };
-  if (fixes && fixes.length) d.fixes = fixes;
-  return d;
-}
-
-export function error(
-  code: string,
-  message: string,
-  span: Span | null,
-  hint: string | null = null,
-  labels: Label[] = [],
-  fixes?: Diagnostic["fixes"],
-): Diagnostic {
-  return diag(code, "error", message, span, hint, labels, fixes);
-}
-
-export function warning(
-  code: string,
-  message: string,
-  span: Span | null,
-  hint: string | null = null,
-  labels: Label[] = [],
-  fixes?: Diagnostic["fixes"],
-): Diagnostic {
-  return diag(code, "warning", message, span, hint, labels, fixes);
-}
 
 /** Formats a number the way the language writes addresses: 0xE000_0000. */
 export function hex(v: bigint | number): string {

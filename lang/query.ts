@@ -6,22 +6,29 @@ import type * as A from "./ast.ts";
 import { children } from "./ast.ts";
 import type { Span } from "./diagnostics/types.ts";
 import { evalExpr, type LetSymbol, type Program, programContext } from "./program.ts";
-import { evalInt, evalRange } from "./check.ts";
+import { evalInt, evalRange } from "./check/values.ts";
 
-function contains(span: Span, offset: number): boolean {
-  return span.start <= offset && offset <= span.end;
-}
-
-/** The chain of nodes containing `offset`, outermost first (Program ... innermost). */
+/**
+ * The chain of nodes under the cursor at `offset`, outermost first (Program ... innermost).
+ * Spans count as end-inclusive, so a cursor right after a word (where an editor's cursor
+ * sits once the word is typed) still finds it; where two siblings touch, the one that
+ * strictly contains the offset (the one starting there) wins.
+ */
 export function nodePathAt(ast: A.Program, offset: number): A.Node[] {
-  const path: A.Node[] = [ast];
-  let cur: A.Node = ast;
-  for (;;) {
-    const next: A.Node | undefined = children(cur).find((c) => contains(c.span, offset));
-    if (!next) return path;
-    path.push(next);
-    cur = next;
+  const path: A.Node[] = [];
+  let node: A.Node | undefined = ast;
+  while (node) {
+    path.push(node);
+    let next: A.Node | undefined;
+    for (const c of children(node)) {
+      if (c.span.start <= offset && offset <= c.span.end) {
+        next = c;
+        if (offset < c.span.end) break;
+      }
+    }
+    node = next;
   }
+  return path;
 }
 
 /** The innermost node containing `offset`. */

@@ -5,6 +5,7 @@ import {
   evaluateAt,
   machineSymbols,
   nodeAt,
+  parse,
 } from "./mod.ts";
 
 function assert(c: unknown, m: string): asserts c {
@@ -76,4 +77,18 @@ Deno.test("machineSymbols and nodeAt", () => {
   assert(all.some((m) => m.name === "base" && m.devices[0].id === "com1"), "base with com1");
   const n = nodeAt(p.files.get("d/main.vmdesc")!.ast, MAIN.indexOf("virtio_rng") + 2);
   assert(n.kind === "Ident" && n.name === "virtio_rng", n.kind);
+});
+
+Deno.test("nodeAt: end-inclusive, and where siblings touch the one starting there wins", () => {
+  // `(64)cpus` puts two settings edge to edge: the cursor between them is on `cpus`, as an
+  // editor that just moved onto the word expects, not on the end of the first setting.
+  const text = "machine m {\n  memory (64)cpus 2\n}\n";
+  const { ast, diagnostics } = parse(text, "t.vmdesc");
+  assert(diagnostics.length === 0, JSON.stringify(diagnostics));
+  const at = text.indexOf("cpus");
+  const n = nodeAt(ast, at);
+  assert(n.kind === "Ident" && n.name === "cpus", `${n.kind} at the touching edge`);
+  // Right after a word (the end of its span) still finds the word.
+  const end = nodeAt(ast, text.indexOf("memory") + "memory".length);
+  assert(end.kind === "Ident" && end.name === "memory", `${end.kind} right after a word`);
 });

@@ -3,6 +3,7 @@
  * tables the checker validates against (and the LSP completes from), and the fixed
  * numbers of the platform vmdesc lowers to.
  */
+import type { PciIds } from "../plan/types.ts";
 
 export type PropType =
   | { t: "int"; min?: bigint; max?: bigint }
@@ -37,6 +38,15 @@ export const MACHINE_PROPS: PropTable = {
 
 /** Settings with their own syntax (for completion and "did you mean"). */
 export const STRUCTURED_SETTINGS = ["pci_hole", "device", "pci", "boot", "cpuid"] as const;
+
+/**
+ * The structured settings a machine may give more than once (each adds one more);
+ * `pci_hole` and `boot` a second time replace the first (W0007). Properties say it with
+ * `repeat`; in device, PCI, hole and boot bodies nothing repeats (E0305) but `bar` (one per
+ * index). lsp/completion.ts offers a setting again only when it may repeat, and
+ * lsp/completion_checker_test.ts holds these tables to what the checker does.
+ */
+export const REPEATABLE_STRUCTURED: readonly string[] = ["device", "pci", "cpuid"];
 
 export const HOLE_PROPS: PropTable = {
   strategy: {
@@ -91,14 +101,14 @@ export const DEVICE_KINDS: Record<string, DeviceKindSpec> = {
   },
 };
 
-export interface PciKindSpec {
+/** A PCI function kind: its default IDs (the Plan's PciIds) and the properties it takes. */
+export interface PciKindSpec extends PciIds {
   doc: string;
-  vendor_id: number;
-  device_id: number;
-  class_code: number;
-  revision: number;
-  subsystem_vendor_id: number;
-  subsystem_id: number;
+  /**
+   * Whether the body may declare BARs (`bar INDEX KIND SIZE`); default yes. A kind whose
+   * model brings its own BARs says false, and the checker must refuse `bar` there (E0302).
+   */
+  bars?: boolean;
   props: PropTable;
 }
 

@@ -8,7 +8,7 @@ import type { Program } from "../lang/program.ts";
 import type { Diagnostic } from "../lang/diagnostics/types.ts";
 import type { Plan } from "../plan/types.ts";
 import type * as A from "../lang/ast.ts";
-import type { LspHost } from "./host.ts";
+import type { DenoHost } from "../host/disk_host.ts";
 
 export interface Analysis {
   version: number;
@@ -28,7 +28,7 @@ export function analyze(
   path: string,
   version: number,
   parser: IncrementalParser,
-  host: LspHost,
+  host: DenoHost,
   incremental: boolean,
 ): Analysis {
   const text = parser.text();

@@ -1,30 +1,11 @@
 /**
- * Pure queries over lang's syntax tree that only the editor needs: the chain of nodes
- * under an offset, the `let` and machine definitions of a file, and every use of a name.
+ * Pure queries over lang's syntax tree that only the editor needs: the innermost node of a
+ * kind on a path (from lang/query.ts `nodePathAt`), the `let` and machine definitions of a
+ * file, and every use of a name.
  * They read the AST from `lang/ast.ts`; nothing here parses or checks.
  */
 import { children } from "../lang/ast.ts";
 import type * as A from "../lang/ast.ts";
-
-/** Nodes containing `offset`, outermost first (Program ... innermost). */
-export function nodePath(program: A.Program, offset: number): A.Node[] {
-  const path: A.Node[] = [];
-  let node: A.Node | undefined = program;
-  while (node) {
-    path.push(node);
-    let next: A.Node | undefined;
-    for (const c of children(node)) {
-      // End-inclusive so a cursor right after a word still finds it.
-      if (c.span.start <= offset && offset <= c.span.end) {
-        next = c;
-        // Prefer a child that strictly contains the offset (siblings may touch).
-        if (offset < c.span.end) break;
-      }
-    }
-    node = next;
-  }
-  return path;
-}
 
 export function innermost<K extends A.Node["kind"]>(
   path: A.Node[],
@@ -68,8 +49,4 @@ export function nameRefs(program: A.Program, name: string): A.NameRef[] {
 /** `extends` targets naming `machine`. */
 export function extendsRefs(program: A.Program, machine: string): A.Ident[] {
   return machines(program).flatMap((m) => (m.base && m.base.name === machine ? [m.base] : []));
-}
-
-export function contains(span: A.Span, offset: number): boolean {
-  return span.start <= offset && offset <= span.end;
 }

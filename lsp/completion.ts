@@ -24,6 +24,7 @@ import {
   MACHINE_PROPS,
   PCI_KINDS,
   type PropTable,
+  REPEATABLE_STRUCTURED,
   STRUCTURED_SETTINGS,
 } from "../lang/specs.ts";
 import { hex } from "../lang/program.ts";
@@ -58,6 +59,11 @@ export interface Context {
   lineStart: boolean;
   /** Inside a comment or string: no completion. */
   quiet: boolean;
+  /**
+   * The tokens of the current block itself (not of blocks nested in it), before and after
+   * the cursor, without the word being typed: what is already written in this body.
+   */
+  siblings: string[];
 }
 
 const HEADERS = new Set(["machine", "pci_hole", "device", "pci", "boot", "cpuid"]);
@@ -136,7 +142,61 @@ export function contextAt(text: string, offset: number): Context {
   }
   const before = level[level.length - 1];
   const lineStart = !before || before.line !== line;
-  return { block: top.block, prev: level.reverse(), word, wordStart, lineStart, quiet };
+  const siblings = quiet ? [] : [...topLevelOf(level), ...tokensAfter(text, offset)];
+  return { block: top.block, prev: level.reverse(), word, wordStart, lineStart, quiet, siblings };
+}
+
+/** The tokens of `level` outside the blocks nested in it. */
+function topLevelOf(level: Tok[]): string[] {
+  const out: string[] = [];
+  let depth = 0;
+  for (const t of level) {
+    if (t.text === "{") depth++;
+    else if (t.text === "}") depth = Math.max(0, depth - 1);
+    else if (depth === 0) out.push(t.text);
+  }
+  return out;
+}
+
+/**
+ * The tokens after `offset` up to the end of the block the cursor is in, outside the
+ * blocks nested in it (comments and strings skipped, a word the cursor is in skipped).
+ */
+function tokensAfter(text: string, offset: number): string[] {
+  const out: string[] = [];
+  let i = offset;
+  while (i < text.length && /[A-Za-z0-9_]/.test(text[i])) i++; // the rest of the typed word
+  let depth = 0;
+  while (i < text.length) {
+    const c = text[i];
+    if (c === "/" && text[i + 1] === "/") {
+      const e = text.indexOf("\n", i);
+      i = e < 0 ? text.length : e;
+    } else if (c === "/" && text[i + 1] === "*") {
+      const e = text.indexOf("*/", i + 2);
+      i = e < 0 ? text.length : e + 2;
+    } else if (c === '"') {
+      let j = i + 1;
+      while (j < text.length && text[j] !== '"' && text[j] !== "\n") j += text[j] === "\\" ? 2 : 1;
+      if (depth === 0) out.push(text.slice(i, j + 1));
+      i = j + 1;
+    } else if (c === "{") {
+      depth++;
+      i++;
+    } else if (c === "}") {
+      if (depth === 0) break; // the end of the cursor's block
+      depth--;
+      i++;
+    } else if (/\s/.test(c)) {
+      i++;
+    } else {
+      const m = /^[A-Za-z0-9_]+|^\.\.|^<<|^>>|^./.exec(text.slice(i, i + 64));
+      const t = m ? m[0] : c;
+      if (depth === 0) out.push(t);
+      i += t.length;
+    }
+  }
+  return out;
 }
 
 /** The block a `{` opens, from the tokens of the enclosing level before it. */
@@ -324,27 +384,80 @@ export function candidates(ctx: Context, names: Names): CompletionItem[] {
       if (!prevIsValue) return [];
     }
   }
-  // The start of a statement: what the enclosing block accepts.
+  // The start of a statement: what the enclosing block accepts, less what this body
+  // already gives and may not give again.
+  return statementItems(b, ctx.siblings);
+}
+
+/** Settings that may begin a statement in block `b`, each with whether it may repeat. */
+export function acceptedSettings(
+  b: Block,
+): { name: string; repeat: boolean; item: CompletionItem }[] {
+  const props = (table: PropTable) =>
+    propItems(table).map((item) => ({
+      name: item.label,
+      repeat: table[item.label].repeat === true,
+      item,
+    }));
   switch (b.kind) {
     case "top":
-      return [kw("import"), kw("let"), kw("machine")];
+      return ["import", "let", "machine"].map((k) => ({ name: k, repeat: true, item: kw(k) }));
     case "machine":
-      return [...propItems(MACHINE_PROPS), ...STRUCTURED_SETTINGS.map((s) => kw(s))];
+      return [
+        ...props(MACHINE_PROPS),
+        ...STRUCTURED_SETTINGS.map((s) => ({
+          name: s,
+          repeat: REPEATABLE_STRUCTURED.includes(s),
+          item: kw(s),
+        })),
+      ];
     case "hole":
       return [
-        ...propItems(HOLE_PROPS),
-        ...HOLE_STRUCTURED.map((s) => kw(s, "ECAM window: ecam BASE buses A..B")),
+        ...props(HOLE_PROPS),
+        ...HOLE_STRUCTURED.map((s) => ({
+          name: s,
+          repeat: false,
+          item: kw(s, "ECAM window: ecam BASE buses A..B"),
+        })),
       ];
     case "device":
-    case "pci":
     case "boot":
+      return props(blockProps(b));
+    case "pci":
       return [
-        ...propItems(blockProps(b)),
-        ...(b.kind === "pci" ? [kw("bar", "bar INDEX mem32|mem64|io SIZE")] : []),
+        ...props(blockProps(b)),
+        ...(PCI_KINDS[b.deviceKind]?.bars !== false
+          ? [{ name: "bar", repeat: true, item: kw("bar", "bar INDEX mem32|mem64|io SIZE") }]
+          : []),
       ];
     case "cpuid":
-      return [kw("hide", "hide CPU features from the guest")];
+      return [{ name: "hide", repeat: true, item: kw("hide", "hide CPU features from the guest") }];
     default:
       return [];
   }
+}
+
+function statementItems(b: Block, siblings: string[]): CompletionItem[] {
+  const accepted = acceptedSettings(b);
+  const given = givenSettings(siblings, new Set(accepted.map((a) => a.name)));
+  return accepted.filter((a) => a.repeat || !given.has(a.name)).map((a) => a.item);
+}
+
+/**
+ * Which of `names` a body's tokens already give: a name counts where a setting can start
+ * (first, or after a value), not where a value is expected (`irq irq` names the constant
+ * `irq` as the value of `irq`).
+ */
+export function givenSettings(tokens: string[], names: Set<string>): Set<string> {
+  const given = new Set<string>();
+  let expectValue = false;
+  for (const t of tokens) {
+    if (!expectValue && names.has(t)) {
+      given.add(t);
+      expectValue = true;
+    } else if (OPERATORS.has(t) || t === ":" || t === ".") {
+      expectValue = true; // the value goes on after an operator (`2 * x`, `0 .. 4 GiB`)
+    } else expectValue = false;
+  }
+  return given;
 }

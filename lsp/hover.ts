@@ -1,7 +1,8 @@
 /**
- * Hover: numbers in hex, decimal and size units; ranges with start, end, size and what
- * they overlap in the lowered Plan; devices and PCI functions with the resources they
- * claim; diagnostic codes (written in the text or carried by a diagnostic under the
+ * Hover: keywords and setting names (what they are, their settings, a link to
+ * docs/language.md; lsp/keywords.ts); numbers in hex, decimal and size units; ranges with
+ * start, end, size and what they overlap in the lowered Plan; devices and PCI functions
+ * with the resources they claim; diagnostic codes (written in the text or carried by a diagnostic under the
  * cursor) with their explanation from docs/diagnostics.md.
  */
 import { type Hover, type HoverParams, MarkupKind } from "vscode-languageserver";
@@ -16,10 +17,12 @@ import {
   PCI_KINDS,
   PLATFORM_REGIONS,
 } from "../lang/specs.ts";
-import { innermost, nodePath } from "./ast_query.ts";
+import { innermost } from "./ast_query.ts";
+import { nodePathAt } from "../lang/query.ts";
 import { rangeOf } from "./convert.ts";
 import { explainCode } from "./explain.ts";
-import { resolvePath } from "../cli/host.ts";
+import { languageWordHover } from "./keywords.ts";
+import { resolvePath } from "../plan/paths.ts";
 import type { Workspace } from "./mod.ts";
 import type { Analysis } from "./analysis.ts";
 
@@ -41,8 +44,17 @@ export function hover(ws: Workspace, p: HoverParams): Hover | null {
     }
   }
 
+  // A keyword or a setting's name: what it is, its settings, a link to the docs.
+  if (!parts.length && word) {
+    const doc = languageWordHover(nodePathAt(a.ast, offset), word);
+    if (doc) {
+      parts.push(doc);
+      span = { file: d.path, start: word.start, end: word.end };
+    }
+  }
+
   if (!parts.length) {
-    const path = nodePath(a.ast, offset);
+    const path = nodePathAt(a.ast, offset);
     const found = describeNode(a, path);
     if (found) {
       parts.push(found.markdown);
@@ -144,11 +156,6 @@ function describeNode(a: Analysis, path: A.Node[]): Found | null {
   const out: string[] = [];
   let span: A.Span | null = null;
 
-  // A property name: what it means.
-  if (prop && node === prop.name) {
-    const doc = propDoc(path, node.name);
-    if (doc) return { markdown: `**${node.name}**: ${doc}`, span: node.span };
-  }
   // A word value that is not a constant (`strategy shadow`, `acpi off`): its setting's doc.
   if (prop && node.kind === "Name" && !a.program?.lets.has(node.name)) {
     const doc = propDoc(path, prop.name.name);

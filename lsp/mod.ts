@@ -21,7 +21,7 @@ import { createIncrementalParser, type IncrementalParser } from "../lang/parse.t
 import { type Analysis, analyze } from "./analysis.ts";
 import { uriToPath } from "./convert.ts";
 import { SpanMapper, toLspDiagnostics } from "./diagnostics.ts";
-import { LspHost } from "./host.ts";
+import { DenoHost } from "../host/disk_host.ts";
 import { hover } from "./hover.ts";
 import { completion, TRIGGER_CHARACTERS } from "./completion.ts";
 import { definition, prepareRename, references, rename } from "./navigation.ts";
@@ -54,10 +54,12 @@ export interface OpenDoc {
 export class Workspace {
   readonly docs = new Map<string, OpenDoc>(); // by URI
   readonly byPath = new Map<string, OpenDoc>();
-  readonly host: LspHost;
+  readonly host: DenoHost;
 
   constructor(readonly incremental: boolean) {
-    this.host = new LspHost({ openText: (p) => this.byPath.get(p)?.doc.getText() });
+    this.host = new DenoHost({
+      buffers: { openText: (p) => this.byPath.get(p)?.doc.getText() },
+    });
   }
 
   get(uri: string): OpenDoc | undefined {
@@ -243,7 +245,7 @@ export function startServer(opts: ServerOptions = {}): Promise<number> {
 /** Whether `from` imports `to`, directly or through other files. */
 function reaches(
   program: NonNullable<Analysis["program"]>,
-  host: LspHost,
+  host: DenoHost,
   from: string,
   to: string,
 ): boolean {

@@ -20,7 +20,9 @@ import {
 import type * as A from "../lang/ast.ts";
 import type { Span } from "../lang/diagnostics/types.ts";
 import type { Program } from "../lang/program.ts";
-import { extendsRefs, imports, nodePath } from "./ast_query.ts";
+import { RESERVED_WORDS } from "../lang/syntax/keywords.ts";
+import { extendsRefs, imports } from "./ast_query.ts";
+import { nodePathAt } from "../lang/query.ts";
 import { pathToUri } from "./convert.ts";
 import type { SpanMapper } from "./diagnostics.ts";
 import type { Workspace } from "./mod.ts";
@@ -36,7 +38,7 @@ export function targetAt(ws: Workspace, uri: string, pos: Position): Target | nu
   const d = ws.get(uri);
   if (!a || !d) return null;
   const offset = d.doc.offsetAt(pos);
-  const path = nodePath(a.ast, offset);
+  const path = nodePathAt(a.ast, offset);
   const node = path[path.length - 1];
   const parent = path[path.length - 2];
   if (!node) return null;
@@ -146,20 +148,7 @@ export function references(ws: Workspace, p: ReferenceParams): Location[] {
 }
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const RESERVED = new Set([
-  "import",
-  "let",
-  "machine",
-  "extends",
-  "auto",
-  "true",
-  "false",
-  "B",
-  "KiB",
-  "MiB",
-  "GiB",
-  "TiB",
-]);
+const RESERVED = new Set<string>(RESERVED_WORDS);
 
 /** Where a rename may start: a `let` name or a machine name (definition or use). */
 export function prepareRename(ws: Workspace, p: TextDocumentPositionParams): Range | null {
@@ -169,7 +158,7 @@ export function prepareRename(ws: Workspace, p: TextDocumentPositionParams): Ran
   if (!t || t.kind === "file" || !d || !a?.program) return null;
   const known = t.kind === "let" ? a.program.lets.has(t.name) : a.program.machines.has(t.name);
   if (!known) return null;
-  const node = nodePath(a.ast, d.doc.offsetAt(p.position)).at(-1)!;
+  const node = nodePathAt(a.ast, d.doc.offsetAt(p.position)).at(-1)!;
   return { start: d.doc.positionAt(node.span.start), end: d.doc.positionAt(node.span.end) };
 }
 

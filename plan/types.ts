@@ -8,7 +8,8 @@
  * Numbers: every address and size is a JSON integer. Guest-physical addresses on x86-64
  * are at most 52 bits wide, so they fit exactly in a JS number (2^53); the compiler
  * evaluates with 64-bit bigints and rejects anything beyond the 52-bit space before
- * lowering. The JSON Schema is `plan/schema.json`; keep both in step.
+ * lowering. The JSON Schema is `plan/schema.json`: the schema holds the bounds, this file the
+ * names and the prose, and plan/schema_types_test.ts proves both describe the same shape.
  */
 
 export const PLAN_VERSION = 1 as const;
@@ -17,6 +18,12 @@ export const PLAN_VERSION = 1 as const;
 export const MAX_GUEST_PHYS = 2 ** 52;
 
 export interface Plan {
+  /**
+   * Optional, for editors: where the JSON Schema is (`plan/schema.json`). Accepted in a
+   * Plan written by hand; `vmdesc plan --format json` does not emit it (editors that know
+   * the schema match `*.plan.json` by name: see editors/vscode) and the runtime ignores it.
+   */
+  $schema?: string;
   version: typeof PLAN_VERSION;
   /** Name of the machine this Plan was lowered from. */
   machine: string;
@@ -159,7 +166,18 @@ export interface BarPlan {
   prefetchable: boolean;
 }
 
-export interface PciFunctionPlan {
+/** The IDs a PCI function shows in its config-space header. */
+export interface PciIds {
+  vendor_id: number;
+  device_id: number;
+  /** 24-bit class code: base class << 16 | subclass << 8 | prog-if. */
+  class_code: number;
+  revision: number;
+  subsystem_vendor_id: number;
+  subsystem_id: number;
+}
+
+export interface PciFunctionPlan extends PciIds {
   /** Canonical "BB:DD.F" in lower-case hex. */
   bdf: string;
   segment: number;
@@ -168,13 +186,6 @@ export interface PciFunctionPlan {
   function: number;
   /** Registry key of the runtime model ("virtio_rng", "generic", ...). */
   kind: string;
-  vendor_id: number;
-  device_id: number;
-  /** 24-bit class code: base class << 16 | subclass << 8 | prog-if. */
-  class_code: number;
-  revision: number;
-  subsystem_vendor_id: number;
-  subsystem_id: number;
   /** 0 for normal functions; bit 7 set on function 0 of a multi-function device. */
   header_type: number;
   bars: BarPlan[];

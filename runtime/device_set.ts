@@ -2,25 +2,31 @@
  * vCPU 0's device models, built from the Plan: the models themselves, the AddressMap the
  * run loop dispatches through, the models' flush hooks, and where stdin bytes go.
  *
- * One place for this, whichever thread vCPU 0 runs on: a vCPU worker (vcpu_worker.ts) or,
- * for a 1-vCPU machine run on the caller's thread, the main thread (machine.ts).
+ * One place for this, whichever thread hosts vCPU 0 (threads/vcpu_thread.ts), and the one
+ * place a DeviceContext is made: what the models get from the machine (interrupts, guest
+ * RAM, the shadow hole's config pages, output, stop requests). Under the `shadow` hole
+ * strategy, memory hands out the present functions' config pages and the device presenting
+ * a function claims its page here; a Plan listing pages without a device for them is
+ * refused.
  */
 import type { Plan } from "../plan/types.ts";
 import { AddressMap } from "./address_map.ts";
-import type { Device, DeviceContext, InputSource } from "./devices/device.ts";
+import type { Device, DeviceContext, DeviceFactory, InputSource } from "./devices/device.ts";
 import { DEVICE_MODELS } from "./devices/registry.ts";
 import type { GuestMemory } from "./memory/mod.ts";
+import { shadowConfigPages } from "./memory/ones_alias.ts";
 import { RuntimeError } from "./errors.ts";
-import { bindShadowDevices } from "./memory/ones_alias.ts";
 import type { DeviceStats } from "./stats.ts";
 import type { RunLoop } from "./run_loop.ts";
 
 /** What the models need from the thread that hosts them. */
 export interface DeviceHost {
-  setIrq(gsi: number, level: boolean): void;
+  setIrq: DeviceContext["setIrq"];
+  signalMsi: DeviceContext["signalMsi"];
   /** Lazily bound: the run loop is built after the models. */
   requestStop: DeviceContext["requestStop"];
-  output(id: string, bytes: Uint8Array): void;
+  output: DeviceContext["output"];
+  /** Every memslot as the VMM maps it (the models get its RAM-only form). */
   memory: GuestMemory;
   /** The device id that gets the machine's stdin, or null. */
   stdinDevice: string | null;
@@ -38,11 +44,23 @@ export class DeviceSet {
     this.map = new AddressMap(devices);
   }
 
-  /** Builds every model in the Plan; on failure, closes the ones already built. */
-  static build(plan: Plan, host: DeviceHost): DeviceSet {
+  /**
+   * Builds every model in the Plan (from `models`, the registry unless a test gives its
+   * own); on failure, closes the ones already built.
+   */
+  static build(
+    plan: Plan,
+    host: DeviceHost,
+    models: ReadonlyMap<string, DeviceFactory> = DEVICE_MODELS,
+  ): DeviceSet {
     const sinks: ((b: Uint8Array) => void)[] = [];
-    const ctx: DeviceContext & { memory: GuestMemory } = {
+    const shadow = plan.memslots.some((m) => m.backing.kind === "ones_alias");
+    const pages = shadow ? shadowConfigPages(plan, host.memory) : new Map<string, Uint8Array>();
+    /** Whether any model presents PCI functions (asked for their pages). */
+    let presenter = false;
+    const ctx: DeviceContext = {
       setIrq: host.setIrq,
+      signalMsi: host.signalMsi,
       requestStop: host.requestStop,
       output: host.output,
       now: () => performance.now(),
@@ -58,17 +76,23 @@ export class DeviceSet {
             },
           }
           : null,
-      memory: host.memory,
+      memory: host.memory.ram(),
+      shadowConfigPage: shadow
+        ? (bdf) => {
+          presenter = true;
+          return pages.get(bdf.toLowerCase());
+        }
+        : undefined,
     };
     const devices: Device[] = [];
     try {
       for (const entry of plan.devices) {
-        const make = DEVICE_MODELS.get(entry.kind);
+        const make = models.get(entry.kind);
         if (!make) {
           throw new RuntimeError(
             "E1006",
             `device ${entry.id}: no runtime model for kind "${entry.kind}"`,
-            `known kinds: ${[...DEVICE_MODELS.keys()].join(", ")}`,
+            `known kinds: ${[...models.keys()].join(", ")}`,
           );
         }
         try {
@@ -83,10 +107,14 @@ export class DeviceSet {
           );
         }
       }
-      // Under the `shadow` hole strategy the pci_host model keeps the present functions'
-      // config pages inside the ones_alias memslot current.
-      if (plan.memslots.some((m) => m.backing.kind === "ones_alias")) {
-        bindShadowDevices(plan, devices, host.memory);
+      // Pages for functions no device presents read as all-ones, like absent functions;
+      // pages and no device at all to present them is a broken Plan.
+      if (pages.size > 0 && !presenter) {
+        throw new RuntimeError(
+          "E1006",
+          "the Plan has shadow config pages but no pci_host device",
+          "a pci_hole implies the pci_host device",
+        );
       }
       // The stdin device subscribed through ctx.input while it was built.
       return new DeviceSet(devices, sinks);

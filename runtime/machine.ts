@@ -1,55 +1,56 @@
 /**
- * A machine: the VM built from a Plan, its boot payload loaded, and one worker per vCPU.
+ * A machine: the VM built from a Plan, its boot payload loaded, its vCPU threads, and its
+ * lifecycle (created → running ⇄ paused → stopping → exited; lifecycle.ts draws it).
  *
- * Threads: the main thread creates the VM, loads the payload, and then only supervises:
- * timeouts, Ctrl-C, AbortSignal, stdin, output. Each vCPU runs a synchronous KVM_RUN loop
- * in its own Worker; vCPU 0's worker owns the device models.
+ * The Machine owns what both ways of running vCPUs share: the states and their
+ * transitions, the REQUEST word every vCPU thread obeys (threads/control.ts), the stop
+ * sources (AbortSignal, Ctrl-C, SIGTERM, close()), and turning how the vCPUs ended into one
+ * RunResult. Where the vCPU threads live is a driver's business (threads/driver.ts): one
+ * Worker per vCPU, or, with `vcpuThread: "caller"` and one vCPU, the caller's thread.
  *
- * Or, with `vcpuThread: "caller"` and one vCPU, the loop runs on the caller's thread, which
- * saves the second isolate (~15-20 ms of start-up); caller_thread.ts says how a thread that
- * sits in KVM_RUN still hears timeouts, signals and stdin.
- *
- * Stopping (works even for a guest spinning without exits): the main thread stores a stop
- * code in the control block, sets `immediate_exit = 1` in each vCPU's kvm_run page and
- * sends SIGUSR2 to each vCPU thread (pthread_kill). A no-op SIGUSR2 listener is installed
- * with the first machine (and kept), so the signal only interrupts KVM_RUN (EINTR) instead of killing
- * the process (not SIGUSR1: Deno opens its inspector on that one); immediate_exit covers
- * the window where the signal lands just before the worker re-enters KVM_RUN.
+ * Stopping (works even for a guest spinning without exits): REQUEST becomes stop, then
+ * every vCPU is kicked: `immediate_exit = 1` in its kvm_run page and SIGUSR2 to its thread
+ * (pthread_kill). A no-op SIGUSR2 listener is installed with the first machine (and kept),
+ * so the signal only interrupts KVM_RUN (EINTR) instead of killing the process (not
+ * SIGUSR1: Deno opens its inspector on that one); immediate_exit covers the window where
+ * the signal lands just before the thread re-enters KVM_RUN. Pausing is the same with
+ * REQUEST pause: each thread parks and says so in its state word.
  */
 import type { Plan } from "../plan/types.ts";
 import { MAX_CPUS } from "../plan/limits.ts";
 import * as host from "./host/libc.ts";
-import { KVM_MP_STATE_RUNNABLE, KVM_RUN_STRUCT } from "./kvm/abi.ts";
+import { KVM_MP_STATE_RUNNABLE } from "./kvm/abi.ts";
 import { Vm, type VmOptions } from "./kvm/vm.ts";
 import { boot } from "./boot/mod.ts";
-import {
-  type Control,
-  createControl,
-  EXITED,
-  GO,
-  MB_STATE,
-  READY,
-  ringPush,
-  STOP,
-  StopCode,
-  viewControl,
-} from "./control.ts";
-import type { WorkerInit, WorkerMessage } from "./vcpu_worker.ts";
-import { spawnVcpuWorker } from "./vcpu_spawn.ts";
-import { type LoopOutcome, RunLoop } from "./run_loop.ts";
+import type { LoopOutcome } from "./run_loop.ts";
 import {
   EXIT_STATUS,
   type ExitReason,
-  failureOf,
   type HostFailure,
   RuntimeError,
   statusFor,
 } from "./errors.ts";
 import { mergeStats, type RunStats, type WorkerStats } from "./stats.ts";
-import type { InputSource, PolledInput } from "./devices/device.ts";
-import { DeviceSet } from "./device_set.ts";
-import { setIrqLine } from "./kvm/vm.ts";
-import { runSlices } from "./caller_thread.ts";
+import type { InputSource } from "./devices/device.ts";
+import {
+  machineCanMove,
+  type MachineState,
+  StateError,
+  VCPU_STATE_NAMES,
+  VcpuRequest,
+  VcpuState,
+} from "./lifecycle.ts";
+import {
+  allVcpusIn,
+  type Control,
+  createControl,
+  request,
+  setRequest,
+  vcpuState,
+  viewControl,
+} from "./threads/control.ts";
+import type { DriverEnd, VcpuDriver } from "./threads/driver.ts";
+import { CallerDriver } from "./threads/caller_driver.ts";
 
 export interface MachineOptions extends VmOptions {
   /** Directory relative payload paths are resolved against (default: the Plan's source dir, else cwd). */
@@ -79,7 +80,7 @@ export interface MachineOptions extends VmOptions {
 }
 
 export interface RunOptions {
-  /** Stop after this many seconds (reason "timeout", status 6). */
+  /** Stop after this many seconds (reason "timeout", status 6), paused time included. */
   timeout?: number;
   /** Stop when aborted (reason "aborted", status 8). */
   signal?: AbortSignal;
@@ -106,40 +107,49 @@ export interface RunResult {
   stats: RunStats;
 }
 
-const OFF_IMMEDIATE_EXIT = KVM_RUN_STRUCT.f.immediate_exit.off;
-const noop = () => {};
-/** How often vCPU 0 is kicked to flush buffered device output (ms). */
-const OUTPUT_TICK_MS = 100;
+/** A move of the machine's state, as listeners hear it. */
+export interface StateChange {
+  from: MachineState;
+  to: MachineState;
+}
 
-/** The result of a run from how it ended: a host failure, a vCPU's outcome, or a stop. */
-function resultOf(
-  hostError: HostFailure | null,
-  first: LoopOutcome | null,
-  mainReason: { reason: ExitReason; message: string } | null,
-  stats: RunStats,
-): RunResult {
-  if (hostError) {
+const noop = () => {};
+
+/** How a run is ending: the first of these decides the result. */
+interface Ending {
+  /** A host failure on any vCPU thread. */
+  failure: HostFailure | null;
+  /** The first vCPU outcome that is the guest's own (not "stopped"). */
+  guest: LoopOutcome | null;
+  /** A stop the machine's side asked for (timeout, signal, close) before the guest ended. */
+  stop: { reason: ExitReason; message: string } | null;
+  stats: WorkerStats[];
+}
+
+/** The result of a run from how it ended. */
+function resultOf(e: Ending, stats: RunStats): RunResult {
+  if (e.failure) {
     return {
       reason: "host_error",
       exitStatus: EXIT_STATUS.hostError,
-      message: hostError.message,
-      code: hostError.code ?? undefined,
-      hint: hostError.hint,
+      message: e.failure.message,
+      code: e.failure.code ?? undefined,
+      hint: e.failure.hint,
       stats,
     };
   }
-  if (first) {
-    const reason = first.reason as ExitReason;
+  if (e.guest) {
+    const reason = e.guest.reason as ExitReason;
     return {
       reason,
-      exitStatus: first.success ? EXIT_STATUS.ok : statusFor(reason, first.value ?? 0),
-      message: first.message,
-      dump: first.dump,
-      debugValue: first.value,
+      exitStatus: e.guest.success ? EXIT_STATUS.ok : statusFor(reason, e.guest.value ?? 0),
+      message: e.guest.message,
+      dump: e.guest.dump,
+      debugValue: e.guest.value,
       stats,
     };
   }
-  const r = mainReason ?? { reason: "aborted" as const, message: "stopped" };
+  const r = e.stop ?? { reason: "aborted" as const, message: "stopped" };
   return { reason: r.reason, exitStatus: statusFor(r.reason), message: r.message, stats };
 }
 
@@ -185,23 +195,20 @@ async function bootVcpus(plan: Plan, vm: Vm, baseDir: string, opts: MachineOptio
 export class Machine {
   readonly #vm: Vm;
   readonly #ctl: Control;
-  /** One per vCPU, spawned before the VM was built; none in "caller" mode. */
-  readonly #workers: Worker[];
+  readonly #driver: VcpuDriver;
   readonly #opts: MachineOptions;
-  /** "caller" mode: vCPU 0's devices and loop, on this thread. Null with workers. */
-  #inline: { set: DeviceSet; loop: RunLoop } | null = null;
+  #state: MachineState = "created";
+  readonly #listeners = new Set<(change: StateChange) => void>();
   #closed = false;
-  #ran = false;
-  #ready: Promise<void> = Promise.resolve();
-  #onMessage: ((index: number, m: WorkerMessage) => void) | null = null;
-  #workerError: HostFailure | null = null;
-  /** Ends a run in progress when the machine is closed under it. */
-  #endRun: (() => void) | null = null;
+  /** The run in progress: how it is ending so far. */
+  #ending: Ending | null = null;
+  /** A pause() waiting for every vCPU to park; `settle` looks again. */
+  #pausing: { promise: Promise<void>; settle: () => void } | null = null;
 
-  private constructor(vm: Vm, opts: MachineOptions, workers: Worker[]) {
+  private constructor(vm: Vm, driver: VcpuDriver, opts: MachineOptions) {
     this.#vm = vm;
+    this.#driver = driver;
     this.#opts = opts;
-    this.#workers = workers;
     this.#ctl = viewControl(createControl());
     installKickHandler();
   }
@@ -218,83 +225,9 @@ export class Machine {
       : null;
   }
 
-  /** Sends each worker its init; #ready settles when all have built their state. */
-  #startWorkers(): void {
-    const workers = this.#workers;
-    const vm = this.#vm;
-    const init = (i: number): WorkerInit => {
-      const v = vm.vcpus[i];
-      return {
-        index: i,
-        fd: v.fd,
-        runAddr: v.runAddr.toString(),
-        runSize: v.runSize,
-        vmFd: vm.vmFd,
-        bspRunAddr: vm.vcpus[0].runAddr.toString(),
-        regions: vm.regions,
-        plan: vm.plan,
-        ctl: this.#ctl.sab,
-        stdinDevice: this.#stdinDevice,
-      };
-    };
-    let pending = workers.length;
-    this.#ready = new Promise<void>((resolve, reject) => {
-      workers.forEach((w, i) => {
-        w.onmessage = (ev: MessageEvent<WorkerMessage>) => {
-          const m = ev.data;
-          if (m.type === "ready") {
-            if (--pending === 0) resolve();
-          } else if (m.type === "error" && this.#onMessage === null) {
-            reject(
-              m.code
-                ? new RuntimeError(m.code as RuntimeError["code"], m.message, m.hint)
-                : new Error(`vCPU ${i} worker: ${m.message}`),
-            );
-          } else if (m.type === "output") {
-            this.#opts.output?.(m.id, m.bytes);
-          } else if (m.type === "warn") {
-            this.#warn(m.message);
-          }
-          this.#onMessage?.(i, m);
-        };
-        w.onerror = (ev) => {
-          ev.preventDefault();
-          const msg = {
-            type: "error" as const,
-            code: null,
-            message: `vCPU ${i} worker crashed: ${ev.message}`,
-            hint: null,
-          };
-          if (this.#onMessage === null) reject(new Error(msg.message));
-          this.#onMessage?.(i, msg);
-        };
-        w.postMessage(init(i));
-      });
-    });
-  }
-
-  /** "caller" mode: vCPU 0's device models and run loop, built on this thread. */
-  #buildInline(): void {
-    const vm = this.#vm;
-    let loop: RunLoop | null = null;
-    const set = DeviceSet.build(vm.plan, {
-      setIrq: (gsi, level) => setIrqLine(vm.vmFd, gsi, level),
-      requestStop: (req) => loop?.requestStop(req),
-      // A copy: a model may reuse its buffer, and a sink (a stream) may keep the bytes.
-      output: (id, bytes) => this.#opts.output?.(id, bytes.slice()),
-      memory: vm.memory,
-      stdinDevice: this.#stdinDevice,
-    });
-    loop = new RunLoop(vm.vcpus[0], set.map, this.#ctl, vm.regions, {
-      warn: (message) => this.#warn(message),
-      onKick: () => set.flush(),
-    });
-    this.#inline = { set, loop };
-  }
-
   /**
-   * Builds the VM, loads the payload, and starts the vCPU workers (parked until run()); in
-   * "caller" mode, builds vCPU 0's devices on this thread instead.
+   * Builds the VM, loads the payload, and readies the vCPU threads (parked at the start
+   * gate until run()): the machine is `created`.
    */
   static async create(plan: Plan, opts: MachineOptions = {}): Promise<Machine> {
     const n = plan.cpus?.count;
@@ -305,43 +238,47 @@ export class Machine {
         `set \`cpus\` between 1 and ${MAX_CPUS}`,
       );
     }
-    const inline = opts.vcpuThread === "caller" && n === 1;
-    // Workers start first: their isolates and modules load while this thread builds the VM
-    // and loads the payload (they wait for their init message).
-    const workers: Worker[] = [];
+    // Workers are spawned first: their isolates and modules load while this thread builds
+    // the VM and loads the payload (they wait for attach()). The worker driver's module
+    // loads only for them (`vmdesc boot` runs on the caller's thread and never needs it).
+    let driver: VcpuDriver | null = null;
     let vm: Vm;
     try {
-      if (!inline) { for (let i = 0; i < n; i++) workers.push(spawnVcpuWorker()); }
+      driver = opts.vcpuThread === "caller" && n === 1
+        ? new CallerDriver()
+        : (await import("./threads/worker_driver.ts")).WorkerDriver.spawn(n);
       vm = await Vm.create(plan, opts);
     } catch (e) {
-      for (const w of workers) w.terminate();
+      driver?.close();
       throw e;
     }
-    const m = new Machine(vm, opts, workers);
+    const m = new Machine(vm, driver, opts);
     try {
-      const baseDir = planBaseDir(plan, opts.baseDir);
-      if (inline) {
-        m.#buildInline();
-        await bootVcpus(plan, vm, baseDir, opts);
-        return m;
-      }
-      // The workers get their init now and build the device models while this thread
+      // The vCPU threads build their state (vCPU 0: the device models) while this thread
       // loads the payload: neither touches what the other writes (the models own the
-      // shadow config pages, the loader RAM and registers; nothing runs before GO).
-      m.#startWorkers();
-      const ready = m.#ready;
+      // shadow config pages, the loader RAM and registers; nothing runs before run()).
+      const ready = driver.attach({
+        vm,
+        ctl: m.#ctl,
+        routes: {
+          output: opts.output ?? noop,
+          warn: (s) => m.#warn(s),
+          state: () => m.#pausing?.settle(),
+        },
+        stdinDevice: m.#stdinDevice,
+      });
       ready.catch(() => {}); // handled below; a rejection during boot() is not "unhandled"
       try {
-        await bootVcpus(plan, vm, baseDir, opts);
+        await bootVcpus(plan, vm, planBaseDir(plan, opts.baseDir), opts);
       } catch (e) {
-        // Let the workers finish with guest memory before close() releases it.
+        // Let the threads finish with guest memory before close() releases it.
         await ready.catch(() => {});
         throw e;
       }
       await ready;
       return m;
     } catch (e) {
-      m.close(); // terminates the workers too
+      m.close(); // ends the vCPU threads too
       throw e;
     }
   }
@@ -355,38 +292,68 @@ export class Machine {
     return this.#vm.memory;
   }
 
-  /** Sets the stop code and kicks every vCPU out of KVM_RUN. */
-  #stop(code: number): void {
-    const i = this.#ctl.i32;
-    if (Atomics.compareExchange(i, STOP, 0, code) !== 0) return;
-    Atomics.notify(i, MB_STATE);
-    Atomics.store(i, GO, 1);
-    Atomics.notify(i, GO);
-    this.#kickAll();
+  /** Where the machine is in its life (lifecycle.ts). */
+  get state(): MachineState {
+    return this.#state;
   }
 
-  /** Takes one vCPU out of KVM_RUN (or keeps it from entering): immediate_exit + a signal. */
-  #kick(v: Vm["vcpus"][number]): void {
-    v.runBytes[OFF_IMMEDIATE_EXIT] = 1;
-    const tid = Atomics.load(this.#ctl.tids, v.index);
-    if (tid !== 0n) host.pthreadKill(BigInt.asUintN(64, tid), host.KICK_SIGNAL);
+  /** Each vCPU thread's state: "starting", "ready", "running", "paused" or "exited". */
+  get vcpuStates(): string[] {
+    return this.#vm.vcpus.map((v) => VCPU_STATE_NAMES[vcpuState(this.#ctl, v.index)]);
   }
 
-  #kickAll(): void {
-    for (const v of this.#vm.vcpus) this.#kick(v);
+  /** Calls `listener` at every state change; returns what removes it. */
+  onStateChange(listener: (change: StateChange) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #move(to: MachineState): void {
+    const from = this.#state;
+    if (from === to) return;
+    if (!machineCanMove(from, to)) {
+      throw new Error(`vmdesc bug: machine state ${from} → ${to} is not in the diagram`);
+    }
+    this.#state = to;
+    for (const l of [...this.#listeners]) {
+      try {
+        l({ from, to });
+      } catch {
+        // a listener failing must not break the lifecycle
+      }
+    }
+  }
+
+  /** Asks every vCPU thread to stop for good (first caller's reason wins). */
+  #stop(reason?: { reason: ExitReason; message: string }): void {
+    const e = this.#ending;
+    if (e && reason && e.stop === null && e.guest === null && e.failure === null) e.stop = reason;
+    if (setRequest(this.#ctl, VcpuRequest.stop)) this.#driver.requestChanged();
+    if (this.#state === "running" || this.#state === "paused") this.#move("stopping");
+    this.#pausing?.settle();
+  }
+
+  /** A vCPU thread ended: the first guest outcome or failure ends the whole machine. */
+  #onEnd(e: Ending, end: DriverEnd): void {
+    if (end.kind === "failed") {
+      e.failure ??= end.failure;
+    } else {
+      e.stats.push(end.stats);
+      if (end.outcome.reason !== "stopped" && e.guest === null && e.stop === null) {
+        e.guest = end.outcome;
+      }
+    }
+    this.#stop();
   }
 
   /**
-   * The stop sources both modes share: the caller's AbortSignal, and Ctrl-C/SIGTERM when
-   * asked. Returns what removes them.
+   * The stop sources the caller asked for: the AbortSignal, and Ctrl-C/SIGTERM. Returns
+   * what removes them.
    */
-  #listen(
-    opts: RunOptions,
-    stopFor: (code: number, reason: ExitReason, message: string) => void,
-  ): (() => void)[] {
+  #listen(opts: RunOptions): (() => void)[] {
     const cleanups: (() => void)[] = [];
     if (opts.signal) {
-      const onAbort = () => stopFor(StopCode.aborted, "aborted", "stopped by the caller");
+      const onAbort = () => this.#stop({ reason: "aborted", message: "stopped by the caller" });
       if (opts.signal.aborted) onAbort();
       else {
         opts.signal.addEventListener("abort", onAbort, { once: true });
@@ -394,194 +361,105 @@ export class Machine {
       }
     }
     if (opts.sigint) {
-      const onInt = () => stopFor(StopCode.interrupted, "interrupted", "interrupted (Ctrl-C)");
+      const onInt = () => this.#stop({ reason: "interrupted", message: "interrupted (Ctrl-C)" });
       Deno.addSignalListener("SIGINT", onInt);
       cleanups.push(() => Deno.removeSignalListener("SIGINT", onInt));
       // SIGTERM (kill, `timeout`) ends the guest the same clean way, so the terminal is
       // restored and stats are written; status 143 as shells report it.
-      const onTerm = () => stopFor(StopCode.interrupted, "terminated", "terminated (SIGTERM)");
+      const onTerm = () => this.#stop({ reason: "terminated", message: "terminated (SIGTERM)" });
       Deno.addSignalListener("SIGTERM", onTerm);
       cleanups.push(() => Deno.removeSignalListener("SIGTERM", onTerm));
     }
     return cleanups;
   }
 
-  /** Runs the guest until it ends or is stopped. A machine runs once. */
+  /** Runs the guest until it ends or is stopped: created → running → … → exited. Once. */
   run(opts: RunOptions = {}): Promise<RunResult> {
-    if (this.#closed) throw new Error("machine is closed");
-    if (this.#ran) throw new Error("a machine runs once; create a new one");
-    this.#ran = true;
-    return this.#inline ? this.#runInline(opts) : this.#runWorkers(opts);
-  }
-
-  #runWorkers(opts: RunOptions): Promise<RunResult> {
-    const n = this.#vm.vcpus.length;
-    const outcomes: (LoopOutcome | null)[] = new Array(n).fill(null);
-    const stats: WorkerStats[] = [];
-    let first: LoopOutcome | null = null;
-    let mainReason: { reason: ExitReason; message: string } | null = null;
-    let done = 0;
-    const t0 = performance.now();
-
-    return new Promise<RunResult>((resolve) => {
-      let finished = false;
-      const cleanups: (() => void)[] = [];
-      const finish = () => {
-        if (finished) return;
-        finished = true;
-        this.#endRun = null;
-        for (const c of cleanups) c();
-        const merged = mergeStats(stats, performance.now() - t0);
-        resolve(resultOf(this.#workerError, first, mainReason, merged));
-      };
-
-      this.#onMessage = (i, m) => {
-        if (m.type === "done") {
-          if (outcomes[i] !== null) return;
-          outcomes[i] = m.outcome;
-          stats.push(m.stats);
-          if (m.outcome.reason !== "stopped" && first === null && mainReason === null) {
-            first = m.outcome;
-          }
-          this.#stop(StopCode.machine);
-          if (++done === n) finish();
-        } else if (m.type === "error") {
-          if (this.#workerError === null) {
-            this.#workerError = { code: m.code, message: m.message, hint: m.hint };
-          }
-          if (outcomes[i] === null) {
-            outcomes[i] = { reason: "host_error", message: m.message };
-            this.#stop(StopCode.machine);
-            if (++done === n) finish();
-          }
-        }
-      };
-
-      const stopFor = (code: number, reason: ExitReason, message: string) => {
-        if (mainReason === null && first === null) mainReason = { reason, message };
-        this.#stop(code);
-      };
-      // Start the vCPUs first: the listeners and the tick below cost this thread several ms
-      // on first use (Deno loads its timer code lazily), and nothing they catch can happen
-      // before this function returns (messages, signals and timers arrive as later events).
-      Atomics.store(this.#ctl.i32, GO, 1);
-      Atomics.notify(this.#ctl.i32, GO);
-      if (opts.timeout !== undefined && opts.timeout > 0) {
-        const t = setTimeout(
-          () =>
-            stopFor(
-              StopCode.timeout,
-              "timeout",
-              `timeout: guest still running after ${opts.timeout} s`,
-            ),
-          opts.timeout * 1000,
-        );
-        cleanups.push(() => clearTimeout(t));
-      }
-      cleanups.push(...this.#listen(opts, stopFor));
-      if (this.#opts.stdin) {
-        const unsubscribe = this.#opts.stdin.subscribe((bytes) => {
-          let off = 0;
-          while (off < bytes.length) {
-            const n = ringPush(this.#ctl, bytes.subarray(off));
-            if (n === 0) break; // ring full: the guest is not reading; drop the rest
-            off += n;
-          }
-          this.#kickBsp();
-        });
-        cleanups.push(unsubscribe);
-      }
-      // Periodic kick of vCPU 0 so buffered guest output gets flushed (~10 exits per second).
-      const tick = setInterval(() => this.#kickBsp(), OUTPUT_TICK_MS);
-      cleanups.push(() => clearInterval(tick));
-      this.#endRun = () => {
-        if (mainReason === null && first === null) {
-          mainReason = { reason: "aborted", message: "machine closed while running" };
-        }
-        finish();
-      };
-    });
-  }
-
-  /** "caller" mode: vCPU 0's loop on this thread, in slices (see caller_thread.ts). */
-  async #runInline(opts: RunOptions): Promise<RunResult> {
-    const { set, loop } = this.#inline!;
-    const t0 = performance.now();
-    let mainReason: { reason: ExitReason; message: string } | null = null;
-    const stopFor = (code: number, reason: ExitReason, message: string) => {
-      if (mainReason === null) mainReason = { reason, message };
-      this.#stop(code);
-    };
-    const cleanups = this.#listen(opts, stopFor);
-    let input: PolledInput | null = null;
-    const source = this.#opts.stdin;
-    if (source?.openPolled) {
-      const polled = source.openPolled();
-      input = polled;
-      cleanups.push(() => polled.close());
-    } else if (source) {
-      cleanups.push(source.subscribe((bytes) => set.deliver(bytes)));
+    if (this.#closed) throw new StateError("run", this.#state, "machine is closed");
+    if (this.#state !== "created") {
+      throw new StateError("run", this.#state, "a machine runs once; create a new one");
     }
-    let outcome: LoopOutcome | null = null;
-    let hostError: HostFailure | null = null;
+    return this.#run(opts);
+  }
+
+  async #run(opts: RunOptions): Promise<RunResult> {
+    const ending: Ending = this.#ending = { failure: null, guest: null, stop: null, stats: [] };
+    const t0 = performance.now();
+    const timeout = opts.timeout !== undefined && opts.timeout > 0 ? opts.timeout : undefined;
+    this.#move("running");
+    // The workers start here (they wait on REQUEST); the listeners below cost this thread
+    // several ms on first use, and nothing they catch can happen before this function
+    // awaits (signals and timers arrive as later events). The caller's-thread driver
+    // starts its vCPU only in run() below, after them.
+    setRequest(this.#ctl, VcpuRequest.run);
+    const cleanups = this.#listen(opts);
     try {
-      const end = await runSlices({
-        loop,
-        input,
-        deliver: (bytes) => set.deliver(bytes),
-        deadline: opts.timeout !== undefined && opts.timeout > 0
-          ? t0 + opts.timeout * 1000
-          : Infinity,
-        stopRequested: () => Atomics.load(this.#ctl.i32, STOP) !== 0,
+      await this.#driver.run({
+        stdin: this.#opts.stdin ?? null,
+        deadline: timeout === undefined ? Infinity : t0 + timeout * 1000,
+        onDeadline: () =>
+          this.#stop({
+            reason: "timeout",
+            message: `timeout: guest still running after ${opts.timeout} s`,
+          }),
+        onEnd: (_i, end) => this.#onEnd(ending, end),
         closed: () => this.#closed,
       });
-      if (end.kind === "outcome") outcome = end.outcome;
-      else if (end.kind === "timeout") {
-        stopFor(
-          StopCode.timeout,
-          "timeout",
-          `timeout: guest still running after ${opts.timeout} s`,
-        );
-      } else if (end.kind === "closed" && mainReason === null) {
-        mainReason = { reason: "aborted", message: "machine closed while running" };
-      }
-    } catch (e) {
-      hostError = failureOf(e);
     } finally {
       for (const c of cleanups) c();
     }
-    const devices = set.stats(loop);
-    set.close(); // flushes what the models still hold
-    const first = outcome !== null && outcome.reason !== "stopped" && mainReason === null
-      ? outcome
-      : null;
-    const stats = mergeStats([loop.workerStats(devices)], performance.now() - t0);
-    return resultOf(hostError, first, mainReason, stats);
+    this.#stop();
+    this.#move("exited");
+    return resultOf(ending, mergeStats(ending.stats, performance.now() - t0));
   }
 
-  #kickBsp(): void {
-    this.#kick(this.#vm.vcpus[0]);
+  /**
+   * running → paused: every vCPU out of KVM_RUN and parked (device models idle, output
+   * they held flushed). Resolves once all are parked; rejects with StateError when the
+   * machine is not running, or stops before every vCPU parked.
+   */
+  pause(): Promise<void> {
+    if (this.#pausing) return this.#pausing.promise;
+    if (this.#state !== "running") return Promise.reject(new StateError("pause", this.#state));
+    const n = this.#vm.vcpus.length;
+    const parked = [VcpuState.paused, VcpuState.exited] as const;
+    let settle = noop;
+    const promise = new Promise<void>((resolve, reject) => {
+      // Called at every vCPU state change the driver hears of, and at a stop.
+      settle = () => {
+        if (this.#state !== "running" || request(this.#ctl) !== VcpuRequest.pause) {
+          this.#pausing = null;
+          reject(new StateError("pause", this.#state, "the machine stopped while pausing"));
+        } else if (allVcpusIn(this.#ctl, n, parked)) {
+          this.#pausing = null;
+          this.#move("paused");
+          resolve();
+        }
+      };
+    });
+    this.#pausing = { promise, settle };
+    setRequest(this.#ctl, VcpuRequest.pause);
+    this.#driver.requestChanged();
+    settle();
+    return promise;
   }
 
-  /** Stops the vCPUs if still running, ends the workers, releases the VM. Idempotent. */
+  /** paused → running: every parked vCPU re-enters KVM_RUN. StateError when not paused. */
+  resume(): Promise<void> {
+    if (this.#state !== "paused") return Promise.reject(new StateError("resume", this.#state));
+    this.#move("running");
+    setRequest(this.#ctl, VcpuRequest.run);
+    this.#driver.requestChanged();
+    return Promise.resolve();
+  }
+
+  /** Stops the vCPUs if still running, ends their threads, releases the VM. Idempotent. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#stop(StopCode.aborted);
-    // Wait (briefly) until every worker that could be inside KVM_RUN has left it, so no
-    // thread touches kvm_run pages, guest memory or fds after they are released below.
-    // ("caller" mode: this thread is not in KVM_RUN while this runs.)
-    const i = this.#ctl.i32;
-    const deadline = performance.now() + 2000;
-    for (;;) {
-      const exited = Atomics.load(i, EXITED);
-      if (exited >= Atomics.load(i, READY) || performance.now() > deadline) break;
-      this.#kickAll();
-      Atomics.wait(i, EXITED, exited, 5);
-    }
-    for (const w of this.#workers) w.terminate();
-    this.#endRun?.();
-    this.#inline?.set.close();
+    this.#stop({ reason: "aborted", message: "machine closed while running" });
+    this.#driver.close(); // returns once no vCPU thread can touch the VM
+    if (this.#state === "created") this.#move("exited");
     this.#vm.close();
   }
 

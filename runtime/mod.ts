@@ -1,5 +1,6 @@
 /**
- * The runtime's typed library API, for people who script VMs in TypeScript.
+ * The runtime's front door: the one way to run a Plan, for people who script VMs in
+ * TypeScript and for `vmdesc boot` alike.
  *
  * ```ts
  * import { createMachine } from "./runtime/mod.ts";
@@ -7,6 +8,14 @@
  * const text = new Response(m.serial).text();     // guest serial output as a stream
  * const r = await m.run({ timeout: 10 });         // { reason, exitStatus, message, stats }
  * ```
+ *
+ * What it does for every caller: checks a Plan from outside the compiler against the
+ * schema (E1006), routes each serial device's output (the caller's sink, the process's
+ * stdout/stderr, a file or nowhere, as the Plan says), feeds stdin to the first serial
+ * port, reports every failure before the guest starts as a RuntimeError with a code, and
+ * keeps a progress display (hooks) out of the way of the guest's text and vmdesc's
+ * warnings. The machine it returns has the lifecycle of runtime/lifecycle.ts: run(),
+ * pause(), resume(), close(), `state`.
  *
  * `runtime/` only ever sees Plans; compiling `.vmdesc` text lives in the root `mod.ts`
  * (compileText / compileFile), which joins `lang/` and this module.
@@ -18,27 +27,63 @@ import {
   planBaseDir,
   type RunOptions,
   type RunResult,
+  type StateChange,
 } from "./machine.ts";
-import { openSerialOutputs } from "./devices/serial/output.ts";
+import type { MachineState } from "./lifecycle.ts";
+import { openSerialOutputs, type Sink, streamSink } from "./io/serial_outputs.ts";
+import { stdinInput } from "./io/stdin.ts";
 import type { InputSource } from "./devices/device.ts";
+import { type RuntimeCode, RuntimeError } from "./errors.ts";
 
 export type { Plan } from "../plan/types.ts";
-export type { MachineOptions, RunOptions, RunResult } from "./machine.ts";
+export type { MachineOptions, RunOptions, RunResult, StateChange } from "./machine.ts";
 export type { RunStats } from "./stats.ts";
 export { formatStats } from "./stats.ts";
-export { debugExitStatus, EXIT_STATUS, type ExitReason, RuntimeError } from "./errors.ts";
+export {
+  debugExitStatus,
+  EXIT_STATUS,
+  EXIT_STATUS_HELP,
+  type ExitReason,
+  RuntimeError,
+} from "./errors.ts";
 export { Machine } from "./machine.ts";
+export { type MachineState, StateError } from "./lifecycle.ts";
+export type { InputSource, PolledInput } from "./devices/device.ts";
+
+/**
+ * A progress display the front door keeps out of the way (`vmdesc boot`'s progress line
+ * on a terminal, cli/progress.ts).
+ */
+export interface ProgressHooks {
+  /** The guest starts running. */
+  start(): void;
+  /** A piece of guest serial output, from any device, before it is written anywhere. */
+  output(bytes: Uint8Array): void;
+  /** Something is about to be written to the process's stderr: off the screen for now. */
+  clear(): void;
+  /** The run ended, or input reached the guest (an interactive guest needs no progress). */
+  stop(): void;
+}
 
 export interface CreateMachineOptions {
   /**
-   * Where guest serial output goes: a callback, a WritableStream, or nothing — then read
-   * it from `machine.serial`. A serial device whose Plan entry says `output` "null" or a
-   * file writes there instead (as under `vmdesc boot`); "stdout" and "stderr" mean here.
+   * Where guest serial output goes: a callback, a WritableStream, "stdio" (the process's
+   * stdout and stderr, as `vmdesc boot` does), or nothing — then read it from
+   * `machine.serial`. A serial device whose Plan entry says `output` "null" or a file
+   * writes there instead; "stdout" and "stderr" mean this sink (with "stdio": those
+   * streams).
    */
-  serial?: ((bytes: Uint8Array, deviceId: string) => void) | WritableStream<Uint8Array>;
-  /** Bytes for the guest's first serial port: a stream, a string, or an InputSource. */
-  stdin?: ReadableStream<Uint8Array> | string | Uint8Array | InputSource;
-  /** Warnings about the guest (unassigned MMIO, writes to read-only memory). Default: stderr. */
+  serial?: ((bytes: Uint8Array, deviceId: string) => void) | WritableStream<Uint8Array> | "stdio";
+  /**
+   * Bytes for the guest's first serial port: a stream, a string, an InputSource, or "stdio"
+   * (the process's stdin; a terminal is put in raw mode while the guest runs, and only a
+   * machine with a serial port reads it).
+   */
+  stdin?: ReadableStream<Uint8Array> | string | Uint8Array | InputSource | "stdio";
+  /**
+   * Warnings about the guest (unassigned MMIO, writes to read-only memory). Default:
+   * "vmdesc: warning: …" on stderr.
+   */
   warn?: (message: string) => void;
   /** Directory relative payload paths resolve against (default: the Plan's source dir, else cwd). */
   baseDir?: string;
@@ -48,25 +93,49 @@ export interface CreateMachineOptions {
    * the guest runs). See MachineOptions.vcpuThread.
    */
   vcpuThread?: MachineOptions["vcpuThread"];
+  /** A progress display to keep out of the way of the guest's output and vmdesc's own. */
+  progress?: ProgressHooks;
+  /**
+   * The Plan was lowered by lang's compile() in this process and not changed since: it is
+   * not checked against the schema again (the compiler's tests hold every lowered Plan to
+   * it), which saves loading the validator (~70 ms here). Any other Plan (JSON, written by
+   * hand, edited after compiling) is checked, and refused with E1006 naming the problems.
+   */
+  fromCompiler?: boolean;
+  /** How messages about the Plan name it, e.g. its file ("plan.json is not a valid Plan"). */
+  planName?: string;
 }
 
 export interface VmdescMachine extends Disposable {
   readonly plan: Plan;
   /** Serial output when no `serial` sink was given; ends when the run ends. */
   readonly serial: ReadableStream<Uint8Array>;
+  /** Where the machine is in its life (runtime/lifecycle.ts). */
+  readonly state: MachineState;
+  /** Each vCPU thread's state ("ready", "running", "paused", "exited", ...). */
+  readonly vcpuStates: string[];
   run(opts?: RunOptions): Promise<RunResult>;
+  /** Every vCPU out of KVM_RUN and parked; StateError unless running. */
+  pause(): Promise<void>;
+  /** Back to running; StateError unless paused. */
+  resume(): Promise<void>;
+  /** Calls `listener` at every state change; returns what removes it. */
+  onStateChange(listener: (change: StateChange) => void): () => void;
   /** Idempotent. */
   close(): void;
 }
 
-function toInput(src: CreateMachineOptions["stdin"]): InputSource | null {
+const toStderr = streamSink(Deno.stderr);
+const encoder = new TextEncoder();
+
+function toInput(src: Exclude<CreateMachineOptions["stdin"], "stdio">): InputSource | null {
   if (src === undefined) return null;
   if (typeof src === "object" && "subscribe" in src) return src;
   return {
     subscribe(onData) {
       let stopped = false;
       if (typeof src === "string" || src instanceof Uint8Array) {
-        const bytes = typeof src === "string" ? new TextEncoder().encode(src) : src;
+        const bytes = typeof src === "string" ? encoder.encode(src) : src;
         queueMicrotask(() => !stopped && onData(bytes));
         return () => stopped = true;
       }
@@ -90,17 +159,89 @@ function toInput(src: CreateMachineOptions["stdin"]): InputSource | null {
   };
 }
 
-/** Builds a machine from a Plan: VM created, payload loaded, vCPU threads parked. */
+/** The same source, calling `seen` whenever bytes come out of it (subscribed or polled). */
+function watched(src: InputSource, seen: () => void): InputSource {
+  const polled = src.openPolled;
+  return {
+    subscribe: (onData) =>
+      src.subscribe((bytes) => {
+        seen();
+        onData(bytes);
+      }),
+    ...(polled
+      ? {
+        openPolled() {
+          const p = polled.call(src);
+          return {
+            read() {
+              const bytes = p.read();
+              if (bytes) seen();
+              return bytes;
+            },
+            close: () => p.close(),
+          };
+        },
+      }
+      : {}),
+  };
+}
+
+/** A Plan from outside the compiler, checked against plan/schema.json (E1006 if not). */
+async function checkPlan(plan: unknown, name: string): Promise<void> {
+  if ((plan as { version?: unknown } | null)?.version !== 1) {
+    throw new RuntimeError(
+      "E1006",
+      `${name} is not a version 1 Plan`,
+      "write it with 'vmdesc plan --json'",
+    );
+  }
+  // Loaded only here: ajv and the compiled schema cost ~70 ms, which compiled Plans skip.
+  const problems = (await import("../plan/validate.ts")).planSchemaErrors(plan);
+  if (problems.length > 0) {
+    const more = problems.length > 3 ? ` (and ${problems.length - 3} more)` : "";
+    throw new RuntimeError(
+      "E1006",
+      `${name} is not a valid Plan: ${problems.slice(0, 3).join("; ")}${more}`,
+      "write it with 'vmdesc plan --json', or fix the fields named (plan/schema.json)",
+    );
+  }
+}
+
+/**
+ * A failure before the guest starts, as the RuntimeError it stands for: one with an E1xxx
+ * code (from a worker, say) becomes a RuntimeError; anything else is a bug and is left as is.
+ */
+function asRuntimeError(e: unknown): unknown {
+  if (e instanceof RuntimeError) return e;
+  const c = e as { code?: unknown; message?: string; hint?: string | null } | null;
+  if (typeof c?.code === "string" && /^E1\d{3}$/.test(c.code)) {
+    return new RuntimeError(c.code as RuntimeCode, c.message ?? String(e), c.hint ?? null);
+  }
+  return e;
+}
+
+/**
+ * Builds a machine from a Plan: Plan checked, outputs opened, VM created, payload loaded,
+ * vCPU threads parked (`created`). Every failure is a RuntimeError and leaves nothing
+ * behind (the caller's stream is left open and unlocked).
+ */
 export async function createMachine(
   plan: Plan,
   opts: CreateMachineOptions = {},
 ): Promise<VmdescMachine> {
+  if (!opts.fromCompiler) await checkPlan(plan, opts.planName ?? "the Plan");
+  const progress = opts.progress;
+  // `machine.serial`: live only when the caller gave no sink; otherwise an empty stream,
+  // made when asked for (`vmdesc boot` never asks: constructing one costs start-up time).
   let controller: ReadableStreamDefaultController<Uint8Array> | null = null;
-  const serial = new ReadableStream<Uint8Array>({
-    start(c) {
-      controller = c;
-    },
-  });
+  let stream: ReadableStream<Uint8Array> | null = opts.serial === undefined
+    ? new ReadableStream<Uint8Array>({
+      start(c) {
+        controller = c;
+      },
+    })
+    : null;
+  const serial = () => stream ??= new ReadableStream<Uint8Array>({ start: (c) => c.close() });
   let ended = false;
   const end = () => {
     if (ended) return;
@@ -111,60 +252,85 @@ export async function createMachine(
       // already closed or errored
     }
   };
-  let output: MachineOptions["output"];
+  // vmdesc's own writes to stderr (warnings, a device whose `output` is "stderr" under
+  // "stdio") take a progress display off the screen first.
+  const stderrSink: Sink = (bytes) => {
+    progress?.clear();
+    toStderr(bytes);
+  };
+  // Where devices whose `output` is "stdout" or "stderr" write: the caller's sink, or with
+  // "stdio" (caller null) the process's streams, which openSerialOutputs routes to.
+  let caller: ((id: string, bytes: Uint8Array) => void) | null;
   let writer: WritableStreamDefaultWriter<Uint8Array> | null = null;
-  if (typeof opts.serial === "function") {
+  if (opts.serial === "stdio") {
+    caller = null;
+    end();
+  } else if (typeof opts.serial === "function") {
     const fn = opts.serial;
-    output = (id, bytes) => fn(bytes, id);
+    caller = (id, bytes) => fn(bytes, id);
     end();
   } else if (opts.serial) {
     const w = opts.serial.getWriter();
     writer = w;
-    output = (_id, bytes) => void w.write(bytes).catch(() => {});
+    caller = (_id, bytes) => void w.write(bytes).catch(() => {});
     end();
   } else {
-    output = (_id, bytes) => {
+    caller = (_id, bytes) => {
       if (!ended) controller?.enqueue(bytes);
     };
   }
+  const warn = opts.warn ?? ((m: string) => stderrSink(encoder.encode(`vmdesc: warning: ${m}\n`)));
   // The machine never existed: the caller's stream is left open and unlocked.
   const abandon = () => {
     end();
     writer?.releaseLock();
     writer = null;
   };
-  // Devices whose Plan entry names a file (or "null") write there, as under `vmdesc boot`;
-  // the rest reach the caller's sink. Files open before the VM exists (E1017 leaves none).
-  const toCaller = output;
+  // Each serial device's `output`, opened before the VM exists: a file that cannot be
+  // opened is E1017 and leaves nothing behind.
+  const baseDir = planBaseDir(plan, opts.baseDir);
   let outputs: ReturnType<typeof openSerialOutputs>;
   try {
     outputs = openSerialOutputs(
       plan,
-      planBaseDir(plan, opts.baseDir),
-      { stdout: () => {}, stderr: () => {} },
-      opts.warn ?? ((m) => console.error(`vmdesc: warning: ${m}`)),
+      baseDir,
+      caller ? { stdout: () => {}, stderr: () => {} } : {
+        stdout: streamSink(Deno.stdout),
+        stderr: stderrSink,
+      },
+      warn,
     );
   } catch (e) {
     abandon();
     throw e;
   }
   const routed = outputs;
-  output = (id, bytes) => {
-    const target = routed.targets.get(id);
-    if (target === undefined || target === "stdout" || target === "stderr") toCaller(id, bytes);
-    else routed.write(id, bytes);
-  };
-  const m = await Machine.create(plan, {
-    output,
-    warn: opts.warn,
-    baseDir: opts.baseDir,
-    stdin: toInput(opts.stdin),
-    vcpuThread: opts.vcpuThread,
-  }).catch((e) => {
+  let stdin = opts.stdin === "stdio"
+    ? (plan.devices.some((d) => d.kind === "serial") ? stdinInput() : null)
+    : toInput(opts.stdin);
+  // The first byte typed ends a progress display (it would draw over what the guest echoes).
+  if (stdin && progress) stdin = watched(stdin, () => progress.stop());
+  let m: Machine;
+  try {
+    m = await Machine.create(plan, {
+      output: (id, bytes) => {
+        progress?.output(bytes);
+        const target = routed.targets.get(id);
+        if (caller && (target === undefined || target === "stdout" || target === "stderr")) {
+          caller(id, bytes);
+        } else routed.write(id, bytes);
+      },
+      warn,
+      baseDir: opts.baseDir,
+      stdin,
+      vcpuThread: opts.vcpuThread,
+    });
+  } catch (e) {
     routed.abandon();
     abandon();
-    throw e;
-  });
+    throw asRuntimeError(e);
+  }
+  const machine = m;
   const finish = () => {
     routed.close();
     end();
@@ -175,21 +341,33 @@ export async function createMachine(
     }
   };
   const close = () => {
-    m.close();
+    machine.close();
     finish();
   };
-  const machine: VmdescMachine = {
+  return {
     plan,
-    serial,
+    get serial() {
+      return serial();
+    },
+    get state() {
+      return machine.state;
+    },
+    get vcpuStates() {
+      return machine.vcpuStates;
+    },
     async run(runOpts?: RunOptions) {
       try {
-        return await m.run(runOpts);
+        progress?.start();
+        return await machine.run(runOpts);
       } finally {
+        progress?.stop();
         finish();
       }
     },
+    pause: () => machine.pause(),
+    resume: () => machine.resume(),
+    onStateChange: (listener) => machine.onStateChange(listener),
     close,
     [Symbol.dispose]: close,
   };
-  return machine;
 }

@@ -1,7 +1,11 @@
 /**
  * The vCPU run loop: synchronous KVM_RUN through FFI in a tight loop, exits dispatched
- * through the AddressMap. Runs inside a vCPU worker (see vcpu_worker.ts), or for a 1-vCPU
- * machine on the caller's thread, in slices between ticks (runSlice, see machine.ts).
+ * through the AddressMap. Runs on a vCPU thread (threads/vcpu_thread.ts): a worker, or for
+ * a 1-vCPU machine the caller's thread, in slices between ticks (runSlice).
+ *
+ * The loop leaves when the guest ends, or when a kick finds the machine's REQUEST word no
+ * longer `run` (pause or stop): then run() returns null and the vCPU thread decides what
+ * the request means (lifecycle.ts).
  *
  * vCPU 0 owns the device models. An AP (vCPU > 0) has no devices: its PIO/MMIO exits go to
  * vCPU 0 through the control block's mailbox plus a kick; vCPU 0 only looks at the mailbox
@@ -29,6 +33,7 @@ import type { AddressMap } from "./address_map.ts";
 import type { AccessSize, Device, Space, StopRequest } from "./devices/device.ts";
 import {
   type Control,
+  kickVcpu,
   MB_ADDR_HI,
   MB_ADDR_LO,
   MB_ANSWER,
@@ -40,8 +45,10 @@ import {
   MB_SPACE,
   MB_STATE,
   MB_VALUE,
-  STOP,
-} from "./control.ts";
+  request,
+  wakeParked,
+} from "./threads/control.ts";
+import { VcpuRequest } from "./lifecycle.ts";
 import { Counters, type DeviceStats, type WorkerStats } from "./stats.ts";
 import type { ExitReason } from "./errors.ts";
 import type { RegionInfo } from "./memory/mod.ts";
@@ -65,13 +72,16 @@ const enum WarnKind {
   unassignedWrite = 1,
   readonlyWrite = 2,
 }
+/** #onKick's answer when the machine's REQUEST is no longer `run`. */
+const LEAVE = Symbol("leave");
+
 const WARN_TEXT = [
   "read of unassigned MMIO",
   "write to unassigned MMIO",
   "write to read-only memory",
 ];
 
-/** How one vCPU's loop ended. `stopped` = asked to stop by the control block. */
+/** How one vCPU's loop ended. `stopped` = the machine asked it to stop (REQUEST stop). */
 export interface LoopOutcome {
   reason: ExitReason | "stopped";
   /** debug_exit value. */
@@ -137,16 +147,19 @@ export class RunLoop {
     return false;
   }
 
-  /** Runs until the guest ends or a stop is requested. */
-  run(): LoopOutcome {
-    return this.#loop(false)!;
+  /**
+   * Runs until the guest ends (its outcome) or a kick finds REQUEST no longer `run` (null:
+   * the vCPU thread looks at the request, parks or leaves).
+   */
+  run(): LoopOutcome | null {
+    return this.#loop(false);
   }
 
   /**
-   * Runs until the guest ends, a stop is requested, or the vCPU is kicked (KVM_RUN
-   * returned EINTR); null means kicked: the caller turns its event loop, then calls
-   * runSlice() again. For a vCPU run on the caller's thread (machine.ts), where a kick is
-   * the only moment that thread's timers, signal listeners and input get a turn.
+   * Runs until the guest ends, or the vCPU is kicked (KVM_RUN returned EINTR); null means
+   * kicked: the caller turns its event loop and looks at REQUEST, then calls runSlice()
+   * again. For a vCPU run on the caller's thread (threads/caller_driver.ts), where a kick
+   * is the only moment that thread's timers, signal listeners and input get a turn.
    */
   runSlice(): LoopOutcome | null {
     return this.#loop(true);
@@ -200,6 +213,7 @@ export class RunLoop {
         if (e === EINTR || e === EAGAIN) {
           exits[KVM_EXIT.INTR]++;
           const out = this.#onKick();
+          if (out === LEAVE) return null;
           if (out || sliceOnKick) return out;
           clock(1, tsb);
           tPrev = ts[0] * 1e9 + ts[2];
@@ -260,6 +274,7 @@ export class RunLoop {
         if (out) return out;
       } else {
         const out = this.#onKick();
+        if (out === LEAVE) return null;
         if (out || sliceOnKick) return out;
       }
       if (this.#stop !== null) return this.#stopOutcome(this.#stop);
@@ -318,7 +333,7 @@ export class RunLoop {
     const run = this.vcpu.run;
     this.counters.forwarded++;
     while (Atomics.compareExchange(i, MB_LOCK, 0, 1) !== 0) {
-      if (Atomics.load(i, STOP) !== 0) return;
+      if (request(this.ctl) === VcpuRequest.stop) return;
       Atomics.wait(i, MB_LOCK, 1, 20);
     }
     try {
@@ -329,9 +344,11 @@ export class RunLoop {
       Atomics.store(i, MB_IS_WRITE, isWrite ? 1 : 0);
       Atomics.store(i, MB_VALUE, isWrite ? readData(run, dataOff, size) : 0);
       Atomics.store(i, MB_STATE, MB_REQUEST);
+      // vCPU 0 answers when kicked out of KVM_RUN, or, parked (a pause), when woken.
       this.#kickBsp();
+      wakeParked(this.ctl);
       while (Atomics.load(i, MB_STATE) !== MB_ANSWER) {
-        if (Atomics.load(i, STOP) !== 0) {
+        if (request(this.ctl) === VcpuRequest.stop) {
           Atomics.store(i, MB_STATE, MB_IDLE);
           return;
         }
@@ -346,14 +363,11 @@ export class RunLoop {
   }
 
   #kickBsp(): void {
-    if (this.#bsp === null) return;
-    this.#bsp.runBytes[OFF_IMMEDIATE_EXIT] = 1;
-    const tid = Atomics.load(this.ctl.tids, 0);
-    if (tid !== 0n) host.pthreadKill(BigInt.asUintN(64, tid), host.KICK_SIGNAL);
+    if (this.#bsp !== null) kickVcpu(this.ctl, 0, this.#bsp.runBytes);
   }
 
-  /** vCPU 0: answer a forwarded access. */
-  #serveMailbox(): void {
+  /** vCPU 0: answer a forwarded access, if one is posted (also while parked). */
+  serveForwarded(): void {
     const i = this.ctl.i32;
     if (Atomics.load(i, MB_STATE) !== MB_REQUEST || this.map === null) return;
     const space: Space = Atomics.load(i, MB_SPACE) === 0 ? "pio" : "mmio";
@@ -389,14 +403,16 @@ export class RunLoop {
     Atomics.notify(i, MB_STATE);
   }
 
-  /** KVM_RUN returned EINTR (or KVM_EXIT_INTR): someone kicked this vCPU. */
-  #onKick(): LoopOutcome | null {
+  /**
+   * KVM_RUN returned EINTR (or KVM_EXIT_INTR): someone kicked this vCPU. LEAVE when the
+   * machine asks for something other than `run` (immediate_exit is cleared first, so a
+   * request written before a later kick is never missed).
+   */
+  #onKick(): LoopOutcome | null | typeof LEAVE {
     this.vcpu.runBytes[OFF_IMMEDIATE_EXIT] = 0;
-    if (Atomics.load(this.ctl.i32, STOP) !== 0) {
-      return { reason: "stopped", message: "stopped" };
-    }
+    if (request(this.ctl) !== VcpuRequest.run) return LEAVE;
     if (this.map !== null) {
-      this.#serveMailbox();
+      this.serveForwarded();
       this.hooks.onKick?.();
     }
     if (this.#stop !== null) return this.#stopOutcome(this.#stop);

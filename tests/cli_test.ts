@@ -175,8 +175,6 @@ Deno.test("cli: unknown command or flag is a usage error with a suggestion", asy
   );
   const f = await vmdesc(["plan", "--jsno", "examples/hello.vmdesc"]);
   assert(f.code === 2 && f.stderr.includes("did you mean '--json'"), "--jsno", f);
-  const v = await vmdesc(["check"]);
-  assert(v.code === 2 && v.stderr.includes("no input files"), "check without files", v);
   const fmt = await vmdesc(["check", "--format", "xml", "examples/hello.vmdesc"]);
   assert(fmt.code === 2, "--format xml", fmt);
 });
@@ -256,6 +254,89 @@ Deno.test("cli: check of a missing file is exit 2; stdin works", async () => {
   assert(r.code === 2 && r.stderr.includes("cannot read 'no/such/file.vmdesc'"), "missing file", r);
   const s = await vmdesc(["check", "-"], OVERLAP);
   assert(s.code === 1 && s.stdout.includes("--> <stdin>:"), "stdin", s);
+});
+
+Deno.test("cli: check --format json on an unreadable file is not a pass (E2002 in the report)", async () => {
+  const r = await vmdesc([
+    "check",
+    "--format",
+    "json",
+    "no/such/file.vmdesc",
+    "examples/hello.vmdesc",
+  ]);
+  assert(r.code === 2, "exit 2", r);
+  const doc = JSON.parse(r.stdout);
+  assert(doc.valid === false && doc.error_count === 1, "the document says it failed", r);
+  const file = doc.files.find((f: { path: string }) => f.path === "no/such/file.vmdesc");
+  assert(
+    file && file.valid === false && file.error_count === 1,
+    "the file is listed as invalid",
+    r,
+  );
+  assert(doc.files.some((f: { path: string; valid: boolean }) => f.valid), "the good file", r);
+  const d = doc.diagnostics.find((x: { code: string }) => x.code === "E2002");
+  assert(
+    d && d.severity === "error" && /cannot read 'no\/such\/file.vmdesc'/.test(d.message),
+    "E2002",
+    r,
+  );
+  assert(
+    d.title === "cannot read an input file" && d.hint.includes("looked for"),
+    "title, hint",
+    r,
+  );
+});
+
+/** `deno task vmdesc ARGS` typed in `cwd`, as a user would (not inside our own task). */
+async function task(args: string[], cwd: string): Promise<Run> {
+  // `env -u`: the test runner's own `deno task test` set INIT_CWD; a user's shell has none.
+  const out = await new Deno.Command("env", {
+    args: [
+      "-u",
+      "INIT_CWD",
+      "-u",
+      "VMDESC_INIT_CWD",
+      Deno.execPath(),
+      "task",
+      "-q",
+      "vmdesc",
+      ...args,
+    ],
+    cwd,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+Deno.test("cli: deno task vmdesc resolves paths from the directory it was typed in", async () => {
+  const dir = await scratch();
+  try {
+    const hello = await Deno.readTextFile(new URL("examples/hello.vmdesc", root));
+    await Deno.writeTextFile(`${dir}/micro.vmdesc`, hello);
+    const c = await task(["check", "micro.vmdesc"], dir);
+    assert(c.code === 0 && /--> micro\.vmdesc:/.test(c.stdout), "check finds micro.vmdesc", c);
+    const p = await task(["plan", "--json", "micro.vmdesc"], dir);
+    assert(p.code === 0 && JSON.parse(p.stdout).machine === "hello", "plan finds it too", p);
+    const m = await task(["check", "nope.vmdesc"], dir);
+    assert(
+      m.code === 2 && m.stderr.includes(`looked for ${dir}/nope.vmdesc (relative to ${dir},`),
+      "a missing file says which directory was searched",
+      m,
+    );
+    // An INIT_CWD inherited from elsewhere (a test runner's own task) moves nothing.
+    const stray = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-read", "--allow-env", CLI, "check", "examples/hello.vmdesc"],
+      cwd: root.pathname,
+      env: { INIT_CWD: dir },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert(stray.code === 0, "a stray INIT_CWD is ignored");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 // ── plan ─────────────────────────────────────────────────────────────────

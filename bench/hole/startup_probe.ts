@@ -11,7 +11,7 @@ const [file, kernel, cmdline, strategy] = Deno.args;
 // parser declines).
 const { compile } = await import("../../lang/compile.ts");
 const { withOhmOnDemand } = await import("../../lang/ohm_on_demand.ts");
-const { DenoHost } = await import("../../cli/host.ts");
+const { DenoHost } = await import("../../host/disk_host.ts");
 mark.lang_loaded = performance.now();
 const host = new DenoHost();
 const r = await withOhmOnDemand(() =>

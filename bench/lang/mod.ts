@@ -1,16 +1,20 @@
 /**
- * bench/lang: how checking scales with file size, and how fast the CLI starts.
+ * bench/lang: how checking scales with file size, how much faster the fast parser is than
+ * Ohm, and how fast the CLI starts.
  *
  * Generates 1k- and 10k-line files (many machines, lets, devices, PCI functions), times
  * `compile` (parse + check + lower, i.e. `vmdesc check`) as the median of several runs,
- * and prints milliseconds and the 10k/1k ratio (linear growth means ≤ 11). It also times
- * `format` and the real CLI as subprocesses (`--version`, `check examples/hello.vmdesc`).
- * Writes bench/results/lang.json.
+ * and prints milliseconds and the 10k/1k ratio (linear growth means ≤ 11). It parses the
+ * examples and both files with the fast parser and with Ohm side by side (bench/lang/
+ * parsers.ts: interleaved, best and median, identical trees). It also times `format` and
+ * the real CLI as subprocesses (`--version`, `check examples/hello.vmdesc`).
+ * Writes bench/results/lang.json and lang.svg.
  *
  *   deno task bench lang [-- --runs 9]
  */
 import { compile, createMemoryHost, format } from "../../lang/mod.ts";
 import { vmdescArgv } from "../vmdesc_command.ts";
+import { compareParsers, median, type ParserRow, parsersChart } from "./parsers.ts";
 
 const root = new URL("../../", import.meta.url);
 
@@ -68,12 +72,6 @@ export function generate(lines: number): string {
     n += block.split("\n").length - 1;
   }
   return text;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
 function timeIt(runs: number, fn: () => void): { median: number; min: number; max: number } {
@@ -159,6 +157,32 @@ export async function run(args: string[] = []): Promise<number> {
   );
   console.log(`ratio 10k/1k with a syntax error: ${errorRatio.toFixed(2)}`);
 
+  // The two parsers on the same valid texts. Ohm takes ~1.5 s for the 10k-line file, so
+  // that one gets fewer rounds.
+  const examplesDir = new URL("examples/", root);
+  const examples = [...Deno.readDirSync(examplesDir)]
+    .filter((e) => e.name.endsWith(".vmdesc"))
+    .map((e) => e.name)
+    .sort()
+    .map((n) => Deno.readTextFileSync(new URL(n, examplesDir)));
+  const parsers = [
+    ...compareParsers([
+      [`examples (${examples.length} files)`, examples],
+      ["1k-line file", [generate(sizes[0])]],
+    ], runs),
+    ...compareParsers([["10k-line file", [generate(sizes[1])]]], Math.max(3, runs >> 1)),
+  ];
+  for (const p of parsers) {
+    console.log(
+      `parse ${p.text}: fast ${p.fast_median_ms.toFixed(2)} ms (best ${
+        p.fast_best_ms.toFixed(2)
+      }), ` +
+        `Ohm ${p.ohm_median_ms.toFixed(1)} ms (best ${p.ohm_best_ms.toFixed(1)}): ` +
+        `${p.speedup_median.toFixed(0)}× faster (best ${p.speedup_best.toFixed(0)}×); ` +
+        `${p.fast_kib_per_s} vs ${p.ohm_kib_per_s} KiB/s`,
+    );
+  }
+
   const startupRuns = 5;
   const version = await cliMs(["--version"], startupRuns);
   const checkHello = await cliMs(["check", "examples/hello.vmdesc"], startupRuns).catch(() => NaN);
@@ -178,6 +202,7 @@ export async function run(args: string[] = []): Promise<number> {
     ratio_10k_1k_with_syntax_error: round(errorRatio),
     linear: ratio <= 11,
     under_one_second: checkMs[1] < 1000,
+    parsers,
     cli_startup_ms: { version: round(version), check_hello: round(checkHello) },
   };
   await Deno.mkdir(new URL("bench/results/", root), { recursive: true });
@@ -186,7 +211,7 @@ export async function run(args: string[] = []): Promise<number> {
   await Deno.writeTextFile(tmp, JSON.stringify(result, null, 2) + "\n");
   await Deno.rename(tmp, out);
   const svgTmp = new URL("bench/results/lang.svg.tmp", root);
-  await Deno.writeTextFile(svgTmp, chart(rows as unknown as ChartRow[], ratio));
+  await Deno.writeTextFile(svgTmp, chart(rows as unknown as ChartRow[], ratio, parsers));
   await Deno.rename(svgTmp, new URL("bench/results/lang.svg", root));
   console.log(`wrote bench/results/lang.json and bench/results/lang.svg`);
   return ratio <= 11 && checkMs[1] < 1000 ? 0 : 1;
@@ -200,7 +225,7 @@ interface ChartRow {
 }
 
 /** Bars per file size (check, check with an error, format), with the linear expectation. */
-function chart(rows: ChartRow[], ratio: number): string {
+function chart(rows: ChartRow[], ratio: number, parsers: ParserRow[]): string {
   const w = 760;
   const x0 = 170;
   const max = Math.max(
@@ -241,7 +266,9 @@ function chart(rows: ChartRow[], ratio: number): string {
     `<text x="${(lin + 4).toFixed(1)}" y="${
       y + 2
     }" font-size="11" fill="#495057">10 × the 1k check (linear)</text>`;
-  const h = y + 24;
+  const panel = parsersChart(parsers, y + 20, w);
+  body += panel.svg;
+  const h = y + 20 + panel.height + 12;
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif">` +
     `<rect width="${w}" height="${h}" fill="#fff"/>` +
     `<text x="10" y="24" font-size="14" font-weight="bold">vmdesc check: 1k vs 10k lines (median; 10k/1k = ${

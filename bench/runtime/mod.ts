@@ -116,7 +116,7 @@ for (let i = 0; i < RUNS; i++) {
   cliTimes.push(performance.now() - t0);
 }
 const { compile } = await import("../../lang/mod.ts");
-const { DenoHost } = await import("../../cli/host.ts");
+const { DenoHost } = await import("../../host/disk_host.ts");
 const inProc: number[] = [];
 for (let i = 0; i < RUNS; i++) {
   const t0 = performance.now();

@@ -1,85 +1,33 @@
 /**
- * Renders diagnostics for people (rustc/Elm-like snippets) and for tools (versioned JSON).
+ * Renders diagnostics for people (rustc/Elm-like snippets). The JSON report, positions
+ * and counts live in report.ts (re-exported here); this module adds what a terminal
+ * needs: display columns (string-width: East Asian Width, emoji, grapheme clusters),
+ * tabs, control characters, colors.
  *
  * Pure: the caller passes a lookup from file name to source text (the CLI's host keeps
  * every file it read, imports included). No colors unless asked; the CLI decides from
- * the terminal and NO_COLOR.
- *
- * Columns: 1-based, counted in Unicode code points (what a person counts, and what
- * Terraform's JSON does). Ends are exclusive: `end` is the position just after the span.
+ * the terminal, NO_COLOR and --no-color.
  */
-import type { Diagnostic, Label, Severity, Span } from "./types.ts";
-import { CODES, isKnownCode } from "../../plan/codes.ts";
-import { dedupe } from "./dedupe.ts";
+import type { Diagnostic, Span } from "./types.ts";
+import {
+  clamp,
+  counts,
+  countText,
+  lineOf,
+  lineStarts,
+  positionAt,
+  type SourceLookup,
+} from "./report.ts";
+import stringWidth from "string-width";
 
-export type SourceLookup = (file: string) => string | undefined;
+// Everything of report.ts too, so one import serves a caller that renders both ways.
+export * from "./report.ts";
 
 export interface RenderOptions {
   /** ANSI colors (default false). */
   color?: boolean;
   /** Columns a tab advances to (default 4). */
   tabWidth?: number;
-}
-
-// ── positions ──────────────────────────────────────────────────────────────
-
-export interface Position {
-  /** 1-based line. */
-  line: number;
-  /** 1-based column in code points. */
-  column: number;
-}
-
-/** Offsets of the first character of every line; "\r\n", "\n" and lone "\r" end a line. */
-export function lineStarts(text: string): number[] {
-  const starts = [0];
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 10) starts.push(i + 1);
-    else if (c === 13) {
-      if (text.charCodeAt(i + 1) === 10) i++;
-      starts.push(i + 1);
-    }
-  }
-  return starts;
-}
-
-/** Index (0-based) of the line holding `offset`. */
-function lineOf(starts: number[], offset: number): number {
-  let lo = 0;
-  let hi = starts.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if (starts[mid] <= offset) lo = mid;
-    else hi = mid - 1;
-  }
-  return lo;
-}
-
-function codePointsBetween(text: string, from: number, to: number): number {
-  let n = 0;
-  for (let i = from; i < to; i++) {
-    const c = text.charCodeAt(i);
-    // A high surrogate followed by a low one is one code point.
-    if (c >= 0xd800 && c <= 0xdbff && i + 1 < to) {
-      const d = text.charCodeAt(i + 1);
-      if (d >= 0xdc00 && d <= 0xdfff) i++;
-    }
-    n++;
-  }
-  return n;
-}
-
-function clamp(offset: number, text: string): number {
-  if (!Number.isFinite(offset) || offset < 0) return 0;
-  return Math.min(Math.floor(offset), text.length);
-}
-
-/** 1-based line and code-point column of a UTF-16 offset. */
-export function positionAt(text: string, offset: number, starts = lineStarts(text)): Position {
-  const off = clamp(offset, text);
-  const line = lineOf(starts, off);
-  return { line: line + 1, column: codePointsBetween(text, starts[line], off) + 1 };
 }
 
 // ── colors ─────────────────────────────────────────────────────────────────
@@ -102,49 +50,70 @@ function painter(color: boolean) {
 
 // ── human rendering ────────────────────────────────────────────────────────
 
-/** Display width of one code point: tabs expand, wide East Asian characters take two. */
-function isWide(cp: number): boolean {
-  return (cp >= 0x1100 && cp <= 0x115f) || (cp >= 0x2e80 && cp <= 0xa4cf) ||
-    (cp >= 0xac00 && cp <= 0xd7a3) || (cp >= 0xf900 && cp <= 0xfaff) ||
-    (cp >= 0xfe30 && cp <= 0xfe4f) || (cp >= 0xff00 && cp <= 0xff60) ||
-    (cp >= 0xffe0 && cp <= 0xffe6) || (cp >= 0x1f300 && cp <= 0x1f64f) ||
-    (cp >= 0x1f900 && cp <= 0x1f9ff) || (cp >= 0x20000 && cp <= 0x3fffd);
+/**
+ * Terminal width of one grapheme cluster (a character as the user sees it: an emoji with
+ * its modifiers or ZWJ sequence, a letter with its combining marks): 2 for East Asian
+ * wide characters and emoji, 0 for marks and other invisible clusters. string-width
+ * follows Unicode's East Asian Width and emoji data and what terminals do with clusters.
+ */
+function clusterWidth(cluster: string): number {
+  return stringWidth(cluster);
 }
+
+const graphemes = new Intl.Segmenter(undefined, { granularity: "grapheme" });
 
 interface DisplayLine {
   /** The line as printed: tabs expanded, control characters made visible. */
   text: string;
-  /** cols[i] = display column where UTF-16 offset i (relative to line start) begins. */
+  /**
+   * cols[i] = display column where UTF-16 offset i (relative to line start) begins; every
+   * offset inside a cluster maps to the cluster's column, so a mark never splits it.
+   */
   cols: number[];
+  /** The printed clusters with their columns, for cutting a long line by columns. */
+  cells: { text: string; col: number; width: number }[];
+  /** Display width of the whole line. */
+  width: number;
 }
 
 function displayLine(raw: string, tabWidth: number): DisplayLine {
-  let text = "";
   const cols: number[] = [];
+  const cells: DisplayLine["cells"] = [];
   let col = 0;
-  for (let i = 0; i < raw.length;) {
-    const cp = raw.codePointAt(i)!;
-    const units = cp > 0xffff ? 2 : 1;
-    for (let u = 0; u < units; u++) cols.push(col);
+  for (const { segment } of graphemes.segment(raw)) {
+    for (let u = 0; u < segment.length; u++) cols.push(col);
+    const cp = segment.codePointAt(0)!;
+    let shown: string;
+    let width: number;
     if (cp === 9) {
-      const w = tabWidth - (col % tabWidth);
-      text += " ".repeat(w);
-      col += w;
+      width = tabWidth - (col % tabWidth);
+      shown = " ".repeat(width);
     } else if (cp < 0x20 || cp === 0x7f) {
-      // Control pictures (U+2400..) so stray bytes cannot drive the terminal.
-      text += String.fromCodePoint(cp === 0x7f ? 0x2421 : 0x2400 + cp);
-      col += 1;
-    } else if (cp >= 0xd800 && cp <= 0xdfff) {
-      text += "\ufffd"; // lone surrogate
-      col += 1;
+      // Control pictures (U+2400..) so stray bytes cannot drive the terminal; whatever
+      // the cluster carried after the control character is dropped with it.
+      shown = String.fromCodePoint(cp === 0x7f ? 0x2421 : 0x2400 + cp);
+      width = 1;
     } else {
-      text += String.fromCodePoint(cp);
-      col += isWide(cp) ? 2 : 1;
+      shown = segment.toWellFormed(); // a lone surrogate prints as U+FFFD
+      width = clusterWidth(shown);
     }
-    i += units;
+    cells.push({ text: shown, col, width });
+    col += width;
   }
   cols.push(col);
-  return { text, cols };
+  return { text: cells.map((c) => c.text).join(""), cols, cells, width: col };
+}
+
+/** The clusters of `d` that lie wholly in columns [from, to), and the column they start at. */
+function columnSlice(d: DisplayLine, from: number, to: number): { text: string; start: number } {
+  let text = "";
+  let start = -1;
+  for (const c of d.cells) {
+    if (c.col < from || c.col + c.width > to) continue;
+    if (start < 0) start = c.col;
+    text += c.text;
+  }
+  return { text, start: start < 0 ? from : start };
 }
 
 interface Annotation {
@@ -375,16 +344,14 @@ class Renderer {
     const d = v.display(line);
     let text = d.text;
     let shift = 0;
-    // Cut very long lines to a window around their marks.
-    if (ms && ms.length && text.length > MAX_LINE_COLUMNS) {
-      const lo = Math.max(0, Math.min(...ms.map((m) => m.from)) - 20);
-      if (lo > 0) {
-        text = "..." + text.slice(lo);
-        shift = lo - 3;
-      }
-      if (text.length > MAX_LINE_COLUMNS) text = text.slice(0, MAX_LINE_COLUMNS) + "...";
-    } else if (text.length > MAX_LINE_COLUMNS) {
-      text = text.slice(0, MAX_LINE_COLUMNS) + "...";
+    // Cut very long lines to a window around their marks, by display columns (the marks'
+    // unit), never through a cluster.
+    if (d.width > MAX_LINE_COLUMNS) {
+      const lo = ms && ms.length ? Math.max(0, Math.min(...ms.map((m) => m.from)) - 20) : 0;
+      const hi = lo + MAX_LINE_COLUMNS - (lo > 0 ? 3 : 0);
+      const cut = columnSlice(d, lo, hi);
+      text = (lo > 0 ? "..." : "") + cut.text + (hi < d.width ? "..." : "");
+      if (lo > 0) shift = cut.start - 3;
     }
     const num = String(line + 1).padStart(gw);
     let out = `${p("gutter", num + " |")}${text ? " " + text : ""}\n`.replace(/ +\n$/, "\n");
@@ -454,26 +421,6 @@ function oneLine(s: string): string {
   return s.replace(/\r?\n/g, " ");
 }
 
-/** "2 errors, 1 warning" (empty string when there is nothing). */
-export function countText(diags: Diagnostic[]): string {
-  const n = counts(diags);
-  const parts: string[] = [];
-  if (n.error) parts.push(plural(n.error, "error"));
-  if (n.warning) parts.push(plural(n.warning, "warning"));
-  if (n.info) parts.push(plural(n.info, "note"));
-  return parts.join(", ");
-}
-
-export function counts(diags: Diagnostic[]): Record<Severity, number> {
-  const n: Record<Severity, number> = { error: 0, warning: 0, info: 0 };
-  for (const d of diags) n[d.severity] = (n[d.severity] ?? 0) + 1;
-  return n;
-}
-
-function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? "" : "s"}`;
-}
-
 /** The closing line: "error: 2 errors, 1 warning emitted", or "" when there is nothing. */
 export function renderSummary(diags: Diagnostic[], options: RenderOptions = {}): string {
   const p = painter(options.color ?? false);
@@ -483,135 +430,3 @@ export function renderSummary(diags: Diagnostic[], options: RenderOptions = {}):
   const word = n.error ? "error" : n.warning ? "warning" : "info";
   return p(word as Style, word === "info" ? "note" : word) + p("bold", `: ${text} emitted`) + "\n";
 }
-
-// ── JSON ───────────────────────────────────────────────────────────────────
-
-/** Version of the JSON shape below; bump on incompatible changes (documented in docs/diagnostics.md). */
-export const DIAGNOSTICS_JSON_VERSION = 1;
-
-export interface JsonRange {
-  start: Position;
-  end: Position;
-}
-
-export interface JsonLabel {
-  file: string;
-  range: JsonRange | null;
-  message: string;
-}
-
-export interface JsonFix {
-  title: string;
-  file: string;
-  range: JsonRange | null;
-  replacement: string;
-}
-
-export interface JsonDiagnostic {
-  code: string;
-  severity: Severity;
-  /** The code's title from the code table ("overlapping regions"). */
-  title: string | null;
-  message: string;
-  file: string | null;
-  range: JsonRange | null;
-  labels: JsonLabel[];
-  hint: string | null;
-  fixes: JsonFix[];
-}
-
-export interface JsonFile {
-  path: string;
-  /** No errors in this file or anything it imports. */
-  valid: boolean;
-  error_count: number;
-  warning_count: number;
-  /** Machines the file defines that lowered to a Plan. */
-  machines: string[];
-}
-
-export interface JsonReport {
-  version: number;
-  valid: boolean;
-  error_count: number;
-  warning_count: number;
-  files: JsonFile[];
-  diagnostics: JsonDiagnostic[];
-}
-
-export function rangeOf(
-  span: Span,
-  sources: SourceLookup,
-  cache?: Map<string, number[]>,
-): JsonRange | null {
-  const text = sources(span.file);
-  if (text === undefined) return null;
-  let starts = cache?.get(span.file);
-  if (!starts) {
-    starts = lineStarts(text);
-    cache?.set(span.file, starts);
-  }
-  const s = Math.min(span.start, span.end);
-  const e = Math.max(span.start, span.end);
-  return { start: positionAt(text, s, starts), end: positionAt(text, e, starts) };
-}
-
-export function diagnosticToJson(
-  d: Diagnostic,
-  sources: SourceLookup,
-  cache = new Map<string, number[]>(),
-): JsonDiagnostic {
-  const label = (l: Label): JsonLabel => ({
-    file: l.span.file,
-    range: rangeOf(l.span, sources, cache),
-    message: l.message,
-  });
-  return {
-    code: d.code,
-    severity: d.severity,
-    title: isKnownCode(d.code) ? CODES[d.code].title : null,
-    message: d.message,
-    file: d.span ? d.span.file : null,
-    range: d.span ? rangeOf(d.span, sources, cache) : null,
-    labels: (d.labels ?? []).map(label),
-    hint: d.hint ?? null,
-    fixes: (d.fixes ?? []).map((f) => ({
-      title: f.title,
-      file: f.span.file,
-      range: rangeOf(f.span, sources, cache),
-      replacement: f.replacement,
-    })),
-  };
-}
-
-export interface FileResult {
-  path: string;
-  diagnostics: Diagnostic[];
-  machines: string[];
-}
-
-/** The whole `check --format json` document. */
-export function jsonReport(results: FileResult[], sources: SourceLookup): JsonReport {
-  const cache = new Map<string, number[]>();
-  const all = dedupe(results.flatMap((r) => r.diagnostics));
-  const n = counts(all);
-  return {
-    version: DIAGNOSTICS_JSON_VERSION,
-    valid: n.error === 0,
-    error_count: n.error,
-    warning_count: n.warning,
-    files: results.map((r) => {
-      const c = counts(r.diagnostics);
-      return {
-        path: r.path,
-        valid: c.error === 0,
-        error_count: c.error,
-        warning_count: c.warning,
-        machines: r.machines,
-      };
-    }),
-    diagnostics: all.map((d) => diagnosticToJson(d, sources, cache)),
-  };
-}
-
-export { dedupe };

@@ -238,3 +238,53 @@ Deno.test("human: a very long line is cut to a window around its mark", () => {
     throw new Error(`caret not under x:\n${src}\n${marks}`);
   }
 });
+
+Deno.test("human: the caret sits under its span after wide characters, emoji and marks", async () => {
+  const { compile } = await import("../mod.ts");
+  const { createMemoryHost } = await import("../host_memory.ts");
+  // The case of issue 14, through the compiler: the syntax error is at `bogus`.
+  const src = "/* 🚀🚀 */ bogus\n";
+  const r = compile(src, { file: "w.vmdesc", host: createMemoryHost() });
+  const e = r.diagnostics.find((d) => d.code === "E0001");
+  if (!e || !e.span) throw new Error("expected E0001 at bogus");
+  const out = renderDiagnostic(e, () => src);
+  const caretLine = out.split("\n").find((l) => l.includes("^"))!;
+  // "/* " 3 + two wide rockets 4 + " */ " 4 = column 11 (0-based) of the source text.
+  assertEquals(caretLine.indexOf("^") - caretLine.indexOf("|") - 2, 11, out);
+
+  // Each prefix is followed by `x`; the number is the columns a terminal gives the prefix.
+  const cases: [string, number][] = [
+    ["🚀", 2], // U+1F680: emoji presentation, East Asian Wide
+    ["👨‍👩‍👧", 2], // ZWJ family: one glyph
+    ["🇫🇷", 2], // a flag: two regional indicators, one glyph
+    ["👍🏽", 2], // emoji + skin tone modifier
+    ["❤️", 2], // text-default heart + VS16: emoji presentation
+    ["e\u0301", 1], // e + combining acute: one cell
+    ["日本", 4], // CJK ideographs
+    ["ｶ", 1], // halfwidth katakana
+    ["\u200b", 0], // zero width space
+  ];
+  for (const [prefix, width] of cases) {
+    const text = `${prefix}x\n`;
+    const d = diag({ span: { file: "u", start: prefix.length, end: prefix.length + 1 } });
+    const rendered = renderDiagnostic(d, () => text);
+    const line = rendered.split("\n").find((l) => l.includes("^"))!;
+    assertEquals(line.indexOf("^") - line.indexOf("|") - 2, width, `after ${prefix}\n${rendered}`);
+  }
+});
+
+Deno.test("human: a long line is cut by display columns, never through a character", () => {
+  const text = "🚀".repeat(100) + " bad " + "日".repeat(100) + "\n";
+  const start = text.indexOf("bad");
+  const d = diag({ span: { file: "l", start, end: start + 3 } });
+  const out = renderDiagnostic(d, () => text);
+  const lines = out.split("\n");
+  const src = lines.find((l) => l.includes("bad"))!;
+  const caret = lines.find((l) => l.includes("^"))!;
+  if (src.includes("\ufffd")) throw new Error("a character was cut in two:\n" + out);
+  // The caret is under `bad` in display columns: count the columns before it in `src`.
+  const before = src.slice(0, src.indexOf("bad"));
+  let cols = 0;
+  for (const ch of before) cols += ch === "🚀" || ch === "日" ? 2 : 1;
+  assertEquals(caret.indexOf("^"), cols, out);
+});

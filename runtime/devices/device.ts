@@ -7,7 +7,15 @@
  * halves, low address first), and `addr` is absolute (port number or guest-physical).
  *
  * Devices never touch KVM directly: what they need from the machine comes through the
- * DeviceContext (raise an interrupt line, ask the machine to stop, write output).
+ * DeviceContext (raise an interrupt line or an MSI, reach guest RAM, ask the machine to
+ * stop, write output). The context is built in one place, runtime/device_set.ts, from
+ * what the vCPU thread hosting the models has; a capability a new kind of device needs
+ * (an ioeventfd or irqfd registration, an I/O thread) is one more member here and there,
+ * not a new way to build devices.
+ *
+ * Models run on vCPU 0's thread only (every AP forwards its accesses there), so a model is
+ * a plain single-threaded object; while the machine is paused that thread is parked and
+ * no model method runs (except to answer an AP's access that was in flight).
  */
 import type { DevicePlan, Plan, Range } from "../../plan/types.ts";
 
@@ -29,8 +37,28 @@ export type StopRequest =
   | { kind: "poweroff"; source: string };
 
 export interface DeviceContext {
-  /** Set the level of a GSI on the in-kernel irqchip (KVM_IRQ_LINE). */
+  /** Set the level of a GSI on the in-kernel irqchip (KVM_IRQ_LINE): IOAPIC/PIC lines. */
   setIrq(gsi: number, level: boolean): void;
+  /**
+   * Deliver a message-signalled interrupt (KVM_SIGNAL_MSI): the address/data pair the
+   * guest programmed into a function's MSI capability or MSI-X table. Returns false when
+   * the guest's interrupt controller blocked it.
+   */
+  signalMsi(address: number, data: number): boolean;
+  /**
+   * Guest RAM, for devices that read or write it (DMA, virtqueues): built from the Plan's
+   * RAM memslots only, so ROM, the PCI hole and unmapped space are outside it, and every
+   * access is bounds-checked: a guest-supplied address outside RAM is refused (RangeError,
+   * or null from `view`), never a host access.
+   */
+  memory: GuestRam;
+  /**
+   * The `shadow` PCI-hole strategy: the 4 KiB page inside the read-only ECAM memslot that
+   * IS function `bdf`'s config space (the guest reads it without an exit), or undefined
+   * for a function without one. Absent under `trap`. Memory hands the pages out; the
+   * device presenting the function fills it and keeps it current.
+   */
+  shadowConfigPage?(bdf: string): Uint8Array | undefined;
   /** End the run loop after the current exit is handled. */
   requestStop(request: StopRequest): void;
   /** Where guest-visible text output goes (serial TX): stdout, a file, or a test buffer. */
@@ -39,10 +67,22 @@ export interface DeviceContext {
   now(): number;
   /**
    * Host-side input for a device's receive side (serial RX), or null/absent for none.
-   * The CLI gives stdin (`runtime/devices/serial/stdin.ts`) to the first serial port;
+   * The CLI gives stdin (`runtime/io/stdin.ts`) to the first serial port;
    * library users and tests leave it out and call the device's `inject()` instead.
    */
   input?(deviceId: string): InputSource | null;
+}
+
+/** Guest-physical RAM as a device sees it (runtime/memory/mod.ts GuestMemory implements it). */
+export interface GuestRam {
+  /** True when [gpa, gpa+len) lies entirely in RAM. */
+  isRam(gpa: number, len: number): boolean;
+  /** A live view of [gpa, gpa+len) when it lies inside one RAM memslot, else null. */
+  view(gpa: number, len: number): Uint8Array | null;
+  /** A copy of [gpa, gpa+len); RangeError outside RAM. */
+  read(gpa: number, len: number): Uint8Array;
+  /** Copies `data` to [gpa, gpa+data.length); RangeError outside RAM. */
+  write(gpa: number, data: Uint8Array): void;
 }
 
 /** A source of guest-bound bytes; delivery happens on the device's own thread. */

@@ -1,8 +1,8 @@
 /**
  * Every device model the runtime knows, by the Plan's `kind`. Adding a device = its
  * folder + one line here. Models needing host-side extras get them from the context
- * (serial: `ctx.input`); the pci_host bridge's shadow pages are bound by the hole code
- * through `createPciHost(..., { configBacking })` or `bindConfigBacking()`.
+ * (serial: `ctx.input`; pci_host: `ctx.shadowConfigPage`). Nothing outside
+ * runtime/devices/ imports a device's folder: it goes through this map and device.ts.
  */
 import type { DeviceFactory } from "./device.ts";
 import { createSerial } from "./serial/mod.ts";
@@ -15,6 +15,6 @@ export const DEVICE_MODELS: ReadonlyMap<string, DeviceFactory> = new Map<string,
   ["serial", (e, ctx, p) => createSerial(e, ctx, p, { input: ctx.input?.(e.id) ?? null })],
   ["debug_exit", createDebugExit],
   ["i8042", createI8042],
-  ["pci_host", (e, ctx, p) => createPciHost(e, ctx, p)],
+  ["pci_host", createPciHost],
   ["acpi_sleep", createAcpiSleep],
 ]);

@@ -1,12 +1,18 @@
 /**
- * Helpers for device unit tests: a recording DeviceContext and a minimal Plan.
+ * Helpers for device unit tests: a recording DeviceContext (with 1 MiB of guest RAM) and a
+ * minimal Plan.
  * Only tests import this module.
  */
 import type { DeviceContext, StopRequest } from "./device.ts";
 import type { DevicePlan, PciFunctionPlan, Plan } from "../../plan/types.ts";
+import { GuestMemory } from "../memory/mod.ts";
+
+/** Where the recording context's guest RAM sits, and how large it is. */
+export const TEST_RAM = { base: 0, size: 1 << 20 };
 
 export interface RecordingContext extends DeviceContext {
   irqs: Array<[number, boolean]>;
+  msis: Array<[number, number]>;
   stops: StopRequest[];
   out: Map<string, Uint8Array[]>;
   text(deviceId: string): string;
@@ -14,13 +20,28 @@ export interface RecordingContext extends DeviceContext {
 
 export function recordingContext(): RecordingContext {
   const out = new Map<string, Uint8Array[]>();
+  const ram = {
+    name: "ram",
+    guestPhys: TEST_RAM.base,
+    size: TEST_RAM.size,
+    hostAddr: "0",
+    readonly: false,
+    ram: true,
+  };
   return {
     irqs: [],
+    msis: [],
     stops: [],
     out,
     setIrq(gsi, level) {
       this.irqs.push([gsi, level]);
     },
+    signalMsi(address, data) {
+      this.msis.push([address, data]);
+      return true;
+    },
+    // Plain memory standing in for a RAM memslot: the same bounds checks as a machine's.
+    memory: new GuestMemory([ram], [new Uint8Array(TEST_RAM.size)]),
     requestStop(request) {
       this.stops.push(request);
     },

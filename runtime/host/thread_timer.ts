@@ -1,8 +1,9 @@
 /**
  * A periodic signal to one thread: a POSIX timer on CLOCK_MONOTONIC that notifies with
- * SIGEV_THREAD_ID. It is how a vCPU loop running on the caller's thread (machine.ts) gets
- * out of KVM_RUN now and then: the signal makes KVM_RUN return EINTR even while the guest
- * spins without exits, and nothing else can reach a thread blocked in that ioctl.
+ * SIGEV_THREAD_ID. It is how a vCPU loop running on the caller's thread
+ * (threads/caller_driver.ts) gets out of KVM_RUN now and then: the signal makes KVM_RUN
+ * return EINTR even while the guest spins without exits, and nothing else can reach a
+ * thread blocked in that ioctl.
  *
  * The signal needs a handler (machine.ts installs a no-op listener for the kick signal),
  * or its default action would end the process.

@@ -117,6 +117,15 @@ export const KVM_IRQ_LEVEL = layout("struct kvm_irq_level", 8, {
   level: [4, 4],
 });
 
+/** An MSI for KVM_SIGNAL_MSI: the address/data pair a guest programs into MSI/MSI-X. */
+export const KVM_MSI = layout("struct kvm_msi", 32, {
+  address_lo: [0, 4],
+  address_hi: [4, 4],
+  data: [8, 4],
+  flags: [12, 4],
+  devid: [16, 4],
+});
+
 export const KVM_MP_STATE = layout("struct kvm_mp_state", 4, {
   mp_state: [0, 4],
 });
@@ -172,6 +181,7 @@ export const KVM_SET_REGS = iow(0x82, KVM_REGS.size);
 export const KVM_GET_SREGS = ior(0x83, KVM_SREGS.size);
 export const KVM_SET_SREGS = iow(0x84, KVM_SREGS.size);
 export const KVM_SET_CPUID2 = iow(0x90, KVM_CPUID2.size);
+export const KVM_SIGNAL_MSI = iow(0xa5, KVM_MSI.size);
 export const KVM_GET_MP_STATE = ior(0x98, KVM_MP_STATE.size);
 export const KVM_SET_MP_STATE = iow(0x99, KVM_MP_STATE.size);
 export const KVM_GET_TSC_KHZ = io(0xa3);
@@ -191,6 +201,7 @@ export const KVM_CAP = {
   SET_IDENTITY_MAP_ADDR: 37,
   GET_TSC_KHZ: 61,
   MAX_VCPUS: 66,
+  SIGNAL_MSI: 77,
   READONLY_MEM: 81,
   IMMEDIATE_EXIT: 136,
 } as const;

@@ -22,10 +22,12 @@ import {
   KVM_IRQ_LINE,
   KVM_MEM_LOG_DIRTY_PAGES,
   KVM_MEM_READONLY,
+  KVM_MSI,
   KVM_PIT_CONFIG,
   KVM_SET_IDENTITY_MAP_ADDR,
   KVM_SET_TSS_ADDR,
   KVM_SET_USER_MEMORY_REGION,
+  KVM_SIGNAL_MSI,
   KVM_USERSPACE_MEMORY_REGION,
 } from "./abi.ts";
 import { Struct } from "./layout.ts";
@@ -237,6 +239,11 @@ export class Vm {
     setIrqLine(this.vmFd, gsi, level);
   }
 
+  /** KVM_SIGNAL_MSI (see signalMsi below). */
+  signalMsi(address: number, data: number): boolean {
+    return signalMsi(this.vmFd, address, data);
+  }
+
   get closed(): boolean {
     return this.#closed;
   }
@@ -253,6 +260,21 @@ const irqBuf = new Struct(KVM_IRQ_LEVEL);
 export function setIrqLine(vmFd: number, gsi: number, level: boolean): void {
   irqBuf.set("irq", gsi).set("level", level ? 1 : 0);
   host.ioctlBuf(vmFd, KVM_IRQ_LINE, irqBuf.bytes, "KVM_IRQ_LINE");
+}
+
+const msiBuf = new Struct(KVM_MSI);
+/**
+ * KVM_SIGNAL_MSI: delivers the message a guest programmed into an MSI capability or an
+ * MSI-X table entry (address 0xFEExxxxx names the destination LAPIC, data the vector).
+ * True when delivered, false when the guest's interrupt controller blocked it.
+ */
+export function signalMsi(vmFd: number, address: number, data: number): boolean {
+  msiBuf.set("address_lo", address % 4294967296)
+    .set("address_hi", Math.floor(address / 4294967296))
+    .set("data", data >>> 0)
+    .set("flags", 0)
+    .set("devid", 0);
+  return host.ioctlBuf(vmFd, KVM_SIGNAL_MSI, msiBuf.bytes, "KVM_SIGNAL_MSI") > 0;
 }
 
 /** API version and every capability the Plan needs (E1003, E1004). */

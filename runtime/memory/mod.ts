@@ -1,6 +1,7 @@
 /**
  * Guest memory: host mappings behind the Plan's memslots, and `GuestMemory`, the one
- * bounds-checked accessor boot loaders and devices use to reach guest-physical addresses.
+ * bounds-checked accessor boot loaders and devices use to reach guest-physical addresses
+ * (devices get its RAM-only form, `ram()`).
  *
  * Backings:
  * - `anonymous`: private anonymous mapping (MAP_NORESERVE: untouched RAM costs nothing).
@@ -145,10 +146,26 @@ interface Region {
 export class GuestMemory {
   readonly #regions: Region[];
 
-  constructor(regions: RegionInfo[]) {
+  /**
+   * Over the host mappings the regions name (`hostAddr`), or over `views` (one per region,
+   * in the same order: memory that is not a memslot mapping, for tests).
+   */
+  constructor(regions: RegionInfo[], views?: Uint8Array<ArrayBuffer>[]) {
     this.#regions = regions
-      .map((info) => ({ info, bytes: host.hostBytes(BigInt(info.hostAddr), info.size) }))
+      .map((info, i) => ({
+        info,
+        bytes: views?.[i] ?? host.hostBytes(BigInt(info.hostAddr), info.size),
+      }))
       .sort((a, b) => a.info.guestPhys - b.info.guestPhys);
+  }
+
+  /**
+   * The RAM regions only: what device models get (runtime/devices/device.ts GuestRam), so
+   * ROM, the shadow ECAM window and anything unmapped are outside every access they make.
+   */
+  ram(): GuestMemory {
+    const keep = this.#regions.filter((r) => r.info.ram);
+    return new GuestMemory(keep.map((r) => r.info), keep.map((r) => r.bytes));
   }
 
   get regions(): readonly RegionInfo[] {

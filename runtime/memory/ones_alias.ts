@@ -10,9 +10,9 @@
  * - One memfd of `chunk_size` bytes filled with 0xff is mapped again and again
  *   (MAP_SHARED, PROT_READ): the whole window costs one chunk of host memory however
  *   large it is, and only the chunk pages the guest touches become resident.
- * - Each `present` page gets its own private anonymous page (read-write for the VMM; the
- *   slot is KVM_MEM_READONLY, so guest writes still exit to the pci_host model, which
- *   writes the effective register values into this very page). A present page inside a
+ * - Each `present` page gets its own private anonymous page, filled with 0xff (read-write
+ *   for the VMM; the slot is KVM_MEM_READONLY, so guest writes still exit to the pci_host
+ *   model, which writes the effective register values into this very page). A present page inside a
  *   chunk splits that chunk's alias into the part before and the part after it.
  * - Mappings are counted before anything is mapped, and refused when they would use a
  *   noticeable share of `vm.max_map_count` (aliasing per 4 KiB page would need 65536 for
@@ -22,7 +22,6 @@
  * reservation removes every piece, and the memfd is closed as soon as the aliases exist
  * (the mappings keep its pages alive).
  */
-import type { Device } from "../devices/device.ts";
 import type { Memslot, Plan, PresentConfigPage } from "../../plan/types.ts";
 import * as host from "../host/libc.ts";
 import { RuntimeError } from "../errors.ts";
@@ -220,9 +219,14 @@ export function createOnesAlias(slot: Memslot): OnesAliasMapping {
     );
   }
 
-  // A view of each present function's page, for the pci_host model to keep current.
+  // A view of each present function's page, for the device presenting it to keep current.
+  // Until one does, the page reads as all-ones, like the aliases around it.
   const pages = new Map<string, Uint8Array<ArrayBuffer>>();
-  for (const p of b.present) pages.set(p.bdf, host.hostBytes(base + BigInt(p.offset), PAGE));
+  for (const p of b.present) {
+    const page = host.hostBytes(base + BigInt(p.offset), PAGE);
+    page.fill(ONES);
+    pages.set(p.bdf, page);
+  }
   let live = true;
   const addr = base;
   return {
@@ -239,33 +243,19 @@ export function createOnesAlias(slot: Memslot): OnesAliasMapping {
   };
 }
 
-/** A pci_host device as the shadow binding needs it (structural, to avoid importing it). */
-interface ShadowCapable extends Device {
-  readonly functions: readonly { bdf: string; bus: number }[];
-  bindConfigBacking(bdf: string, page: Uint8Array): void;
-}
-
-function isShadowCapable(d: Device): d is ShadowCapable {
-  const x = d as Partial<ShadowCapable>;
-  return d.kind === "pci_host" && typeof x.bindConfigBacking === "function" &&
-    Array.isArray(x.functions);
-}
-
 /**
- * Hands each present function's private page (inside the ones_alias memslot) to the PCI
- * host bridge, which copies its power-on config space there and keeps it current from
- * then on. Runs in the thread that owns the device models, before the guest starts.
- * A function the bridge presents without a page in the Plan would read as absent under
- * `shadow` and present under `trap`: refused as an invalid Plan.
+ * The config-space page of each present PCI function inside the Plan's `ones_alias`
+ * memslots, by BDF (lower case): private pages the VMM may write (the slot is read-only to
+ * the guest, so its writes still exit). Memory only hands the pages out; the device set
+ * gives each to the device that presents the function (runtime/device_set.ts), which
+ * fills it and keeps it current. A page nobody claims keeps the all-ones it was mapped
+ * with, like an absent function.
  */
-export function bindShadowDevices(plan: Plan, devices: Device[], memory: GuestMemory): void {
-  const slots = plan.memslots.filter((m) => m.backing.kind === "ones_alias");
-  if (slots.length === 0) return;
-  const bridge = devices.find(isShadowCapable);
-  const ecam = plan.hole?.ecam ?? null;
-  const pages = new Map<string, Uint8Array<ArrayBuffer>>();
-  for (const slot of slots) {
-    const b = slot.backing as { kind: "ones_alias"; present: PresentConfigPage[] };
+export function shadowConfigPages(plan: Plan, memory: GuestMemory): Map<string, Uint8Array> {
+  const pages = new Map<string, Uint8Array>();
+  for (const slot of plan.memslots) {
+    const b = slot.backing;
+    if (b.kind !== "ones_alias") continue;
     for (const p of b.present) {
       const view = memory.view(slot.guest_phys + p.offset, PAGE);
       if (!view) {
@@ -274,32 +264,5 @@ export function bindShadowDevices(plan: Plan, devices: Device[], memory: GuestMe
       pages.set(p.bdf.toLowerCase(), view);
     }
   }
-  if (!bridge) {
-    if (pages.size > 0) {
-      throw new RuntimeError(
-        "E1006",
-        "the Plan has shadow config pages but no pci_host device",
-        "a pci_hole implies the pci_host device",
-      );
-    }
-    return;
-  }
-  for (const fn of bridge.functions) {
-    // Functions on buses outside the ECAM window are reachable through CF8/CFC only.
-    const inWindow = ecam !== null && fn.bus >= ecam.bus_start && fn.bus <= ecam.bus_end;
-    const page = pages.get(fn.bdf.toLowerCase());
-    if (!page) {
-      if (!inWindow) continue;
-      throw new RuntimeError(
-        "E1006",
-        `PCI function ${fn.bdf} has no config page in the shadow ECAM memslot`,
-        "list every present function (including the host bridge at 00:00.0) in the ones_alias backing's `present`",
-      );
-    }
-    bridge.bindConfigBacking(fn.bdf, page);
-    pages.delete(fn.bdf.toLowerCase());
-  }
-  // Pages the Plan lists for functions the bridge does not present read as all-ones,
-  // like absent functions (the page keeps the 0xff the memfd alias would have shown).
-  for (const page of pages.values()) page.fill(ONES);
+  return pages;
 }

@@ -77,10 +77,11 @@ Deno.test("ones_alias: absent space reads 0xff, present pages are private and wr
     for (const off of [PAGE, 0x8000, 2 * MiB, 0x10_0000, 255 * MiB + 0xfffff, 100 * MiB + 12]) {
       assert.equal(window[off], 0xff, `offset 0x${off.toString(16)}`);
     }
-    // Present pages start zeroed and keep what the VMM writes, without touching neighbours.
+    // Present pages read all-ones until a device fills them (a page no device presents
+    // stays an absent function), and keep what the VMM writes, without touching neighbours.
     const p = m.pages.get("00:02.0")!;
     assert.equal(p.length, PAGE);
-    assert.ok(p.every((b) => b === 0));
+    assert.ok(p.every((b) => b === 0xff));
     p.set([0xf4, 0x1a, 0x05, 0x10]);
     assert.deepEqual([...window.subarray(0x1_0000, 0x1_0004)], [0xf4, 0x1a, 0x05, 0x10]);
     assert.equal(window[0x1_0000 - 1], 0xff);

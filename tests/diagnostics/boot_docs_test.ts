@@ -3,7 +3,7 @@
  * whose vmlinux vmdesc extracts (runtime/boot/pvh_kernel.ts). A reader who hits E1013 with
  * a vmlinuz under `boot linux`, or E1012 with one under `boot pvh`, learns both routes.
  */
-import { DOC_URL, sections } from "../../cli/explain.ts";
+import { DOC_URL, sections } from "../../host/explanations.ts";
 
 const doc = sections(await Deno.readTextFile(DOC_URL));
 

@@ -3,7 +3,8 @@
  * section whose title matches codes.ts, and every such section is a known code.
  */
 import { CODES, isKnownCode } from "../../plan/codes.ts";
-import { DOC_URL, normalizeCode, sections } from "../../cli/explain.ts";
+import { DOC_URL, sections } from "../../host/explanations.ts";
+import { normalizeCode } from "../../cli/explain.ts";
 
 function assert(cond: unknown, msg: string): asserts cond {
   if (!cond) throw new Error(msg);

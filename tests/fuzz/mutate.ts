@@ -3,6 +3,7 @@
  * produces the same text (its PRNG is seeded from both), so a crash found in a long run
  * can be regenerated from two numbers and saved.
  */
+import { BOOLEANS, KEYWORDS, UNITS } from "../../lang/syntax/keywords.ts";
 
 /** mulberry32: small, fast, good enough to pick mutations. */
 export function prng(seed: number): () => number {
@@ -64,22 +65,19 @@ const HUGE = [
   "08",
 ];
 
-const VOCAB = [
-  "import",
-  "let",
-  "machine",
-  "extends",
+/**
+ * Words and pieces mutants are made of: the grammar's own keywords, units and booleans
+ * (lang/syntax/keywords.ts, generated from vmdesc.ohm, so a new keyword is fuzzed the day it
+ * is added), the names the checker knows, punctuation and awkward characters.
+ */
+const VOCAB: readonly string[] = [
+  ...KEYWORDS,
+  ...UNITS,
+  ...BOOLEANS,
   "cpus",
   "memory",
   "ram",
-  "pci_hole",
   "strategy",
-  "ecam",
-  "buses",
-  "auto",
-  "device",
-  "pci",
-  "boot",
   "cmdline",
   "initrd",
   "load",
@@ -90,13 +88,9 @@ const VOCAB = [
   "pvh",
   "linux",
   "flat",
-  "bar",
   "mem32",
   "mem64",
   "io",
-  "prefetchable",
-  "cpuid",
-  "hide",
   "{",
   "}",
   "(",
@@ -122,13 +116,6 @@ const VOCAB = [
   "i8042",
   "virtio_rng",
   "generic",
-  "KiB",
-  "MiB",
-  "GiB",
-  "TiB",
-  "B",
-  "true",
-  "false",
   "/*",
   "*/",
   "//",

@@ -5,7 +5,7 @@
  * case in progress is kept in shared memory for the parent's watchdog.
  */
 import { compile, format } from "../../lang/mod.ts";
-import { resolvePath } from "../../cli/host.ts";
+import { resolvePath } from "../../plan/paths.ts";
 import { jsonReport, renderDiagnostics } from "../../lang/diagnostics/render.ts";
 import { isKnownCode } from "../../plan/codes.ts";
 import { makeCase } from "./mutate.ts";

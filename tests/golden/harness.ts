@@ -3,7 +3,7 @@
  * root (so paths in messages are stable, whatever the current directory), and
  * compare-or-update of an expected file (`UPDATE_GOLDEN=1` rewrites instead of comparing).
  */
-import { resolvePath } from "../../cli/host.ts";
+import { resolvePath } from "../../plan/paths.ts";
 
 export const root = new URL("../../", import.meta.url);
 

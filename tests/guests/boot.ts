@@ -4,7 +4,7 @@
  */
 import { compile, type Plan } from "../../lang/mod.ts";
 import type { HoleStrategy } from "../../plan/types.ts";
-import { DenoHost } from "../../cli/host.ts";
+import { DenoHost } from "../../host/disk_host.ts";
 import { createMachine, type RunResult } from "../../runtime/mod.ts";
 import type { InputSource } from "../../runtime/devices/device.ts";
 import { buildGuests } from "../../examples/guests/build.ts";

@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { compile } from "../../lang/mod.ts";
 import type { HoleStrategy, Plan } from "../../plan/types.ts";
-import { DenoHost } from "../../cli/host.ts";
+import { DenoHost } from "../../host/disk_host.ts";
 import { createMachine, type RunResult } from "../../runtime/mod.ts";
 import { buildGuests, guestPath } from "../../examples/guests/build.ts";
 import { kvmTest } from "../guests/boot.ts";

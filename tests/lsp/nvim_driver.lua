@@ -7,7 +7,9 @@ local root = os.getenv("VMDESC_ROOT")
 local out_path = os.getenv("VMDESC_OUT")
 local errors_file = os.getenv("VMDESC_ERRORS_FILE")
 local messy_file = os.getenv("VMDESC_MESSY_FILE")
-local cmd = vim.fn.json_decode(os.getenv("VMDESC_LSP_CMD_JSON"))
+-- Unset: the setup's default command, `vmdesc lsp --stdio` from PATH (an installed vmdesc).
+local cmd_json = os.getenv("VMDESC_LSP_CMD_JSON")
+local cmd = (cmd_json and cmd_json ~= "") and vim.fn.json_decode(cmd_json) or nil
 
 vim.opt.runtimepath:prepend(root .. "/editors/nvim")
 vim.cmd("filetype plugin on")
@@ -24,7 +26,7 @@ local function finish(code)
 end
 
 local function run()
-  require("vmdesc").setup({ cmd = cmd })
+  if cmd then require("vmdesc").setup({ cmd = cmd }) else require("vmdesc").setup() end
 
   -- 1. diagnostics
   vim.cmd("edit " .. vim.fn.fnameescape(errors_file))

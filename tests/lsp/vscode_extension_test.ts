@@ -33,3 +33,34 @@ Deno.test("vscode extension: manifest, grammar and language configuration agree"
   const { HELP } = await import("../../cli/lsp.ts");
   assert(HELP.includes("--stdio"), "vmdesc lsp accepts --stdio");
 });
+
+Deno.test("vscode extension: *.plan.json files are validated against the bundled Plan schema", async () => {
+  const pkg = JSON.parse(await Deno.readTextFile(`${dir}/package.json`));
+  const [v] = pkg.contributes.jsonValidation;
+  assertEquals(v.fileMatch, ["*.plan.json"]);
+  assertEquals(v.url, "./schemas/plan.schema.json");
+  const ignore = await Deno.readTextFile(`${dir}/.vscodeignore`);
+  assert(!/^schemas/m.test(ignore), "the bundled schema is packed");
+  // vsce runs vscode:prepublish before packing: in a copy of the layout it must bundle
+  // exactly plan/schema.json where the manifest says.
+  const tmp = await Deno.makeTempDir({ prefix: "vmdesc-vsce-" });
+  try {
+    await Deno.mkdir(`${tmp}/editors/vscode`, { recursive: true });
+    await Deno.mkdir(`${tmp}/plan`);
+    await Deno.copyFile(`${dir}/package.json`, `${tmp}/editors/vscode/package.json`);
+    await Deno.copyFile(`${ROOT}/plan/schema.json`, `${tmp}/plan/schema.json`);
+    const out = await new Deno.Command("npm", {
+      args: ["run", "--silent", "vscode:prepublish"],
+      cwd: `${tmp}/editors/vscode`,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assertEquals(out.code, 0, new TextDecoder().decode(out.stderr));
+    assertEquals(
+      await Deno.readTextFile(`${tmp}/editors/vscode/${v.url}`),
+      await Deno.readTextFile(`${ROOT}/plan/schema.json`),
+    );
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});

@@ -87,6 +87,20 @@ test("caller thread: an AbortSignal fired by a timer, and close() from a timer, 
   });
 });
 
+test("caller thread: timers keep firing while the guest spins (every turn runs the due ones)", async () => {
+  await withGuest(spinGuest(), async (path) => {
+    using m = await Machine.create(flatPlan({ path }), caller);
+    let fires = 0;
+    const interval = setInterval(() => fires++, 50);
+    const r = await m.run({ timeout: 1.5 });
+    clearInterval(interval);
+    equal(r.reason, "timeout");
+    // The event loop turns every 100 ms: ~14 turns, each with the interval due. Turns that
+    // went straight back into KVM_RUN from the ops phase fired it once or twice in all.
+    ok(fires >= 5, `the interval fired ${fires} times in 1.5 s`);
+  });
+});
+
 test("caller thread: output without a newline is flushed by the tick while the guest spins", async () => {
   // "ok>" on COM1 (no newline), then spin without exits: only a tick can flush it.
   const code = new Uint8Array([

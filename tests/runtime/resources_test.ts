@@ -18,6 +18,30 @@ function fdCount(): number {
   return [...Deno.readDirSync("/proc/self/fd")].length;
 }
 
+/** Worker threads of this process (Deno names their threads worker-N). */
+function workerThreads(): number {
+  return [...Deno.readDirSync("/proc/self/task")].filter((t) => {
+    try {
+      return Deno.readTextFileSync(`/proc/self/task/${t.name}/comm`).startsWith("worker-");
+    } catch {
+      return false; // ended while listing
+    }
+  }).length;
+}
+
+/**
+ * Waits (up to 10 s) until no worker thread is left. A terminated Worker's thread ends
+ * after terminate() returns, and only then closes the fds its runtime holds (two epolls, an
+ * eventfd, copies of stdio: ~6 each). `deno test` runs every test file in one process, so
+ * the vCPU workers of the machines an earlier file (or test) closed may still be ending:
+ * counting fds before they are gone made "open fds" fail now and then in full runs.
+ */
+async function workersGone(): Promise<void> {
+  for (let i = 0; i < 1000 && workerThreads() > 0; i++) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 interface MapLine {
   lo: bigint;
   hi: bigint;
@@ -82,6 +106,10 @@ Deno.test({
       const plan = twoSlotPlan(path);
       // Warm up: the first VM opens libc and grows the JS heap; measure after it.
       (await Vm.create(plan)).close();
+      // A machine with vCPU workers closed just before: its threads are still ending (as
+      // an earlier test file's may be) and must not be counted.
+      (await Machine.create(flatPlan({ path, cpus: 2 }))).close();
+      await workersGone();
       const fd0 = fdCount();
       const ours0 = ours();
       for (let i = 0; i < 200; i++) {
@@ -121,15 +149,51 @@ Deno.test({
       };
       await once();
       await once();
-      // Worker threads release their stacks asynchronously after terminate(); let them go.
-      await new Promise((r) => setTimeout(r, 200));
+      // Worker threads end (and close their runtimes' fds) after terminate(): wait for them.
+      await workersGone();
       const fd0 = fdCount();
       const ours0 = ours();
       for (let i = 0; i < 10; i++) await once();
-      await new Promise((r) => setTimeout(r, 200));
+      // No wait here: close() joins the vCPU threads (see the next test).
       equal(fdCount(), fd0, "open fds");
       deepEqual(ours(), ours0, "kvm_run, memfd and runtime mappings");
     } finally {
+      await Deno.remove(path);
+    }
+  },
+});
+
+Deno.test({
+  name: "close() joins the vCPU worker threads: none of them, nor their fds, outlives it",
+  ignore: !kvm,
+  async fn() {
+    const path = await writeTemp(exitGuest(1));
+    // Busy processes make the scheduler slow to finish a terminated worker's thread: the
+    // case in which a thread not joined still held its fds after close() returned.
+    const busy = [0, 1, 2].map(() =>
+      new Deno.Command("sh", {
+        args: ["-c", "while :; do :; done"],
+        stdin: "null",
+        stdout: "null",
+        stderr: "null",
+      }).spawn()
+    );
+    try {
+      const plan = flatPlan({ path, ramSize: 4 * MiB, cpus: 2 });
+      await workersGone();
+      const fd0 = fdCount();
+      for (let i = 0; i < 20; i++) {
+        const m = await Machine.create(plan);
+        equal((await m.run({ timeout: 10 })).exitStatus, 3);
+        m.close();
+        equal(workerThreads(), 0, `machine ${i}: a vCPU thread outlived close()`);
+        equal(fdCount(), fd0, `machine ${i}: open fds after close()`);
+      }
+    } finally {
+      for (const b of busy) {
+        b.kill();
+        await b.status;
+      }
       await Deno.remove(path);
     }
   },
@@ -146,6 +210,7 @@ Deno.test({
       bad.memslots[1] = { ...bad.memslots[1], guest_phys: 2 * MiB };
       (await Vm.create(twoSlotPlan(path))).close();
       await Vm.create(bad).then((vm) => vm.close(), () => {}); // warm-up: the first failure
+      await workersGone();
       const fd0 = fdCount();
       const ours0 = ours();
       for (let i = 0; i < 50; i++) {

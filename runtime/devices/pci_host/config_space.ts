@@ -75,8 +75,8 @@ export interface Capability {
 }
 
 export class ConfigSpace {
-  #bytes: Uint8Array;
-  #view: DataView;
+  readonly #bytes: Uint8Array;
+  readonly #view: DataView;
   readonly #init: Uint8Array = new Uint8Array(CONFIG_SPACE_SIZE);
   readonly #wmask: Uint8Array = new Uint8Array(CONFIG_SPACE_SIZE);
   readonly #w1cmask: Uint8Array = new Uint8Array(CONFIG_SPACE_SIZE);
@@ -94,17 +94,6 @@ export class ConfigSpace {
   /** The live bytes (the shadow page when one is bound). */
   get bytes(): Uint8Array {
     return this.#bytes;
-  }
-
-  /** Use `page` from now on; the current contents are copied into it first. */
-  rebind(page: Uint8Array): void {
-    if (page.length < CONFIG_SPACE_SIZE) {
-      throw new RangeError(`config space backing is ${page.length} bytes, needs 4096`);
-    }
-    if (page === this.#bytes) return;
-    page.set(this.#bytes.subarray(0, CONFIG_SPACE_SIZE));
-    this.#bytes = page;
-    this.#view = new DataView(page.buffer, page.byteOffset, CONFIG_SPACE_SIZE);
   }
 
   /** Back to the power-on contents (in place, so a bound shadow page follows). */

@@ -13,10 +13,12 @@
  * - ECAM: offset = (bus - bus_start) << 20 | dev << 15 | fn << 12 | reg from ecam.base.
  * - Absent functions read all-ones; writes to them are dropped.
  *
- * Under the `shadow` hole strategy the runtime hands each present function's 4 KiB page
- * (the private page mapped into the read-only ECAM slot) to this model, through the
- * `configBacking` option or `bindConfigBacking()`; the model then reads and writes those
- * very bytes, so exit-less guest reads always see the current state.
+ * Under the `shadow` hole strategy the context hands out each present function's 4 KiB
+ * page (the private page mapped into the read-only ECAM slot, `ctx.shadowConfigPage`); the
+ * model builds the function's config space in that very page and reads and writes it
+ * there, so exit-less guest reads always see the current state. A function inside the
+ * ECAM window without a page would read as absent under `shadow` and present under
+ * `trap`: such a Plan is refused (E1006).
  */
 import type { AccessSize, Device, DeviceContext, Space } from "../device.ts";
 import type { DevicePlan, PciFunctionPlan, Plan, Range } from "../../../plan/types.ts";
@@ -36,22 +38,11 @@ export const CF8_PORT = 0xcf8;
 export const CFC_PORT = 0xcfc;
 const CF9_PORT = 0xcf9;
 
-export interface PciHostOptions {
-  /**
-   * Storage for a present function's config space (>= 4096 bytes), keyed by "BB:DD.F".
-   * Return undefined to let the model allocate its own. Called once per present function,
-   * at creation, for every function `presentPciFunctions(plan)` lists.
-   */
-  configBacking?: (bdf: string) => Uint8Array | undefined;
-}
-
 export interface PciHostDevice extends Device {
   /** The functions this bridge presents (Plan's + the synthetic host bridge), in BDF order. */
   readonly functions: readonly PciFunctionPlan[];
   /** Live config-space bytes of a present function, or undefined when absent. */
   configBytes(bdf: string): Uint8Array | undefined;
-  /** Move a function's config space into `page` (contents copied; model uses it from now on). */
-  bindConfigBacking(bdf: string, page: Uint8Array): void;
 }
 
 /**
@@ -71,14 +62,23 @@ function key(bus: number, dev: number, fn: number): number {
   return (bus << 8) | (dev << 3) | fn;
 }
 
-export function createPciHost(
-  entry: DevicePlan,
-  ctx: DeviceContext,
-  plan: Plan,
-  options: PciHostOptions = {},
-): PciHostDevice {
+export function createPciHost(entry: DevicePlan, ctx: DeviceContext, plan: Plan): PciHostDevice {
   const ecam = plan.hole?.ecam ?? null;
   const functions = presentPciFunctions(plan);
+  /** The function's page in the shadow ECAM slot; undefined under `trap` (own storage). */
+  const shadowPage = (fn: PciFunctionPlan): Uint8Array | undefined => {
+    if (!ctx.shadowConfigPage) return undefined;
+    const page = ctx.shadowConfigPage(fn.bdf);
+    // Functions on buses outside the ECAM window are reachable through CF8/CFC only.
+    const inWindow = ecam !== null && fn.bus >= ecam.bus_start && fn.bus <= ecam.bus_end;
+    if (!page && inWindow) {
+      throw invalidPlan(
+        `PCI function ${fn.bdf} has no config page in the shadow ECAM memslot`,
+        "list every present function (including the host bridge at 00:00.0) in the ones_alias backing's `present`",
+      );
+    }
+    return page;
+  };
   const spaces = new Map<number, ConfigSpace>();
   /** Dense lookup by function key (bus << 8 | dev << 3 | fn): 65536 slots, mostly empty. */
   const byKey: (ConfigSpace | undefined)[] = new Array(65536).fill(undefined);
@@ -91,7 +91,7 @@ export function createPciHost(
         `known PCI kinds: ${[...PCI_FUNCTION_MODELS.keys()].join(", ")}`,
       );
     }
-    const space = new ConfigSpace(model(fn), options.configBacking?.(fn.bdf));
+    const space = new ConfigSpace(model(fn), shadowPage(fn));
     spaces.set(key(fn.bus, fn.device, fn.function), space);
     byKey[key(fn.bus, fn.device, fn.function)] = space;
     byBdf.set(fn.bdf, space);
@@ -215,11 +215,6 @@ export function createPciHost(
     },
     configBytes(bdf: string): Uint8Array | undefined {
       return byBdf.get(bdf.toLowerCase())?.bytes;
-    },
-    bindConfigBacking(bdf: string, page: Uint8Array): void {
-      const space = byBdf.get(bdf.toLowerCase());
-      if (!space) throw new Error(`pci ${bdf}: not a present function`);
-      space.rebind(page);
     },
   };
 }

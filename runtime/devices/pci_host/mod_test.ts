@@ -6,16 +6,18 @@ import {
   presentPciFunctions,
 } from "./mod.ts";
 import { devicePlan, minimalPlan, pciFunction, recordingContext } from "../testing.ts";
+import { RuntimeError } from "../../errors.ts";
 import type { PciFunctionPlan } from "../../../plan/types.ts";
+import type { DeviceContext } from "../device.ts";
 
 const ECAM = 0xe0000000;
 
 function setup(
   pci: PciFunctionPlan[],
-  opts: Parameters<typeof createPciHost>[3] = {},
+  opts: Pick<DeviceContext, "shadowConfigPage"> = {},
   busStart = 0,
 ) {
-  const ctx = recordingContext();
+  const ctx = { ...recordingContext(), ...opts };
   const plan = minimalPlan({
     pci,
     ecam: { base: ECAM, bus_start: busStart, bus_end: busStart + 15 },
@@ -24,7 +26,6 @@ function setup(
     devicePlan({ id: "pci_host", kind: "pci_host", ports: [{ base: 0xcf8, size: 8 }] }),
     ctx,
     plan,
-    opts,
   );
   const ecamAddr = (bus: number, dev: number, fn: number, reg: number) =>
     ECAM + (bus - busStart) * 0x100000 + dev * 0x8000 + fn * 0x1000 + reg;
@@ -178,10 +179,10 @@ Deno.test("pci_host: ECAM bus numbers are offset by bus_start", () => {
   assert.equal(host.read("mmio", ECAM - 4, 4), 0xffffffff);
 });
 
-Deno.test("pci_host: a supplied backing page IS the config space (shadow)", () => {
+Deno.test("pci_host: the shadow page the context hands out IS the config space", () => {
   const pages = new Map<string, Uint8Array>();
   const { ecamWrite, host } = setup([generic], {
-    configBacking: (bdf) => {
+    shadowConfigPage: (bdf) => {
       const page = new Uint8Array(4096).fill(0xff);
       pages.set(bdf, page);
       return page;
@@ -199,16 +200,23 @@ Deno.test("pci_host: a supplied backing page IS the config space (shadow)", () =
   assert.equal(host.configBytes("00:03.0"), page);
 });
 
-Deno.test("pci_host: bindConfigBacking moves live state into a new page", () => {
-  const { ecamWrite, ecamRead, host } = setup([generic]);
-  ecamWrite(0, 3, 0, 0x3c, 0x05, 1);
-  const page = new Uint8Array(4096);
-  host.bindConfigBacking("00:03.0", page);
-  assert.equal(page[0x3c], 0x05);
-  ecamWrite(0, 3, 0, 0x3c, 0x06, 1);
-  assert.equal(page[0x3c], 0x06);
-  assert.equal(ecamRead(0, 3, 0, 0x3c, 1), 6);
-  assert.throws(() => host.bindConfigBacking("00:04.0", page));
+Deno.test("pci_host: under shadow, a function in the ECAM window without a page is refused", () => {
+  const onBus1 = pciFunction({ bus: 1, device: 0, function: 0 });
+  const pageFor = (bdfs: string[]) => (bdf: string) =>
+    bdfs.includes(bdf) ? new Uint8Array(4096) : undefined;
+  assert.throws(
+    () => setup([generic, onBus1], { shadowConfigPage: pageFor(["00:00.0", "00:03.0"]) }),
+    (e: unknown) =>
+      e instanceof RuntimeError && e.code === "E1006" &&
+      e.message === "PCI function 01:00.0 has no config page in the shadow ECAM memslot",
+  );
+  // Bus 0x20 is outside the window (buses 0-15): reachable through CF8/CFC, no page needed.
+  const outside = pciFunction({ bus: 0x20, device: 0, function: 0, vendor_id: 0xabcd });
+  const { cf8Read, ecamRead } = setup([generic, outside], {
+    shadowConfigPage: pageFor(["00:00.0", "00:03.0"]),
+  });
+  assert.equal(cf8Read(0x20, 0, 0, 0, 2), 0xabcd);
+  assert.equal(ecamRead(0, 3, 0, 0), 0x10051af4);
 });
 
 Deno.test("pci_host: virtio kinds fill in real IDs; presentPciFunctions lists the bridge", () => {

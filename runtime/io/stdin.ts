@@ -11,8 +11,8 @@
  * - `openPolled`: poll(2) + read(2) on fd 0, for a vCPU loop on the caller's thread, which
  *   checks for input at every kick without waiting for its event loop.
  */
-import type { InputSource, PolledInput } from "../device.ts";
-import { EAGAIN, EINTR, errno, libc, pollReadable } from "../../host/libc.ts";
+import type { InputSource, PolledInput } from "../devices/device.ts";
+import { EAGAIN, EINTR, errno, libc, pollReadable } from "../host/libc.ts";
 
 /** Raw (cbreak) mode for a terminal stdin; returns what undoes it (idempotent). */
 function enterRawMode(): () => void {

@@ -4,9 +4,9 @@
  * file cannot be opened.
  */
 import { deepEqual, equal, ok, throws } from "node:assert/strict";
-import type { DevicePlan, Plan } from "../../../plan/types.ts";
-import { RuntimeError } from "../../errors.ts";
-import { openSerialOutputs } from "./output.ts";
+import type { DevicePlan, Plan } from "../../plan/types.ts";
+import { RuntimeError } from "../errors.ts";
+import { openSerialOutputs } from "./serial_outputs.ts";
 
 function serial(id: string, output?: string): DevicePlan {
   return {

@@ -11,9 +11,9 @@
  * guest sent). `close()` closes them; `abandon()` (the boot never started) also removes
  * the files this call created, so a failed boot leaves nothing behind.
  */
-import type { Plan } from "../../../plan/types.ts";
-import { RuntimeError } from "../../errors.ts";
-import { joinPath } from "../../boot/mod.ts";
+import type { Plan } from "../../plan/types.ts";
+import { RuntimeError } from "../errors.ts";
+import { joinPath } from "../boot/mod.ts";
 
 export type Sink = (bytes: Uint8Array) => void;
 

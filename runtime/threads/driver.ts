@@ -1,0 +1,72 @@
+/**
+ * How a machine's vCPU threads are run: the one interface both drivers implement.
+ *
+ * - `worker_driver.ts`: one Worker per vCPU; the machine's thread stays free while the
+ *   guest runs (the library default, and every machine with more than one vCPU).
+ * - `caller_driver.ts`: a 1-vCPU machine's loop on the thread that calls run(), in slices
+ *   between timer ticks (what `vmdesc boot` uses: no second isolate to start).
+ *
+ * What is common lives in the Machine (runtime/machine.ts), not here: the lifecycle, the
+ * REQUEST word and the kicks (threads/control.ts), Ctrl-C/SIGTERM and AbortSignals. A
+ * driver owns only what differs: where the vCPU threads live, how output, warnings and
+ * stdin travel between them and the machine's thread, how the timeout is noticed, and how
+ * the threads are ended.
+ */
+import type { Vm } from "../kvm/vm.ts";
+import type { InputSource } from "../devices/device.ts";
+import type { HostFailure } from "../errors.ts";
+import type { Control } from "./control.ts";
+import type { VcpuEnd, VcpuRoutes } from "./vcpu_thread.ts";
+
+/** What the machine's thread hands the vCPU threads. */
+export interface DriverAttach {
+  vm: Vm;
+  ctl: Control;
+  /** Where guest output and warnings go (called on the machine's thread). */
+  routes: VcpuRoutes;
+  /** Device id that gets `stdin`, or null. */
+  stdinDevice: string | null;
+}
+
+/** One vCPU thread's end, as the driver reports it. */
+export type DriverEnd =
+  | ({ kind: "ended" } & VcpuEnd)
+  /** The thread failed (a host error escaped its loop, or the worker crashed). */
+  | { kind: "failed"; failure: HostFailure };
+
+/** What a run needs from the machine. */
+export interface DriverRun {
+  stdin: InputSource | null;
+  /** performance.now() at which the run times out, or Infinity. */
+  deadline: number;
+  /** The deadline passed: the machine stops the vCPUs. */
+  onDeadline(): void;
+  /** A vCPU thread ended (in the order they end). */
+  onEnd(index: number, end: DriverEnd): void;
+  /** close() was called under the run: the driver touches nothing more and returns. */
+  closed(): boolean;
+}
+
+export interface VcpuDriver {
+  /**
+   * Hands the built VM to the vCPU threads. Resolves once every thread is `ready` (its
+   * state built, vCPU 0's device models too, parked at the start gate), rejects with the
+   * first failure.
+   */
+  attach(a: DriverAttach): Promise<void>;
+  /**
+   * Supervises the vCPU threads once the machine has set REQUEST run, until every one has
+   * ended (each reported through `onEnd`) or the machine is closed.
+   */
+  run(r: DriverRun): Promise<void>;
+  /**
+   * The REQUEST word changed (pause, resume, stop): make every vCPU thread see it (kick
+   * the ones inside KVM_RUN, wake the parked ones).
+   */
+  requestChanged(): void;
+  /**
+   * Ends the vCPU threads and releases what the driver holds; returns only once none of
+   * them can touch the VM any more (the machine releases it next). Idempotent.
+   */
+  close(): void;
+}

@@ -1,0 +1,134 @@
+/**
+ * `vmdesc completions`: the scripts are loaded into the real shells and asked to complete,
+ * as a user's Tab would: bash through its completion function (COMP_WORDS/COMP_CWORD, as
+ * readline sets them), fish through `complete -C`, zsh by loading the script under
+ * compinit (and a syntax check).
+ */
+const root = new URL("../", import.meta.url).pathname;
+const CLI = `${root}cli/vmdesc.ts`;
+
+function which(cmd: string): string | null {
+  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
+    try {
+      if (Deno.statSync(`${dir}/${cmd}`).isFile) return `${dir}/${cmd}`;
+    } catch { /* not here */ }
+  }
+  return null;
+}
+
+async function script(shell: string): Promise<string> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-read", "--allow-env", CLI, "completions", shell],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (out.code !== 0) throw new Error(new TextDecoder().decode(out.stderr));
+  const file = await Deno.makeTempFile({ prefix: "vmdesc-completion-" });
+  await Deno.writeTextFile(file, new TextDecoder().decode(out.stdout));
+  return file;
+}
+
+async function sh(cmd: string, args: string[]): Promise<string> {
+  const out = await new Deno.Command(cmd, { args, cwd: root, stdout: "piped", stderr: "piped" })
+    .output();
+  const text = new TextDecoder().decode(out.stdout);
+  if (out.code !== 0) {
+    throw new Error(
+      `${cmd} failed (${out.code}):\n${text}\n${new TextDecoder().decode(out.stderr)}`,
+    );
+  }
+  return text;
+}
+
+function equal(actual: unknown, expected: unknown, what: string) {
+  const a = JSON.stringify(actual);
+  const e = JSON.stringify(expected);
+  if (a !== e) throw new Error(`${what}\nexpected: ${e}\nactual:   ${a}`);
+}
+
+Deno.test("completions: bash completes commands, flags, flag values, codes and files", async () => {
+  const file = await script("bash");
+  try {
+    // Each case: the words on the line (the last is the one being completed).
+    const cases: [string[], string[]][] = [
+      [["vmdesc", "ch"], ["check"]],
+      [["vmdesc", "c"], ["check", "completions"]],
+      [["vmdesc", "--no-color", "ex"], ["explain"]],
+      [["vmdesc", "--v"], ["--version"]],
+      [["vmdesc", "plan", "--f"], ["--format"]],
+      [["vmdesc", "fmt", "--d"], ["--diff"]],
+      [["vmdesc", "boot", "--hole"], ["--hole-strategy"]],
+      [["vmdesc", "plan", "--format", ""], ["table", "json", "svg"]],
+      [["vmdesc", "check", "--format", "=", "j"], ["json"]],
+      [["vmdesc", "boot", "--hole-strategy", "s"], ["shadow"]],
+      [["vmdesc", "explain", "E030"], ["E0301", "E0302", "E0303", "E0304", "E0305", "E0306"]],
+      [["vmdesc", "completions", ""], ["bash", "zsh", "fish"]],
+      [["vmdesc", "check", "examples/he"], ["examples/hello.vmdesc"]],
+      [["vmdesc", "check", "exampl"], ["examples"]],
+    ];
+    const calls = cases.map(([words]) =>
+      `COMP_WORDS=(${words.map((w) => `'${w}'`).join(" ")}); COMP_CWORD=${words.length - 1}; ` +
+      `COMPREPLY=(); _vmdesc; printf '%s\\n' "\${COMPREPLY[@]}"; echo '--'`
+    );
+    const out = await sh("bash", [
+      "--norc",
+      "--noprofile",
+      "-c",
+      `source '${file}'\ncomplete -p vmdesc\necho '--'\n${calls.join("\n")}`,
+    ]);
+    const blocks = out.split("--\n").map((b) => b.split("\n").filter((l) => l));
+    equal(blocks[0], ["complete -F _vmdesc vmdesc"], "the function is registered for vmdesc");
+    cases.forEach(([words, want], i) => equal(blocks[i + 1], want, words.join(" ")));
+  } finally {
+    await Deno.remove(file);
+  }
+});
+
+const fish = which("fish");
+Deno.test({
+  name: "completions: fish completes commands, flags and their values",
+  ignore: fish === null,
+  async fn() {
+    const file = await script("fish");
+    try {
+      const ask = async (line: string) =>
+        (await sh(fish!, ["--no-config", "-c", `source '${file}'; complete -C '${line}'`]))
+          .split("\n").filter((l) => l).map((l) => l.split("\t")[0]);
+      equal(await ask("vmdesc ch"), ["check"], "vmdesc ch");
+      equal(await ask("vmdesc plan --fo"), ["--format"], "vmdesc plan --fo");
+      equal((await ask("vmdesc plan --format ")).sort(), ["json", "svg", "table"], "values");
+      equal((await ask("vmdesc explain E020")).length, 9, "codes E0201..E0209");
+      equal(await ask("vmdesc check examples/hel"), ["examples/hello.vmdesc"], "files");
+    } finally {
+      await Deno.remove(file);
+    }
+  },
+});
+
+const zsh = which("zsh");
+Deno.test({
+  name: "completions: zsh loads the script under compinit and binds it to vmdesc",
+  ignore: zsh === null,
+  async fn() {
+    const file = await script("zsh");
+    const dir = await Deno.makeTempDir({ prefix: "vmdesc-zfunc-" });
+    try {
+      await sh(zsh!, ["-n", file]);
+      await Deno.copyFile(file, `${dir}/_vmdesc`);
+      const out = await sh(zsh!, [
+        "-f",
+        "-c",
+        `fpath=('${dir}' $fpath); autoload -U compinit; compinit -u -d '${dir}/.zcompdump'; ` +
+        `print -r -- "bound: $_comps[vmdesc]"; autoload -Uz +X _vmdesc && print -r -- loaded`,
+      ]);
+      equal(out.trim().split("\n"), ["bound: _vmdesc", "loaded"], "compinit found _vmdesc");
+    } finally {
+      await Deno.remove(file);
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+if (fish === null || zsh === null) {
+  console.log("completion tests for fish/zsh skipped: apt-get install -y fish zsh");
+}
