@@ -57,7 +57,7 @@ export function checkMachine(
   // The sections against each other and the platform.
   checkLayout(ram, hole, diags);
   checkEcamUse(hole, pci, m, diags);
-  checkPorts(devices, hole, diags);
+  checkPorts(devices, hole, acpi && boot?.protocol !== "flat", diags);
   checkIrqs(devices, pci, acpi, boot, diags);
   checkConsole(m, devices, where, span, diags);
   // What a syntax error may have taken away is not reported missing.

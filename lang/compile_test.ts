@@ -19,6 +19,7 @@ function exampleHost() {
     "examples/guests/build/hello.elf",
     "examples/guests/build/pci-scan.elf",
     "examples/vmlinuz",
+    "examples/linux/initramfs/build/initramfs.cpio.gz",
   ]);
   return { files, host };
 }
@@ -156,7 +157,11 @@ Deno.test("extends + import: later settings win, devices merge by name", () => {
   const small = r.plans.get("small")!;
   const big = r.plans.get("big")!;
   eq(small.memslots[0].size, 64 * 2 ** 20, "small memory overrides");
-  eq(small.devices.map((d) => d.id), ["com1", "debug_exit", "pci_host"], "small devices from base");
+  eq(
+    small.devices.map((d) => d.id),
+    ["com1", "debug_exit", "pci_host", "acpi_sleep"],
+    "small devices from base, then the ACPI sleep registers",
+  );
   eq(big.cpus.count, 2, "big cpus");
   eq(big.hole!.strategy, "trap", "big strategy");
   eq([big.hole!.ecam!.bus_start, big.hole!.ecam!.bus_end], [0, 7], "ecam inherited from base");
@@ -330,4 +335,34 @@ Deno.test("compileFiles: a file another one imports is a library (issue 14, item
     // Imported by nobody: still a file that defines nothing.
     "d/alone.vmdesc: E0404 this file defines no machine; W0005 the constant `nothing` is never used",
   ], "libraries checked as libraries");
+});
+
+Deno.test("acpi: machines with ACPI get the sleep registers at 0x600; a device there is E0202", () => {
+  const host = createMemoryHost({}, ["guest.elf", "guest.bin"]);
+  const machine = (extra: string, boot = `boot pvh "guest.elf"`) =>
+    `machine m {\n  memory 64 MiB\n  device serial com1 { port 0x3f8 }\n${extra}\n  ${boot}\n}\n`;
+  const sleepOf = (text: string) => {
+    const r = compile(text, { file: "m.vmdesc", host });
+    return { r, dev: r.plans.get("m")?.devices.find((d) => d.kind === "acpi_sleep") };
+  };
+  const on = sleepOf(machine(""));
+  eq(on.dev?.ports, [{ base: 0x600, size: 2 }], "ACPI on: the sleep registers");
+  eq(on.dev?.id, "acpi_sleep", "its id");
+  eq(sleepOf(machine("  acpi off")).dev, undefined, "acpi off: none");
+  eq(sleepOf(machine("", `boot flat "guest.bin" { load 0x10_0000 }`)).dev, undefined, "flat: none");
+  // A user device on those ports: an error at its port, with ACPI only.
+  const clash = machine("  device debug_exit { port 0x601 }");
+  const { r } = sleepOf(clash);
+  const e = r.diagnostics.find((d) => d.code === "E0202");
+  assert(e, "E0202 for a device on the sleep registers");
+  assert(/overlap the ACPI sleep registers \(0x600\.\.0x601\)/.test(e.message), e.message);
+  eq(clash.slice(e.span!.start, e.span!.end).startsWith("0x601"), true, "the span is the port");
+  eq(r.plans.size, 0, "no Plan");
+  eq(
+    sleepOf(machine("  acpi off\n  device debug_exit { port 0x601 }")).r.diagnostics.filter((d) =>
+      d.severity === "error"
+    ).length,
+    0,
+    "without ACPI the ports are free",
+  );
 });

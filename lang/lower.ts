@@ -8,7 +8,9 @@
 import type { ResolvedMachine } from "./check/model.ts";
 import {
   ACPI_LAYOUT,
+  ACPI_S5_SLEEP_TYPE,
   ACPI_SCI_IRQ,
+  ACPI_SLEEP_PORTS,
   BOOT_LAYOUT,
   EBDA_START,
   HIGH_MEMORY,
@@ -137,6 +139,18 @@ export function lower(rm: ResolvedMachine, source: string | null): Plan {
       mmio: e ? [{ base: n(e.base), size: n(ecamSize) }] : [],
       irq: null,
       props: { strategy: rm.hole.strategy },
+    });
+  }
+
+  if (rm.acpi) {
+    // The ACPI sleep registers (how the guest powers off); checking kept them free.
+    devices.push({
+      id: "acpi_sleep",
+      kind: "acpi_sleep",
+      ports: [{ ...ACPI_SLEEP_PORTS }],
+      mmio: [],
+      irq: null,
+      props: { s5_type: ACPI_S5_SLEEP_TYPE },
     });
   }
 

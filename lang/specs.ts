@@ -241,6 +241,14 @@ export const PLATFORM_IRQS: Record<number, string> = { 0: "the PIT timer", 2: "t
 export const PCI_CONFIG_PORTS = { base: 0xcf8, size: 8 };
 export const PCI_IO_WINDOW = { base: 0xc000, size: 0x4000 };
 export const ACPI_SCI_IRQ = 9;
+/**
+ * The sleep control and status registers of a hardware-reduced ACPI machine (the FADT
+ * points at them; writing S5 there powers the machine off). Every machine with ACPI gets
+ * them, at QEMU's and Cloud Hypervisor's ACPI port.
+ */
+export const ACPI_SLEEP_PORTS = { base: 0x600, size: 2 };
+/** The SLP_TYP of S5 (soft-off): the DSDT's `\_S5` and the sleep registers agree on it. */
+export const ACPI_S5_SLEEP_TYPE = 5;
 
 /** Boot data below 1 MiB (BootLayout); see lang/README.md for the map. */
 export const BOOT_LAYOUT = {

@@ -1,20 +1,61 @@
 /**
- * CPU feature names, as Linux's /proc/cpuinfo spells them, and where each bit lives in
- * CPUID. One table for both sides: `lang/` accepts these names in `cpuid { hide … }` (with
- * a did-you-mean), `runtime/` clears these bits in the vCPUs' CPUID.
+ * CPU feature names and where each feature's bits live in CPUID. One table for both sides:
+ * `lang/` accepts these names in `cpuid { hide … }` (with a did-you-mean), `runtime/`
+ * clears these bits in the vCPUs' CPUID.
+ *
+ * Names: CPU features as Linux's /proc/cpuinfo spells them (`cx16`, `x2apic`,
+ * `hypervisor`); KVM's paravirtual features (leaf 0x4000_0001) as QEMU's `-cpu` options
+ * spell them, with `_` for `-` (`kvmclock`, `kvm_pv_eoi`, `kvm_pv_unhalt`), since
+ * /proc/cpuinfo does not list them.
  */
 export type CpuidReg = "eax" | "ebx" | "ecx" | "edx";
-export interface FeatureBit {
+export interface CpuidFeature {
   leaf: number;
   subleaf: number;
   reg: CpuidReg;
-  bit: number;
+  /** The bits hiding this feature clears (one, except where one name covers two versions). */
+  bits: readonly number[];
 }
 
-/** Feature names as /proc/cpuinfo spells them → where the bit lives. */
-export const CPUID_FEATURES: Record<string, FeatureBit> = {};
-function def(leaf: number, subleaf: number, reg: CpuidReg, names: Record<string, number>) {
-  for (const [n, bit] of Object.entries(names)) CPUID_FEATURES[n] = { leaf, subleaf, reg, bit };
+/** KVM's hypervisor leaves (Documentation/virt/kvm/x86/cpuid.rst). */
+export const KVM_CPUID_SIGNATURE = 0x4000_0000;
+export const KVM_CPUID_FEATURES = 0x4000_0001;
+/** The timing leaf VMMs add (TSC and local APIC bus frequencies in kHz), as QEMU does. */
+export const HYPERVISOR_TIMING_LEAF = 0x4000_0010;
+
+/** KVM_CPUID_FEATURES EAX bits (<asm/kvm_para.h>). */
+export const KVM_FEATURE = {
+  CLOCKSOURCE: 0,
+  NOP_IO_DELAY: 1,
+  MMU_OP: 2,
+  CLOCKSOURCE2: 3,
+  ASYNC_PF: 4,
+  STEAL_TIME: 5,
+  PV_EOI: 6,
+  PV_UNHALT: 7,
+  PV_TLB_FLUSH: 9,
+  ASYNC_PF_VMEXIT: 10,
+  PV_SEND_IPI: 11,
+  POLL_CONTROL: 12,
+  PV_SCHED_YIELD: 13,
+  ASYNC_PF_INT: 14,
+  MSI_EXT_DEST_ID: 15,
+  HC_MAP_GPA_RANGE: 16,
+  MIGRATION_CONTROL: 17,
+  CLOCKSOURCE_STABLE_BIT: 24,
+} as const;
+
+/** Feature name → where its bits live. */
+export const CPUID_FEATURES: Record<string, CpuidFeature> = {};
+function def(
+  leaf: number,
+  subleaf: number,
+  reg: CpuidReg,
+  names: Record<string, number | readonly number[]>,
+) {
+  for (const [n, b] of Object.entries(names)) {
+    CPUID_FEATURES[n] = { leaf, subleaf, reg, bits: typeof b === "number" ? [b] : b };
+  }
 }
 def(1, 0, "edx", {
   fpu: 0,
@@ -92,5 +133,23 @@ def(7, 0, "edx", { md_clear: 10, arch_capabilities: 29 });
 def(0xd, 1, "eax", { xsaveopt: 0, xsavec: 1, xgetbv1: 2, xsaves: 3 });
 def(0x8000_0001, 0, "ecx", { lahf_lm: 0, abm: 5, sse4a: 6, prefetchw: 8 });
 def(0x8000_0001, 0, "edx", { syscall: 11, nx: 20, pdpe1gb: 26, rdtscp: 27, lm: 29 });
+
+const K = KVM_FEATURE;
+def(KVM_CPUID_FEATURES, 0, "eax", {
+  // Both clock MSR sets: a guest falls back to the old ones when only the new are hidden.
+  kvmclock: [K.CLOCKSOURCE, K.CLOCKSOURCE2],
+  kvm_nopiodelay: K.NOP_IO_DELAY,
+  // Both ways of delivering "page ready": Linux uses async PF only with the interrupt one.
+  kvm_asyncpf: [K.ASYNC_PF, K.ASYNC_PF_INT],
+  kvm_steal_time: K.STEAL_TIME,
+  kvm_pv_eoi: K.PV_EOI,
+  kvm_pv_unhalt: K.PV_UNHALT,
+  kvm_pv_tlb_flush: K.PV_TLB_FLUSH,
+  kvm_asyncpf_vmexit: K.ASYNC_PF_VMEXIT,
+  kvm_pv_ipi: K.PV_SEND_IPI,
+  kvm_poll_control: K.POLL_CONTROL,
+  kvm_pv_sched_yield: K.PV_SCHED_YIELD,
+  kvmclock_stable_bit: K.CLOCKSOURCE_STABLE_BIT,
+});
 
 export const CPUID_FEATURE_NAMES: readonly string[] = Object.keys(CPUID_FEATURES).sort();

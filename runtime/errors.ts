@@ -11,7 +11,7 @@
  * | status | meaning                                                                    |
  * | ------ | -------------------------------------------------------------------------- |
  * | 0      | clean end: guest requested reset (i8042 0xFE, KVM system event reset) or    |
- * |        | powered off (KVM system event shutdown)                                     |
+ * |        | powered off (ACPI S5 through the sleep registers, KVM system event shutdown)|
  * | odd    | guest wrote v to debug_exit: (v << 1) | 1                                  |
  * | 1      | (also) `vmdesc boot` did not start: the .vmdesc has errors                   |
  * | 2      | usage error (bad command-line arguments), unreadable input file (E2002)     |

@@ -28,6 +28,7 @@ import {
   KVM_SYSTEM_EVENT,
 } from "./kvm/abi.ts";
 import { isInitState, readSegment, type Vcpu } from "./kvm/vcpu.ts";
+import { kvmRunFailure } from "./kvm/run_errors.ts";
 import type { AddressMap } from "./address_map.ts";
 import type { AccessSize, Device, Space, StopRequest } from "./devices/device.ts";
 import {
@@ -202,12 +203,13 @@ export class RunLoop {
     let tPrev = ts[0] * 1e9 + ts[2];
     for (;;) {
       const r = ioctl(fd, KVM_RUN, 0);
+      // errno first: nothing else may run on this thread between the call and the read.
+      const e = r < 0 ? host.errno() : 0;
       clock(1, tsb);
       const tNow = ts[0] * 1e9 + ts[2];
       c.guestNs += tNow - tPrev;
       c.runs++;
       if (r < 0) {
-        const e = host.errno();
         if (e === EINTR || e === EAGAIN) {
           exits[KVM_EXIT.INTR]++;
           const out = this.#onKick();
@@ -220,7 +222,9 @@ export class RunLoop {
         }
         return {
           reason: "host_error",
-          message: `KVM_RUN on vCPU ${this.vcpu.index} failed: ${host.errnoName(e)}`,
+          message: `KVM_RUN on vCPU ${this.vcpu.index} failed: ${host.errnoName(e)} (${
+            kvmRunFailure(host.errnoName(e))
+          })`,
         };
       }
       const reason = run.getUint32(OFF_EXIT_REASON, true);
@@ -422,6 +426,13 @@ export class RunLoop {
         value: req.value,
         success: req.success === true,
         message: `guest wrote ${req.value} to debug_exit${req.success ? " (success)" : ""}`,
+      };
+    }
+    if (req.kind === "poweroff") {
+      return {
+        reason: "poweroff",
+        source: req.source,
+        message: `guest powered off (${req.source})`,
       };
     }
     return {

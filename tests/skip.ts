@@ -25,6 +25,12 @@ export type SkipKind = "kvm" | "tool" | "file" | "kernel" | "left-out";
 export interface Needs {
   /** A /dev/kvm. */
   kvm?: boolean;
+  /**
+   * A KVM that runs Linux as far as userspace. The software KVM some of this project's
+   * hosts have (`kvm_pvm`) emulates guest instructions and stops Linux in early boot (at
+   * `lock cmpxchg16b`); there `.ci/run` runs these tests inside the nested test bed.
+   */
+  linux?: boolean;
   /** Programs run by the test, looked up on PATH. */
   tools?: string[];
   /** Files read by the test (absolute paths). */
@@ -54,6 +60,7 @@ const PACKAGES: Record<string, string> = {
 
 const FILE_PACKAGES: Record<string, string> = {
   "/usr/include/linux/kvm.h": "linux-libc-dev",
+  "/bin/busybox": "busybox-static",
 };
 
 /** The full path of a program on PATH, or null. */
@@ -85,12 +92,21 @@ export function kvmAbsent(): string | null {
   return exists("/dev/kvm") ? null : "/dev/kvm is absent on this host";
 }
 
+/** Why Linux cannot reach userspace on this host's KVM, or null; prints nothing. */
+export function linuxKvmAbsent(): string | null {
+  return kvmAbsent() ??
+    (exists("/sys/module/kvm_pvm")
+      ? "this host's /dev/kvm is kvm_pvm, a software KVM that stops Linux in early boot " +
+        "(.ci/run runs these tests in the nested test bed)"
+      : null);
+}
+
 function decide(needs: Needs): { kind: SkipKind; why: string } | null {
   if (needs.optOut && Deno.env.get(needs.optOut) === "1") {
     return { kind: "left-out", why: `${needs.optOut}=1` };
   }
-  if (needs.kvm) {
-    const why = kvmAbsent();
+  if (needs.kvm || needs.linux) {
+    const why = needs.linux ? linuxKvmAbsent() : kvmAbsent();
     if (why) return { kind: "kvm", why };
   }
   for (const tool of needs.tools ?? []) {
@@ -139,4 +155,17 @@ export async function kernelOrSkip(
   const r = await ensureKernel();
   if ("skip" in r) return { kernel: null, skip: say("kernel", what, r.skip) };
   return { kernel: r.kernel, skip: null };
+}
+
+// `deno run -A tests/skip.ts linux`: exit 0 when this host runs the tests needing `linux`
+// natively, else 1 with the reason: `.ci/run` asks here, so the decision stays in one place.
+if (import.meta.main) {
+  const need = Deno.args[0];
+  if (need !== "linux" && need !== "kvm") {
+    console.error("usage: deno run -A tests/skip.ts linux|kvm");
+    Deno.exit(2);
+  }
+  const why = need === "linux" ? linuxKvmAbsent() : kvmAbsent();
+  if (why) console.log(why);
+  Deno.exit(why ? 1 : 0);
 }

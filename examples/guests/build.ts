@@ -71,6 +71,11 @@ export const GUESTS: Readonly<Record<string, GuestSpec>> = {
     sources: ["reset.c"],
   },
   "endless-loop": { summary: "spins forever without exits", sources: ["endless_loop.c"] },
+  cpuid: { summary: "prints the CPUID leaves a VMM shapes, debug-exit 0", sources: ["cpuid.c"] },
+  poweroff: {
+    summary: "ACPI S5 through the FADT's sleep registers (cmdline try=s3 first)",
+    sources: ["poweroff.c"],
+  },
   "bar-size": {
     summary: "sizes BARs, toggles COMMAND via ECAM (cmdline ecam= buses=)",
     sources: ["bar_size.c"],

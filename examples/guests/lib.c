@@ -50,6 +50,37 @@ uint32_t ecam_read32(uint32_t base, uint32_t bus_start, uint32_t bus, uint32_t d
   return mmio_read32(base + ((bus - bus_start) << 20) + (dev << 15) + (fn << 12) + reg);
 }
 
+int acpi_sig_is(uint32_t addr, const char *sig, uint32_t n) {
+  for (uint32_t i = 0; i < n; i++)
+    if (mmio_read8(addr + i) != (uint8_t)sig[i]) return 0;
+  return 1;
+}
+
+uint32_t acpi_rsdp(void) {
+  const struct hvm_start_info *si = start_info();
+  if (si && si->rsdp_paddr && si->rsdp_paddr < 0x100000000ull &&
+      acpi_sig_is((uint32_t)si->rsdp_paddr, "RSD PTR ", 8))
+    return (uint32_t)si->rsdp_paddr;
+  for (uint32_t a = 0xe0000; a < 0x100000; a += 16)
+    if (acpi_sig_is(a, "RSD PTR ", 8)) return a;
+  return 0;
+}
+
+uint32_t acpi_table(const char *sig) {
+  uint32_t rsdp = acpi_rsdp();
+  if (!rsdp) return 0;
+  uint32_t xsdt = mmio_read8(rsdp + 15) >= 2 ? mmio_read32(rsdp + 24) : 0; /* low half */
+  uint32_t root = xsdt ? xsdt : mmio_read32(rsdp + 16);
+  uint32_t entry = xsdt ? 8 : 4;
+  if (!root) return 0;
+  uint32_t len = mmio_read32(root + 4);
+  for (uint32_t off = 36; off + entry <= len; off += entry) {
+    uint32_t table = mmio_read32(root + off);
+    if (acpi_sig_is(table, sig, 4)) return table;
+  }
+  return 0;
+}
+
 void lib_init(const struct hvm_start_info *info) {
   g_info = (info && info->magic == HVM_START_MAGIC) ? info : 0;
   serial_init();

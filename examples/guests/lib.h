@@ -74,6 +74,12 @@ int cmdline_is(const char *key, const char *value);
 /* Range "key=A-B" on the command line; returns 0 if absent. */
 int cmdline_range(const char *key, uint32_t *lo, uint32_t *hi);
 
+/* ACPI: the RSDP (start info, else the BIOS-area search) and a table by signature from the
+ * XSDT (or RSDT); 0 when absent. Tables are read where they are (below 4 GiB). */
+int acpi_sig_is(uint32_t addr, const char *sig, uint32_t n);
+uint32_t acpi_rsdp(void);
+uint32_t acpi_table(const char *sig);
+
 void *memcpy(void *dst, const void *src, size_t n);
 void *memset(void *dst, int c, size_t n);
 size_t strlen(const char *s);

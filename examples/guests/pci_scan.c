@@ -82,41 +82,14 @@ static uint32_t scan(const char *method, reader rd, uint32_t first, uint32_t las
   return n;
 }
 
-static int sig_is(uint32_t addr, const char *sig, uint32_t n) {
-  for (uint32_t i = 0; i < n; i++)
-    if (mmio_read8(addr + i) != (uint8_t)sig[i]) return 0;
-  return 1;
-}
-
-/* The RSDP: from the start info, else the legacy search of the BIOS area (E0000-FFFFF). */
-static uint32_t find_rsdp(void) {
-  const struct hvm_start_info *si = start_info();
-  if (si && si->rsdp_paddr && si->rsdp_paddr < 0x100000000ull &&
-      sig_is((uint32_t)si->rsdp_paddr, "RSD PTR ", 8))
-    return (uint32_t)si->rsdp_paddr;
-  for (uint32_t a = 0xe0000; a < 0x100000; a += 16)
-    if (sig_is(a, "RSD PTR ", 8)) return a;
-  return 0;
-}
-
 /* ECAM window from the ACPI MCFG table; 0 when there is none. */
 static int ecam_from_mcfg(void) {
-  uint32_t rsdp = find_rsdp();
-  if (!rsdp) return 0;
-  uint32_t xsdt = mmio_read8(rsdp + 15) >= 2 ? mmio_read32(rsdp + 24) : 0; /* low half */
-  uint32_t root = xsdt ? xsdt : mmio_read32(rsdp + 16);
-  uint32_t entry = xsdt ? 8 : 4;
-  if (!root) return 0;
-  uint32_t len = mmio_read32(root + 4);
-  for (uint32_t off = 36; off + entry <= len; off += entry) {
-    uint32_t table = mmio_read32(root + off);
-    if (!sig_is(table, "MCFG", 4) || mmio_read32(table + 4) < 44 + 16) continue;
-    ecam_base = mmio_read32(table + 44); /* first allocation: base (u64), segment, buses */
-    bus_first = mmio_read8(table + 54);
-    bus_last = mmio_read8(table + 55);
-    return ecam_base != 0;
-  }
-  return 0;
+  uint32_t table = acpi_table("MCFG");
+  if (!table || mmio_read32(table + 4) < 44 + 16) return 0;
+  ecam_base = mmio_read32(table + 44); /* first allocation: base (u64), segment, buses */
+  bus_first = mmio_read8(table + 54);
+  bus_last = mmio_read8(table + 55);
+  return ecam_base != 0;
 }
 
 uint32_t guest_main(const struct hvm_start_info *info) {

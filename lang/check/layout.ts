@@ -10,6 +10,7 @@ import { type Diags, error, warning } from "../diagnostics/make.ts";
 import { hex } from "../program.ts";
 import {
   ACPI_SCI_IRQ,
+  ACPI_SLEEP_PORTS,
   EXCESS_BUSES,
   HIGH_MEMORY,
   LARGE_ECAM_BUSES,
@@ -253,11 +254,21 @@ export function checkEcamUse(
   }
 }
 
-export function checkPorts(devices: ResolvedDevice[], hole: ResolvedHole | null, diags: Diags) {
+export function checkPorts(
+  devices: ResolvedDevice[],
+  hole: ResolvedHole | null,
+  acpi: boolean,
+  diags: Diags,
+) {
   const claims: (PortClaim & { end: number })[] = [];
   for (const d of devices) for (const p of d.ports) claims.push({ ...p, end: p.base + p.size });
   for (const p of PLATFORM_PORTS) {
     claims.push({ base: p.base, size: p.size, end: p.base + p.size, span: null, owner: p.name });
+  }
+  if (acpi) {
+    // Lowering puts the sleep registers there on every machine with ACPI tables.
+    const s = ACPI_SLEEP_PORTS;
+    claims.push({ ...s, end: s.base + s.size, span: null, owner: "the ACPI sleep registers" });
   }
   if (hole) {
     claims.push({

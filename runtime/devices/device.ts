@@ -32,7 +32,9 @@ export type StopRequest =
     success?: boolean;
   }
   /** i8042 reset line (0xFE to port 0x64), or a reset through another device. */
-  | { kind: "reset"; source: string };
+  | { kind: "reset"; source: string }
+  /** The guest turned the machine off (ACPI S5 through the sleep control register). */
+  | { kind: "poweroff"; source: string };
 
 export interface DeviceContext {
   /** Set the level of a GSI on the in-kernel irqchip (KVM_IRQ_LINE): IOAPIC/PIC lines. */

@@ -9,10 +9,12 @@ import { createSerial } from "./serial/mod.ts";
 import { createDebugExit } from "./debug_exit/mod.ts";
 import { createI8042 } from "./i8042/mod.ts";
 import { createPciHost } from "./pci_host/mod.ts";
+import { createAcpiSleep } from "./acpi_sleep/mod.ts";
 
 export const DEVICE_MODELS: ReadonlyMap<string, DeviceFactory> = new Map<string, DeviceFactory>([
   ["serial", (e, ctx, p) => createSerial(e, ctx, p, { input: ctx.input?.(e.id) ?? null })],
   ["debug_exit", createDebugExit],
   ["i8042", createI8042],
   ["pci_host", createPciHost],
+  ["acpi_sleep", createAcpiSleep],
 ]);

@@ -14,8 +14,20 @@ Deno.test("registry: every v1 device kind builds from a Plan entry and closes", 
       ports: [{ base: 0x60, size: 1 }, { base: 0x64, size: 1 }],
     }),
     devicePlan({ id: "pci_host", kind: "pci_host", ports: [{ base: 0xcf8, size: 8 }] }),
+    devicePlan({
+      id: "acpi_sleep",
+      kind: "acpi_sleep",
+      ports: [{ base: 0x600, size: 2 }],
+      props: { s5_type: 5 },
+    }),
   ];
-  assert.deepEqual([...DEVICE_MODELS.keys()].sort(), ["debug_exit", "i8042", "pci_host", "serial"]);
+  assert.deepEqual([...DEVICE_MODELS.keys()].sort(), [
+    "acpi_sleep",
+    "debug_exit",
+    "i8042",
+    "pci_host",
+    "serial",
+  ]);
   for (const entry of entries) {
     const dev = DEVICE_MODELS.get(entry.kind)!(entry, recordingContext(), plan);
     assert.equal(dev.id, entry.id);
@@ -27,7 +39,7 @@ Deno.test("registry: every v1 device kind builds from a Plan entry and closes", 
 });
 
 Deno.test("registry: a hand-written Plan entry without ports is E1006, not a crash", () => {
-  for (const kind of ["serial", "debug_exit", "i8042"]) {
+  for (const kind of ["serial", "debug_exit", "i8042", "acpi_sleep"]) {
     assert.throws(
       () =>
         DEVICE_MODELS.get(kind)!(devicePlan({ id: kind, kind }), recordingContext(), minimalPlan()),

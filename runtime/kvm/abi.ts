@@ -184,6 +184,7 @@ export const KVM_SET_CPUID2 = iow(0x90, KVM_CPUID2.size);
 export const KVM_SIGNAL_MSI = iow(0xa5, KVM_MSI.size);
 export const KVM_GET_MP_STATE = ior(0x98, KVM_MP_STATE.size);
 export const KVM_SET_MP_STATE = iow(0x99, KVM_MP_STATE.size);
+export const KVM_GET_TSC_KHZ = io(0xa3);
 
 export const KVM_API_VERSION = 12;
 
@@ -198,6 +199,7 @@ export const KVM_CAP = {
   NR_MEMSLOTS: 10,
   PIT2: 33,
   SET_IDENTITY_MAP_ADDR: 37,
+  GET_TSC_KHZ: 61,
   MAX_VCPUS: 66,
   SIGNAL_MSI: 77,
   READONLY_MEM: 81,

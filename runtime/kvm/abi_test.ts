@@ -5,6 +5,8 @@
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import * as abi from "./abi.ts";
 import { skipReason } from "../../tests/skip.ts";
+import { KVM_CPUID_FEATURES, KVM_CPUID_SIGNATURE, KVM_FEATURE } from "../../plan/cpuid.ts";
+import { CPUID_FLAG_SIGNIFICANT_INDEX } from "./cpuid_policy.ts";
 import type { Layout } from "./layout.ts";
 
 const LAYOUTS: Layout<string>[] = [
@@ -44,6 +46,12 @@ const NUMBERS: Record<string, number> = {
   KVM_SET_CPUID2: abi.KVM_SET_CPUID2,
   KVM_GET_MP_STATE: abi.KVM_GET_MP_STATE,
   KVM_SET_MP_STATE: abi.KVM_SET_MP_STATE,
+  KVM_GET_TSC_KHZ: abi.KVM_GET_TSC_KHZ,
+  KVM_CPUID_FLAG_SIGNIFCANT_INDEX: CPUID_FLAG_SIGNIFICANT_INDEX,
+  // <asm/kvm_para.h>: the paravirtual leaves and feature bits plan/cpuid.ts names.
+  KVM_CPUID_SIGNATURE,
+  KVM_CPUID_FEATURES,
+  ...Object.fromEntries(Object.entries(KVM_FEATURE).map(([k, v]) => [`KVM_FEATURE_${k}`, v])),
   KVM_API_VERSION: abi.KVM_API_VERSION,
   KVM_MEM_LOG_DIRTY_PAGES: abi.KVM_MEM_LOG_DIRTY_PAGES,
   KVM_MEM_READONLY: abi.KVM_MEM_READONLY,
@@ -82,6 +90,7 @@ function cProgram(): { source: string; expected: string[] } {
   const source = `#include <stdio.h>
 #include <stddef.h>
 #include <linux/kvm.h>
+#include <linux/kvm_para.h>
 #define P(n, v) printf("%s %lu\\n", n, (unsigned long)(v))
 int main(void) {
 ${lines.join("\n")}

@@ -1,69 +1,74 @@
 /**
- * CPUID policy: start from KVM_GET_SUPPORTED_CPUID, clear the features the Plan hides,
- * and give each vCPU its own APIC id (leaf 0x1 EBX[31:24], leaves 0xB/0x1F EDX) so an SMP
- * guest sees distinct CPUs.
+ * CPUID through KVM: KVM_GET_SUPPORTED_CPUID read once per machine, KVM_GET_TSC_KHZ, and
+ * the kvm_cpuid2 buffers KVM_SET_CPUID2 takes. What each vCPU is shown is decided in
+ * `cpuid_policy.ts` (pure).
  */
 import * as host from "../host/libc.ts";
-import { CPUID_MAX_ENTRIES, KVM_CPUID2, KVM_CPUID_ENTRY2, KVM_GET_SUPPORTED_CPUID } from "./abi.ts";
+import { HostError } from "../host/libc.ts";
+import {
+  CPUID_MAX_ENTRIES,
+  KVM_CAP,
+  KVM_CHECK_EXTENSION,
+  KVM_CPUID2,
+  KVM_CPUID_ENTRY2,
+  KVM_GET_SUPPORTED_CPUID,
+  KVM_GET_TSC_KHZ,
+} from "./abi.ts";
 import { getField, setField } from "./layout.ts";
-import { RuntimeError } from "../errors.ts";
-import { CPUID_FEATURE_NAMES, CPUID_FEATURES, type FeatureBit } from "../../plan/cpuid.ts";
+import type { CpuidEntry } from "./cpuid_policy.ts";
 
-/** Leaves whose entries depend on the subleaf (KVM_CPUID_FLAG_SIGNIFCANT_INDEX). */
-const INDEXED = new Set([4, 7, 0xb, 0xd, 0xf, 0x10, 0x12, 0x14, 0x1d, 0x1f, 0x8000_001d]);
+export type { CpuidEntry } from "./cpuid_policy.ts";
+export { vcpuCpuid } from "./cpuid_policy.ts";
 
-/** Reads KVM_GET_SUPPORTED_CPUID from the /dev/kvm fd: a kvm_cpuid2 buffer, trimmed. */
-export function supportedCpuid(kvmFd: number): Uint8Array<ArrayBuffer> {
+const E = KVM_CPUID_ENTRY2.f;
+const REGS = ["function", "index", "flags", "eax", "ebx", "ecx", "edx"] as const;
+
+/** Reads KVM_GET_SUPPORTED_CPUID from the /dev/kvm fd. */
+export function supportedCpuid(kvmFd: number): CpuidEntry[] {
   const buf = new Uint8Array(KVM_CPUID2.size + CPUID_MAX_ENTRIES * KVM_CPUID_ENTRY2.size);
   const dv = new DataView(buf.buffer);
   setField(dv, 0, KVM_CPUID2.f.nent, CPUID_MAX_ENTRIES);
   host.ioctlBuf(kvmFd, KVM_GET_SUPPORTED_CPUID, buf, "KVM_GET_SUPPORTED_CPUID");
-  const n = getField(dv, 0, KVM_CPUID2.f.nent);
-  return buf.slice(0, KVM_CPUID2.size + n * KVM_CPUID_ENTRY2.size);
+  return decodeCpuid(buf);
 }
 
-/** A per-vCPU copy of `supported` with `hide` cleared and APIC ids set. */
-export function vcpuCpuid(
-  supported: Uint8Array<ArrayBuffer>,
-  hide: readonly string[],
-  apicId: number,
-  cpuCount: number,
-): Uint8Array<ArrayBuffer> {
-  const buf = supported.slice();
-  const dv = new DataView(buf.buffer);
+/** A kvm_cpuid2 buffer (header + entries) → entries. */
+export function decodeCpuid(buf: Uint8Array<ArrayBuffer>): CpuidEntry[] {
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const n = getField(dv, 0, KVM_CPUID2.f.nent);
-  const E = KVM_CPUID_ENTRY2.f;
-  const bits: FeatureBit[] = hide.map((name) => {
-    const b = Object.hasOwn(CPUID_FEATURES, name) ? CPUID_FEATURES[name] : undefined;
-    if (!b) {
-      throw new RuntimeError(
-        "E1006",
-        `cpuid.hide names an unknown feature "${name}"`,
-        `known features: ${CPUID_FEATURE_NAMES.join(", ")}`,
-      );
-    }
-    return b;
-  });
+  const out: CpuidEntry[] = [];
   for (let i = 0; i < n; i++) {
     const base = KVM_CPUID2.f.entries.off + i * KVM_CPUID_ENTRY2.size;
-    const leaf = getField(dv, base, E.function);
-    const sub = getField(dv, base, E.index);
-    for (const b of bits) {
-      if (b.leaf === leaf && (!INDEXED.has(leaf) || b.subleaf === sub)) {
-        setField(dv, base, E[b.reg], (getField(dv, base, E[b.reg]) & ~(1 << b.bit)) >>> 0);
-      }
-    }
-    if (leaf === 1) {
-      let ebx = getField(dv, base, E.ebx) & 0x0000_ffff;
-      ebx |= (apicId & 0xff) << 24;
-      ebx |= (Math.max(cpuCount, 1) & 0xff) << 16;
-      setField(dv, base, E.ebx, ebx >>> 0);
-      let edx = getField(dv, base, E.edx);
-      if (cpuCount > 1) edx |= 1 << 28;
-      setField(dv, base, E.edx, edx >>> 0);
-    } else if (leaf === 0xb || leaf === 0x1f) {
-      setField(dv, base, E.edx, apicId >>> 0);
-    }
+    const e = {} as CpuidEntry;
+    for (const r of REGS) e[r] = getField(dv, base, E[r]) >>> 0;
+    out.push(e);
   }
+  return out;
+}
+
+/** Entries → the kvm_cpuid2 buffer KVM_SET_CPUID2 takes. */
+export function encodeCpuid(entries: readonly CpuidEntry[]): Uint8Array<ArrayBuffer> {
+  const buf = new Uint8Array(KVM_CPUID2.size + entries.length * KVM_CPUID_ENTRY2.size);
+  const dv = new DataView(buf.buffer);
+  setField(dv, 0, KVM_CPUID2.f.nent, entries.length);
+  entries.forEach((e, i) => {
+    const base = KVM_CPUID2.f.entries.off + i * KVM_CPUID_ENTRY2.size;
+    for (const r of REGS) setField(dv, base, E[r], e[r] >>> 0);
+  });
   return buf;
+}
+
+/**
+ * The guest TSC frequency in kHz (KVM_GET_TSC_KHZ on a vCPU fd), or null when this KVM
+ * cannot say: no KVM_CAP_GET_TSC_KHZ, or the host's own TSC rate is unknown (EIO).
+ */
+export function tscKhz(kvmFd: number, vcpuFd: number): number | null {
+  if (host.ioctl(kvmFd, KVM_CHECK_EXTENSION, KVM_CAP.GET_TSC_KHZ) <= 0) return null;
+  try {
+    const khz = host.ioctl(vcpuFd, KVM_GET_TSC_KHZ, 0);
+    return khz > 0 ? khz : null;
+  } catch (e) {
+    if (e instanceof HostError) return null;
+    throw e;
+  }
 }

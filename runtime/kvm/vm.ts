@@ -32,7 +32,7 @@ import {
 } from "./abi.ts";
 import { Struct } from "./layout.ts";
 import { Vcpu } from "./vcpu.ts";
-import { supportedCpuid, vcpuCpuid } from "./cpuid.ts";
+import { encodeCpuid, supportedCpuid, tscKhz, vcpuCpuid } from "./cpuid.ts";
 import { RuntimeError } from "../errors.ts";
 import { GuestMemory, type HostMapping, mapMemslot, type RegionInfo } from "../memory/mod.ts";
 
@@ -204,6 +204,7 @@ export class Vm {
         () => host.ioctl(kvmFd, KVM_GET_VCPU_MMAP_SIZE, 0),
       );
       const cpuid = kvmCall("KVM_GET_SUPPORTED_CPUID", () => supportedCpuid(kvmFd));
+      let tsc: number | null = null;
       for (let i = 0; i < plan.cpus.count; i++) {
         const fd = kvmCall(`KVM_CREATE_VCPU ${i}`, () => host.ioctl(vmFd, KVM_CREATE_VCPU, i));
         rel.add(() => host.close(fd));
@@ -213,8 +214,15 @@ export class Vm {
         );
         rel.add(() => host.munmap(run, mmapSize));
         const v = new Vcpu(i, fd, run, mmapSize);
-        const table = vcpuCpuid(cpuid, plan.cpus.cpuid.hide, i, plan.cpus.count);
-        kvmCall("KVM_SET_CPUID2", () => v.setCpuid(table));
+        // One rate for the machine: KVM gives every vCPU the rate of the VM (the host's).
+        if (i === 0) tsc = kvmCall("KVM_GET_TSC_KHZ", () => tscKhz(kvmFd, fd));
+        const table = vcpuCpuid(cpuid, {
+          hide: plan.cpus.cpuid.hide,
+          apicId: i,
+          cpuCount: plan.cpus.count,
+          tscKhz: tsc,
+        });
+        kvmCall("KVM_SET_CPUID2", () => v.setCpuid(encodeCpuid(table)));
         vm.vcpus.push(v);
       }
       await Promise.all(registering);

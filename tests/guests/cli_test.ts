@@ -35,6 +35,14 @@ kvmTest("vmdesc boot hello.vmdesc: the guest's line on stdout, status 85", async
   assert.equal(r.code, 85);
 });
 
+kvmTest("vmdesc boot poweroff.vmdesc: a guest that powers off ends it with status 0", async () => {
+  await buildGuests(["poweroff"]);
+  const r = await vmdesc(["boot", "examples/guests/poweroff.vmdesc", "--machine", "poweroff"]);
+  assert.equal(r.stdout, "poweroff: sleep control 0600, status 0601, S5 type 5\n", r.stderr);
+  assert.match(r.stderr, /vmdesc: guest powered off \(acpi_sleep\)/);
+  assert.equal(r.code, 0);
+});
+
 kvmTest("vmdesc boot echo.vmdesc: stdin (a pipe) reaches the guest's UART", async () => {
   await buildGuests(["echo"]);
   const r = await vmdesc(["boot", "examples/guests/echo.vmdesc", "--timeout", "20"], "piped in\n");

@@ -69,8 +69,8 @@ async function disassemble(dir: string, plan: Plan): Promise<Map<string, string>
 const PLANS: [string, () => Plan][] = [
   ["2 vCPUs, buses 0..255, mmio64, i8042", () => samplePlan()],
   [
-    "4 vCPUs, buses 16..31, no mmio64",
-    () => samplePlan({ cpus: 4, busStart: 16, busEnd: 31, mmio64: false }),
+    "4 vCPUs, buses 16..31, no mmio64, no sleep registers",
+    () => samplePlan({ cpus: 4, busStart: 16, busEnd: 31, mmio64: false, sleep: false }),
   ],
 ];
 
@@ -104,6 +104,25 @@ for (const [label, make] of PLANS) {
         const fadt = dsl.get("FACP")!;
         assertMatch(fadt, /Hardware Reduced \(V5\) : 1/);
         assertMatch(fadt, new RegExp(`SCI Interrupt : ${hex(plan.acpi!.sci_irq, 4)}`));
+        // ... and its sleep registers: the acpi_sleep device's two ports, or none.
+        const sleep = plan.devices.find((d) => d.kind === "acpi_sleep");
+        const sleepRegs = [...fadt.matchAll(
+          /(Sleep (?:Control|Status) Register) : \[Generic Address Structure\][^\n]*\n.*?Space ID : (\w+).*?\n.*?Bit Width : (\w+)[\s\S]*?Address : (\w+)/g,
+        )].map((m) => [m[1], m[2], m[3], Number(`0x${m[4]}`)]);
+        assertEquals(sleepRegs, [
+          [
+            "Sleep Control Register",
+            sleep ? "01" : "00",
+            sleep ? "08" : "00",
+            sleep?.ports[0].base ?? 0,
+          ],
+          [
+            "Sleep Status Register",
+            sleep ? "01" : "00",
+            sleep ? "08" : "00",
+            sleep ? sleep.ports[0].base + 1 : 0,
+          ],
+        ]);
 
         // DSDT: the PCIe root bridge with the Plan's bus range and windows, and COM1.
         const dsdt = dsl.get("DSDT")!;
@@ -115,6 +134,9 @@ for (const [label, make] of PLANS) {
         assertMatch(dsdt, new RegExp(`${hex(ecam.bus_end, 4)},\\s+// Range Maximum`));
         assertMatch(dsdt, new RegExp(`${hex(plan.hole!.mmio32.base, 8)},\\s+// Range Minimum`));
         assertMatch(dsdt, /0x03F8,\s+\/\/ Range Minimum/);
+        // \_S5 (soft-off) at the root when the machine has sleep registers, with SLP_TYP 5.
+        if (sleep) assertMatch(dsdt, /Name \(\\_S5, Package \(0x01\)[^{]*\{\s*0x05\s*\}\)/);
+        else assert(!/_S5/.test(dsdt), "no \\_S5 without sleep registers");
         for (const sig of ["DSDT", "FACP", "APIC", "MCFG", "XSDT"]) {
           assertMatch(dsl.get(sig)!, /"VMDESC"/, `${sig} carries the OEM id`);
         }
@@ -170,10 +192,18 @@ Deno.test({
         await Deno.writeFile(`${dir}/${f}`, t.bytes);
         files.push(f);
       }
-      const r = await run("acpiexec", ["-b", "evaluate \\_SB.PCI0._CRS", ...files], dir);
+      const r = await run(
+        "acpiexec",
+        ["-b", "evaluate \\_SB.PCI0._CRS; evaluate \\_S5", ...files],
+        dir,
+      );
       assertEquals(r.code, 0, r.text);
       assertEquals(problems(r.text), [], r.text);
       assertMatch(r.text, /Evaluation of \\_SB\.PCI0\._CRS returned object/);
+      assertMatch(
+        r.text,
+        /Evaluation of \\_S5 returned object[\s\S]*?\[Integer\] = 0000000000000005/,
+      );
       assertMatch(r.text, /4 Devices/);
     }),
 });

@@ -25,6 +25,8 @@ $bb mount -t tmpfs -o mode=1777 tmpfs /dev/shm
 $bb ln -sf /proc/self/fd /dev/fd
 
 . /bed/image.env
+# The project's own Linux tests build their initramfs around this busybox (busybox-static).
+export VMDESC_BUSYBOX=/bed/busybox
 export PATH=/bed/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/bed/busybox-bin
 export HOME DENO_DIR VMDESC_BED_ROOT
 export VMDESC_IN_BED=1 DENO_NO_UPDATE_CHECK=1 TERM=dumb

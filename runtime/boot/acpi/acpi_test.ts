@@ -69,6 +69,19 @@ Deno.test("acpi: too small an area or no ACPI in the Plan is E1006", () => {
   assertThrowsAcpi(() => buildAcpi(none));
 });
 
+Deno.test("acpi: \\_S5 carries the sleep device's s5_type; a bad one is E1006", () => {
+  const plan = samplePlan();
+  const dev = plan.devices.find((d) => d.kind === "acpi_sleep")!;
+  dev.props.s5_type = 6;
+  const dsdt = buildAcpi(plan).tables.find((t) => t.signature === "DSDT")!.bytes;
+  // NameOp \_S5_ PackageOp PkgLength(3) NumElements(1) BytePrefix 6
+  const s5 = [0x08, 0x5c, 0x5f, 0x53, 0x35, 0x5f, 0x12, 0x04, 0x01, 0x0a, 0x06];
+  const at = dsdt.findIndex((_, i) => s5.every((b, j) => dsdt[i + j] === b));
+  assert(at > 0, "\\_S5 with 6 in the DSDT");
+  dev.props.s5_type = 9;
+  assert(/s5_type/.test(assertThrowsAcpi(() => buildAcpi(plan)).message));
+});
+
 function assertThrowsAcpi(f: () => unknown): AcpiPlanError {
   let caught: unknown;
   assertThrows(() => {

@@ -176,13 +176,40 @@ function keyboard(plan: Plan): Uint8Array[] {
   ])];
 }
 
-/** The DSDT's AML: everything under \_SB. */
+/** The device holding the sleep registers, when the machine has one (two ports). */
+function sleepDevice(plan: Plan): DevicePlan | undefined {
+  return plan.devices.find((d) => d.kind === "acpi_sleep" && d.ports[0]?.size >= 2);
+}
+
+/**
+ * `\_S5`: the sleep type the guest writes to the sleep control register to power off, the
+ * sleep device's `s5_type` (the device model reads the same property). One integer, as the
+ * specification has it (SLP_TYPa in bits 7:0; SLP_TYPb, unused in hardware-reduced mode,
+ * 0). No other sleep state is offered.
+ */
+function sleepStates(plan: Plan): Uint8Array[] {
+  const dev = sleepDevice(plan);
+  if (!dev) return [];
+  const t = dev.props.s5_type;
+  if (typeof t !== "number" || !Number.isInteger(t) || t < 0 || t > 7) {
+    throw new AcpiPlanError(
+      `device ${dev.id}: props.s5_type must be a sleep type 0..7, not ${JSON.stringify(t)}`,
+      'give the acpi_sleep device the SLP_TYP of S5, e.g. "s5_type": 5',
+    );
+  }
+  return [aml.name("\\_S5_", aml.pkg([aml.integer(t)]))];
+}
+
+/** The DSDT's AML: the sleep states at the root, devices under \_SB. */
 export function dsdtAml(plan: Plan): Uint8Array {
-  return aml.scope("\\_SB_", [
-    ...pciRootBridge(plan),
-    ...ecamReservation(plan),
-    ...serialPorts(plan),
-    ...keyboard(plan),
+  return aml.concat([
+    ...sleepStates(plan),
+    aml.scope("\\_SB_", [
+      ...pciRootBridge(plan),
+      ...ecamReservation(plan),
+      ...serialPorts(plan),
+      ...keyboard(plan),
+    ]),
   ]);
 }
 
@@ -202,6 +229,7 @@ export function buildAcpi(plan: Plan): AcpiBuild {
   const oem: Oem = { id: acpi.oem_id, tableId: acpi.oem_table_id };
 
   const kbd = i8042Device(plan);
+  const sleep = sleepDevice(plan);
   const legacy = plan.devices.some((d) => d.kind === "serial" || d.kind === "i8042");
   let bootArch = IAPC_BOOT_ARCH.VGA_NOT_PRESENT;
   if (legacy) bootArch |= IAPC_BOOT_ARCH.LEGACY_DEVICES;
@@ -227,6 +255,7 @@ export function buildAcpi(plan: Plan): AcpiBuild {
     sciIrq: acpi.sci_irq,
     iapcBootArch: bootArch,
     reset: kbd && covers(kbd, 0x64) ? { port: 0x64, value: 0xfe } : null,
+    sleep: sleep ? { control: sleep.ports[0].base, status: sleep.ports[0].base + 1 } : null,
   });
   tables.push({ signature: "FACP", addr: place(fadtBytes.length), bytes: fadtBytes });
 

@@ -107,6 +107,8 @@ export interface FadtOptions {
   iapcBootArch: number;
   /** I/O port of a reset register (8 bits wide) and the value to write, or null. */
   reset: { port: number; value: number } | null;
+  /** I/O ports of the 8-bit sleep control and sleep status registers, or null. */
+  sleep: { control: number; status: number } | null;
 }
 
 /** FADT flag bits (ACPI 6.4 table 5.10). */
@@ -143,6 +145,10 @@ const FADT_LENGTH = 276;
  *
  * DSDT and X_DSDT carry the same address (the tables live below 4 GiB); ACPICA warns
  * only when the two disagree.
+ *
+ * Sleep: with no PM1 control block, a hardware-reduced machine sleeps (and powers off)
+ * through the SLEEP_CONTROL_REG and SLEEP_STATUS_REG (ACPI 6.4 §4.8.3.7); Linux offers
+ * `poweroff` through ACPI only when both are present and the DSDT has `\_S5`.
  */
 export function fadt(oem: Oem, o: FadtOptions): Uint8Array {
   const w = new Writer(FADT_LENGTH - HEADER);
@@ -165,11 +171,24 @@ export function fadt(oem: Oem, o: FadtOptions): Uint8Array {
     w.u64(at(120), o.reset.port);
     w.u8(at(128), o.reset.value);
   }
+  if (o.sleep) {
+    ioRegister8(w, at(244), o.sleep.control); // SLEEP_CONTROL_REG
+    ioRegister8(w, at(256), o.sleep.status); // SLEEP_STATUS_REG
+  }
   w.u32(at(112), flags);
   w.u8(at(131), FADT_MINOR_REVISION);
   // X_FIRMWARE_CTRL (132) = 0
   w.u64(at(140), o.dsdtAddr);
   return sdt("FACP", FADT_REVISION, oem, w.bytes);
+}
+
+/** A Generic Address Structure for an 8-bit register in system I/O space. */
+function ioRegister8(w: Writer, off: number, port: number): void {
+  w.u8(off, 1); // address space: system I/O
+  w.u8(off + 1, 8); // register bit width
+  w.u8(off + 2, 0); // bit offset
+  w.u8(off + 3, 1); // access size: byte
+  w.u64(off + 4, port);
 }
 
 export interface MadtOptions {

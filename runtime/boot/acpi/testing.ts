@@ -13,6 +13,8 @@ export interface SampleOptions {
   busStart?: number;
   busEnd?: number;
   mmio64?: boolean;
+  /** The ACPI sleep registers at 0x600 (default true). */
+  sleep?: boolean;
 }
 
 /** The platform block every test Plan uses: in-kernel irqchip and PIT, the usual addresses. */
@@ -98,6 +100,14 @@ export function samplePlan(o: SampleOptions = {}): Plan {
         irq: null,
         props: {},
       },
+      ...(o.sleep === false ? [] : [{
+        id: "acpi_sleep",
+        kind: "acpi_sleep",
+        ports: [{ base: 0x600, size: 2 }],
+        mmio: [],
+        irq: null,
+        props: { s5_type: 5 },
+      }]),
     ],
     pci: [{
       bdf: "00:02.0",

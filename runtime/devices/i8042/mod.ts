@@ -7,6 +7,12 @@
  * No keyboard or mouse is attached: bytes written to a device get no answer, so a
  * driver times out and moves on.
  *
+ * The controller has no AUX (mouse) port, and says so at once: the AUX loopback command
+ * (0xD3) returns its byte on the keyboard line, without the AUX-data status bit, and the
+ * AUX interface test (0xA9) answers 0x02 (clock line stuck: nothing there). Linux checks
+ * for an AUX port with exactly these two; left unanswered, each waited out its 10000 × 50
+ * µs status poll, ~1 s of boot and 20000 exits.
+ *
  * Ports: data at the Plan's first port (0x60), status/command at that + 4 (0x64). The
  * model claims exactly those two ports, whether the Plan lists them as two single ports
  * or as one range 0x60..0x64 (0x61..0x63 belong to others: 0x61 is the in-kernel PIT's).
@@ -18,6 +24,7 @@ import { invalidPlan } from "../errors.ts";
 const STATUS_OBF = 0x01; // output buffer full (data for the guest at 0x60)
 const STATUS_SYS = 0x04; // system flag: self-test passed
 const STATUS_CMD = 0x08; // last write was to the command port
+const STATUS_KEYLOCK = 0x10; // keyboard not inhibited (Linux warns "Keylock active" without it)
 
 /** Power-on command byte: keyboard interrupt on, system flag, translation. */
 const DEFAULT_COMMAND_BYTE = 0x45;
@@ -29,7 +36,7 @@ export function createI8042(entry: DevicePlan, ctx: DeviceContext, _plan: Plan):
   const cmdPort = dataPort + 4;
   const ports: Range[] = [{ base: dataPort, size: 1 }, { base: cmdPort, size: 1 }];
 
-  let status = STATUS_SYS;
+  let status = STATUS_SYS | STATUS_KEYLOCK;
   let commandByte = DEFAULT_COMMAND_BYTE;
   let outputPort = 0x01; // bit 0 = reset line not asserted
   let out: number | null = null;
@@ -54,6 +61,8 @@ export function createI8042(entry: DevicePlan, ctx: DeviceContext, _plan: Plan):
         return;
       case 0x60: // write command byte (next data byte)
       case 0xd1: // write output port (next data byte)
+      case 0xd2: // write keyboard output buffer (next data byte comes back as keyboard data)
+      case 0xd3: // write AUX output buffer: no AUX port, so it comes back as keyboard data
         pendingCommand = cmd;
         return;
       case 0xa7: // disable aux
@@ -61,6 +70,9 @@ export function createI8042(entry: DevicePlan, ctx: DeviceContext, _plan: Plan):
         return;
       case 0xa8: // enable aux
         commandByte &= ~0x20;
+        return;
+      case 0xa9: // AUX interface test: 0x02, clock line stuck high (no AUX port)
+        push(0x02);
         return;
       case 0xaa: // controller self-test
         status |= STATUS_SYS;
@@ -95,12 +107,14 @@ export function createI8042(entry: DevicePlan, ctx: DeviceContext, _plan: Plan):
     } else if (cmd === 0xd1) {
       outputPort = value;
       if ((value & 0x01) === 0) requestReset();
+    } else if (cmd === 0xd2 || cmd === 0xd3) {
+      push(value);
     }
     // Bytes for the keyboard itself: no keyboard, no answer.
   }
 
   function reset(): void {
-    status = STATUS_SYS;
+    status = STATUS_SYS | STATUS_KEYLOCK;
     commandByte = DEFAULT_COMMAND_BYTE;
     outputPort = 0x01;
     out = null;

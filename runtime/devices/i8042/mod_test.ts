@@ -53,3 +53,22 @@ Deno.test("i8042: one 5-port range is accepted as well", () => {
   assert.equal(dev.read("pio", 0x60, 1), 0x55);
   assert.deepEqual(dev.ports, [{ base: 0x60, size: 1 }, { base: 0x64, size: 1 }], "not 0x61..0x63");
 });
+
+Deno.test("i8042: Linux's AUX check ends at once: no AUX port, no keylock", () => {
+  const { dev, status, data } = setup();
+  assert.equal(status() & 0x10, 0x10, "keyboard not inhibited");
+  // i8042_check_aux: AUX loopback of 0x5a, answered on the keyboard line (no AUX-data bit)
+  dev.write("pio", 0x64, 1, 0xd3);
+  dev.write("pio", 0x60, 1, 0x5a);
+  assert.equal(status() & 0x21, 0x01, "a byte to read, not from AUX");
+  assert.equal(data(), 0x5a);
+  // ... then the AUX interface test: 0x02, clock line stuck (nothing attached)
+  dev.write("pio", 0x64, 1, 0xa9);
+  assert.equal(status() & 1, 1);
+  assert.equal(data(), 0x02);
+  // keyboard output buffer write comes back as keyboard data
+  dev.write("pio", 0x64, 1, 0xd2);
+  dev.write("pio", 0x60, 1, 0x41);
+  assert.equal(data(), 0x41);
+  assert.equal(status() & 1, 0);
+});
