@@ -110,6 +110,7 @@ kvmTest(
     // On a loaded host the guest may stay silent for over 0.5 s before "ready", and the
     // progress line (drawn and cleared with CR + erase-line on stderr, the same terminal)
     // shows up: it belongs to the terminal run, not to the guest's bytes checked here.
+    // deno-lint-ignore no-control-regex -- the escape sequence is what is being removed
     const guest = out.replace(/\r\x1b\[K(?:booting…[^\r\n]*)?/g, "");
     assert.ok(
       guest.startsWith("echo: ready (interrupts)\r\necho: tty\r\nstatus=7\r\n"),

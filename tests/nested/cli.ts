@@ -25,6 +25,9 @@ Options:
   --env K=V        set K for the command; repeatable
   --memory MIB     guest memory (default 4096)
   --cpus N         vCPUs (default 2)
+  --tcg-threads single|multi
+                   QEMU's TCG threading (default single; multi for Linux
+                   guests of more than one vCPU: see RunOptions.tcgThreads)
   --timeout S      kill the bed after S seconds
   --build-only     build (or find) the image, print its path, boot nothing
   -h, --help       show this help
@@ -53,6 +56,7 @@ const { values, positionals } = (() => {
         env: { type: "string", multiple: true },
         memory: { type: "string" },
         cpus: { type: "string" },
+        "tcg-threads": { type: "string" },
         timeout: { type: "string" },
         "build-only": { type: "boolean" },
         help: { type: "boolean", short: "h" },
@@ -81,6 +85,10 @@ for (const kv of values.env ?? []) {
   if (eq <= 0) fail(`--env wants K=V, not '${kv}'`);
   env[kv.slice(0, eq)] = kv.slice(eq + 1);
 }
+const tcgThreads = values["tcg-threads"];
+if (tcgThreads !== undefined && tcgThreads !== "single" && tcgThreads !== "multi") {
+  fail(`--tcg-threads wants single or multi, not '${tcgThreads}'`);
+}
 const log = (line: string) => console.error(`[bed] ${line}`);
 const common = {
   include: values.include,
@@ -106,6 +114,7 @@ try {
     kvm: !values["no-kvm"],
     memoryMiB: number("memory", values.memory),
     cpus: number("cpus", values.cpus),
+    tcgThreads,
     timeoutSeconds: number("timeout", values.timeout),
   });
   log(

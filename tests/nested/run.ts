@@ -25,6 +25,20 @@ export interface RunOptions extends ImageOptions {
   /** Guest memory in MiB (default 4096) and vCPUs (default 2). */
   memoryMiB?: number;
   cpus?: number;
+  /**
+   * QEMU's TCG threading: "single" (default; one host thread runs every vCPU of the bed) or
+   * "multi" (a thread per vCPU). Each is needed for something, measured here:
+   * - single: with multi the bed's kernel hung in ~1 of 3 runs of
+   *   tests/runtime/resources_test.ts (200 VMs created and destroyed: both vCPUs with
+   *   interrupts off, one at asm_exc_int3, the other in the NMI entry, i.e. inside
+   *   text_poke_bp's int3 patching of a static key that KVM flips as VMs come and go);
+   *   single-threaded, 6 of 6 runs passed in the same time;
+   * - multi: a Linux guest of two vCPUs under vmdesc inside the bed never gets past its
+   *   early SMP set-up single-threaded (its boot CPU spins in guest mode for minutes: 2 of 2
+   *   runs timed out after 240 s, right after "rcu_task_cpu_ids=2"), and reaches init in
+   *   ~5 s multi-threaded, where the Linux-to-userspace tests run (.ci/run).
+   */
+  tcgThreads?: "single" | "multi";
   /** Kill the VM after this many seconds (default: no limit). */
   timeoutSeconds?: number;
   /** Receives the command's output (stdout and stderr, interleaved); default: our stdout. */
@@ -96,14 +110,9 @@ export async function runInBed(opts: RunOptions): Promise<RunResult> {
       "-no-user-config",
       "-machine",
       "pc",
-      // One TCG thread for both vCPUs. With one thread per vCPU (thread=multi) the guest
-      // kernel hung in ~1 of 3 runs of tests/runtime/resources_test.ts (200 VMs created and
-      // destroyed): both vCPUs with interrupts off, one at asm_exc_int3, the other in the
-      // NMI entry, i.e. inside text_poke_bp's int3 patching of a static key that KVM flips
-      // as VMs come and go. Single-threaded, 6 of 6 runs passed in the same time (the host
-      // CPUs are shared anyway).
+      // See RunOptions.tcgThreads for why the default is one TCG thread for both vCPUs.
       "-accel",
-      "tcg,thread=single",
+      `tcg,thread=${opts.tcgThreads ?? "single"}`,
       "-cpu",
       "max",
       "-smp",
