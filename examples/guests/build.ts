@@ -71,6 +71,10 @@ export const GUESTS: Readonly<Record<string, GuestSpec>> = {
     sources: ["reset.c"],
   },
   "endless-loop": { summary: "spins forever without exits", sources: ["endless_loop.c"] },
+  ticker: {
+    summary: "prints tick N, kvmclock, TSC and spins every ms= ms (count= lines, else forever)",
+    sources: ["ticker.c"],
+  },
   "bar-size": {
     summary: "sizes BARs, toggles COMMAND via ECAM (cmdline ecam= buses=)",
     sources: ["bar_size.c"],
