@@ -51,6 +51,7 @@ import {
 } from "./threads/control.ts";
 import type { DriverEnd, VcpuDriver } from "./threads/driver.ts";
 import { CallerDriver } from "./threads/caller_driver.ts";
+import { GuestClock, type HeldTime, type TimeRelease } from "./kvm/guest_time.ts";
 
 export interface MachineOptions extends VmOptions {
   /** Directory relative payload paths are resolved against (default: the Plan's source dir, else cwd). */
@@ -80,7 +81,10 @@ export interface MachineOptions extends VmOptions {
 }
 
 export interface RunOptions {
-  /** Stop after this many seconds (reason "timeout", status 6), paused time included. */
+  /**
+   * Stop after the guest has run this many seconds (reason "timeout", status 6). Time
+   * paused does not count: the guest's clocks stand still then too (kvm/guest_time.ts).
+   */
   timeout?: number;
   /** Stop when aborted (reason "aborted", status 8). */
   signal?: AbortSignal;
@@ -204,12 +208,23 @@ export class Machine {
   #ending: Ending | null = null;
   /** A pause() waiting for every vCPU to park; `settle` looks again. */
   #pausing: { promise: Promise<void>; settle: () => void } | null = null;
+  /** The guest's clocks, held while paused (kvm/guest_time.ts). */
+  readonly #clock: GuestClock;
+  #held: HeldTime | null = null;
+  #timeRelease: TimeRelease | null = null;
+  /** performance.now() when run() began, when the current pause began, time paused. */
+  #startedAt: number | null = null;
+  #pausedAt: number | null = null;
+  #pausedMs = 0;
+  /** performance.now() when the machine reached `exited` after a run. */
+  #endedAt: number | null = null;
 
   private constructor(vm: Vm, driver: VcpuDriver, opts: MachineOptions) {
     this.#vm = vm;
     this.#driver = driver;
     this.#opts = opts;
     this.#ctl = viewControl(createControl());
+    this.#clock = new GuestClock(vm.vmFd, vm.vcpus.map((v) => v.fd));
     installKickHandler();
   }
 
@@ -384,7 +399,7 @@ export class Machine {
 
   async #run(opts: RunOptions): Promise<RunResult> {
     const ending: Ending = this.#ending = { failure: null, guest: null, stop: null, stats: [] };
-    const t0 = performance.now();
+    const t0 = this.#startedAt = performance.now();
     const timeout = opts.timeout !== undefined && opts.timeout > 0 ? opts.timeout : undefined;
     this.#move("running");
     // The workers start here (they wait on REQUEST); the listeners below cost this thread
@@ -396,7 +411,10 @@ export class Machine {
     try {
       await this.#driver.run({
         stdin: this.#opts.stdin ?? null,
-        deadline: timeout === undefined ? Infinity : t0 + timeout * 1000,
+        deadline: () =>
+          timeout === undefined || this.#pausedAt !== null
+            ? Infinity
+            : t0 + timeout * 1000 + this.#pausedMs,
         onDeadline: () =>
           this.#stop({
             reason: "timeout",
@@ -409,6 +427,9 @@ export class Machine {
       for (const c of cleanups) c();
     }
     this.#stop();
+    const end = this.#endedAt = performance.now();
+    if (this.#pausedAt !== null) this.#pausedMs += end - this.#pausedAt;
+    this.#pausedAt = null;
     this.#move("exited");
     return resultOf(ending, mergeStats(ending.stats, performance.now() - t0));
   }
@@ -432,6 +453,8 @@ export class Machine {
           reject(new StateError("pause", this.#state, "the machine stopped while pausing"));
         } else if (allVcpusIn(this.#ctl, n, parked)) {
           this.#pausing = null;
+          this.#pausedAt = performance.now();
+          this.#holdTime();
           this.#move("paused");
           resolve();
         }
@@ -447,10 +470,61 @@ export class Machine {
   /** paused → running: every parked vCPU re-enters KVM_RUN. StateError when not paused. */
   resume(): Promise<void> {
     if (this.#state !== "paused") return Promise.reject(new StateError("resume", this.#state));
+    this.#releaseTime();
+    if (this.#pausedAt !== null) this.#pausedMs += performance.now() - this.#pausedAt;
+    this.#pausedAt = null;
     this.#move("running");
     setRequest(this.#ctl, VcpuRequest.run);
     this.#driver.requestChanged();
     return Promise.resolve();
+  }
+
+  /** Every vCPU is parked: the guest's clocks as they are now, to be put back at resume. */
+  #holdTime(): void {
+    try {
+      this.#held = this.#clock.hold();
+    } catch (e) {
+      this.#held = null;
+      this.#warn(`cannot read the guest's clocks at the pause: ${(e as Error).message}`);
+    }
+  }
+
+  /** The guest's clocks go on from where the pause found them (vCPUs still parked). */
+  #releaseTime(): void {
+    const held = this.#held;
+    this.#held = null;
+    if (held === null) return;
+    try {
+      const r = this.#clock.release(held);
+      if (r.tscHeld === false && this.#timeRelease?.tscHeld !== false) {
+        this.#warn(
+          "this host's KVM ignores TSC offsets: the guest's TSC ran on while paused " +
+            "(its kvmclock was held)",
+        );
+      }
+      this.#timeRelease = {
+        kvmclockHeld: r.kvmclockHeld,
+        tscHeld: r.tscHeld ?? this.#timeRelease?.tscHeld ?? null,
+      };
+    } catch (e) {
+      this.#warn(`cannot hold the guest's clocks across the pause: ${(e as Error).message}`);
+    }
+  }
+
+  /**
+   * Time since run() began, and how much of it the machine spent paused (ms); null
+   * before run().
+   */
+  get times(): { uptimeMs: number; pausedMs: number } | null {
+    if (this.#startedAt === null) return null;
+    const now = this.#endedAt ?? performance.now();
+    const paused = this.#pausedMs + (this.#pausedAt === null ? 0 : now - this.#pausedAt);
+    return { uptimeMs: now - this.#startedAt, pausedMs: paused };
+  }
+
+  /** What the last resume managed to hold of the guest's clocks (null before one). */
+  get guestTime(): TimeRelease | null {
+    return this.#timeRelease;
   }
 
   /** Stops the vCPUs if still running, ends their threads, releases the VM. Idempotent. */

@@ -17,7 +17,7 @@
  * tick, and then the event loop turns at once, so their listeners run without delay.
  *
  * Paused, the vCPU is simply not run: the tick timer is stopped and the event loop is free
- * (and kept alive) until resume(), a stop or the deadline.
+ * (and kept alive) until resume() or a stop (paused time does not count toward the timeout).
  */
 import type { PolledInput } from "../devices/device.ts";
 import { ThreadTimer } from "../host/thread_timer.ts";
@@ -146,7 +146,7 @@ export class CallerDriver implements VcpuDriver {
           tick = null;
           paused = true;
           thread.enterPaused();
-          await this.#paused(r);
+          await this.#paused();
           if (r.closed()) return;
           paused = false;
           if (request(ctl) !== VcpuRequest.run) continue; // stopped while paused
@@ -164,7 +164,7 @@ export class CallerDriver implements VcpuDriver {
         const bytes = input?.read();
         if (bytes) thread.deliver(bytes);
         const now = performance.now();
-        if (now >= r.deadline) {
+        if (now >= r.deadline()) {
           r.onDeadline(); // the machine asks for stop: seen at the top
           continue;
         }
@@ -189,18 +189,16 @@ export class CallerDriver implements VcpuDriver {
   }
 
   /**
-   * Waits while the machine is paused: until the REQUEST word changes (requestChanged()
-   * wakes this) or the deadline passes. A ref'd timer keeps the event loop alive, as the
-   * workers keep it alive in the other driver.
+   * Waits while the machine is paused, until the REQUEST word changes (requestChanged()
+   * wakes this); paused time does not count toward the timeout. A ref'd timer keeps the
+   * event loop alive, as the workers keep it alive in the other driver.
    */
-  #paused(r: DriverRun): Promise<void> {
+  #paused(): Promise<void> {
     return new Promise<void>((resolve) => {
-      const wait = r.deadline === Infinity
-        ? setInterval(() => {}, 1 << 30)
-        : setTimeout(r.onDeadline, Math.max(0, r.deadline - performance.now()));
+      const wait = setInterval(() => {}, 1 << 30);
       this.#wake = () => {
         this.#wake = null;
-        clearTimeout(wait);
+        clearInterval(wait);
         resolve();
       };
     });

@@ -37,8 +37,12 @@ export type DriverEnd =
 /** What a run needs from the machine. */
 export interface DriverRun {
   stdin: InputSource | null;
-  /** performance.now() at which the run times out, or Infinity. */
-  deadline: number;
+  /**
+   * performance.now() at which the run times out as things stand, or Infinity (no
+   * timeout, or paused: paused time does not count, so the deadline moves on by the
+   * length of every pause; look again after a resume).
+   */
+  deadline(): number;
   /** The deadline passed: the machine stops the vCPUs. */
   onDeadline(): void;
   /** A vCPU thread ended (in the order they end). */

@@ -31,6 +31,8 @@ export class WorkerDriver implements VcpuDriver {
   #onMessage: ((index: number, m: WorkerMessage) => void) | null = null;
   /** Ends a run in progress when the driver is closed under it. */
   #endRun: (() => void) | null = null;
+  /** Arms the timeout again (the deadline moved: a resume). */
+  #armDeadline: (() => void) | null = null;
   #closed = false;
 
   private constructor(workers: Worker[]) {
@@ -136,10 +138,24 @@ export class WorkerDriver implements VcpuDriver {
         }
       };
       this.#endRun = finish;
-      if (r.deadline !== Infinity) {
-        const t = setTimeout(r.onDeadline, Math.max(0, r.deadline - performance.now()));
-        cleanups.push(() => clearTimeout(t));
-      }
+      // The deadline moves while the machine is paused: the timer looks again when it
+      // fires early, and every resume (requestChanged) arms it again.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const arm = () => {
+        clearTimeout(timer);
+        const d = r.deadline();
+        if (d === Infinity) return;
+        timer = setTimeout(() => {
+          if (performance.now() >= r.deadline()) r.onDeadline();
+          else arm();
+        }, Math.max(0, d - performance.now()));
+      };
+      arm();
+      this.#armDeadline = arm;
+      cleanups.push(() => {
+        clearTimeout(timer);
+        this.#armDeadline = null;
+      });
       const kickBsp = () => kickVcpu(ctl, 0, vm.vcpus[0].runBytes);
       if (r.stdin) {
         cleanups.push(r.stdin.subscribe((bytes) => {
@@ -161,6 +177,7 @@ export class WorkerDriver implements VcpuDriver {
     const a = this.#a;
     if (!a) return;
     for (const v of a.vm.vcpus) kickVcpu(a.ctl, v.index, v.runBytes);
+    this.#armDeadline?.();
   }
 
   close(): void {
