@@ -30,7 +30,13 @@ import {
   RuntimeError,
   statusFor,
 } from "./errors.ts";
-import { mergeStats, type RunStats, type WorkerStats } from "./stats.ts";
+import {
+  type DeviceStats,
+  liveStats,
+  mergeStats,
+  type RunStats,
+  type WorkerStats,
+} from "./stats.ts";
 import type { InputSource } from "./devices/device.ts";
 import {
   machineCanMove,
@@ -118,6 +124,8 @@ export interface StateChange {
 }
 
 const noop = () => {};
+/** How long live stats wait for vCPU 0 to hand over its models' counters. */
+const DEVICE_STATS_WAIT_MS = 1000;
 
 /** How a run is ending: the first of these decides the result. */
 interface Ending {
@@ -218,6 +226,10 @@ export class Machine {
   #pausedMs = 0;
   /** performance.now() when the machine reached `exited` after a run. */
   #endedAt: number | null = null;
+  /** Each vCPU's counters (shared memory its thread keeps), once it is ready. */
+  readonly #counters: (SharedArrayBuffer | undefined)[] = [];
+  /** How the run ended, once it has. */
+  #result: RunResult | null = null;
 
   private constructor(vm: Vm, driver: VcpuDriver, opts: MachineOptions) {
     this.#vm = vm;
@@ -279,6 +291,7 @@ export class Machine {
           output: opts.output ?? noop,
           warn: (s) => m.#warn(s),
           state: () => m.#pausing?.settle(),
+          counters: (i, buffer) => m.#counters[i] = buffer,
         },
         stdinDevice: m.#stdinDevice,
       });
@@ -430,8 +443,9 @@ export class Machine {
     const end = this.#endedAt = performance.now();
     if (this.#pausedAt !== null) this.#pausedMs += end - this.#pausedAt;
     this.#pausedAt = null;
+    const result = this.#result = resultOf(ending, mergeStats(ending.stats, end - t0));
     this.#move("exited");
-    return resultOf(ending, mergeStats(ending.stats, performance.now() - t0));
+    return result;
   }
 
   /**
@@ -520,6 +534,28 @@ export class Machine {
     const now = this.#endedAt ?? performance.now();
     const paused = this.#pausedMs + (this.#pausedAt === null ? 0 : now - this.#pausedAt);
     return { uptimeMs: now - this.#startedAt, pausedMs: paused };
+  }
+
+  /** How the run ended: null until the machine is `exited` after run(). */
+  get result(): RunResult | null {
+    return this.#result;
+  }
+
+  /**
+   * The run's numbers so far: live while the machine runs or is paused (the vCPUs'
+   * shared counters plus vCPU 0's models, asked for theirs), the final ones once it has
+   * exited, zeros before it ran.
+   */
+  async stats(): Promise<RunStats> {
+    if (this.#result) return this.#result.stats;
+    const answer = this.#closed
+      ? null
+      : await this.#driver.call({ op: "device-stats" }, DEVICE_STATS_WAIT_MS);
+    const ended = this.result; // the run may have ended meanwhile
+    if (ended) return ended.stats;
+    const devices = answer?.ok ? answer.value as DeviceStats[] : null;
+    const wall = this.times?.uptimeMs ?? 0;
+    return liveStats(this.#counters, devices, this.#vm.plan.devices, wall);
   }
 
   /** What the last resume managed to hold of the guest's clocks (null before one). */

@@ -24,9 +24,9 @@ import { ThreadTimer } from "../host/thread_timer.ts";
 import { HostError, KICK_SIGNAL, libc } from "../host/libc.ts";
 import { failureOf, RuntimeError } from "../errors.ts";
 import { VcpuRequest } from "../lifecycle.ts";
-import { kickVcpu, request } from "./control.ts";
+import { kickVcpu, request, type VcpuCall } from "./control.ts";
 import type { DriverAttach, DriverEnd, DriverRun, VcpuDriver } from "./driver.ts";
-import { VcpuThread } from "./vcpu_thread.ts";
+import { type CallAnswer, VcpuThread } from "./vcpu_thread.ts";
 
 /**
  * How often the timer takes the vCPU out of KVM_RUN (ms). One exit and a few µs per tick
@@ -91,7 +91,7 @@ export class CallerDriver implements VcpuDriver {
         vmFd: vm.vmFd,
         memory: vm.memory,
         stdinDevice: a.stdinDevice,
-      }, a.routes);
+      }, { ...a.routes, reply: () => {} }); // calls are run directly (call() below)
       // No thread id: the machine's requests come from this very thread, which is then not
       // in KVM_RUN; immediate_exit alone keeps it from entering.
       this.#thread.ready(false);
@@ -202,6 +202,13 @@ export class CallerDriver implements VcpuDriver {
         resolve();
       };
     });
+  }
+
+  /** This thread is vCPU 0's: the call runs now (the vCPU is not inside KVM_RUN). */
+  call(call: VcpuCall): Promise<CallAnswer> {
+    const thread = this.#thread;
+    if (!thread) return Promise.resolve({ ok: false, error: "no vCPU thread" });
+    return Promise.resolve(thread.call(call));
   }
 
   requestChanged(): void {
