@@ -183,6 +183,21 @@ function dirname(p: string): string {
   return i < 0 ? "." : i === 0 ? "/" : p.slice(0, i);
 }
 
+const CF9_PORT = 0xcf9;
+
+/** The device through which a machine built from `plan` can be reset, or null. */
+export function resetPath(plan: Plan): string | null {
+  for (const d of plan.devices) {
+    if (d.kind === "i8042") return d.id;
+    if (d.kind === "pci_host") {
+      // The model decodes CF8..CFF when its entry lists no ports.
+      const ports = d.ports.length > 0 ? d.ports : [{ base: 0xcf8, size: 8 }];
+      if (ports.some((r) => r.base <= CF9_PORT && CF9_PORT < r.base + r.size)) return d.id;
+    }
+  }
+  return null;
+}
+
 /** Where a Plan's relative paths (payload, serial output files) resolve from. */
 export function planBaseDir(plan: Plan, baseDir?: string): string {
   return baseDir ?? (plan.source ? dirname(plan.source) : Deno.cwd());
@@ -561,6 +576,43 @@ export class Machine {
   /** What the last resume managed to hold of the guest's clocks (null before one). */
   get guestTime(): TimeRelease | null {
     return this.#timeRelease;
+  }
+
+  /**
+   * Ends the run cleanly on request: the vCPUs leave KVM_RUN, the models flush what they
+   * hold, and run() resolves with reason "stopped" (status 0). StateError unless the
+   * machine is running or paused; a machine already stopping is left to finish.
+   */
+  stop(): void {
+    if (this.#state === "stopping") return;
+    if (this.#state !== "running" && this.#state !== "paused") {
+      throw new StateError("stop", this.#state);
+    }
+    this.#stop({ reason: "stopped", message: "stopped on request" });
+  }
+
+  /**
+   * The device whose reset line ends the machine (an i8042, a pci_host decoding port
+   * 0xcf9), or null when the Plan has none.
+   */
+  get resetPath(): string | null {
+    return resetPath(this.#vm.plan);
+  }
+
+  /**
+   * Presses the machine's reset line from outside: the run ends as when the guest resets
+   * it (reason "reset", status 0; vmdesc does not reboot in place). StateError when the
+   * machine has no reset path, or is not running or paused.
+   */
+  reset(): void {
+    const path = this.resetPath;
+    if (path === null) {
+      throw new StateError("reset", this.#state, "this machine has no reset path");
+    }
+    if (this.#state !== "running" && this.#state !== "paused") {
+      throw new StateError("reset", this.#state);
+    }
+    this.#stop({ reason: "reset", message: `reset on request (${path})` });
   }
 
   /** Stops the vCPUs if still running, ends their threads, releases the VM. Idempotent. */
