@@ -26,6 +26,11 @@ export const COMMANDS: Record<string, Command> = {
   fmt: { summary: "format files in the canonical layout", load: () => import("./fmt.ts") },
   explain: { summary: "explain a diagnostic code", load: () => import("./explain.ts") },
   boot: { summary: "boot a machine on /dev/kvm", load: () => import("./boot.ts") },
+  ctl: {
+    summary: "control a running machine (pause, resume, stop, stats, events)",
+    load: () => import("./ctl.ts"),
+  },
+  ps: { summary: "list the machines running under this user", load: () => import("./ps.ts") },
   lsp: { summary: "run the language server on stdio", load: () => import("./lsp.ts") },
   completions: {
     summary: "print a shell completion script (bash, zsh, fish)",
