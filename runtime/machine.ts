@@ -56,6 +56,7 @@ import {
   viewControl,
 } from "./threads/control.ts";
 import type { DriverEnd, VcpuDriver } from "./threads/driver.ts";
+import type { CallAnswer } from "./threads/vcpu_thread.ts";
 import { CallerDriver } from "./threads/caller_driver.ts";
 import { GuestClock, type HeldTime, type TimeRelease } from "./kvm/guest_time.ts";
 
@@ -245,6 +246,8 @@ export class Machine {
   readonly #counters: (SharedArrayBuffer | undefined)[] = [];
   /** How the run ended, once it has. */
   #result: RunResult | null = null;
+  /** The device-stats call in flight, which stats() callers share. */
+  #deviceStats: Promise<CallAnswer> | null = null;
 
   private constructor(vm: Vm, driver: VcpuDriver, opts: MachineOptions) {
     this.#vm = vm;
@@ -563,9 +566,13 @@ export class Machine {
    */
   async stats(): Promise<RunStats> {
     if (this.#result) return this.#result.stats;
-    const answer = this.#closed
-      ? null
-      : await this.#driver.call({ op: "device-stats" }, DEVICE_STATS_WAIT_MS);
+    // Callers asking at the same time share one call: vCPU 0 is taken out of KVM_RUN
+    // once for all of them.
+    const call = this.#closed ? null : this.#deviceStats ??= this.#driver.call(
+      { op: "device-stats" },
+      DEVICE_STATS_WAIT_MS,
+    ).finally(() => this.#deviceStats = null);
+    const answer = call ? await call : null;
     const ended = this.result; // the run may have ended meanwhile
     if (ended) return ended.stats;
     const devices = answer?.ok ? answer.value as DeviceStats[] : null;
