@@ -205,9 +205,10 @@ export function formatStats(s: RunStats): string {
 
 /**
  * The numbers of a run in progress, from each vCPU's shared counters (`buffers`, by vCPU;
- * a vCPU not yet ready has none) and vCPU 0's answer to a `device-stats` call (`devices`;
- * null when it could not answer: then each device of the Plan gets its exit counts from
- * the shared counters and no model counters).
+ * a vCPU not yet ready has none) and vCPU 0's answer to a `device-stats` call (`devices`,
+ * which may be a few ms old; null when it could not answer: then each device of the Plan
+ * is listed without model counters). Every exit count, the devices' too, comes from the
+ * shared counters, so the numbers agree with each other.
  */
 export function liveStats(
   buffers: readonly (SharedArrayBuffer | undefined)[],
@@ -219,12 +220,14 @@ export function liveStats(
   buffers.forEach((buffer, i) => {
     if (!buffer) return;
     const c = new Counters(0, buffer);
-    const own = i !== 0 ? [] : devices ?? planDevices.map((d, k) => ({
+    const listed = devices ?? planDevices.map((d) => ({ id: d.id, kind: d.kind, model: {} }));
+    // vCPU 0's counters count every device's exits (the APs' are forwarded to it).
+    const own = i !== 0 ? [] : listed.map((d, k) => ({
       id: d.id,
       kind: d.kind,
       pio_exits: c.device[k * 2] ?? 0,
       mmio_exits: c.device[k * 2 + 1] ?? 0,
-      model: {},
+      model: d.model,
     }));
     parts.push(c.workerStats(i, own));
   });
