@@ -9,12 +9,17 @@
  *   read their opening line and close);
  * - flood: such rounds back to back, as fast as they are answered.
  *
- * for two ways of placing the server: the vCPU in a worker and the server on the
- * machine's thread (what `vmdesc boot --api-sock` does), and the vCPU on the caller's
- * thread with the server beside it (its event loop turns every 100 ms). Also the answer
- * latency (p50, p99) and the CPU time of the server process's threads. Both machines run
- * at once side by side? No: one at a time, windows alternating, so host load drifts hit
- * both alike. Writes bench/results/api.json.
+ * for three machines: the vCPU in a worker and the server on the machine's thread (what
+ * `vmdesc boot --api-sock` does: "worker"), the vCPU on the caller's thread with the
+ * server beside it ("caller": that thread's event loop turns only every 100 ms), and no
+ * API at all (`vmdesc boot` without --api-sock: "no-api", quiet only). All three run at
+ * once and take turns: the one being measured is let go (SIGCONT), the others are
+ * stopped (SIGSTOP), so a drift in the host's load hits every machine and every load
+ * alike. Also the answer latency (p50, p99), the CPU time of each process's threads
+ * (main, vCPU worker, others), and the guest's progress per CPU-second its vCPU thread got:
+ * on a host with two cores, a client flooding the server takes CPU the vCPU would have
+ * had, which shows in spins per second but not in spins per CPU-second. Writes
+ * bench/results/api.json.
  *
  *   deno task bench api [-- --rounds N]
  */
@@ -144,43 +149,103 @@ async function window(socket: string, load: Load, lat: number[], errors: { n: nu
 await buildGuests(["ticker"]);
 const dir = await Deno.makeTempDir({ prefix: "vmdesc-bench-api-" });
 const results: Record<string, unknown> = {};
+const MACHINES: { name: string; mode: Mode; api: boolean; loads: Load[] }[] = [
+  { name: "worker", mode: "worker", api: true, loads: ["quiet", "bursts", "flood"] },
+  { name: "caller", mode: "caller", api: true, loads: ["quiet", "bursts"] },
+  { name: "no-api", mode: "caller", api: false, loads: ["quiet"] },
+];
 try {
-  for (const mode of ["worker", "caller"] as Mode[]) {
-    const socket = `${dir}/${mode}.sock`;
-    const m = await start(mode, socket);
-    const windows: Record<Load, number[]> = { quiet: [], bursts: [], flood: [] };
-    const lat: Record<Load, number[]> = { quiet: [], bursts: [], flood: [] };
-    const errors = { n: 0 };
-    const cpu0 = threadCpu(m.child.pid);
-    const loads: Load[] = mode === "caller" ? ["quiet", "bursts"] : ["quiet", "bursts", "flood"];
-    const rounds = mode === "caller" ? Math.min(ROUNDS, 2) : ROUNDS;
-    for (let r = 0; r < rounds; r++) {
-      for (const load of loads) {
+  const running: {
+    spec: typeof MACHINES[number];
+    socket: string;
+    m: Awaited<ReturnType<typeof start>>;
+    windows: Record<Load, number[]>;
+    lat: Record<Load, number[]>;
+    errors: { n: number };
+    cpu: Map<string, number>;
+    /** Wait-loop rounds counted in each load's windows, all told. */
+    spins: Map<Load, number>;
+  }[] = [];
+  for (const spec of MACHINES) {
+    const socket = spec.api ? `${dir}/${spec.name}.sock` : "none";
+    const m = await start(spec.mode, socket);
+    m.child.kill("SIGSTOP");
+    running.push({
+      spec,
+      socket,
+      m,
+      windows: Object.fromEntries(spec.loads.map((l) => [l, [] as number[]])) as Record<
+        Load,
+        number[]
+      >,
+      lat: Object.fromEntries(spec.loads.map((l) => [l, [] as number[]])) as Record<Load, number[]>,
+      errors: { n: 0 },
+      cpu: new Map<string, number>(),
+      spins: new Map<Load, number>(),
+    });
+  }
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const load of ["quiet", "bursts", "flood"] as Load[]) {
+      for (const x of running) {
+        if (!x.spec.loads.includes(load)) continue;
+        x.m.child.kill("SIGCONT");
+        await sleep(150);
+        const cpu0 = threadCpu(x.m.child.pid);
         const t0 = performance.now();
-        await window(socket, load, lat[load], errors);
-        windows[load].push(m.progress(t0, performance.now()));
+        await window(x.socket, load, x.lat[load], x.errors);
+        const t1 = performance.now();
+        const rate = x.m.progress(t0, t1);
+        x.windows[load].push(rate);
+        x.spins.set(load, (x.spins.get(load) ?? 0) + rate * (t1 - t0) / 1000);
+        for (const [k, v] of threadCpu(x.m.child.pid)) {
+          x.cpu.set(`${load} ${k}`, (x.cpu.get(`${load} ${k}`) ?? 0) + v - (cpu0.get(k) ?? 0));
+        }
+        x.m.child.kill("SIGSTOP");
       }
     }
-    const cpu1 = threadCpu(m.child.pid);
-    m.child.kill("SIGINT");
-    await m.child.status;
-    const quiet = median(windows.quiet);
-    const summary = Object.fromEntries(loads.map((load) => [load, {
+  }
+  const quietOf = (name: string) => running.find((x) => x.spec.name === name)!.windows.quiet;
+  for (const x of running) {
+    x.m.child.kill("SIGCONT");
+    x.m.child.kill("SIGINT");
+    await x.m.child.status;
+    const quiet = x.windows.quiet;
+    const summary = Object.fromEntries(x.spec.loads.map((load) => [load, {
       spins_per_s: {
-        median: Math.round(median(windows[load])),
-        best: Math.round(Math.max(...windows[load])),
+        median: Math.round(median(x.windows[load])),
+        best: Math.round(Math.max(...x.windows[load])),
       },
-      vs_quiet: {
-        median: +(median(windows[load]) / quiet).toFixed(3),
-        best: +(Math.max(...windows[load]) / Math.max(...windows.quiet)).toFixed(3),
+      vs_own_quiet: {
+        median: +(median(x.windows[load]) / median(quiet)).toFixed(3),
+        best: +(Math.max(...x.windows[load]) / Math.max(...quiet)).toFixed(3),
       },
-      requests: lat[load].length,
-      latency_ms: { p50: +pct(lat[load], 0.5).toFixed(2), p99: +pct(lat[load], 0.99).toFixed(2) },
+      // Progress per second of CPU the vCPU's thread got: what the server costs the vCPU
+      // itself, apart from CPU time other threads (the client's, the host's) take from it.
+      spins_per_vcpu_cpu_s: Math.round(
+        (x.spins.get(load) ?? 0) /
+          ((x.cpu.get(`${load} ${x.spec.mode === "worker" ? "worker" : "main"}`) ?? 1) / 1000),
+      ),
+      requests: x.lat[load].length,
+      latency_ms: {
+        p50: +pct(x.lat[load], 0.5).toFixed(2),
+        p99: +pct(x.lat[load], 0.99).toFixed(2),
+      },
     }]));
-    const cpu = Object.fromEntries([...cpu1].map(([k, v]) => [k, v - (cpu0.get(k) ?? 0)]));
-    results[mode] = { ...summary, failed_requests: errors.n, cpu_ms_by_thread: cpu, windows };
+    const vsNoApi = {
+      median: +(median(quiet) / median(quietOf("no-api"))).toFixed(3),
+      best: +(Math.max(...quiet) / Math.max(...quietOf("no-api"))).toFixed(3),
+    };
+    const cpu = Object.fromEntries(x.cpu);
+    results[x.spec.name] = {
+      ...summary,
+      quiet_vs_no_api: vsNoApi,
+      failed_requests: x.errors.n,
+      cpu_ms_by_load_and_thread: cpu,
+      windows: x.windows,
+    };
     console.log(
-      `${mode}: ${JSON.stringify(summary)} failed ${errors.n} cpu ${JSON.stringify(cpu)}`,
+      `${x.spec.name}: ${JSON.stringify(summary)} quiet vs no-api ${JSON.stringify(vsNoApi)} ` +
+        `failed ${x.errors.n} cpu ${JSON.stringify(cpu)}`,
     );
   }
 } finally {

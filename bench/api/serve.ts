@@ -4,7 +4,9 @@
  * driver, which `vmdesc boot` uses without the API: the alternative the benchmark
  * measures). Guest lines go to stdout; "ready" on stderr once the socket answers.
  *
- *   deno run -A bench/api/serve.ts worker|caller SOCK
+ * With SOCK "none" there is no API at all (what `vmdesc boot` runs without --api-sock).
+ *
+ *   deno run -A bench/api/serve.ts worker|caller SOCK|none
  */
 import { compileFile } from "../../mod.ts";
 import { createMachine } from "../../runtime/mod.ts";
@@ -19,9 +21,9 @@ const machine = await createMachine(plans.get("ticker")!, {
   serial: "stdio",
   warn: () => {},
 });
-const server = await serveApi(machine, { path: socket });
+const server = socket === "none" ? null : await serveApi(machine, { path: socket });
 const running = machine.run({ sigint: true });
 console.error("ready");
 await running;
-await server.close();
+await server?.close();
 machine.close();
