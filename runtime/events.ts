@@ -43,7 +43,7 @@ export type EventBody =
 /** How many events one reader may have waiting before the oldest are dropped. */
 export const READER_QUEUE = 1024;
 
-interface Reader {
+export interface Reader {
   queue: MachineEvent[];
   dropped: number;
   wake: (() => void) | null;
@@ -60,6 +60,11 @@ export class EventHub {
 
   get ended(): boolean {
     return this.#ended;
+  }
+
+  /** How many readers are registered (each holds up to READER_QUEUE events). */
+  get readers(): number {
+    return this.#readers.size;
   }
 
   emit(body: EventBody): void {
@@ -101,29 +106,59 @@ export class EventHub {
   }
 
   /**
-   * The events from now on, until the machine's last (after its exit) or until the
-   * reader stops (break, return). Ends at once when the hub has ended.
+   * The events from now on (from this call, not from the first `next()`), until the
+   * machine's last (after its exit) or until the reader stops (`break`, `return()`).
+   * Ends at once when the hub has ended.
    */
-  async *read(): AsyncGenerator<MachineEvent, void, undefined> {
+  read(): EventReader {
     const r: Reader = { queue: [], dropped: 0, wake: null };
     this.#readers.add(r);
-    try {
-      for (;;) {
-        while (r.queue.length === 0) {
-          if (this.#ended) return;
-          await new Promise<void>((resolve) => r.wake = resolve);
-          r.wake = null;
-        }
-        const e = r.queue.shift()!;
-        if (r.dropped > 0) {
-          const count = r.dropped;
-          r.dropped = 0;
-          yield { seq: e.seq, time: e.time, uptime_ms: e.uptime_ms, type: "dropped", count };
-        }
-        yield e;
-      }
-    } finally {
-      this.#readers.delete(r);
+    return new EventReader(r, () => this.#ended, () => this.#readers.delete(r));
+  }
+}
+
+/** One reader's events (EventHub.read()): an async iterator. */
+export class EventReader implements AsyncIterableIterator<MachineEvent> {
+  #done = false;
+  constructor(
+    readonly r: Reader,
+    readonly ended: () => boolean,
+    readonly release: () => void,
+  ) {}
+
+  async next(): Promise<IteratorResult<MachineEvent, undefined>> {
+    const r = this.r;
+    while (!this.#done && r.queue.length === 0) {
+      if (this.ended()) return this.return();
+      await new Promise<void>((resolve) => r.wake = resolve);
+      r.wake = null;
     }
+    if (this.#done) return { done: true, value: undefined };
+    const e = r.queue[0];
+    if (r.dropped > 0) {
+      const count = r.dropped;
+      r.dropped = 0;
+      return {
+        done: false,
+        value: { seq: e.seq, time: e.time, uptime_ms: e.uptime_ms, type: "dropped", count },
+      };
+    }
+    r.queue.shift();
+    return { done: false, value: e };
+  }
+
+  /** Stops reading: the hub forgets this reader (a pending next() ends too). */
+  return(): Promise<IteratorResult<MachineEvent, undefined>> {
+    if (!this.#done) {
+      this.#done = true;
+      this.release();
+      this.r.queue.length = 0;
+      this.r.wake?.();
+    }
+    return Promise.resolve({ done: true, value: undefined });
+  }
+
+  [Symbol.asyncIterator](): EventReader {
+    return this;
   }
 }

@@ -240,6 +240,8 @@ export class Machine {
   #timeRelease: TimeRelease | null = null;
   /** performance.now() when run() began, when the current pause began, time paused. */
   #startedAt: number | null = null;
+  /** Date.now() when run() began. */
+  #startedWall = 0;
   #pausedAt: number | null = null;
   #pausedMs = 0;
   /** performance.now() when the machine reached `exited` after a run. */
@@ -433,6 +435,7 @@ export class Machine {
   async #run(opts: RunOptions): Promise<RunResult> {
     const ending: Ending = this.#ending = { failure: null, guest: null, stop: null, stats: [] };
     const t0 = this.#startedAt = performance.now();
+    this.#startedWall = Date.now();
     const timeout = opts.timeout !== undefined && opts.timeout > 0 ? opts.timeout : undefined;
     this.#move("running");
     // The workers start here (they wait on REQUEST); the listeners below cost this thread
@@ -546,14 +549,14 @@ export class Machine {
   }
 
   /**
-   * Time since run() began, and how much of it the machine spent paused (ms); null
-   * before run().
+   * When run() began (`startedAt`, ms since the epoch), the time since then (until the
+   * end, once exited) and how much of it the machine spent paused (ms); null before run().
    */
-  get times(): { uptimeMs: number; pausedMs: number } | null {
+  get times(): { startedAt: number; uptimeMs: number; pausedMs: number } | null {
     if (this.#startedAt === null) return null;
     const now = this.#endedAt ?? performance.now();
     const paused = this.#pausedMs + (this.#pausedAt === null ? 0 : now - this.#pausedAt);
-    return { uptimeMs: now - this.#startedAt, pausedMs: paused };
+    return { startedAt: this.#startedWall, uptimeMs: now - this.#startedAt, pausedMs: paused };
   }
 
   /** How the run ended: null until the machine is `exited` after run(). */

@@ -32,7 +32,7 @@ import {
   type StateChange,
 } from "./machine.ts";
 import type { MachineState } from "./lifecycle.ts";
-import { EventHub, type MachineEvent } from "./events.ts";
+import { EventHub, type EventReader } from "./events.ts";
 import type { RunStats } from "./stats.ts";
 import type { TimeRelease } from "./kvm/guest_time.ts";
 import { openSerialOutputs, type Sink, streamSink } from "./io/serial_outputs.ts";
@@ -53,7 +53,7 @@ export {
 } from "./errors.ts";
 export { Machine } from "./machine.ts";
 export { type MachineState, StateError } from "./lifecycle.ts";
-export type { MachineEvent } from "./events.ts";
+export type { EventReader, MachineEvent } from "./events.ts";
 export type { TimeRelease } from "./kvm/guest_time.ts";
 export type { InputSource, PolledInput } from "./devices/device.ts";
 
@@ -121,8 +121,11 @@ export interface VmdescMachine extends Disposable {
   readonly state: MachineState;
   /** Each vCPU thread's state ("ready", "running", "paused", "exited", ...). */
   readonly vcpuStates: string[];
-  /** Time since run() began and how much of it was paused (ms); null before run(). */
-  readonly times: { uptimeMs: number; pausedMs: number } | null;
+  /**
+   * When run() began (ms since the epoch), the time since (frozen at the end) and how much
+   * of it was paused (ms); null before run().
+   */
+  readonly times: { startedAt: number; uptimeMs: number; pausedMs: number } | null;
   /** How the run ended; null until the machine has exited after run(). */
   readonly result: RunResult | null;
   /** What the last resume held of the guest's clocks (kvmclock, TSC); null before one. */
@@ -153,7 +156,7 @@ export interface VmdescMachine extends Disposable {
    * The machine's events from now on (state changes, warnings, the exit), ending after
    * the last one; a reader that falls behind is told what it missed (events.ts).
    */
-  events(): AsyncGenerator<MachineEvent, void, undefined>;
+  events(): EventReader;
   /** Calls `listener` at every state change; returns what removes it. */
   onStateChange(listener: (change: StateChange) => void): () => void;
   /** Idempotent. */

@@ -121,7 +121,7 @@ export function machineInfo(m: VmdescMachine, socket: string) {
     state: m.state,
     pid: Deno.pid,
     socket,
-    started_at: times ? new Date(Date.now() - times.uptimeMs).toISOString() : null,
+    started_at: times ? new Date(times.startedAt).toISOString() : null,
     uptime_ms: Math.round(times?.uptimeMs ?? 0),
     paused_ms: Math.round(times?.pausedMs ?? 0),
     vcpus: m.vcpuStates.map((state, index) => ({ index, state })),
@@ -299,7 +299,7 @@ function events(req: Request, ctx: Context): Response {
     exit: exitOf(m.result),
   };
   let sentOpen = false;
-  const stop = () => void source.return(undefined);
+  const stop = () => void source.return();
   ctx.closing.addEventListener("abort", stop, { once: true });
   const body = new ReadableStream<Uint8Array>({
     async pull(controller) {
