@@ -155,9 +155,8 @@ test(
     );
     ok(requests >= 400, `${requests} requests`);
     // What the server costs the vCPU itself. Loose: even per CPU-second, a busy neighbour
-    // on this shared host moves single runs by ~10%; a server in the vCPU's way (the
-    // vCPU on the server's thread, or a call per request) costs far more. The benchmark
-    // (interleaved, medians and bests) measures the real figure: a few percent.
+    // on this shared host moves single runs by ~10%. The benchmark (interleaved, medians
+    // and bests) measures the real figure: a few percent.
     ok(l / q > 0.75, `the guest kept ${(l / q * 100).toFixed(0)}% of its progress per CPU-second`);
   },
 );
