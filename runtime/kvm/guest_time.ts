@@ -20,7 +20,9 @@
  * Whether the TSC really stopped is checked, not assumed: some KVMs accept the offset and
  * ignore it. This host's software KVM (`kvm_pvm`) is one: the guest's TSC is the host's,
  * the attribute and MSR writes succeed and change nothing (measured with a guest reading
- * rdtsc). `release()` reports what held, and the machine warns once when the TSC did not.
+ * rdtsc). On a KVM with hardware virtualization (kvm-amd, checked in the nested test bed)
+ * the offset holds the guest's TSC. `release()` reports what held, and the machine warns
+ * once when the TSC did not.
  */
 import * as host from "../host/libc.ts";
 import { HostError } from "../host/libc.ts";
