@@ -31,7 +31,12 @@ Options:
                          QEMU's -kernel; relative to the current directory)
   --cmdline TEXT         the guest command line, replacing the file's
   --hole-strategy S      trap | shadow: how the PCI hole is backed
-  --timeout SECONDS      stop the guest after this long (exit status 6)
+  --timeout SECONDS      stop the guest after it has run this long (time paused
+                         does not count; exit status 6)
+  --api-sock PATH        serve the control API (HTTP + JSON) on a Unix socket
+                         (mode 0600): pause, resume, stop, stats, events; see
+                         'vmdesc ctl'. A bare name goes in $XDG_RUNTIME_DIR/vmdesc/
+                         (or /tmp/vmdesc-$UID/), where 'vmdesc ps' finds it
   --stats                print exits by reason and by device, and time in guest vs
                          VMM, to stderr when the guest ends
   --stats-json PATH      write the same statistics as JSON (atomically)
@@ -87,6 +92,7 @@ export async function run(args: string[]): Promise<number> {
       stats: { type: "boolean" },
       "stats-json": { type: "string" },
       plan: { type: "string" },
+      "api-sock": { type: "string" },
     });
   } catch (e) {
     if (e instanceof UsageError) return usageError(e, "boot");
@@ -230,6 +236,20 @@ export async function run(args: string[]): Promise<number> {
 
   // ── boot ───────────────────────────────────────────────────────────────────────────
   const { createMachine, formatStats, RuntimeError } = await runtimeModule;
+  // The control socket's path is claimed before anything is built: a live server there
+  // (E1030) or a path that cannot be one (E1031) fails fast, leaving nothing behind.
+  const apiSock = f["api-sock"] as string | undefined;
+  const api = apiSock === undefined ? null : await import("../runtime/api/mod.ts");
+  let socket: string | null = null;
+  if (api && apiSock !== undefined) {
+    try {
+      socket = await api.claimSocketPath(api.prepareSocketPath(apiSock));
+    } catch (e) {
+      if (!(e instanceof RuntimeError)) throw e;
+      await renderError(e.code, e.message, e.hint);
+      return EXIT_STATUS.hostError;
+    }
+  }
   // On a terminal, a progress line (elapsed time, last serial line) until the guest ends
   // or the user types; nothing at all when stderr is piped.
   const progress = Deno.stderr.isTerminal()
@@ -243,8 +263,10 @@ export async function run(args: string[]): Promise<number> {
       baseDir,
       serial: "stdio",
       stdin: "stdio",
-      // One vCPU runs on this thread: no second isolate to start (runtime/threads/).
-      vcpuThread: "caller",
+      // One vCPU runs on this thread: no second isolate to start (runtime/threads/). With
+      // the control API it runs in a worker: this thread's event loop serves the API (on
+      // the vCPU's thread it would turn only every 100 ms: ARCHITECTURE.md measures both).
+      vcpuThread: socket === null ? "caller" : "worker",
       progress: progress ?? undefined,
     });
   } catch (e) {
@@ -252,10 +274,23 @@ export async function run(args: string[]): Promise<number> {
     await renderError(e.code, e.message, e.hint);
     return EXIT_STATUS.hostError;
   }
+  let server = null;
+  if (api && socket !== null) {
+    try {
+      server = await api.serveApi(machine, { path: socket });
+    } catch (e) {
+      machine.close();
+      if (!(e instanceof RuntimeError)) throw e;
+      await renderError(e.code, e.message, e.hint);
+      return EXIT_STATUS.hostError;
+    }
+  }
   let result;
   try {
     result = await machine.run({ timeout, sigint: true });
   } finally {
+    // Answers in flight (a stop's) go out; then the socket is removed.
+    await server?.close();
     machine.close();
   }
 

@@ -30,6 +30,11 @@ export const COMMANDS: Record<string, Command> = {
     summary: "check that this host can boot machines (KVM, limits), and why not",
     load: () => import("./doctor.ts"),
   },
+  ctl: {
+    summary: "control a running machine (pause, resume, stop, stats, events)",
+    load: () => import("./ctl.ts"),
+  },
+  ps: { summary: "list the machines running under this user", load: () => import("./ps.ts") },
   lsp: { summary: "run the language server on stdio", load: () => import("./lsp.ts") },
   completions: {
     summary: "print a shell completion script (bash, zsh, fish)",

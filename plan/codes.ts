@@ -83,10 +83,13 @@ export const CODES = {
   E1015: { severity: "error", title: "initrd does not fit" },
   E1016: { severity: "error", title: "payload does not fit in guest RAM" },
   E1017: { severity: "error", title: "serial output file cannot be opened" },
+  E1030: { severity: "error", title: "control socket in use" },
+  E1031: { severity: "error", title: "control socket cannot be created" },
   // ── command line (raised by cli/) ────────────────────────────────────
   E2001: { severity: "error", title: "usage error" },
   E2002: { severity: "error", title: "cannot read an input file" },
   E2003: { severity: "error", title: "cannot write an output file" },
+  E2004: { severity: "error", title: "cannot reach a machine's control socket" },
   // ── warnings ─────────────────────────────────────────────────────────
   W0001: { severity: "warning", title: "trap strategy with a large ECAM window" },
   W0002: { severity: "warning", title: "no serial device" },

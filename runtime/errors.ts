@@ -11,7 +11,8 @@
  * | status | meaning                                                                    |
  * | ------ | -------------------------------------------------------------------------- |
  * | 0      | clean end: guest requested reset (i8042 0xFE, KVM system event reset) or    |
- * |        | powered off (ACPI S5 through the sleep registers, KVM system event shutdown)|
+ * |        | powered off (ACPI S5 through the sleep registers, KVM system event shutdown);|
+ * |        | stopped or reset on request (the control API, `Machine.stop()`/`reset()`)   |
  * | odd    | guest wrote v to debug_exit: (v << 1) | 1                                  |
  * | 1      | (also) `vmdesc boot` did not start: the .vmdesc has errors                   |
  * | 2      | usage error (bad command-line arguments), unreadable input file (E2002)     |
@@ -71,6 +72,7 @@ export type ExitReason =
   | "interrupted"
   | "terminated"
   | "aborted"
+  | "stopped"
   | "host_error";
 
 /** Status for each reason (debug_exit's depends on the value). */
@@ -80,6 +82,7 @@ export function statusFor(reason: ExitReason, debugValue = 0): number {
       return debugExitStatus(debugValue);
     case "reset":
     case "poweroff":
+    case "stopped":
       return EXIT_STATUS.ok;
     case "triple_fault":
     case "internal_error":
@@ -104,7 +107,7 @@ export function statusFor(reason: ExitReason, debugValue = 0): number {
 /** The text for `vmdesc boot --help`. */
 export const EXIT_STATUS_HELP = `Exit status:
   0      guest requested reset (i8042 0xFE) or powered off, or wrote the debug_exit
-         device's \`success\` value
+         device's \`success\` value; or stopped or reset through the control API
   odd    the guest wrote v to debug_exit: (v << 1) | 1, as QEMU's isa-debug-exit
   1      the .vmdesc file has errors (nothing was booted)
   2      usage error, or an input file (FILE, --plan) cannot be read (E2002)

@@ -30,7 +30,13 @@ import {
   RuntimeError,
   statusFor,
 } from "./errors.ts";
-import { mergeStats, type RunStats, type WorkerStats } from "./stats.ts";
+import {
+  type DeviceStats,
+  liveStats,
+  mergeStats,
+  type RunStats,
+  type WorkerStats,
+} from "./stats.ts";
 import type { InputSource } from "./devices/device.ts";
 import {
   machineCanMove,
@@ -50,7 +56,9 @@ import {
   viewControl,
 } from "./threads/control.ts";
 import type { DriverEnd, VcpuDriver } from "./threads/driver.ts";
+import type { CallAnswer } from "./threads/vcpu_thread.ts";
 import { CallerDriver } from "./threads/caller_driver.ts";
+import { GuestClock, type HeldTime, type TimeRelease } from "./kvm/guest_time.ts";
 
 export interface MachineOptions extends VmOptions {
   /** Directory relative payload paths are resolved against (default: the Plan's source dir, else cwd). */
@@ -80,7 +88,10 @@ export interface MachineOptions extends VmOptions {
 }
 
 export interface RunOptions {
-  /** Stop after this many seconds (reason "timeout", status 6), paused time included. */
+  /**
+   * Stop after the guest has run this many seconds (reason "timeout", status 6). Time
+   * paused does not count: the guest's clocks stand still then too (kvm/guest_time.ts).
+   */
   timeout?: number;
   /** Stop when aborted (reason "aborted", status 8). */
   signal?: AbortSignal;
@@ -114,6 +125,10 @@ export interface StateChange {
 }
 
 const noop = () => {};
+/** How long live stats wait for vCPU 0 to hand over its models' counters. */
+const DEVICE_STATS_WAIT_MS = 1000;
+/** How old the models' counters in live stats may be (the exit counters are always live). */
+const DEVICE_STATS_FRESH_MS = 20;
 
 /** How a run is ending: the first of these decides the result. */
 interface Ending {
@@ -171,6 +186,21 @@ function dirname(p: string): string {
   return i < 0 ? "." : i === 0 ? "/" : p.slice(0, i);
 }
 
+const CF9_PORT = 0xcf9;
+
+/** The device through which a machine built from `plan` can be reset, or null. */
+export function resetPath(plan: Plan): string | null {
+  for (const d of plan.devices) {
+    if (d.kind === "i8042") return d.id;
+    if (d.kind === "pci_host") {
+      // The model decodes CF8..CFF when its entry lists no ports.
+      const ports = d.ports.length > 0 ? d.ports : [{ base: 0xcf8, size: 8 }];
+      if (ports.some((r) => r.base <= CF9_PORT && CF9_PORT < r.base + r.size)) return d.id;
+    }
+  }
+  return null;
+}
+
 /** Where a Plan's relative paths (payload, serial output files) resolve from. */
 export function planBaseDir(plan: Plan, baseDir?: string): string {
   return baseDir ?? (plan.source ? dirname(plan.source) : Deno.cwd());
@@ -204,12 +234,31 @@ export class Machine {
   #ending: Ending | null = null;
   /** A pause() waiting for every vCPU to park; `settle` looks again. */
   #pausing: { promise: Promise<void>; settle: () => void } | null = null;
+  /** The guest's clocks, held while paused (kvm/guest_time.ts). */
+  readonly #clock: GuestClock;
+  #held: HeldTime | null = null;
+  #timeRelease: TimeRelease | null = null;
+  /** performance.now() when run() began, when the current pause began, time paused. */
+  #startedAt: number | null = null;
+  /** Date.now() when run() began. */
+  #startedWall = 0;
+  #pausedAt: number | null = null;
+  #pausedMs = 0;
+  /** performance.now() when the machine reached `exited` after a run. */
+  #endedAt: number | null = null;
+  /** Each vCPU's counters (shared memory its thread keeps), once it is ready. */
+  readonly #counters: (SharedArrayBuffer | undefined)[] = [];
+  /** How the run ended, once it has. */
+  #result: RunResult | null = null;
+  /** The last device-stats call (in flight or answered), which stats() callers share. */
+  #deviceStats: { at: number; answer: Promise<CallAnswer> } | null = null;
 
   private constructor(vm: Vm, driver: VcpuDriver, opts: MachineOptions) {
     this.#vm = vm;
     this.#driver = driver;
     this.#opts = opts;
     this.#ctl = viewControl(createControl());
+    this.#clock = new GuestClock(vm.vmFd, vm.vcpus.map((v) => v.fd));
     installKickHandler();
   }
 
@@ -264,6 +313,7 @@ export class Machine {
           output: opts.output ?? noop,
           warn: (s) => m.#warn(s),
           state: () => m.#pausing?.settle(),
+          counters: (i, buffer) => m.#counters[i] = buffer,
         },
         stdinDevice: m.#stdinDevice,
       });
@@ -384,7 +434,8 @@ export class Machine {
 
   async #run(opts: RunOptions): Promise<RunResult> {
     const ending: Ending = this.#ending = { failure: null, guest: null, stop: null, stats: [] };
-    const t0 = performance.now();
+    const t0 = this.#startedAt = performance.now();
+    this.#startedWall = Date.now();
     const timeout = opts.timeout !== undefined && opts.timeout > 0 ? opts.timeout : undefined;
     this.#move("running");
     // The workers start here (they wait on REQUEST); the listeners below cost this thread
@@ -396,7 +447,10 @@ export class Machine {
     try {
       await this.#driver.run({
         stdin: this.#opts.stdin ?? null,
-        deadline: timeout === undefined ? Infinity : t0 + timeout * 1000,
+        deadline: () =>
+          timeout === undefined || this.#pausedAt !== null
+            ? Infinity
+            : t0 + timeout * 1000 + this.#pausedMs,
         onDeadline: () =>
           this.#stop({
             reason: "timeout",
@@ -409,8 +463,12 @@ export class Machine {
       for (const c of cleanups) c();
     }
     this.#stop();
+    const end = this.#endedAt = performance.now();
+    if (this.#pausedAt !== null) this.#pausedMs += end - this.#pausedAt;
+    this.#pausedAt = null;
+    const result = this.#result = resultOf(ending, mergeStats(ending.stats, end - t0));
     this.#move("exited");
-    return resultOf(ending, mergeStats(ending.stats, performance.now() - t0));
+    return result;
   }
 
   /**
@@ -432,6 +490,8 @@ export class Machine {
           reject(new StateError("pause", this.#state, "the machine stopped while pausing"));
         } else if (allVcpusIn(this.#ctl, n, parked)) {
           this.#pausing = null;
+          this.#pausedAt = performance.now();
+          this.#holdTime();
           this.#move("paused");
           resolve();
         }
@@ -447,10 +507,128 @@ export class Machine {
   /** paused → running: every parked vCPU re-enters KVM_RUN. StateError when not paused. */
   resume(): Promise<void> {
     if (this.#state !== "paused") return Promise.reject(new StateError("resume", this.#state));
+    this.#releaseTime();
+    if (this.#pausedAt !== null) this.#pausedMs += performance.now() - this.#pausedAt;
+    this.#pausedAt = null;
     this.#move("running");
     setRequest(this.#ctl, VcpuRequest.run);
     this.#driver.requestChanged();
     return Promise.resolve();
+  }
+
+  /** Every vCPU is parked: the guest's clocks as they are now, to be put back at resume. */
+  #holdTime(): void {
+    try {
+      this.#held = this.#clock.hold();
+    } catch (e) {
+      this.#held = null;
+      this.#warn(`cannot read the guest's clocks at the pause: ${(e as Error).message}`);
+    }
+  }
+
+  /** The guest's clocks go on from where the pause found them (vCPUs still parked). */
+  #releaseTime(): void {
+    const held = this.#held;
+    this.#held = null;
+    if (held === null) return;
+    try {
+      const r = this.#clock.release(held);
+      if (r.tscHeld === false && this.#timeRelease?.tscHeld !== false) {
+        this.#warn(
+          "this host's KVM ignores TSC offsets: the guest's TSC ran on while paused " +
+            "(its kvmclock was held)",
+        );
+      }
+      this.#timeRelease = {
+        kvmclockHeld: r.kvmclockHeld,
+        tscHeld: r.tscHeld ?? this.#timeRelease?.tscHeld ?? null,
+      };
+    } catch (e) {
+      this.#warn(`cannot hold the guest's clocks across the pause: ${(e as Error).message}`);
+    }
+  }
+
+  /**
+   * When run() began (`startedAt`, ms since the epoch), the time since then (until the
+   * end, once exited) and how much of it the machine spent paused (ms); null before run().
+   */
+  get times(): { startedAt: number; uptimeMs: number; pausedMs: number } | null {
+    if (this.#startedAt === null) return null;
+    const now = this.#endedAt ?? performance.now();
+    const paused = this.#pausedMs + (this.#pausedAt === null ? 0 : now - this.#pausedAt);
+    return { startedAt: this.#startedWall, uptimeMs: now - this.#startedAt, pausedMs: paused };
+  }
+
+  /** How the run ended: null until the machine is `exited` after run(). */
+  get result(): RunResult | null {
+    return this.#result;
+  }
+
+  /**
+   * The run's numbers so far: live while the machine runs or is paused (the vCPUs'
+   * shared counters plus vCPU 0's models, asked for theirs), the final ones once it has
+   * exited, zeros before it ran.
+   */
+  async stats(): Promise<RunStats> {
+    if (this.#result) return this.#result.stats;
+    // Callers asking at the same time share one call, and an answer younger than
+    // DEVICE_STATS_FRESH_MS is reused: however fast clients ask, vCPU 0 is taken out of
+    // KVM_RUN for the models' counters at most ~50 times a second.
+    const fresh = this.#deviceStats &&
+      performance.now() - this.#deviceStats.at < DEVICE_STATS_FRESH_MS;
+    if (!this.#closed && !fresh) {
+      const at = performance.now();
+      const answer = this.#driver.call({ op: "device-stats" }, DEVICE_STATS_WAIT_MS);
+      this.#deviceStats = { at, answer };
+    }
+    const answer = this.#closed ? null : await this.#deviceStats!.answer;
+    const ended = this.result; // the run may have ended meanwhile
+    if (ended) return ended.stats;
+    const devices = answer?.ok ? answer.value as DeviceStats[] : null;
+    const wall = this.times?.uptimeMs ?? 0;
+    return liveStats(this.#counters, devices, this.#vm.plan.devices, wall);
+  }
+
+  /** What the last resume managed to hold of the guest's clocks (null before one). */
+  get guestTime(): TimeRelease | null {
+    return this.#timeRelease;
+  }
+
+  /**
+   * Ends the run cleanly on request: the vCPUs leave KVM_RUN, the models flush what they
+   * hold, and run() resolves with reason "stopped" (status 0). StateError unless the
+   * machine is running or paused; a machine already stopping is left to finish.
+   */
+  stop(): void {
+    if (this.#state === "stopping") return;
+    if (this.#state !== "running" && this.#state !== "paused") {
+      throw new StateError("stop", this.#state);
+    }
+    this.#stop({ reason: "stopped", message: "stopped on request" });
+  }
+
+  /**
+   * The device whose reset line ends the machine (an i8042, a pci_host decoding port
+   * 0xcf9), or null when the Plan has none.
+   */
+  get resetPath(): string | null {
+    return resetPath(this.#vm.plan);
+  }
+
+  /**
+   * Presses the machine's reset line from outside: the run ends as when the guest resets
+   * it (reason "reset", status 0; vmdesc does not reboot in place). StateError when the
+   * machine has no reset path, or is not running or paused.
+   */
+  reset(): void {
+    const path = this.resetPath;
+    if (path === null) {
+      throw new StateError("reset", this.#state, "this machine has no reset path");
+    }
+    if (this.#state !== "running" && this.#state !== "paused") {
+      throw new StateError("reset", this.#state);
+    }
+    this.#stop({ reason: "reset", message: `reset on request (${path})` });
   }
 
   /** Stops the vCPUs if still running, ends their threads, releases the VM. Idempotent. */

@@ -15,7 +15,9 @@
  * port, reports every failure before the guest starts as a RuntimeError with a code, and
  * keeps a progress display (hooks) out of the way of the guest's text and vmdesc's
  * warnings. The machine it returns has the lifecycle of runtime/lifecycle.ts: run(),
- * pause(), resume(), close(), `state`.
+ * pause(), resume(), stop(), reset(), close(), `state`; live `stats()`; and `events()`,
+ * its state changes, warnings and exit as they happen (events.ts). A control API serves
+ * exactly this object (api/server.ts).
  *
  * `runtime/` only ever sees Plans; compiling `.vmdesc` text lives in the root `mod.ts`
  * (compileText / compileFile), which joins `lang/` and this module.
@@ -30,6 +32,9 @@ import {
   type StateChange,
 } from "./machine.ts";
 import type { MachineState } from "./lifecycle.ts";
+import { EventHub, type EventReader } from "./events.ts";
+import type { RunStats } from "./stats.ts";
+import type { TimeRelease } from "./kvm/guest_time.ts";
 import { openSerialOutputs, type Sink, streamSink } from "./io/serial_outputs.ts";
 import { stdinInput } from "./io/stdin.ts";
 import type { InputSource } from "./devices/device.ts";
@@ -48,6 +53,8 @@ export {
 } from "./errors.ts";
 export { Machine } from "./machine.ts";
 export { type MachineState, StateError } from "./lifecycle.ts";
+export type { EventReader, MachineEvent } from "./events.ts";
+export type { TimeRelease } from "./kvm/guest_time.ts";
 export type { InputSource, PolledInput } from "./devices/device.ts";
 
 /**
@@ -114,11 +121,42 @@ export interface VmdescMachine extends Disposable {
   readonly state: MachineState;
   /** Each vCPU thread's state ("ready", "running", "paused", "exited", ...). */
   readonly vcpuStates: string[];
+  /**
+   * When run() began (ms since the epoch), the time since (frozen at the end) and how much
+   * of it was paused (ms); null before run().
+   */
+  readonly times: { startedAt: number; uptimeMs: number; pausedMs: number } | null;
+  /** How the run ended; null until the machine has exited after run(). */
+  readonly result: RunResult | null;
+  /** What the last resume held of the guest's clocks (kvmclock, TSC); null before one. */
+  readonly guestTime: TimeRelease | null;
+  /** The device whose reset line reset() presses, or null: the machine has none. */
+  readonly resetPath: string | null;
   run(opts?: RunOptions): Promise<RunResult>;
-  /** Every vCPU out of KVM_RUN and parked; StateError unless running. */
+  /**
+   * Every vCPU out of KVM_RUN and parked, the guest's clocks held; StateError unless
+   * running.
+   */
   pause(): Promise<void>;
-  /** Back to running; StateError unless paused. */
+  /** Back to running, the guest's clocks going on from the pause; StateError unless paused. */
   resume(): Promise<void>;
+  /**
+   * Ends the run cleanly (run() resolves with reason "stopped", status 0); StateError
+   * unless running or paused.
+   */
+  stop(): void;
+  /**
+   * The run ends as when the guest resets the machine (reason "reset", status 0);
+   * StateError without a reset path, or unless running or paused.
+   */
+  reset(): void;
+  /** The numbers so far: live while running or paused, final once exited. */
+  stats(): Promise<RunStats>;
+  /**
+   * The machine's events from now on (state changes, warnings, the exit), ending after
+   * the last one; a reader that falls behind is told what it missed (events.ts).
+   */
+  events(): EventReader;
   /** Calls `listener` at every state change; returns what removes it. */
   onStateChange(listener: (change: StateChange) => void): () => void;
   /** Idempotent. */
@@ -279,7 +317,14 @@ export async function createMachine(
       if (!ended) controller?.enqueue(bytes);
     };
   }
-  const warn = opts.warn ?? ((m: string) => stderrSink(encoder.encode(`vmdesc: warning: ${m}\n`)));
+  // Every warning is also an event; `hub` is bound once the machine exists.
+  let hub: EventHub | null = null;
+  const userWarn = opts.warn ??
+    ((m: string) => stderrSink(encoder.encode(`vmdesc: warning: ${m}\n`)));
+  const warn = (message: string) => {
+    hub?.emit({ type: "warning", message });
+    userWarn(message);
+  };
   // The machine never existed: the caller's stream is left open and unlocked.
   const abandon = () => {
     end();
@@ -331,6 +376,21 @@ export async function createMachine(
     throw asRuntimeError(e);
   }
   const machine = m;
+  const events = hub = new EventHub(() => machine.times?.uptimeMs ?? 0);
+  machine.onStateChange(({ from, to }) => {
+    events.emit({ type: "state", from, to });
+    if (to !== "exited") return;
+    const r = machine.result;
+    if (r) {
+      events.emit({
+        type: "exit",
+        reason: r.reason,
+        exit_status: r.exitStatus,
+        message: r.message,
+      });
+    }
+    events.end();
+  });
   const finish = () => {
     routed.close();
     end();
@@ -355,6 +415,18 @@ export async function createMachine(
     get vcpuStates() {
       return machine.vcpuStates;
     },
+    get times() {
+      return machine.times;
+    },
+    get result() {
+      return machine.result;
+    },
+    get guestTime() {
+      return machine.guestTime;
+    },
+    get resetPath() {
+      return machine.resetPath;
+    },
     async run(runOpts?: RunOptions) {
       try {
         progress?.start();
@@ -366,6 +438,10 @@ export async function createMachine(
     },
     pause: () => machine.pause(),
     resume: () => machine.resume(),
+    stop: () => machine.stop(),
+    reset: () => machine.reset(),
+    stats: () => machine.stats(),
+    events: () => events.read(),
     onStateChange: (listener) => machine.onStateChange(listener),
     close,
     [Symbol.dispose]: close,

@@ -167,19 +167,7 @@ export class RunLoop {
 
   /** This vCPU's numbers, as plain data (what a worker posts back). */
   workerStats(devices: DeviceStats[]): WorkerStats {
-    const c = this.counters;
-    return {
-      vcpu: {
-        vcpu: this.vcpu.index,
-        runs: c.runs,
-        exits: c.exitsByName(),
-        guest_ns: c.guestNs,
-        vmm_ns: c.vmmNs,
-      },
-      devices,
-      unclaimed: [...c.unclaimed],
-      forwarded: c.forwarded,
-    };
+    return this.counters.workerStats(this.vcpu.index, devices);
   }
 
   #loop(sliceOnKick: boolean): LoopOutcome | null {

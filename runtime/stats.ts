@@ -5,6 +5,11 @@
  *
  * Counting is a typed-array increment per exit; time is two vDSO clock_gettime calls per
  * exit (~60 ns each through FFI here, ~1% of a trapping exit).
+ *
+ * Each vCPU's counters live in a SharedArrayBuffer its thread hands to the machine when it
+ * is ready, so the machine's thread reads them while the guest runs (a control API's live
+ * stats) without stopping the vCPU: plain loads of numbers a single thread writes, which
+ * at worst are one exit behind.
  */
 import { KVM_EXIT_NAMES } from "./kvm/abi.ts";
 
@@ -48,19 +53,71 @@ export interface RunStats {
   vcpus: VcpuStats[];
 }
 
-/** Raw counters a run loop keeps (one per vCPU worker). */
+const EXIT_SLOTS = 64;
+const UNCLAIMED_SLOTS = 5;
+const SCALARS = 4; // runs, forwarded, guest ns, vmm ns
+const FIXED_SLOTS = EXIT_SLOTS + UNCLAIMED_SLOTS + SCALARS;
+
+/** Raw counters a run loop keeps (one per vCPU), in shared memory (`buffer`). */
 export class Counters {
-  readonly exits = new Float64Array(64);
+  readonly buffer: SharedArrayBuffer;
+  readonly exits: Float64Array;
+  /** pio read, pio write, mmio read, mmio write, write to read-only memory */
+  readonly unclaimed: Float64Array;
   /** [device * 2 + 0] PIO, [device * 2 + 1] MMIO. */
   readonly device: Float64Array;
-  /** pio read, pio write, mmio read, mmio write, write to read-only memory */
-  readonly unclaimed = new Float64Array(5);
-  runs = 0;
-  forwarded = 0;
-  guestNs = 0;
-  vmmNs = 0;
-  constructor(deviceCount: number) {
-    this.device = new Float64Array(Math.max(1, deviceCount * 2));
+  readonly #scalars: Float64Array;
+
+  /** New counters for `deviceCount` devices, or a view of counters another thread keeps. */
+  constructor(deviceCount: number, buffer?: SharedArrayBuffer) {
+    this.buffer = buffer ??
+      new SharedArrayBuffer((FIXED_SLOTS + Math.max(1, deviceCount * 2)) * 8);
+    const all = new Float64Array(this.buffer);
+    this.exits = all.subarray(0, EXIT_SLOTS);
+    this.unclaimed = all.subarray(EXIT_SLOTS, EXIT_SLOTS + UNCLAIMED_SLOTS);
+    this.#scalars = all.subarray(EXIT_SLOTS + UNCLAIMED_SLOTS, FIXED_SLOTS);
+    this.device = all.subarray(FIXED_SLOTS);
+  }
+
+  get runs(): number {
+    return this.#scalars[0];
+  }
+  set runs(n: number) {
+    this.#scalars[0] = n;
+  }
+  get forwarded(): number {
+    return this.#scalars[1];
+  }
+  set forwarded(n: number) {
+    this.#scalars[1] = n;
+  }
+  get guestNs(): number {
+    return this.#scalars[2];
+  }
+  set guestNs(n: number) {
+    this.#scalars[2] = n;
+  }
+  get vmmNs(): number {
+    return this.#scalars[3];
+  }
+  set vmmNs(n: number) {
+    this.#scalars[3] = n;
+  }
+
+  /** This vCPU's numbers as plain data (`devices`: vCPU 0's device set's, else none). */
+  workerStats(vcpu: number, devices: DeviceStats[]): WorkerStats {
+    return {
+      vcpu: {
+        vcpu,
+        runs: this.runs,
+        exits: this.exitsByName(),
+        guest_ns: this.guestNs,
+        vmm_ns: this.vmmNs,
+      },
+      devices,
+      unclaimed: [...this.unclaimed],
+      forwarded: this.forwarded,
+    };
   }
 
   exitsByName(): Record<string, number> {
@@ -144,4 +201,35 @@ export function formatStats(s: RunStats): string {
   );
   if (s.forwarded > 0) lines.push(`AP exits forwarded to vCPU 0: ${s.forwarded}`);
   return lines.join("\n");
+}
+
+/**
+ * The numbers of a run in progress, from each vCPU's shared counters (`buffers`, by vCPU;
+ * a vCPU not yet ready has none) and vCPU 0's answer to a `device-stats` call (`devices`,
+ * which may be a few ms old; null when it could not answer: then each device of the Plan
+ * is listed without model counters). Every exit count, the devices' too, comes from the
+ * shared counters, so the numbers agree with each other.
+ */
+export function liveStats(
+  buffers: readonly (SharedArrayBuffer | undefined)[],
+  devices: DeviceStats[] | null,
+  planDevices: readonly { id: string; kind: string }[],
+  wallMs: number,
+): RunStats {
+  const parts: WorkerStats[] = [];
+  buffers.forEach((buffer, i) => {
+    if (!buffer) return;
+    const c = new Counters(0, buffer);
+    const listed = devices ?? planDevices.map((d) => ({ id: d.id, kind: d.kind, model: {} }));
+    // vCPU 0's counters count every device's exits (the APs' are forwarded to it).
+    const own = i !== 0 ? [] : listed.map((d, k) => ({
+      id: d.id,
+      kind: d.kind,
+      pio_exits: c.device[k * 2] ?? 0,
+      mmio_exits: c.device[k * 2 + 1] ?? 0,
+      model: d.model,
+    }));
+    parts.push(c.workerStats(i, own));
+  });
+  return mergeStats(parts, wallMs);
 }

@@ -28,8 +28,14 @@ async function script(shell: string): Promise<string> {
   return file;
 }
 
-async function sh(cmd: string, args: string[]): Promise<string> {
-  const out = await new Deno.Command(cmd, { args, cwd: root, stdout: "piped", stderr: "piped" })
+async function sh(cmd: string, args: string[], env?: Record<string, string>): Promise<string> {
+  const out = await new Deno.Command(cmd, {
+    args,
+    cwd: root,
+    env,
+    stdout: "piped",
+    stderr: "piped",
+  })
     .output();
   const text = new TextDecoder().decode(out.stdout);
   if (out.code !== 0) {
@@ -52,7 +58,7 @@ Deno.test("completions: bash completes commands, flags, flag values, codes and f
     // Each case: the words on the line (the last is the one being completed).
     const cases: [string[], string[]][] = [
       [["vmdesc", "ch"], ["check"]],
-      [["vmdesc", "c"], ["check", "completions"]],
+      [["vmdesc", "c"], ["check", "ctl", "completions"]],
       [["vmdesc", "--no-color", "ex"], ["explain"]],
       [["vmdesc", "--v"], ["--version"]],
       [["vmdesc", "plan", "--f"], ["--format"]],
@@ -127,6 +133,71 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+/**
+ * A runtime directory holding one live control socket, `web1` (as `vmdesc boot
+ * --api-sock web1` would leave it), for `vmdesc ctl`'s machine-name completion.
+ */
+async function withMachineSocket(fn: (xdg: string) => Promise<void>): Promise<void> {
+  const xdg = await Deno.makeTempDir({ prefix: "vmdesc-xdg-" });
+  await Deno.mkdir(`${xdg}/vmdesc`, { mode: 0o700 });
+  const listener = Deno.listen({ transport: "unix", path: `${xdg}/vmdesc/web1.sock` });
+  try {
+    await fn(xdg);
+  } finally {
+    listener.close();
+    await Deno.remove(xdg, { recursive: true });
+  }
+}
+
+Deno.test("completions: ctl completes running machines' names, then its commands", async () => {
+  const file = await script("bash");
+  try {
+    await withMachineSocket(async (xdg) => {
+      const cases: [string[], string[]][] = [
+        [["vmdesc", "ct"], ["ctl"]],
+        [["vmdesc", "ctl", "we"], ["web1"]],
+        [["vmdesc", "ctl", "web1", "st"], ["stats", "stop"]],
+        [["vmdesc", "ctl", "--format", "json", "web1", "p"], ["plan", "pause"]],
+        [["vmdesc", "ctl", "web1", "pause", ""], []],
+        [["vmdesc", "ctl", "web1", "--format", ""], ["text", "json"]],
+        [["vmdesc", "ps", "--f"], ["--format"]],
+      ];
+      const calls = cases.map(([words]) =>
+        `COMP_WORDS=(${words.map((w) => `'${w}'`).join(" ")}); COMP_CWORD=${words.length - 1}; ` +
+        `COMPREPLY=(); _vmdesc; printf '%s\\n' "\${COMPREPLY[@]}"; echo '--'`
+      );
+      const out = await sh("bash", [
+        "--norc",
+        "--noprofile",
+        "-c",
+        `source '${file}'\n${calls.join("\n")}`,
+      ], { XDG_RUNTIME_DIR: xdg });
+      const blocks = out.split("--\n").map((b) => b.split("\n").filter((l) => l));
+      cases.forEach(([words, want], i) => equal(blocks[i], want, words.join(" ")));
+    });
+  } finally {
+    await Deno.remove(file);
+  }
+  if (fish === null) return;
+  const fishFile = await script("fish");
+  try {
+    await withMachineSocket(async (xdg) => {
+      const ask = async (line: string) =>
+        (await sh(fish!, ["--no-config", "-c", `source '${fishFile}'; complete -C '${line}'`], {
+          XDG_RUNTIME_DIR: xdg,
+        })).split("\n").filter((l) => l).map((l) => l.split("\t")[0]);
+      equal(await ask("vmdesc ctl we"), ["web1"], "fish: vmdesc ctl we");
+      equal(
+        (await ask("vmdesc ctl web1 st")).sort(),
+        ["stats", "stop"],
+        "fish: vmdesc ctl web1 st",
+      );
+    });
+  } finally {
+    await Deno.remove(fishFile);
+  }
 });
 
 if (fish === null || zsh === null) {

@@ -76,6 +76,10 @@ export const GUESTS: Readonly<Record<string, GuestSpec>> = {
     summary: "ACPI S5 through the FADT's sleep registers (cmdline try=s3 first)",
     sources: ["poweroff.c"],
   },
+  ticker: {
+    summary: "prints tick N, kvmclock, TSC and spins every ms= ms (count= lines, else forever)",
+    sources: ["ticker.c"],
+  },
   "bar-size": {
     summary: "sizes BARs, toggles COMMAND via ECAM (cmdline ecam= buses=)",
     sources: ["bar_size.c"],

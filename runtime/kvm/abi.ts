@@ -130,6 +130,33 @@ export const KVM_MP_STATE = layout("struct kvm_mp_state", 4, {
   mp_state: [0, 4],
 });
 
+/** The VM's kvmclock (KVM_GET_CLOCK / KVM_SET_CLOCK): guest nanoseconds. */
+export const KVM_CLOCK_DATA = layout("struct kvm_clock_data", 48, {
+  clock: [0, 8],
+  flags: [8, 4],
+  realtime: [16, 8],
+  host_tsc: [24, 8],
+});
+
+/** KVM_GET_MSRS / KVM_SET_MSRS: a header followed by `nmsrs` kvm_msr_entry. */
+export const KVM_MSRS = layout("struct kvm_msrs", 8, {
+  nmsrs: [0, 4],
+  entries: [8, 16, 0],
+});
+
+export const KVM_MSR_ENTRY = layout("struct kvm_msr_entry", 16, {
+  index: [0, 4],
+  data: [8, 8],
+});
+
+/** A vCPU (or device) attribute: KVM_{HAS,GET,SET}_DEVICE_ATTR; `addr` points at the value. */
+export const KVM_DEVICE_ATTR = layout("struct kvm_device_attr", 24, {
+  flags: [0, 4],
+  group: [4, 4],
+  attr: [8, 8],
+  addr: [16, 8],
+});
+
 /** The shared vCPU page (mmap of the vCPU fd). Exit unions start at offset 32. */
 export const KVM_RUN_STRUCT = layout("struct kvm_run", 2352, {
   request_interrupt_window: [0, 1],
@@ -185,6 +212,20 @@ export const KVM_SIGNAL_MSI = iow(0xa5, KVM_MSI.size);
 export const KVM_GET_MP_STATE = ior(0x98, KVM_MP_STATE.size);
 export const KVM_SET_MP_STATE = iow(0x99, KVM_MP_STATE.size);
 export const KVM_GET_TSC_KHZ = io(0xa3);
+export const KVM_SET_CLOCK = iow(0x7b, KVM_CLOCK_DATA.size);
+export const KVM_GET_CLOCK = ior(0x7c, KVM_CLOCK_DATA.size);
+export const KVM_GET_MSRS = iowr(0x88, KVM_MSRS.size);
+export const KVM_SET_MSRS = iow(0x89, KVM_MSRS.size);
+export const KVM_KVMCLOCK_CTRL = io(0xad);
+export const KVM_SET_DEVICE_ATTR = iow(0xe1, KVM_DEVICE_ATTR.size);
+export const KVM_GET_DEVICE_ATTR = iow(0xe2, KVM_DEVICE_ATTR.size);
+export const KVM_HAS_DEVICE_ATTR = iow(0xe3, KVM_DEVICE_ATTR.size);
+
+/** vCPU attribute group and attribute of the guest's TSC offset (Linux 5.16+). */
+export const KVM_VCPU_TSC_CTRL = 0;
+export const KVM_VCPU_TSC_OFFSET = 0;
+/** The time-stamp counter MSR (asm/msr-index.h; not in the uapi headers). */
+export const MSR_IA32_TSC = 0x10;
 
 export const KVM_API_VERSION = 12;
 
@@ -200,9 +241,12 @@ export const KVM_CAP = {
   PIT2: 33,
   SET_IDENTITY_MAP_ADDR: 37,
   GET_TSC_KHZ: 61,
+  ADJUST_CLOCK: 39,
   MAX_VCPUS: 66,
+  KVMCLOCK_CTRL: 76,
   SIGNAL_MSI: 77,
   READONLY_MEM: 81,
+  VCPU_ATTRIBUTES: 127,
   IMMEDIATE_EXIT: 136,
 } as const;
 export type CapName = keyof typeof KVM_CAP;

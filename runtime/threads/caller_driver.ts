@@ -17,16 +17,16 @@
  * tick, and then the event loop turns at once, so their listeners run without delay.
  *
  * Paused, the vCPU is simply not run: the tick timer is stopped and the event loop is free
- * (and kept alive) until resume(), a stop or the deadline.
+ * (and kept alive) until resume() or a stop (paused time does not count toward the timeout).
  */
 import type { PolledInput } from "../devices/device.ts";
 import { ThreadTimer } from "../host/thread_timer.ts";
 import { HostError, KICK_SIGNAL, libc } from "../host/libc.ts";
 import { failureOf, RuntimeError } from "../errors.ts";
 import { VcpuRequest } from "../lifecycle.ts";
-import { kickVcpu, request } from "./control.ts";
+import { kickVcpu, request, type VcpuCall } from "./control.ts";
 import type { DriverAttach, DriverEnd, DriverRun, VcpuDriver } from "./driver.ts";
-import { VcpuThread } from "./vcpu_thread.ts";
+import { type CallAnswer, VcpuThread } from "./vcpu_thread.ts";
 
 /**
  * How often the timer takes the vCPU out of KVM_RUN (ms). One exit and a few µs per tick
@@ -91,7 +91,7 @@ export class CallerDriver implements VcpuDriver {
         vmFd: vm.vmFd,
         memory: vm.memory,
         stdinDevice: a.stdinDevice,
-      }, a.routes);
+      }, { ...a.routes, reply: () => {} }); // calls are run directly (call() below)
       // No thread id: the machine's requests come from this very thread, which is then not
       // in KVM_RUN; immediate_exit alone keeps it from entering.
       this.#thread.ready(false);
@@ -146,7 +146,7 @@ export class CallerDriver implements VcpuDriver {
           tick = null;
           paused = true;
           thread.enterPaused();
-          await this.#paused(r);
+          await this.#paused();
           if (r.closed()) return;
           paused = false;
           if (request(ctl) !== VcpuRequest.run) continue; // stopped while paused
@@ -164,7 +164,7 @@ export class CallerDriver implements VcpuDriver {
         const bytes = input?.read();
         if (bytes) thread.deliver(bytes);
         const now = performance.now();
-        if (now >= r.deadline) {
+        if (now >= r.deadline()) {
           r.onDeadline(); // the machine asks for stop: seen at the top
           continue;
         }
@@ -189,21 +189,26 @@ export class CallerDriver implements VcpuDriver {
   }
 
   /**
-   * Waits while the machine is paused: until the REQUEST word changes (requestChanged()
-   * wakes this) or the deadline passes. A ref'd timer keeps the event loop alive, as the
-   * workers keep it alive in the other driver.
+   * Waits while the machine is paused, until the REQUEST word changes (requestChanged()
+   * wakes this); paused time does not count toward the timeout. A ref'd timer keeps the
+   * event loop alive, as the workers keep it alive in the other driver.
    */
-  #paused(r: DriverRun): Promise<void> {
+  #paused(): Promise<void> {
     return new Promise<void>((resolve) => {
-      const wait = r.deadline === Infinity
-        ? setInterval(() => {}, 1 << 30)
-        : setTimeout(r.onDeadline, Math.max(0, r.deadline - performance.now()));
+      const wait = setInterval(() => {}, 1 << 30);
       this.#wake = () => {
         this.#wake = null;
-        clearTimeout(wait);
+        clearInterval(wait);
         resolve();
       };
     });
+  }
+
+  /** This thread is vCPU 0's: the call runs now (the vCPU is not inside KVM_RUN). */
+  call(call: VcpuCall): Promise<CallAnswer> {
+    const thread = this.#thread;
+    if (!thread) return Promise.resolve({ ok: false, error: "no vCPU thread" });
+    return Promise.resolve(thread.call(call));
   }
 
   requestChanged(): void {

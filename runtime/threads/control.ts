@@ -7,22 +7,27 @@
  *
  * Int32 words:
  *   REQUEST     what the machine asks of every vCPU thread (VcpuRequest: hold, run, pause,
- *               stop); written by the machine only. Threads at the start gate wait on it.
+ *               stop); written by the machine only.
  *   CHANGES     bumped (and notified) by a vCPU thread at each move of its state word
- *   WAKE        bumped (and notified) whenever a paused thread must look again: a new
- *               REQUEST, or an AP posting to the mailbox; paused threads wait on it
+ *   WAKE        bumped (and notified) whenever a waiting thread must look again: a new
+ *               REQUEST, an AP posting to the mailbox, a call; threads at the start gate
+ *               and parked threads wait on it
  *   MB_LOCK     AP → vCPU 0 device mailbox: 0 free, 1 taken
  *   MB_STATE    0 idle, 1 request posted, 2 answer ready
  *   MB_*        the request: space (0 pio, 1 mmio), address (lo/hi), size, is_write, value
  *   IN_HEAD     stdin ring: bytes written by the machine's thread (monotonic)
  *   IN_TAIL     stdin ring: bytes consumed by vCPU 0 (monotonic)
+ *   CALL_SEQ    machine → vCPU 0 calls (work on the device models, e.g. a live stats
+ *               snapshot): the number of the call posted last (monotonic)
+ *   CALL_DONE   the number of the last call vCPU 0 took
+ *   CALL_LEN    length of the posted call's JSON in the call buffer
  * BigInt64 words: the pthread_t of each vCPU thread (0 until published; never published
  *   for a vCPU run on the machine's own thread, which is never in KVM_RUN when the
  *   machine writes a request).
  * Int32 words: the kernel thread id of each vCPU worker (0 until published), so the
  *   machine can tell when the thread is gone.
  * Int32 words: each vCPU thread's state (VcpuState).
- * Then the stdin ring bytes.
+ * Then the stdin ring bytes, then the call buffer (the posted call's JSON).
  */
 import { MAX_CPUS } from "../../plan/limits.ts";
 import { VCPU_STATE_NAMES, vcpuCanMove, VcpuRequest, type VcpuState } from "../lifecycle.ts";
@@ -42,6 +47,9 @@ export const MB_VALUE = 9;
 export const IN_HEAD = 10;
 export const IN_TAIL = 11;
 export const WAKE = 12;
+export const CALL_SEQ = 13;
+export const CALL_DONE = 14;
+export const CALL_LEN = 15;
 const INT_WORDS = 16;
 
 export const MB_IDLE = 0;
@@ -49,11 +57,14 @@ export const MB_REQUEST = 1;
 export const MB_ANSWER = 2;
 
 export const IN_RING_SIZE = 64 * 1024;
+/** Room for one call's JSON (a call names an operation and a few arguments). */
+export const CALL_BUF_SIZE = 16 * 1024;
 
 const TIDS_OFFSET = INT_WORDS * 4;
 const KERNEL_TIDS_OFFSET = TIDS_OFFSET + MAX_CPUS * 8;
 const STATES_OFFSET = KERNEL_TIDS_OFFSET + MAX_CPUS * 4;
 const RING_OFFSET = STATES_OFFSET + MAX_CPUS * 4;
+const CALL_OFFSET = RING_OFFSET + IN_RING_SIZE;
 
 export interface Control {
   sab: SharedArrayBuffer;
@@ -64,10 +75,11 @@ export interface Control {
   /** One word per vCPU: its VcpuState. */
   states: Int32Array;
   ring: Uint8Array;
+  call: Uint8Array;
 }
 
 export function createControl(): SharedArrayBuffer {
-  return new SharedArrayBuffer(RING_OFFSET + IN_RING_SIZE);
+  return new SharedArrayBuffer(CALL_OFFSET + CALL_BUF_SIZE);
 }
 
 export function viewControl(sab: SharedArrayBuffer): Control {
@@ -78,6 +90,7 @@ export function viewControl(sab: SharedArrayBuffer): Control {
     kernelTids: new Int32Array(sab, KERNEL_TIDS_OFFSET, MAX_CPUS),
     states: new Int32Array(sab, STATES_OFFSET, MAX_CPUS),
     ring: new Uint8Array(sab, RING_OFFSET, IN_RING_SIZE),
+    call: new Uint8Array(sab, CALL_OFFSET, CALL_BUF_SIZE),
   };
 }
 
@@ -158,12 +171,6 @@ export function enterVcpuState(c: Control, index: number, to: VcpuState): void {
   Atomics.notify(c.i32, CHANGES);
 }
 
-/** Blocks while REQUEST is `req` (a thread at the start gate; notified on every change). */
-export function waitWhileRequest(c: Control, req: VcpuRequest): VcpuRequest {
-  Atomics.wait(c.i32, REQUEST, req);
-  return request(c);
-}
-
 /**
  * A paused thread's wait: read `wakeCount` first, look at REQUEST (and the mailbox), then
  * `waitForWake` with what was read, so a wake that came in between is never lost.
@@ -204,4 +211,41 @@ export function ringTake(c: Control): Uint8Array | null {
   for (let i = 0; i < out.length; i++) out[i] = c.ring[(tail + i) % IN_RING_SIZE];
   Atomics.store(c.i32, IN_TAIL, head);
   return out;
+}
+
+// ── calls (machine's thread → vCPU 0) ────────────────────────────────────────────────
+
+/** What the machine asks vCPU 0 to do on its device models (threads/vcpu_thread.ts runs it). */
+export interface VcpuCall {
+  op: string;
+  args?: unknown;
+}
+
+const callEncoder = new TextEncoder();
+const callDecoder = new TextDecoder();
+
+/**
+ * Machine's thread: posts `call` for vCPU 0 and returns its number (the answer comes back
+ * with it). One call at a time: the caller waits for the answer before posting another.
+ * The caller then kicks vCPU 0 (running) or it sees the call when woken (parked).
+ */
+export function postCall(c: Control, call: VcpuCall): number {
+  const bytes = callEncoder.encode(JSON.stringify(call));
+  if (bytes.length > CALL_BUF_SIZE) throw new RangeError(`call ${call.op}: arguments too large`);
+  c.call.set(bytes);
+  Atomics.store(c.i32, CALL_LEN, bytes.length);
+  const seq = Atomics.add(c.i32, CALL_SEQ, 1) + 1;
+  wakeParked(c);
+  return seq;
+}
+
+/** vCPU 0: the call posted and not yet taken, or null. */
+export function takeCall(c: Control): { seq: number; call: VcpuCall } | null {
+  const seq = Atomics.load(c.i32, CALL_SEQ);
+  if (seq === Atomics.load(c.i32, CALL_DONE)) return null;
+  const len = Atomics.load(c.i32, CALL_LEN);
+  // Copied out of the shared buffer first: TextDecoder refuses shared memory.
+  const call = JSON.parse(callDecoder.decode(c.call.slice(0, len))) as VcpuCall;
+  Atomics.store(c.i32, CALL_DONE, seq);
+  return { seq, call };
 }

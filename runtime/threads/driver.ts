@@ -15,15 +15,15 @@
 import type { Vm } from "../kvm/vm.ts";
 import type { InputSource } from "../devices/device.ts";
 import type { HostFailure } from "../errors.ts";
-import type { Control } from "./control.ts";
-import type { VcpuEnd, VcpuRoutes } from "./vcpu_thread.ts";
+import type { Control, VcpuCall } from "./control.ts";
+import type { CallAnswer, MachineRoutes, VcpuEnd } from "./vcpu_thread.ts";
 
 /** What the machine's thread hands the vCPU threads. */
 export interface DriverAttach {
   vm: Vm;
   ctl: Control;
-  /** Where guest output and warnings go (called on the machine's thread). */
-  routes: VcpuRoutes;
+  /** Where guest output, warnings, state moves and counters go (on the machine's thread). */
+  routes: MachineRoutes;
   /** Device id that gets `stdin`, or null. */
   stdinDevice: string | null;
 }
@@ -37,8 +37,12 @@ export type DriverEnd =
 /** What a run needs from the machine. */
 export interface DriverRun {
   stdin: InputSource | null;
-  /** performance.now() at which the run times out, or Infinity. */
-  deadline: number;
+  /**
+   * performance.now() at which the run times out as things stand, or Infinity (no
+   * timeout, or paused: paused time does not count, so the deadline moves on by the
+   * length of every pause; look again after a resume).
+   */
+  deadline(): number;
   /** The deadline passed: the machine stops the vCPUs. */
   onDeadline(): void;
   /** A vCPU thread ended (in the order they end). */
@@ -64,6 +68,12 @@ export interface VcpuDriver {
    * the ones inside KVM_RUN, wake the parked ones).
    */
   requestChanged(): void;
+  /**
+   * Has vCPU 0 run `call` on its device models (vcpu_thread.ts VCPU0_CALLS) and answers
+   * what it returned; `{ ok: false }` when no vCPU 0 thread can take it now (ended, not
+   * built) or it did not answer within `timeoutMs`.
+   */
+  call(call: VcpuCall, timeoutMs: number): Promise<CallAnswer>;
   /**
    * Ends the vCPU threads and releases what the driver holds; returns only once none of
    * them can touch the VM any more (the machine releases it next). Idempotent.

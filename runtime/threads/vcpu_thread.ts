@@ -9,6 +9,14 @@
  *   and has the models flush buffered output (the machine kicks it every 100 ms for that).
  * - Output and warnings leave through the routes the driver gives: postMessage from a
  *   worker, a direct call on the caller's thread.
+ * - The thread's counters (stats.ts) are shared memory, handed to the machine when the
+ *   thread is ready, so the machine reads them live.
+ * - vCPU 0 answers the machine's calls (control.ts `postCall`): work on the device models
+ *   the machine's thread cannot do itself, because the models live here. It takes them
+ *   when kicked, while parked and at the start gate. `device-stats` (the models' own
+ *   counters, for live stats) is the one call so far; an operation on one device while the
+ *   machine is paused (a block device's backing file swapped) is one more entry in
+ *   VCPU0_CALLS.
  * - The thread's state word (lifecycle.ts) moves only here: starting → ready → running ⇄
  *   paused → exited.
  */
@@ -26,9 +34,10 @@ import {
   enterVcpuState,
   request,
   ringTake,
+  takeCall,
+  type VcpuCall,
   vcpuState,
   waitForWake,
-  waitWhileRequest,
   wakeCount,
 } from "./control.ts";
 
@@ -47,14 +56,34 @@ export interface VcpuThreadInit {
   stdinDevice: string | null;
 }
 
-/** Where what a vCPU thread produces goes. */
-export interface VcpuRoutes {
+/** Where what a vCPU thread produces goes (the machine's side: threads/driver.ts). */
+export interface MachineRoutes {
   /** Guest output by device id. The bytes are the thread's to give away (a copy). */
   output(deviceId: string, bytes: Uint8Array): void;
   warn(message: string): void;
   /** vCPU `index` moved to `state` (after its control-block word says so). */
   state(index: number, state: VcpuState): void;
+  /** vCPU `index`'s counters, shared memory the machine may read at any time (once, at ready). */
+  counters(index: number, buffer: SharedArrayBuffer): void;
 }
+
+/** The machine's routes plus where vCPU 0's answers to calls go (the driver's business). */
+export interface VcpuRoutes extends MachineRoutes {
+  /** vCPU 0's answer to the machine's call number `seq`. */
+  reply(seq: number, answer: CallAnswer): void;
+}
+
+/** What a call returns: its result, or why it failed. */
+export type CallAnswer = { ok: true; value: unknown } | { ok: false; error: string };
+
+/**
+ * The calls vCPU 0 answers, by operation. Each runs on vCPU 0's thread, between exits or
+ * while parked, with the device models at rest.
+ */
+const VCPU0_CALLS: Record<string, (thread: VcpuThread, args: unknown) => unknown> = {
+  /** Every model's counters and exits, now (live stats). */
+  "device-stats": (t) => t.devices?.stats(t.loop) ?? [],
+};
 
 /** How a vCPU thread's run ended, as plain data (what a worker posts back). */
 export interface VcpuEnd {
@@ -116,6 +145,7 @@ export class VcpuThread {
             const bytes = ringTake(ctl);
             if (bytes) devices.deliver(bytes);
             devices.flush();
+            thread?.serveCall();
           }
           : undefined,
       });
@@ -124,7 +154,27 @@ export class VcpuThread {
       devices?.close();
       throw e;
     }
-    return new VcpuThread(vcpu.index, loop, devices, ctl, routes);
+    const thread: VcpuThread = new VcpuThread(vcpu.index, loop, devices, ctl, routes);
+    return thread;
+  }
+
+  /** Runs one call on this thread (vCPU 0; an AP has no models to call). */
+  call(call: VcpuCall): CallAnswer {
+    const fn = Object.hasOwn(VCPU0_CALLS, call.op) ? VCPU0_CALLS[call.op] : null;
+    if (!fn) return { ok: false, error: `no call named '${call.op}'` };
+    if (this.#finished) return { ok: false, error: "the vCPU thread has ended" };
+    try {
+      return { ok: true, value: fn(this, call.args) };
+    } catch (e) {
+      return { ok: false, error: (e as Error)?.message ?? String(e) };
+    }
+  }
+
+  /** vCPU 0: answers the machine's call, if one is posted. */
+  serveCall(): void {
+    if (this.index !== 0) return;
+    const posted = takeCall(this.#ctl);
+    if (posted) this.#routes.reply(posted.seq, this.call(posted.call));
   }
 
   /**
@@ -138,6 +188,7 @@ export class VcpuThread {
       Atomics.store(this.#ctl.kernelTids, this.index, libc().gettid());
       Atomics.store(this.#ctl.tids, this.index, BigInt.asIntN(64, pthreadSelf()));
     }
+    this.#routes.counters(this.index, this.loop.counters.buffer);
     this.#enter(VcpuState.ready);
   }
 
@@ -165,8 +216,7 @@ export class VcpuThread {
   runToEnd(): VcpuEnd {
     const ctl = this.#ctl;
     try {
-      let req = request(ctl);
-      while (req === VcpuRequest.hold) req = waitWhileRequest(ctl, VcpuRequest.hold);
+      let req = this.#wait(VcpuRequest.hold);
       if (req === VcpuRequest.stop) {
         return this.finish({ reason: "stopped", message: "stopped before start" });
       }
@@ -178,7 +228,7 @@ export class VcpuThread {
         if (req === VcpuRequest.stop) return this.finish(STOPPED);
         if (req === VcpuRequest.pause) {
           this.enterPaused();
-          req = this.#parked();
+          req = this.#wait(VcpuRequest.pause);
           if (req === VcpuRequest.stop) return this.finish(STOPPED);
           this.enterRunning();
         }
@@ -189,15 +239,21 @@ export class VcpuThread {
     }
   }
 
-  /** Blocks while REQUEST is pause; returns the request that ended the pause. */
-  #parked(): VcpuRequest {
+  /**
+   * Blocks while REQUEST is `req` (hold: the start gate; pause: parked); returns the
+   * request that ended the wait. vCPU 0 still answers the machine's calls meanwhile, and,
+   * parked, an AP's access that was in flight when the pause came (the AP waits for it).
+   */
+  #wait(req: VcpuRequest): VcpuRequest {
     const ctl = this.#ctl;
     for (;;) {
       const seen = wakeCount(ctl);
-      const req = request(ctl);
-      if (req !== VcpuRequest.pause) return req;
-      // An AP that was mid-access when the pause came waits for vCPU 0's answer.
-      if (this.devices) this.loop.serveForwarded();
+      const now = request(ctl);
+      if (now !== req) return now;
+      if (this.devices) {
+        if (req === VcpuRequest.pause) this.loop.serveForwarded();
+        this.serveCall();
+      }
       waitForWake(ctl, seen);
     }
   }

@@ -14,10 +14,19 @@
  */
 import type { HostFailure } from "../errors.ts";
 import { RuntimeError } from "../errors.ts";
-import { allVcpusIn, kickVcpu, ringPush, waitForVcpus } from "./control.ts";
+import {
+  allVcpusIn,
+  kickVcpu,
+  postCall,
+  ringPush,
+  type VcpuCall,
+  vcpuState,
+  waitForVcpus,
+} from "./control.ts";
 import { VcpuState } from "../lifecycle.ts";
 import type { DriverAttach, DriverRun, VcpuDriver } from "./driver.ts";
 import type { WorkerInit, WorkerMessage } from "./worker_entry.ts";
+import type { CallAnswer } from "./vcpu_thread.ts";
 
 /** How often vCPU 0 is kicked to flush buffered device output (ms). */
 export const OUTPUT_TICK_MS = 100;
@@ -31,6 +40,12 @@ export class WorkerDriver implements VcpuDriver {
   #onMessage: ((index: number, m: WorkerMessage) => void) | null = null;
   /** Ends a run in progress when the driver is closed under it. */
   #endRun: (() => void) | null = null;
+  /** Arms the timeout again (the deadline moved: a resume). */
+  #armDeadline: (() => void) | null = null;
+  /** The call vCPU 0 is working on (one at a time) and the ones waiting for it. */
+  #calling: Promise<unknown> = Promise.resolve();
+  /** Settles the call in progress: vCPU 0's answer to call `seq`, or null: it ended. */
+  #answer: ((seq: number | null, answer: CallAnswer) => void) | null = null;
   #closed = false;
 
   private constructor(workers: Worker[]) {
@@ -78,8 +93,13 @@ export class WorkerDriver implements VcpuDriver {
           const m = ev.data;
           if (m.type === "output") a.routes.output(m.id, m.bytes);
           else if (m.type === "warn") a.routes.warn(m.message);
+          else if (m.type === "counters") a.routes.counters(i, m.buffer);
+          else if (m.type === "reply") this.#answer?.(m.seq, m.answer);
           else if (m.type === "state") {
             a.routes.state(i, m.state);
+            if (i === 0 && m.state === VcpuState.exited) {
+              this.#answer?.(null, { ok: false, error: "vCPU 0's thread has ended" });
+            }
             if (m.state === VcpuState.ready && --pending === 0) resolve();
           } else if (m.type === "error" && this.#onMessage === null) {
             const f = m.failure;
@@ -136,10 +156,24 @@ export class WorkerDriver implements VcpuDriver {
         }
       };
       this.#endRun = finish;
-      if (r.deadline !== Infinity) {
-        const t = setTimeout(r.onDeadline, Math.max(0, r.deadline - performance.now()));
-        cleanups.push(() => clearTimeout(t));
-      }
+      // The deadline moves while the machine is paused: the timer looks again when it
+      // fires early, and every resume (requestChanged) arms it again.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const arm = () => {
+        clearTimeout(timer);
+        const d = r.deadline();
+        if (d === Infinity) return;
+        timer = setTimeout(() => {
+          if (performance.now() >= r.deadline()) r.onDeadline();
+          else arm();
+        }, Math.max(0, d - performance.now()));
+      };
+      arm();
+      this.#armDeadline = arm;
+      cleanups.push(() => {
+        clearTimeout(timer);
+        this.#armDeadline = null;
+      });
       const kickBsp = () => kickVcpu(ctl, 0, vm.vcpus[0].runBytes);
       if (r.stdin) {
         cleanups.push(r.stdin.subscribe((bytes) => {
@@ -157,10 +191,39 @@ export class WorkerDriver implements VcpuDriver {
     });
   }
 
+  call(call: VcpuCall, timeoutMs: number): Promise<CallAnswer> {
+    const next = this.#calling.then(() => this.#callNow(call, timeoutMs));
+    this.#calling = next.catch(() => {});
+    return next;
+  }
+
+  /** Posts `call` to vCPU 0 (kicked out of KVM_RUN, or woken) and waits for the answer. */
+  #callNow(call: VcpuCall, timeoutMs: number): Promise<CallAnswer> {
+    const a = this.#a;
+    if (!a || this.#closed || vcpuState(a.ctl, 0) === VcpuState.exited) {
+      return Promise.resolve({ ok: false, error: "vCPU 0's thread has ended" });
+    }
+    return new Promise<CallAnswer>((resolve) => {
+      const seq = postCall(a.ctl, call);
+      const timer = setTimeout(
+        () => done({ ok: false, error: "vCPU 0 did not answer" }),
+        timeoutMs,
+      );
+      const done = (answer: CallAnswer) => {
+        clearTimeout(timer);
+        this.#answer = null;
+        resolve(answer);
+      };
+      this.#answer = (s, answer) => (s === seq || s === null) && done(answer);
+      kickVcpu(a.ctl, 0, a.vm.vcpus[0].runBytes);
+    });
+  }
+
   requestChanged(): void {
     const a = this.#a;
     if (!a) return;
     for (const v of a.vm.vcpus) kickVcpu(a.ctl, v.index, v.runBytes);
+    this.#armDeadline?.();
   }
 
   close(): void {

@@ -8,7 +8,9 @@
  *   worker → machine:        {type:"state"} at each move of its state word: "ready" once
  *                            its state is built (vCPU 0: the device models) and its
  *                            thread id published, then running/paused/exited;
+ *                            {type:"counters"} once, before "ready" (shared memory);
  *                            {type:"output"}, {type:"warn"} while running;
+ *                            {type:"reply"}: vCPU 0's answer to a call (control.ts);
  *                            {type:"done"} with the outcome and stats, or {type:"error"}.
  * Everything the machine asks after the init (run, pause, stop) goes through the control
  * block; the worker stays idle after "done" until it is terminated.
@@ -22,7 +24,7 @@ import { failureOf, type HostFailure } from "../errors.ts";
 import { enterVcpuState, viewControl } from "./control.ts";
 import { VcpuState } from "../lifecycle.ts";
 // Static, so the device models load while the machine's thread is still building the VM.
-import { type VcpuEnd, VcpuThread } from "./vcpu_thread.ts";
+import { type CallAnswer, type VcpuEnd, VcpuThread } from "./vcpu_thread.ts";
 
 export interface WorkerInit {
   index: number;
@@ -41,6 +43,8 @@ export interface WorkerInit {
 
 export type WorkerMessage =
   | { type: "state"; state: VcpuState }
+  | { type: "counters"; buffer: SharedArrayBuffer }
+  | { type: "reply"; seq: number; answer: CallAnswer }
   | { type: "output"; id: string; bytes: Uint8Array }
   | { type: "warn"; message: string }
   | { type: "done"; end: VcpuEnd }
@@ -80,6 +84,8 @@ function main(init: WorkerInit): void {
       output: (id, bytes) => post({ type: "output", id, bytes }),
       warn: (message) => post({ type: "warn", message }),
       state: (_index, state) => post({ type: "state", state }),
+      counters: (_index, buffer) => post({ type: "counters", buffer }),
+      reply: (seq, answer) => post({ type: "reply", seq, answer }),
     });
   } catch (e) {
     // starting → exited: this thread touches nothing of the VM from here on.
