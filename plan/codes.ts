@@ -83,6 +83,7 @@ export const CODES = {
   E1015: { severity: "error", title: "initrd does not fit" },
   E1016: { severity: "error", title: "payload does not fit in guest RAM" },
   E1017: { severity: "error", title: "serial output file cannot be opened" },
+  E1018: { severity: "error", title: "disk image cannot be opened" },
   // ── command line (raised by cli/) ────────────────────────────────────
   E2001: { severity: "error", title: "usage error" },
   E2002: { severity: "error", title: "cannot read an input file" },
@@ -95,6 +96,7 @@ export const CODES = {
   W0005: { severity: "warning", title: "unused constant" },
   W0006: { severity: "warning", title: "boot payload not found" },
   W0007: { severity: "warning", title: "setting overridden in the same block" },
+  W0008: { severity: "warning", title: "disk image not found" },
 } as const satisfies Record<string, CodeInfo>;
 
 export type Code = keyof typeof CODES;
