@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { DEVICE_MODELS } from "./registry.ts";
+import { DEVICE_MODELS, PCI_FUNCTION_DEVICES } from "./registry.ts";
 import { RuntimeError } from "../errors.ts";
 import { devicePlan, minimalPlan, recordingContext } from "./testing.ts";
 
@@ -15,7 +15,15 @@ Deno.test("registry: every v1 device kind builds from a Plan entry and closes", 
     }),
     devicePlan({ id: "pci_host", kind: "pci_host", ports: [{ base: 0xcf8, size: 8 }] }),
   ];
-  assert.deepEqual([...DEVICE_MODELS.keys()].sort(), ["debug_exit", "i8042", "pci_host", "serial"]);
+  assert.deepEqual([...DEVICE_MODELS.keys()].sort(), [
+    "debug_exit",
+    "i8042",
+    "pci_host",
+    "serial",
+    "virtio_blk",
+    "virtio_rng",
+  ]);
+  assert.deepEqual([...PCI_FUNCTION_DEVICES.keys()].sort(), ["virtio_blk", "virtio_rng"]);
   for (const entry of entries) {
     const dev = DEVICE_MODELS.get(entry.kind)!(entry, recordingContext(), plan);
     assert.equal(dev.id, entry.id);
@@ -27,7 +35,8 @@ Deno.test("registry: every v1 device kind builds from a Plan entry and closes", 
 });
 
 Deno.test("registry: a hand-written Plan entry without ports is E1006, not a crash", () => {
-  for (const kind of ["serial", "debug_exit", "i8042"]) {
+  // (The virtio kinds without their `virtio` entry or MMIO page too.)
+  for (const kind of ["serial", "debug_exit", "i8042", "virtio_blk", "virtio_rng"]) {
     assert.throws(
       () =>
         DEVICE_MODELS.get(kind)!(devicePlan({ id: kind, kind }), recordingContext(), minimalPlan()),

@@ -200,6 +200,25 @@ export class GuestMemory {
   }
 
   /**
+   * Views of [gpa, gpa+len), one per memslot it crosses, or null when part of it is outside
+   * the memslots (of this memory: devices get the RAM-only form).
+   */
+  views(gpa: number, len: number): Uint8Array<ArrayBuffer>[] | null {
+    const out: Uint8Array<ArrayBuffer>[] = [];
+    let at = gpa;
+    const end = gpa + len;
+    while (at < end) {
+      const r = this.#find(at);
+      if (!r) return null;
+      const o = at - r.info.guestPhys;
+      const n = Math.min(end - at, r.info.size - o);
+      out.push(r.bytes.subarray(o, o + n));
+      at += n;
+    }
+    return out;
+  }
+
+  /**
    * Walks [gpa, gpa+len) region by region: `fn(bytes, offset, n, done)` for each piece, the
    * region's view, where in it, how long, and how much came before. Throws RangeError
    * outside memslots.
