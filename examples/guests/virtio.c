@@ -312,7 +312,7 @@ static int mmio_from_acpi(struct vdev *d, uint16_t type) {
   for (uint32_t a = s; (a = find_bytes(a, e, "LNRO0005", 8)) != 0; a += 8) {
     uint32_t base = 0, irq = 0xffffffffu;
     int level = 0, low = 0;
-    for (uint32_t p = a + 8; p + 12 < e && p < a + 160; p++) {
+    for (uint32_t p = a + 8; p + 9 <= e && p < a + 160; p++) {
       if (!base && mmio_read8(p) == 0x86 && mmio_read16(p + 1) == 9) base = mmio_read32(p + 4);
       if (irq == 0xffffffffu && mmio_read8(p) == 0x89 && mmio_read16(p + 1) >= 6) {
         uint8_t flags = mmio_read8(p + 3);
