@@ -84,6 +84,11 @@ export const GUESTS: Readonly<Record<string, GuestSpec>> = {
     sources: ["virtio_rng.c", "virtio.c", "virtio_irq.S"],
     inputs: ["virtio.h"],
   },
+  "virtio-hostile": {
+    summary: "breaks one virtio rule (attack=NAME) and checks the device's documented answer",
+    sources: ["virtio_hostile.c", "virtio.c", "virtio_irq.S"],
+    inputs: ["virtio.h"],
+  },
   "bar-size": {
     summary: "sizes BARs, toggles COMMAND via ECAM (cmdline ecam= buses=)",
     sources: ["bar_size.c"],

@@ -482,7 +482,7 @@ static struct {
   uint8_t used[6 + 8 * VQ_MAX] __attribute__((aligned(64)));
 } ring;
 
-static int queue_setup(struct vdev *d) {
+int virtio_queue_setup(struct vdev *d, uint16_t size, uint32_t desc, uint32_t avail, uint32_t used) {
   struct vq *q = &d->q;
   uint32_t max;
   if (d->transport == T_PCI) {
@@ -493,16 +493,17 @@ static int queue_setup(struct vdev *d) {
     max = mmio_read32(d->base + M_QNUM_MAX);
   }
   if (!max) return -1;
-  q->size = max < VQ_MAX ? (uint16_t)max : VQ_MAX;
-  q->desc = ring.desc;
-  q->avail = ring.avail;
-  q->used = ring.used;
-  q->avail_idx = q->last_used = 0;
+  q->size = size ? size : max < VQ_MAX ? (uint16_t)max : VQ_MAX;
   memset(&ring, 0, sizeof ring);
-  /* Polling: ask the device not to interrupt at all. */
-  q->avail[0] = d->wait == WAIT_POLL ? 1 : 0;
-  uint32_t desc = (uint32_t)(uintptr_t)q->desc, avail = (uint32_t)(uintptr_t)q->avail,
-           used = (uint32_t)(uintptr_t)q->used;
+  q->desc = desc ? (struct virtq_desc *)(uintptr_t)desc : ring.desc;
+  q->avail = avail ? (volatile uint16_t *)(uintptr_t)avail : ring.avail;
+  q->used = used ? (volatile uint8_t *)(uintptr_t)used : ring.used;
+  q->avail_idx = q->last_used = 0;
+  desc = (uint32_t)(uintptr_t)q->desc;
+  avail = (uint32_t)(uintptr_t)q->avail;
+  used = (uint32_t)(uintptr_t)q->used;
+  /* Polling: ask the device not to interrupt at all (in RAM only: a hostile ring may not be). */
+  if (avail == (uint32_t)(uintptr_t)ring.avail) q->avail[0] = d->wait == WAIT_POLL ? 1 : 0;
   if (d->transport == T_PCI) {
     vcommon_write(d, C_Q_SIZE, 2, q->size);
     vcommon_write(d, C_Q_DESC, 4, desc);
@@ -531,8 +532,7 @@ static int queue_setup(struct vdev *d) {
   return 0;
 }
 
-int virtio_init(struct vdev *d, uint64_t want, enum vwait wait) {
-  d->wait = wait;
+int virtio_negotiate(struct vdev *d, uint64_t want) {
   virtio_set_status(d, 0);
   if (virtio_status(d) != 0) return -1;
   virtio_set_status(d, STATUS_ACK);
@@ -543,10 +543,17 @@ int virtio_init(struct vdev *d, uint64_t want, enum vwait wait) {
   driver_features(d, d->features);
   virtio_set_status(d, STATUS_ACK | STATUS_DRIVER | STATUS_FEATURES_OK);
   if (!(virtio_status(d) & STATUS_FEATURES_OK)) return -3;
+  return 0;
+}
+
+int virtio_init(struct vdev *d, uint64_t want, enum vwait wait) {
+  d->wait = wait;
+  int r = virtio_negotiate(d, want);
+  if (r != 0) return r;
   if (wait != WAIT_POLL) interrupts_on(d);
   if (wait == WAIT_MSIX && (d->transport != T_PCI || msix_on(d) != 0)) return -4;
   if (wait == WAIT_INTX && d->gsi >= 24) return -5;
-  if (queue_setup(d) != 0) return -6;
+  if (virtio_queue_setup(d, 0, 0, 0, 0) != 0) return -6;
   virtio_set_status(d, STATUS_ACK | STATUS_DRIVER | STATUS_FEATURES_OK | STATUS_DRIVER_OK);
   return 0;
 }
@@ -557,6 +564,15 @@ void virtio_notify(struct vdev *d) {
   else mmio_write32(d->q.notify_addr, 0);
 }
 
+void virtio_offer(struct vdev *d, uint16_t head) {
+  struct vq *q = &d->q;
+  q->avail[2 + (q->avail_idx % q->size)] = head;
+  mb();
+  q->avail[1] = ++q->avail_idx;
+}
+
+uint16_t virtio_used_idx(struct vdev *d) { return *(volatile uint16_t *)(d->q.used + 2); }
+
 uint16_t virtio_submit(struct vdev *d, const struct vbuf *bufs, int n) {
   struct vq *q = &d->q;
   for (int i = 0; i < n; i++) {
@@ -565,9 +581,7 @@ uint16_t virtio_submit(struct vdev *d, const struct vbuf *bufs, int n) {
     q->desc[i].flags = (uint16_t)((bufs[i].write ? VIRTQ_DESC_F_WRITE : 0) | (i + 1 < n ? VIRTQ_DESC_F_NEXT : 0));
     q->desc[i].next = (uint16_t)(i + 1);
   }
-  q->avail[2 + (q->avail_idx % q->size)] = 0;
-  mb();
-  q->avail[1] = ++q->avail_idx;
+  virtio_offer(d, 0);
   virtio_notify(d);
   return 0;
 }

@@ -92,6 +92,14 @@ const char *virtio_wait_name(enum vwait w);
 /* "poll", "msix", "intx" from `irq=` on the command line (default: msix on PCI, intx on MMIO). */
 enum vwait virtio_wait_from_cmdline(enum vtransport t);
 
+/* The steps of virtio_init, for the hostile guest: reset + features (0 or negative), and
+ * queue 0 with a given size and rings (0 = the driver's own). */
+int virtio_negotiate(struct vdev *d, uint64_t want);
+int virtio_queue_setup(struct vdev *d, uint16_t size, uint32_t desc, uint32_t avail, uint32_t used);
+/* Puts `head` in the available ring (no notify); the device's used index. */
+void virtio_offer(struct vdev *d, uint16_t head);
+uint16_t virtio_used_idx(struct vdev *d);
+
 /* Raw access for the hostile guest. */
 uint32_t vpci_cfg_read32(const struct vdev *d, uint32_t reg);
 void vpci_cfg_write16(const struct vdev *d, uint32_t reg, uint16_t v);
