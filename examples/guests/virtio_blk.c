@@ -6,7 +6,9 @@
  *                        read-only disk must refuse the write with IOERR), read past the
  *                        end (IOERR), flush; "virtio-blk: all ok" and exit value 0, or the
  *                        number of the step that failed
- *   mode=bench n=N       N sequential 4 KiB reads; prints the TSC cycles they took
+ *   mode=bench n=N       N sequential 4 KiB reads; prints the TSC cycles they took (with
+ *                        hold=1 it then waits in `cli; hlt` for the host to read the VMM's
+ *                        counters and end it, instead of exiting)
  *
  * Command line: transport=pci|mmio (default: the first found, PCI first), irq=poll|msix|intx
  * (default: msix on PCI, intx on mmio), sector=S (the sector test writes; default 1),
@@ -102,6 +104,8 @@ uint32_t guest_main(const struct hvm_start_info *info) {
     puts(" irqs ");
     put_dec(virtio_irqs - irqs0);
     putc('\n');
+    if (cmdline_is("hold", "1"))
+      for (;;) __asm__ volatile("cli; hlt");
     return 0;
   }
 

@@ -7,7 +7,10 @@
  */
 import assert from "node:assert/strict";
 import { kvmTest } from "./boot.ts";
+import { buildGuests, guestPath } from "../../examples/guests/build.ts";
 import { assertImage, bootVirtio, markedSector, tempImage } from "./virtio.ts";
+
+const ROOT = decodeURIComponent(new URL("../../", import.meta.url).pathname);
 
 const BLK_CASES: [machine: string, wait: string][] = [
   ["virtio_pci", "poll"],
@@ -143,3 +146,31 @@ kvmTest(
     assertImage(img.path, img.original);
   },
 );
+
+kvmTest("vmdesc boot: a missing disk image is W0008, then E1018 with status 10, nothing run", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "vmdesc-e1018-" });
+  try {
+    const file = `${dir}/m.vmdesc`;
+    Deno.writeTextFileSync(
+      file,
+      `machine m {\n  memory 64 MiB\n  device serial com1 { port 0x3f8 }\n  device debug_exit { port 0xf4 }\n  device virtio_blk disk0 { file "disk.img" }\n  boot pvh "${
+        guestPath("virtio-blk")
+      }"\n}\n`,
+    );
+    await buildGuests(["virtio-blk"]);
+    const r = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "cli/vmdesc.ts", "boot", file],
+      cwd: ROOT,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(r.stderr);
+    assert.equal(r.code, 10, stderr);
+    assert.match(stderr, /warning\[W0008\]: the disk image `disk.img` was not found/);
+    assert.match(stderr, /error\[E1018\]: virtio_blk disk0: cannot open its image .*disk\.img: no such file/);
+    assert.match(stderr, /help: create it \(e\.g\. `truncate -s 64M /);
+    assert.equal(new TextDecoder().decode(r.stdout), "", "the guest never ran");
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
