@@ -19,6 +19,7 @@ function exampleHost() {
     "examples/guests/build/hello.elf",
     "examples/guests/build/pci-scan.elf",
     "examples/guests/build/disk.img",
+    "examples/guests/build/virtio-blk.elf",
     "examples/vmlinuz",
   ]);
   return { files, host };

@@ -134,7 +134,9 @@ function argv(t: Tools, vmm: Vmm, c: Config, n: number, stats: string, trace?: s
   return [
     t.qemu!,
     "-M",
-    `microvm,pcie=${c.qemu.pcie ? "on" : "off"},rtc=off,isa-serial=on,ioapic2=off,x-option-roms=off`,
+    `microvm,pcie=${
+      c.qemu.pcie ? "on" : "off"
+    },rtc=off,isa-serial=on,ioapic2=off,x-option-roms=off`,
     "-enable-kvm",
     "-cpu",
     "host,arch-capabilities=off",
@@ -196,7 +198,9 @@ async function runOnce(t: Tools, vmm: Vmm, c: Config, n: number, count = false):
       vmmExits = s.exits_total - (s.exits?.intr ?? 0);
       await Deno.remove(stats);
     } else if (trace) {
-      const lines = (await Deno.readTextFile(trace)).split("\n").filter((l) => l.includes("kvm_run_exit"));
+      const lines = (await Deno.readTextFile(trace)).split("\n").filter((l) =>
+        l.includes("kvm_run_exit")
+      );
       // 10 = KVM_EXIT_INTR: QEMU's own kicks, as for vmdesc.
       vmmExits = lines.filter((l) => !/reason 10\b/.test(l)).length;
       await Deno.remove(trace);
@@ -294,7 +298,9 @@ async function main() {
       }
     }
     for (let r = 0; r < RUNS; r++) {
-      const jobs = CONFIGS.flatMap((c) => vmms.flatMap((v) => [N, N_SMALL].map((n) => ({ c, v, n }))));
+      const jobs = CONFIGS.flatMap((c) =>
+        vmms.flatMap((v) => [N, N_SMALL].map((n) => ({ c, v, n })))
+      );
       for (const { c, v, n } of shuffle(jobs, random)) {
         const s = await runOnce(t, v, c, n);
         const k: Key = `${v}/${c.name}/${n}`;
@@ -328,20 +334,28 @@ async function main() {
         };
         results[c.name][v] = row;
         table.push(
-          `${c.name.padEnd(10)} ${v.padEnd(7)} best ${row.us_per_request_best.toFixed(2)} µs  median ${
+          `${c.name.padEnd(10)} ${v.padEnd(7)} best ${
+            row.us_per_request_best.toFixed(2)
+          } µs  median ${
             row.us_per_request_median.toFixed(2)
           } µs  ${row.requests_per_s} req/s  cpu ${row.host_cpu_us_per_request} µs  exits to the VMM ${row.exits_to_vmm_per_request}`,
         );
       }
       if (qemu) {
-        const a = results[c.name].vmdesc as { us_per_request_median: number; us_per_request_best: number };
-        const b = results[c.name].qemu as { us_per_request_median: number; us_per_request_best: number };
+        const a = results[c.name].vmdesc as {
+          us_per_request_median: number;
+          us_per_request_best: number;
+        };
+        const b = results[c.name].qemu as {
+          us_per_request_median: number;
+          us_per_request_best: number;
+        };
         results[c.name].ratio_median = round(a.us_per_request_median / b.us_per_request_median);
         results[c.name].ratio_best = round(a.us_per_request_best / b.us_per_request_best);
         table.push(
-          `${c.name.padEnd(10)} vmdesc/QEMU per request: median ${results[c.name].ratio_median}×, best ${
-            results[c.name].ratio_best
-          }×`,
+          `${c.name.padEnd(10)} vmdesc/QEMU per request: median ${
+            results[c.name].ratio_median
+          }×, best ${results[c.name].ratio_best}×`,
         );
       }
     }

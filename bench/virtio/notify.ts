@@ -29,16 +29,40 @@ const FLAG = 0x30_0000;
 export function notifyGuest(n: number): Uint8Array {
   const le = (v: number) => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff];
   return new Uint8Array([
-    0xb9, ...le(n), // mov ecx, n
-    0xbf, ...le(FLAG), // mov edi, FLAG
-    0xc7, 0x07, 0, 0, 0, 0, // loop: mov dword [edi], 0
-    0xc7, 0x05, ...le(NOTIFY), 1, 0, 0, 0, // mov dword [NOTIFY], 1
-    0xf3, 0x90, // wait: pause
-    0x83, 0x3f, 0x00, // cmp dword [edi], 0
-    0x74, 0xf9, // je wait
-    0xe2, 0xe7, // loop loop
-    0xb0, 0x00, 0xe6, 0xf4, // mov al, 0; out 0xf4, al
-    0xfa, 0xf4, 0xeb, 0xfd, // cli; hlt; jmp $-1
+    0xb9,
+    ...le(n), // mov ecx, n
+    0xbf,
+    ...le(FLAG), // mov edi, FLAG
+    0xc7,
+    0x07,
+    0,
+    0,
+    0,
+    0, // loop: mov dword [edi], 0
+    0xc7,
+    0x05,
+    ...le(NOTIFY),
+    1,
+    0,
+    0,
+    0, // mov dword [NOTIFY], 1
+    0xf3,
+    0x90, // wait: pause
+    0x83,
+    0x3f,
+    0x00, // cmp dword [edi], 0
+    0x74,
+    0xf9, // je wait
+    0xe2,
+    0xe7, // loop loop
+    0xb0,
+    0x00,
+    0xe6,
+    0xf4, // mov al, 0; out 0xf4, al
+    0xfa,
+    0xf4,
+    0xeb,
+    0xfd, // cli; hlt; jmp $-1
   ]);
 }
 
@@ -64,7 +88,12 @@ function spawn(init: NotifyWorkerInit): Promise<{ ms: number; exits: number }> {
 
 const extra = Deno.dlopen("libc.so.6", {
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
-  read_nb: { name: "read", parameters: ["i32", "buffer", "usize"], result: "isize", nonblocking: true },
+  read_nb: {
+    name: "read",
+    parameters: ["i32", "buffer", "usize"],
+    result: "isize",
+    nonblocking: true,
+  },
 });
 
 /** One run: µs per round trip and exits per round trip. */
@@ -175,7 +204,9 @@ if (import.meta.main) {
     console.log(
       `  ${m.padEnd(18)} best ${row.us_best.toFixed(2)} µs  median ${
         row.us_median.toFixed(2)
-      } µs  cpu ${row.cpu_us_median.toFixed(2)} µs  exits/notify ${row.exits_to_vmm_per_notify.toFixed(3)}`,
+      } µs  cpu ${row.cpu_us_median.toFixed(2)} µs  exits/notify ${
+        row.exits_to_vmm_per_notify.toFixed(3)
+      }`,
     );
   }
   console.log(JSON.stringify(out));

@@ -75,21 +75,25 @@ export interface VirtioRun {
  */
 export async function bootVirtio(opts: {
   machine: string;
-  guest: string;
+  /** The guest to boot instead of the machine's own payload. */
+  guest?: string;
+  /** The .vmdesc file (default examples/guests/virtio.vmdesc). */
+  file?: string;
   cmdline?: string;
   image?: string;
   readonly?: boolean;
   timeout?: number;
   edit?: (plan: Plan) => void;
 }): Promise<VirtioRun> {
-  await buildGuests([opts.guest]);
+  await buildGuests(opts.guest ? [opts.guest] : ["virtio-blk", "virtio-rng"]);
   const host = new DenoHost();
-  const r = compile(host.readFile(VMDESC)!, {
-    file: VMDESC,
+  const file = opts.file ?? VMDESC;
+  const r = compile(host.readFile(file)!, {
+    file,
     host,
     machine: opts.machine,
-    kernel: guestPath(opts.guest),
-    cmdline: opts.cmdline ?? "",
+    ...(opts.guest ? { kernel: guestPath(opts.guest) } : {}),
+    ...(opts.cmdline !== undefined ? { cmdline: opts.cmdline } : {}),
   });
   const errors = r.diagnostics.filter((d) => d.severity === "error");
   if (errors.length) throw new Error(errors.map((d) => `${d.code} ${d.message}`).join("; "));

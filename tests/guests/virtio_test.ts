@@ -147,30 +147,60 @@ kvmTest(
   },
 );
 
-kvmTest("vmdesc boot: a missing disk image is W0008, then E1018 with status 10, nothing run", async () => {
-  const dir = Deno.makeTempDirSync({ prefix: "vmdesc-e1018-" });
-  try {
-    const file = `${dir}/m.vmdesc`;
-    Deno.writeTextFileSync(
-      file,
-      `machine m {\n  memory 64 MiB\n  device serial com1 { port 0x3f8 }\n  device debug_exit { port 0xf4 }\n  device virtio_blk disk0 { file "disk.img" }\n  boot pvh "${
-        guestPath("virtio-blk")
-      }"\n}\n`,
-    );
-    await buildGuests(["virtio-blk"]);
-    const r = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "cli/vmdesc.ts", "boot", file],
-      cwd: ROOT,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const stderr = new TextDecoder().decode(r.stderr);
-    assert.equal(r.code, 10, stderr);
-    assert.match(stderr, /warning\[W0008\]: the disk image `disk.img` was not found/);
-    assert.match(stderr, /error\[E1018\]: virtio_blk disk0: cannot open its image .*disk\.img: no such file/);
-    assert.match(stderr, /help: create it \(e\.g\. `truncate -s 64M /);
-    assert.equal(new TextDecoder().decode(r.stdout), "", "the guest never ran");
-  } finally {
-    Deno.removeSync(dir, { recursive: true });
-  }
-});
+kvmTest(
+  "vmdesc boot: a missing disk image is W0008, then E1018 with status 10, nothing run",
+  async () => {
+    const dir = Deno.makeTempDirSync({ prefix: "vmdesc-e1018-" });
+    try {
+      const file = `${dir}/m.vmdesc`;
+      Deno.writeTextFileSync(
+        file,
+        `machine m {\n  memory 64 MiB\n  device serial com1 { port 0x3f8 }\n  device debug_exit { port 0xf4 }\n  device virtio_blk disk0 { file "disk.img" }\n  boot pvh "${
+          guestPath("virtio-blk")
+        }"\n}\n`,
+      );
+      await buildGuests(["virtio-blk"]);
+      const r = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "cli/vmdesc.ts", "boot", file],
+        cwd: ROOT,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const stderr = new TextDecoder().decode(r.stderr);
+      assert.equal(r.code, 10, stderr);
+      assert.match(stderr, /warning\[W0008\]: the disk image `disk.img` was not found/);
+      assert.match(
+        stderr,
+        /error\[E1018\]: virtio_blk disk0: cannot open its image .*disk\.img: no such file/,
+      );
+      assert.match(stderr, /help: create it \(e\.g\. `truncate -s 64M /);
+      assert.equal(new TextDecoder().decode(r.stdout), "", "the guest never ran");
+    } finally {
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+);
+
+kvmTest(
+  "examples/q35.vmdesc and examples/firecracker.vmdesc boot their disk as written",
+  async () => {
+    for (const [name, transport] of [["q35", "pci msix"], ["firecracker", "mmio intx"]]) {
+      using img = tempImage();
+      const { result, output, plan } = await bootVirtio({
+        file: `${ROOT}examples/${name}.vmdesc`,
+        machine: name,
+        image: img.path,
+      });
+      assert.match(output, new RegExp(`virtio-blk: ${transport} capacity 2048 sectors`), output);
+      assert.match(output, /virtio-blk: all ok/);
+      assert.equal(result.exitStatus, 1, result.message);
+      assertImage(img.path, img.original, 1, markedSector());
+      if (name === "firecracker") {
+        assert.equal(
+          plan.boot.cmdline,
+          "console=ttyS0 reboot=k panic=1 pci=off virtio_mmio.device=4K@0xfeb00000:5 virtio_mmio.device=4K@0xfeb01000:6",
+        );
+      }
+    }
+  },
+);
