@@ -6,7 +6,7 @@ import { formatFlag, parseArgs, UsageError } from "./args.ts";
 import { DenoHost, expandInputs } from "./host.ts";
 import { failure, out, printDiagnostics, usageError } from "./output.ts";
 import { readInput, reportUnreadable, unreadableDiagnostic } from "./input.ts";
-import { compile } from "../lang/compile.ts";
+import { compileFiles, type SourceInput } from "../lang/compile.ts";
 import { withOhmOnDemand } from "../lang/ohm_on_demand.ts";
 import { counts, dedupe, type FileResult, jsonReport } from "../lang/diagnostics/report.ts";
 
@@ -16,7 +16,9 @@ Usage: vmdesc check [options] [FILE...]
 
   FILE                 a .vmdesc file, or a folder (every .vmdesc under it);
                        '-' reads standard input (named <stdin>). Without FILE:
-                       the current directory
+                       the current directory. A file another one imports is
+                       checked as a library (it need not define a machine; a
+                       constant its importers use is used)
 Options:
   --format text|json   output style (default text, rustc-style). json is
                        versioned and documented in docs/diagnostics.md
@@ -65,6 +67,7 @@ export async function run(args: string[]): Promise<number> {
     );
     return 2;
   }
+  const sources: SourceInput[] = [];
   for (const file of files) {
     const input = await readInput(file, host);
     if ("error" in input) {
@@ -76,15 +79,17 @@ export async function run(args: string[]): Promise<number> {
       unreadable = true;
       continue;
     }
-    const result = await withOhmOnDemand(() =>
-      compile(input.text, { file: input.name, host, machine })
-    );
+    sources.push({ file: input.name, text: input.text });
+  }
+  // Checked together: a file another one imports is checked as its library.
+  const compiled = await withOhmOnDemand(() => compileFiles(sources, { host, machine }));
+  compiled.forEach((result, k) =>
     results.push({
-      path: input.name,
+      path: sources[k].file,
       diagnostics: result.diagnostics,
       machines: [...result.plans.keys()],
-    });
-  }
+    })
+  );
 
   const all = dedupe(results.flatMap((r) => r.diagnostics));
   if (format === "json") {

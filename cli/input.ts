@@ -50,7 +50,11 @@ export async function readInput(
 ): Promise<{ name: string; text: string } | { error: string }> {
   if (file === "-") {
     // Stdin can be read once: a second '-' gets the same text.
-    const text = host.files.get("<stdin>") ?? await new Response(Deno.stdin.readable).text();
+    // Decoded keeping a byte order mark, as Deno.readTextFile does for files (fmt keeps it).
+    const text = host.files.get("<stdin>") ??
+      new TextDecoder("utf-8", { ignoreBOM: true }).decode(
+        await new Response(Deno.stdin.readable).arrayBuffer(),
+      );
     host.files.set("<stdin>", text);
     return { name: "<stdin>", text };
   }

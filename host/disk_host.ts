@@ -38,7 +38,9 @@ export class DenoHost implements LangHost {
     if (this.files.has(path)) return this.files.get(path);
     let text: string | undefined;
     try {
-      text = Deno.readTextFileSync(path);
+      // Decoded as editors decode it: a UTF-8 byte order mark is no part of the text, so
+      // offsets into an imported file are those the editor shows for it.
+      text = Deno.readTextFileSync(path).replace(/^\uFEFF/, "");
     } catch {
       text = undefined;
     }

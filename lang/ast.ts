@@ -74,7 +74,8 @@ export interface Sized extends NodeBase {
   unitSpan: Span;
 }
 
-export type Expr = NumberLit | NameRef | Binary | Paren | Sized;
+/** An expression: numbers and their arithmetic, strings (joined with `+`), constants. */
+export type Expr = NumberLit | StringLit | NameRef | Binary | Paren | Sized;
 
 /** `a .. b` (end exclusive) or `a + size`. */
 export interface RangeExpr extends NodeBase {
@@ -84,7 +85,7 @@ export interface RangeExpr extends NodeBase {
   right: Expr;
 }
 
-export type Value = StringLit | BoolLit | RangeExpr | Expr;
+export type Value = BoolLit | RangeExpr | Expr;
 
 // ── settings ───────────────────────────────────────────────────────────
 
@@ -174,7 +175,11 @@ export interface Import extends NodeBase {
 export interface Let extends NodeBase {
   kind: "Let";
   name: Ident;
-  value: Expr;
+  /**
+   * null for a `let` whose value did not parse (error recovery keeps the name, so uses of
+   * it are not reported again as undefined).
+   */
+  value: Expr | null;
 }
 
 export interface Machine extends NodeBase {
@@ -183,10 +188,18 @@ export interface Machine extends NodeBase {
   base: Ident | null;
   settings: Setting[];
   /**
-   * Set when the machine had a syntax error and was rebuilt without its broken lines:
-   * good for outlines and navigation, never checked or lowered.
+   * Set when the machine had a syntax error and error recovery read it as the user most
+   * likely meant (a unit typo read as the unit, an unclosed `{` closed where its block
+   * ends, broken settings skipped): checked, so one typo does not hide the other errors,
+   * but never lowered to a Plan.
    */
   recovered?: boolean;
+  /**
+   * Text recovery skipped in this machine (broken settings). A check that something is
+   * missing (a `boot` line, a serial device, a required property) stays quiet about a
+   * part that may have been lost there.
+   */
+  lost?: Span[];
 }
 
 export type Item = Import | Let | Machine;
@@ -216,7 +229,7 @@ export function children(node: Node): Node[] {
     case "Import":
       return [node.path];
     case "Let":
-      return [node.name, node.value];
+      return node.value ? [node.name, node.value] : [node.name];
     case "Machine":
       return node.base ? [node.name, node.base, ...node.settings] : [node.name, ...node.settings];
     case "PciHole":

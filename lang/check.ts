@@ -29,6 +29,7 @@ import {
 import { checkFit } from "./check/fit.ts";
 import { checkVirtioCmdline } from "./check/virtio.ts";
 import { placeVirtioMmio } from "./placement.ts";
+import { quietFollowOns } from "./check/cascade.ts";
 
 export type { CheckOptions, ResolvedMachine } from "./check/model.ts";
 export { checkProgram } from "./check/constants.ts";
@@ -57,7 +58,7 @@ export function checkMachine(
   const ram = resolveRam(m, settings.get("memory"), holeRange, ctx, span, where, diags);
   const resolvedDevices = resolveDevices(m, ctx, diags, host, program.main);
   const pci = resolvePci(m, holeRange, ctx, diags, host, program.main);
-  const hole = holeRange && { ...holeRange, ecam: resolveEcam(m, pci, ctx, diags) };
+  const hole = holeRange && { ...holeRange, ecam: resolveEcam(m, pci, holeRange, ctx, diags) };
   const boot = resolveBoot(m, ctx, host, opts, span, where, diags, program.main);
   const cpuidHide = resolveCpuid(m.cpuid, diags);
   // Virtio-mmio devices get their page and IRQ line once RAM, the hole and the other
@@ -72,8 +73,11 @@ export function checkMachine(
   checkEcamUse(hole, pci, m, diags);
   checkPorts(devices, hole, diags);
   checkIrqs(devices, pci, acpi, boot, diags);
-  checkConsole(devices, where, span, diags);
-  if (failed() || !boot) return null;
+  checkConsole(m, devices, where, span, diags);
+  // What a syntax error may have taken away is not reported missing.
+  quietFollowOns(diags, start, m);
+  // (A base's merge errors were reported when it was merged first: m.chainErrors.)
+  if (failed() || m.chainErrors || !boot) return null;
 
   // What needs the whole machine valid: the Plan's memslots and BAR windows (placed as
   // lowering will place them) and a flat binary's place in RAM.

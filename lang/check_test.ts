@@ -104,3 +104,52 @@ Deno.test("E0304 range messages: small ranges in decimal, ports and addresses in
     "port",
   );
 });
+
+Deno.test("E0205: the ECAM window is aligned to its size, counted from bus 0 (issue 14, item 2)", () => {
+  const check = (ecam: string, pciBus = "00", hole = "0xA000_0000") => {
+    const t = `machine m {
+  memory 64 MiB
+  pci_hole ${hole} .. 4 GiB {
+    ecam ${ecam}
+  }
+  pci ${pciBus}:02.0 virtio_rng
+${tail}`;
+    const host = createMemoryHost({ "m.vmdesc": t }, ["g.elf"]);
+    return compile(t, { file: "m.vmdesc", host }).diagnostics;
+  };
+  const e0205 = (ecam: string, pciBus?: string, hole?: string) => {
+    const ds = check(ecam, pciBus, hole);
+    eq(ds.map((d) => d.code), ["E0205"], ecam);
+    return ds[0];
+  };
+  // The two windows of the issue: 1 MiB aligned, but not to their size.
+  let d = e0205("0xB800_0000 buses 0..255");
+  eq(d.message, "the ECAM window at 0xB800_0000 (buses 0..255) is not aligned to 256 MiB", "msg");
+  eq(d.fixes?.map((f) => f.replacement), ["0xB000_0000"], "the nearest aligned base in the hole");
+  d = e0205("0xB080_0000 buses 0..15");
+  eq(d.fixes?.map((f) => f.replacement), ["0xB000_0000"], "16 MiB");
+  eq(/narrow the window to `buses 0\.\.7`/.test(d.hint ?? ""), true, d.hint ?? "");
+  // A partial bus range: the region starts at bus 0, 16 MiB below this window.
+  eq(check("0xE100_0000 buses 16..31", "10").map((d) => d.code), [], "bus 0 at 0xE000_0000");
+  d = e0205("0xE180_0000 buses 16..31", "10");
+  eq(d.fixes?.map((f) => f.replacement), ["0xE100_0000"], "bus 0 at 0xE000_0000 again");
+  // A one-bus window still decodes one bus-number bit (PCIe: 1 <= n <= 8).
+  e0205("0xE010_0000 buses 0..0");
+  eq(check("0xE000_0000 buses auto").map((d) => d.code), [], "auto: bus 0 only");
+  // No aligned place in the hole: no fix, only the rule.
+  d = e0205("0xE800_0000 buses 0..255", "00", "0xE800_0000");
+  eq(d.fixes, undefined, "no 256 MiB boundary in the hole leaves room below the APICs");
+  // An expression is not rewritten; the hint still says where.
+  const expr = check("0xB000_0000 + 8 MiB buses 0..15");
+  eq(expr.map((d) => [d.code, d.fixes]), [["E0205", undefined]], "expression");
+});
+
+Deno.test("E0002: a number glued to a unit typo (`256MB`) gets the unit it means as a fix", () => {
+  const t = `machine m {\n  memory 256MB\n  ram 0 .. 1gb\n${tail}`;
+  const host = createMemoryHost({ "m.vmdesc": t }, ["g.elf"]);
+  const ds = compile(t, { file: "m.vmdesc", host }).diagnostics;
+  eq(ds.map((d) => [d.code, d.fixes?.[0]?.replacement]), [["E0002", "256 MiB"], [
+    "E0002",
+    "1 GiB",
+  ]], "fixes");
+});

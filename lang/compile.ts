@@ -12,6 +12,7 @@ import { type LangHost, loadProgram, type Program } from "./program.ts";
 import { error } from "./diagnostics/make.ts";
 import { suggest } from "./suggest.ts";
 import type { ParseResult } from "./parse_lean.ts";
+import { normalize } from "../plan/paths.ts";
 
 export interface CompileOptions {
   /** Path of the file (as the user named it); imports resolve relative to it. */
@@ -30,6 +31,12 @@ export interface CompileOptions {
    * re-parses only around an edit); must be the parse of exactly `text`.
    */
   parsed?: ParseResult;
+  /**
+   * Programs of other files that import this one (checked together, e.g. `check DIR`): it
+   * is their library. A library need not define a machine (no E0404), and its constant is
+   * unused (W0005) only when none of them uses it either.
+   */
+  importers?: Program[];
 }
 
 export interface CompileResult {
@@ -44,15 +51,13 @@ export function compile(text: string, options: CompileOptions): CompileResult {
   const diags: Diagnostic[] = [];
   const program = loadProgram(text, options.file, options.host, diags, options.parsed);
   const plans = new Map<string, Plan>();
-  const own = [...program.machines.values()].filter((m) =>
-    m.file === program.main && !m.node.recovered
-  );
+  // Machines error recovery rebuilt are checked too (one typo must not hide the other
+  // errors), never lowered.
+  const own = [...program.machines.values()].filter((m) => m.file === program.main);
   let targets = own;
   if (options.machine !== undefined) {
     const sym = program.machines.get(options.machine);
-    if (sym?.node.recovered) {
-      targets = []; // its syntax error is already reported
-    } else if (!sym) {
+    if (!sym) {
       const s = suggest(options.machine, program.machines.keys());
       diags.push(
         error(
@@ -68,6 +73,7 @@ export function compile(text: string, options: CompileOptions): CompileResult {
     } else targets = [sym];
   } else if (
     own.length === 0 &&
+    !options.importers?.length &&
     !program.files.get(program.main)?.ast.items.some((i) => i.kind === "Machine") &&
     // A machine lost to a syntax error is still a machine.
     !diags.some((d) => d.code === "E0001" && d.span?.file === program.main)
@@ -84,12 +90,46 @@ export function compile(text: string, options: CompileOptions): CompileResult {
   for (const sym of targets) {
     const local: Diagnostic[] = [];
     const rm = checkMachine(program, sym, options.host, options, local);
-    if (rm) plans.set(sym.name, lower(rm, options.file));
-    diags.push(...local);
+    if (rm && !sym.node.recovered) plans.set(sym.name, lower(rm, options.file));
+    for (const d of local) diags.push(d); // (no spread: may be huge)
   }
   // With a syntax error, uses inside the broken lines are lost: "unused" would be noise.
-  if (!diags.some((d) => d.code === "E0001")) checkProgram(program, diags);
+  if (!diags.some((d) => d.code === "E0001")) {
+    checkProgram(program, diags, options.importers ?? []);
+  }
   return { diagnostics: sortDiagnostics(dedupe(diags), options.file), plans, program };
+}
+
+/** One file of a set checked together (`vmdesc check DIR`). */
+export interface SourceInput {
+  file: string;
+  text: string;
+}
+
+/**
+ * Compiles a set of files checked together, as `vmdesc check DIR` does: a file that
+ * another file of the set imports (directly or not) is a library and is checked as one
+ * (see CompileOptions.importers). Results are in input order.
+ */
+export function compileFiles(
+  inputs: SourceInput[],
+  options: Omit<CompileOptions, "file" | "parsed" | "importers">,
+): CompileResult[] {
+  const results = inputs.map((i) => compile(i.text, { ...options, file: i.file }));
+  const key = (p: string) => normalize(p);
+  const importers = new Map<string, Program[]>();
+  results.forEach((r, k) => {
+    for (const f of r.program.files.keys()) {
+      if (f === inputs[k].file) continue;
+      const list = importers.get(key(f)) ?? [];
+      list.push(r.program);
+      importers.set(key(f), list);
+    }
+  });
+  return results.map((r, k) => {
+    const by = importers.get(key(inputs[k].file));
+    return by ? compile(inputs[k].text, { ...options, file: inputs[k].file, importers: by }) : r;
+  });
 }
 
 /** Main file first, then by file name and position; span-less diagnostics first. */

@@ -3,7 +3,7 @@
  * language promises (RAM split around the hole, shadow slot over exactly the ECAM window,
  * present pages, the implicit host bridge, extends merging, compile options).
  */
-import { compile, createMemoryHost, type Plan } from "./mod.ts";
+import { compile, compileFiles, createMemoryHost, type Plan } from "./mod.ts";
 import { planSchemaErrors } from "../plan/validate.ts";
 
 const EX = decodeURIComponent(new URL("../examples/", import.meta.url).pathname);
@@ -68,8 +68,11 @@ function checkPlanInvariants(p: Plan) {
 
 Deno.test("every example compiles clean to schema-valid Plans", () => {
   const { files, host } = exampleHost();
-  for (const file of Object.keys(files)) {
-    const r = compile(files[file], { file, host });
+  // Checked as a folder is (`vmdesc check examples/`): common.vmdesc is extends.vmdesc's library.
+  const inputs = Object.entries(files).map(([file, text]) => ({ file, text }));
+  const results = compileFiles(inputs, { host });
+  for (const [k, { file }] of inputs.entries()) {
+    const r = results[k];
     eq(r.diagnostics.map((d) => `${d.code} ${d.message}`), [], `${file} diagnostics`);
     assert(r.plans.size > 0, `${file}: no plan`);
     for (const p of r.plans.values()) checkPlanInvariants(p);
@@ -275,4 +278,63 @@ machine m extends base { cpus 2 }
   eq(r.diagnostics, [], "payloads found where the base file says");
   const p = r.plans.get("m")!;
   eq([p.boot.path, p.boot.initrd], ["../../lib/guests/g.elf", "../../initrd.img"], "rebased paths");
+});
+
+Deno.test("an inherited initrd keeps the directory of the file that wrote it when the child overrides `boot`", () => {
+  // Issue 14, item 1: the child's `boot` line (same protocol) merges the base's options; the
+  // base's `initrd` was then resolved against the child's directory.
+  const base = `machine base2 {
+  memory 64 MiB
+  device serial com1 { port 0x3f8 output "logs/console.txt" }
+  boot pvh "kernels/vmlinux" {
+    cmdline "console=ttyS0"
+    initrd "initrd.img"
+  }
+}
+`;
+  const main = `import "lib2/base.vmdesc"
+machine c2 extends base2 {
+  boot pvh "vmlinux-debug" { cmdline "console=ttyS0 debug" }
+}
+`;
+  const host = createMemoryHost(
+    { "lib2/base.vmdesc": base, "main.vmdesc": main },
+    ["lib2/kernels/vmlinux", "vmlinux-debug", "lib2/initrd.img"],
+  );
+  const r = compile(main, { file: "main.vmdesc", host });
+  eq(r.diagnostics.map((d) => `${d.code} ${d.message}`), [], "no W0006: initrd.img is in lib2/");
+  const p = r.plans.get("c2")!;
+  eq(
+    [p.boot.path, p.boot.initrd, p.boot.cmdline],
+    ["vmlinux-debug", "lib2/initrd.img", "console=ttyS0 debug"],
+    "the child's payload, the base's initrd from the base's directory",
+  );
+  eq(
+    p.devices.find((d) => d.kind === "serial")?.props.output,
+    "lib2/logs/console.txt",
+    "an inherited serial output file, from the base's directory",
+  );
+});
+
+Deno.test("compileFiles: a file another one imports is a library (issue 14, item 5)", () => {
+  const files = {
+    "d/consts.vmdesc": "let base_mem = 64 MiB\nlet serial_port = 0x3f8\nlet spare = 1\n",
+    "d/more.vmdesc": 'import "consts.vmdesc"\nlet twice = base_mem * 2\n',
+    "d/main.vmdesc":
+      'import "more.vmdesc"\nmachine m {\n  memory twice\n  device serial com1 { port serial_port }\n  boot pvh "guest.elf"\n}\n',
+    "d/alone.vmdesc": "let nothing = 1\n",
+  };
+  const host = createMemoryHost(files, ["d/guest.elf"]);
+  const inputs = Object.entries(files).map(([file, text]) => ({ file, text }));
+  const got = compileFiles(inputs, { host }).map((r, k) =>
+    `${inputs[k].file}: ${r.diagnostics.map((d) => `${d.code} ${d.message}`).join("; ")}`
+  );
+  eq(got, [
+    // Imported (transitively) by main: no E0404; only the constant nobody uses is W0005.
+    "d/consts.vmdesc: W0005 the constant `spare` is never used",
+    "d/more.vmdesc: ",
+    "d/main.vmdesc: ",
+    // Imported by nobody: still a file that defines nothing.
+    "d/alone.vmdesc: E0404 this file defines no machine; W0005 the constant `nothing` is never used",
+  ], "libraries checked as libraries");
 });

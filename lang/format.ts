@@ -17,7 +17,7 @@
  */
 import type * as A from "./ast.ts";
 import type { Diagnostic } from "./diagnostics/types.ts";
-import { parse } from "./parse_lean.ts";
+import { BOM, parse, withoutBom } from "./parse_lean.ts";
 
 export interface FormatResult {
   text: string;
@@ -29,7 +29,9 @@ export function format(text: string, file = "<input>"): FormatResult {
   if (p.diagnostics.some((d) => d.severity === "error")) {
     return { text, diagnostics: p.diagnostics };
   }
-  return { text: new Printer(text, p.ast).print(), diagnostics: [] };
+  // A byte order mark the file starts with stays where it is (parse reads it as a space).
+  const bom = text.startsWith(BOM) ? BOM : "";
+  return { text: bom + new Printer(withoutBom(text), p.ast).print(), diagnostics: [] };
 }
 
 interface Comment {
@@ -224,7 +226,8 @@ class Printer {
         this.push(indent, `import ${s.path.raw}`);
         return;
       case "Let":
-        this.push(indent, `let ${s.name.name} = ${printExpr(s.value)}`);
+        // A file with a syntax error is never printed, so a let always has its value here.
+        this.push(indent, `let ${s.name.name} = ${s.value ? printExpr(s.value) : ""}`);
         return;
       case "Machine":
         this.braced(

@@ -7,8 +7,8 @@
 // Loading lang/parse.ts installs the Ohm fallback of parse() (lang/parse_lean.ts), so
 // everything exported here parses any text. The CLI imports lang/compile.ts instead and
 // loads Ohm only when a file needs it (lang/ohm_on_demand.ts).
-export { compile } from "./compile.ts";
-export type { CompileOptions, CompileResult } from "./compile.ts";
+export { compile, compileFiles } from "./compile.ts";
+export type { CompileOptions, CompileResult, SourceInput } from "./compile.ts";
 
 export type { Diagnostic, Fix, Label, Severity, Span } from "./diagnostics/types.ts";
 export type { Plan } from "../plan/types.ts";

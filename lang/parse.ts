@@ -3,10 +3,13 @@
  *
  * The fast path lives in lang/parse_lean.ts (no ohm-js); this module is the Ohm side and
  * installs itself as its fallback when loaded. On a syntax error the parser still returns
- * a (partial) tree: the file is cut into top-level chunks at lines that start with
- * `import`, `let` or `machine`, each chunk is parsed on its own, and the chunks that parse
- * contribute their items. So one broken machine does not hide the symbols, hover and
- * checks of the rest of the file.
+ * a tree: the file is cut into top-level chunks at lines that start with `import`, `let`
+ * or `machine`, each chunk is parsed on its own, the chunks that parse contribute their
+ * items, and a broken chunk is read by error recovery (lang/syntax/recover.ts) as its
+ * author most likely meant it. So one typo hides neither the rest of its machine nor the
+ * rest of the file. Ohm words the first error of a broken chunk (its "expected …" comes
+ * from the grammar's rule descriptions); recovery words what it understood exactly (a unit
+ * typo, an unclosed `{`) and the later errors.
  */
 import type * as ohm from "ohm-js";
 import type { Program } from "./ast.ts";
@@ -16,48 +19,45 @@ import { fastParse, fastParseOrProgress } from "./syntax/fast_parse.ts";
 import { suggest } from "./suggest.ts";
 import { error } from "./diagnostics/make.ts";
 import { KEYWORDS, UNITS } from "./syntax/keywords.ts";
-import { depthChecked, installOhmFallback, type ParseResult } from "./parse_lean.ts";
+import type { BlockKind } from "./syntax/fast_parse.ts";
+import { type Lost, recoverParse, type Recovery, unitFor } from "./syntax/recover.ts";
+import { depthChecked, installOhmFallback, parse, type ParseResult } from "./parse_lean.ts";
 
 export { parse } from "./parse_lean.ts";
 export type { ParseResult } from "./parse_lean.ts";
 
 // parse() (lang/parse_lean.ts) hands what the fast parser declines to Ohm from now on.
-installOhmFallback((text, file) =>
-  guarded(
-    text,
-    file,
-    () => parseChunked(text, file, () => getGrammar().match(text, "Program")),
-  )
-);
+installOhmFallback((text, file) => guarded(text, file, () => parseChunked(text, file)));
 
 /**
  * The error path, cheap on big files: each top-level chunk goes through the fast parser
- * and only chunks it declines go through Ohm, so one typo in a 10k-line file costs one
- * small Ohm match, not a whole-file one. Inside a broken machine Ohm only sees the few
- * settings before the failure (`ohmPiece`), and salvage tries the fast parser first, so
- * the cost follows the broken part, not the machine's size. `whole` is only run when
- * every chunk parses (the fast parser declined the file for a reason of its own, e.g.
- * non-ASCII text).
+ * and only chunks it declines go through Ohm (for the first error's words) and recovery,
+ * so one typo in a 10k-line file costs one small Ohm match, not a whole-file one. Inside a
+ * broken machine Ohm only sees the few settings before the failure (`ohmPiece`), and only
+ * up to a budget of text per parse (`OHM_BUDGET`): past it, recovery words the error too.
  */
-function parseChunked(
-  text: string,
-  file: string,
-  whole: () => ohm.MatchResult,
-  mode: RecoveryMode = "fast",
-): ParseResult {
-  const chunks = parseChunks(
-    text,
-    file,
-    (chunk, from) => matchPiece(chunk, file, from, mode),
-    mode,
-  );
-  if (chunks.diagnostics.length === 0) return fromMatch(whole(), text, file);
-  return chunks;
+function parseChunked(text: string, file: string, mode: RecoveryMode = "fast"): ParseResult {
+  const budget = { left: OHM_BUDGET };
+  // Each chunk is whole top-level items (a chunk ends before a line that starts with a
+  // reserved word, which nothing can continue into), so when every chunk parses, their
+  // items are the file's: no Ohm match of the whole text is needed.
+  return parseChunks(text, file, (chunk, from) => matchPiece(chunk, file, from, mode, budget));
 }
 
 /**
+ * Characters of text Ohm may match per parse to word first errors. Ohm reads 75-350 KiB/s
+ * here, and a long arithmetic chain (its left recursion grows a seed per operator) costs
+ * ~4 µs a character: 1500 characters hold every broken setting of a real file with room
+ * to spare (Ohm sees at most the three settings before the failure) and cost at most
+ * ~6 ms. Past the budget (a fuzzer's 20 KB expression, many broken chunks) recovery words
+ * the errors, so no input pays more than that for Ohm.
+ */
+const OHM_BUDGET = 1_500;
+
+/**
  * The chunk loop of every recovery: each top-level chunk (`chunkStarts`) matched on its own
- * by `match`; a chunk that fails is reported (E0001) and what can be kept of it salvaged.
+ * by `match`; a chunk that fails is read by error recovery, and reported (E0001): its
+ * first failure as `match` words it, what recovery understood, and what it had to skip.
  * The tree spans the whole text; without a failing chunk the diagnostics are empty and the
  * caller decides (the whole text may still fail, or parse with another matcher).
  */
@@ -65,7 +65,6 @@ function parseChunks(
   text: string,
   file: string,
   match: (chunk: string, from: number) => PieceResult,
-  mode: RecoveryMode,
 ): ParseResult {
   const starts = chunkStarts(text);
   const items: Program["items"] = [];
@@ -76,10 +75,11 @@ function parseChunks(
     const chunk = text.slice(from, to);
     const r = match(chunk, from);
     if (r.ok) {
-      items.push(...r.items);
+      for (const it of r.items) items.push(it); // (no spread: may be huge)
     } else {
-      diagnostics.push(syntaxError(r, chunk, file, from));
-      items.push(...salvage(chunk, r, file, from, mode));
+      const rec = recoverParse(chunk, file, from);
+      for (const d of chunkDiagnostics(r, rec, chunk, file, from)) diagnostics.push(d);
+      for (const it of rec.items) items.push(it);
     }
   }
   return {
@@ -89,19 +89,115 @@ function parseChunks(
 }
 
 /**
+ * The E0001s of a broken chunk. Ohm's first failure, unless recovery read through that
+ * place without skipping anything because of something it understood before it (then
+ * that is the error: `256 MB` makes Ohm fail at the next line, an unclosed `{` at the
+ * line after its block); what recovery understood; and each later stretch it skipped.
+ */
+function chunkDiagnostics(
+  first: Failed,
+  rec: Recovery,
+  chunk: string,
+  file: string,
+  from: number,
+): Diagnostic[] {
+  const out: Diagnostic[] = [...rec.problems];
+  // Problem positions (in the chunk), sorted: "is there one in [a, b)" by binary search.
+  const at = rec.problems.map((d) => d.span!.start - from).sort((a, b) => a - b);
+  const firstAtOrAfter = (x: number) => {
+    let lo = 0;
+    let hi = at.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (at[mid] < x) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+  const problemIn = (a: number, b: number) => {
+    const i = firstAtOrAfter(a);
+    return i < at.length && at[i] < b;
+  };
+  let worded: Lost | undefined;
+  if (first.pos !== null) {
+    const p0 = first.pos;
+    worded = rec.lost.find((l) => l.start <= p0 && p0 <= Math.max(l.end, l.failAt));
+    // Explained by what recovery understood: before it, when recovery read through that
+    // place; or in the text skipped there.
+    const explained = worded
+      ? problemIn(worded.start, Math.max(worded.end, worded.failAt + 1))
+      : at.length > 0 && at[0] <= p0;
+    if (!explained) out.push(syntaxError({ pos: p0, expected: first.expected }, chunk, file, from));
+  }
+  for (const l of rec.lost) {
+    if (l === worded || problemIn(l.start, l.end)) continue;
+    out.push(lostError(l, chunk, file, from));
+  }
+  if (out.length === 0) {
+    // Recovery read it all and Ohm had no say: never let a failing chunk pass unreported.
+    out.push(
+      lostError({ start: 0, end: 0, failAt: 0, block: "top", atStart: true }, chunk, file, from),
+    );
+  }
+  return out.sort((a, b) => a.span!.start - b.span!.start);
+}
+
+/** What each kind of block expects where an item starts, in the grammar's words. */
+const BLOCK_EXPECTS: Record<BlockKind | "top", string> = {
+  top: "end of input or a top-level `import`, `let` or `machine`",
+  machine: '"}" or a setting such as cpus, memory, pci_hole, device, pci or boot',
+  pci_hole: '"}", "ecam", or a property name',
+  body: '"}", a property name, or "bar"',
+  cpuid: '"}" or "hide"',
+};
+
+/** E0001 for text recovery skipped, worded from where it stopped matching. */
+function lostError(l: Lost, chunk: string, file: string, from: number): Diagnostic {
+  const found = tokenAt(chunk, l.failAt);
+  const what = found.length ? `\`${found}\`` : "the end of the file";
+  const valueDue = !l.atStart &&
+    /^\s*[A-Za-z_][A-Za-z0-9_]*\s*$/.test(chunk.slice(l.start, l.failAt));
+  const expected = l.atStart
+    ? BLOCK_EXPECTS[l.block]
+    : valueDue
+    ? "a value: a number, a range, a name or a string"
+    : null;
+  const span: Span = { file, start: from + l.failAt, end: from + l.failAt + found.length };
+  const d = expected
+    ? error("E0001", `expected ${expected}, found ${what}`, span, hintFor(expected, found))
+    : error(
+      "E0001",
+      `this ${l.block === "top" ? "item" : "setting"} does not parse: unexpected ${what}`,
+      span,
+      found === ""
+        ? "the file ends early: is a closing `}` missing?"
+        : "check the syntax of this setting; `vmdesc explain E0001` shows the forms",
+    );
+  if (!d.fixes) keywordTypo(d, chunk, l.failAt, file, from);
+  return d;
+}
+
+/**
  * How recovery parses a piece of text: "fast" (the default) tries the fast parser, then
- * Ohm on the part that matters (`ohmPiece`); "ohm" is the recovery as it was before, Ohm on
- * every declined piece, kept reachable so lang/recovery_test.ts can check that both give
- * identical trees and diagnostics.
+ * Ohm on the part that matters (`ohmPiece`); "ohm" matches every declined piece whole
+ * with Ohm, kept reachable so lang/recovery_test.ts can check that both word the first
+ * error of each chunk the same.
  */
 type RecoveryMode = "fast" | "ohm";
 
-/** What recovery needs from one parse of a piece: its items, or Ohm's failure. */
-type PieceResult =
-  | { ok: true; items: Program["items"] }
-  | { ok: false; pos: number; expected: string };
+/** A piece that did not parse: Ohm's first failure, or null past the Ohm budget. */
+type Failed = { ok: false; pos: number; expected: string } | { ok: false; pos: null; expected: "" };
 
-function matchPiece(text: string, file: string, from: number, mode: RecoveryMode): PieceResult {
+/** What recovery needs from one parse of a piece: its items, or its first failure. */
+type PieceResult = { ok: true; items: Program["items"] } | Failed;
+
+function matchPiece(
+  text: string,
+  file: string,
+  from: number,
+  mode: RecoveryMode,
+  budget: { left: number },
+): PieceResult {
   if (mode === "ohm") {
     const fast = fastParse(text, file, from);
     if (fast) return { ok: true, items: fast.items };
@@ -109,11 +205,18 @@ function matchPiece(text: string, file: string, from: number, mode: RecoveryMode
   }
   const fast = fastParseOrProgress(text, file, from);
   if (fast.program) return { ok: true, items: fast.program.items };
-  return ohmPiece(text, file, from, fast.settingStarts);
+  return ohmPiece(text, file, from, fast.settingStarts, fast.furthest, budget);
 }
 
 function ohmWhole(text: string, file: string, from: number): PieceResult {
-  const m = getGrammar().match(text, "Program");
+  let m: ohm.MatchResult;
+  try {
+    m = getGrammar().match(text, "Program");
+  } catch (e) {
+    // Nested deeper than Ohm's stack: recovery words it.
+    if (e instanceof RangeError) return { ok: false, pos: null, expected: "" };
+    throw e;
+  }
   if (m.succeeded()) return { ok: true, items: toAst(m, file, from).items };
   const f = m as ohm.FailedMatchResult;
   return { ok: false, pos: f.getRightmostFailurePosition(), expected: f.getExpectedText() };
@@ -135,12 +238,27 @@ function ohmPiece(
   file: string,
   from: number,
   settingStarts: number[] | null,
+  furthest: number,
+  budget: { left: number },
 ): PieceResult {
   const k = settingStarts ? settingStarts.length - 1 : -1;
-  if (settingStarts && k >= 3) {
-    const cutFrom = settingStarts[0];
-    const cutTo = settingStarts[k - 2];
-    const m = getGrammar().match(text.slice(0, cutFrom) + text.slice(cutTo), "Program");
+  const cut = settingStarts && k >= 3 ? [settingStarts[0], settingStarts[k - 2]] : null;
+  // What Ohm would read before it fails: past the budget, recovery words the error.
+  const cost = furthest - (cut ? cut[1] - cut[0] : 0) + 200;
+  if (cost > budget.left) {
+    budget.left = 0;
+    return { ok: false, pos: null, expected: "" };
+  }
+  budget.left -= cost;
+  if (cut) {
+    const [cutFrom, cutTo] = cut;
+    let m: ohm.MatchResult;
+    try {
+      m = getGrammar().match(text.slice(0, cutFrom) + text.slice(cutTo), "Program");
+    } catch (e) {
+      if (e instanceof RangeError) return { ok: false, pos: null, expected: "" };
+      throw e;
+    }
     if (m.failed()) {
       const f = m as ohm.FailedMatchResult;
       const pos = f.getRightmostFailurePosition();
@@ -155,22 +273,14 @@ function ohmPiece(
 }
 
 /**
- * parse() with the recovery it had before the fast one (every declined chunk and every
- * salvage attempt matched whole by Ohm): internal, for lang/recovery_test.ts, which checks
- * that both give identical trees and diagnostics.
+ * parse() with the first error of each broken chunk worded by an Ohm match of the whole
+ * chunk (no cut, no budget): internal, for lang/recovery_test.ts, which checks that the
+ * cut-down match words it the same.
  */
 export function parseWithOhmRecovery(text: string, file = "<input>"): ParseResult {
   const fast = fastParse(text, file);
   if (fast) return depthChecked({ ast: fast, diagnostics: [] }, text, file);
-  return depthChecked(
-    guarded(
-      text,
-      file,
-      () => parseChunked(text, file, () => getGrammar().match(text, "Program"), "ohm"),
-    ),
-    text,
-    file,
-  );
+  return depthChecked(guarded(text, file, () => parseChunked(text, file, "ohm")), text, file);
 }
 
 /** The Ohm path alone (tests compare it with the fast path). */
@@ -292,14 +402,6 @@ function keywordTypo(d: Diagnostic, text: string, pos: number, file: string, off
   }
 }
 
-/** The unit a misspelling most likely means: `mb`, `MB`, `Mib`, `M` → MiB. */
-function unitFor(word: string): string | null {
-  const w = word.toLowerCase().replace(/s$/, "");
-  const first = { b: "B", k: "KiB", m: "MiB", g: "GiB", t: "TiB" }[w[0]];
-  if (first && /^(?:b|byte|[kmgt]|[kmgt]i?b)$/.test(w)) return first;
-  return suggest(word, UNITS.filter((u) => u !== "B"));
-}
-
 /** The identifier-like word ending right before `pos` (spaces between allowed). */
 function previousWord(text: string, pos: number): { word: string; start: number } | null {
   let e = pos;
@@ -393,57 +495,17 @@ export function chunkStarts(text: string): number[] {
 
 /** Ohm's failure on a whole text, cut into chunks so the rest of the file still counts. */
 function recover(text: string, file: string, whole: ohm.FailedMatchResult): ParseResult {
-  const r = parseChunks(text, file, (chunk, from) => ohmWhole(chunk, file, from), "ohm");
+  const r = parseChunks(text, file, (chunk, from) => ohmWhole(chunk, file, from));
   // Every chunk parses on its own, yet the whole does not: report the whole's failure.
   if (r.diagnostics.length === 0) r.diagnostics.push(syntaxError(failure(whole), text, file, 0));
   return r;
 }
 
 /**
- * Keeps what can be kept of a broken machine so the editor still sees its symbols: blank
- * out (with spaces, so offsets stay put) the line holding the last token before the
- * failure and try again, a few times; close an unclosed machine at the end. Machines
- * rebuilt this way are marked `recovered` and are not checked or lowered.
- */
-function salvage(
-  chunk: string,
-  first: { pos: number },
-  file: string,
-  from: number,
-  mode: RecoveryMode,
-): Program["items"] {
-  // Each attempt may be an Ohm match of the chunk: keep it for machines of editor size.
-  if (!/^\s*machine\b/.test(chunk) || chunk.length > 32_000) return [];
-  let text = chunk;
-  let pos = first.pos;
-  const headerEnd = chunk.indexOf("{");
-  for (let attempt = 0; attempt < 8; attempt++) {
-    if (pos >= text.trimEnd().length && !text.endsWith("}")) {
-      text = text + "}";
-    } else {
-      let k = pos - 1;
-      while (k > 0 && /\s/.test(text[k])) k--;
-      const lineStart = text.lastIndexOf("\n", k) + 1;
-      let lineEnd = text.indexOf("\n", k);
-      if (lineEnd < 0) lineEnd = text.length;
-      if (lineStart <= headerEnd) return [];
-      text = text.slice(0, lineStart) + " ".repeat(lineEnd - lineStart) + text.slice(lineEnd);
-    }
-    // The whole-chunk parse of the old recovery; in "fast" mode the fast parser first
-    // (same tree when it accepts) and Ohm only near the next failure.
-    const r = mode === "ohm" ? ohmWhole(text, file, from) : matchPiece(text, file, from, mode);
-    if (r.ok) {
-      for (const it of r.items) if (it.kind === "Machine") it.recovered = true;
-      return r.items;
-    }
-    pos = r.pos;
-  }
-  return [];
-}
-
-/**
- * An incremental parser for editors: keeps an Ohm Matcher whose memo table survives
- * edits, so re-parsing after a keystroke only re-does the work near the edit.
+ * A parser for editors: holds a document's text, follows its edits, and parses it on
+ * demand. The fast parser re-reads the whole text (a 10k-line file in a few
+ * milliseconds), and a syntax error costs Ohm only the broken chunk's few settings, so no
+ * memo table needs to survive between keystrokes.
  */
 export interface IncrementalParser {
   /** Replace the whole text. */
@@ -455,30 +517,19 @@ export interface IncrementalParser {
 }
 
 export function createIncrementalParser(file = "<input>", text = ""): IncrementalParser {
-  const matcher = getGrammar().matcher();
-  matcher.setInput(text);
+  let current = text;
   return {
     setText(t) {
-      matcher.setInput(t);
+      current = t;
     },
     update(start, end, newText) {
-      matcher.replaceInputRange(start, end, newText);
+      current = current.slice(0, start) + newText + current.slice(end);
     },
     text() {
-      return matcher.getInput();
+      return current;
     },
     parse() {
-      // The fast parser re-reads the whole text (cheaper than Ohm even incrementally);
-      // broken chunks go through Ohm, and the Matcher (its memo table kept across edits)
-      // answers when the whole file needs Ohm.
-      const text = matcher.getInput();
-      const fast = fastParse(text, file);
-      if (fast) return depthChecked({ ast: fast, diagnostics: [] }, text, file);
-      return depthChecked(
-        guarded(text, file, () => parseChunked(text, file, () => matcher.match("Program"))),
-        text,
-        file,
-      );
+      return parse(current, file);
     },
   };
 }

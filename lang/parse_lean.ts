@@ -43,10 +43,24 @@ export class OhmNotLoaded extends Error {
 }
 
 /**
+ * A UTF-8 byte order mark decoded as text (Deno's readTextFile keeps it). It is no part of
+ * the program: a leading one reads as a space, so every offset, span and diagnostic is
+ * that of the text as given, and the file means what it means without it. (The disk host
+ * strips it when it reads a file, as editors do; the formatter puts it back.)
+ */
+export const BOM = "\uFEFF";
+
+/** `text` with a leading BOM read as a space (same length, so offsets do not move). */
+export function withoutBom(text: string): string {
+  return text.charCodeAt(0) === 0xfeff ? " " + text.slice(1) : text;
+}
+
+/**
  * Parses with the fast parser; when it declines, Ohm decides and reports. Never throws
  * once lang/parse.ts is loaded (see OhmNotLoaded).
  */
-export function parse(text: string, file = "<input>"): ParseResult {
+export function parse(source: string, file = "<input>"): ParseResult {
+  const text = withoutBom(source);
   const fast = fastParse(text, file);
   if (fast) return depthChecked({ ast: fast, diagnostics: [] }, text, file);
   if (!ohmFallback) throw new OhmNotLoaded();
@@ -60,25 +74,56 @@ export function parse(text: string, file = "<input>"): ParseResult {
  */
 const MAX_TREE_DEPTH = 500;
 
+/**
+ * Refuses what is nested deeper than MAX_TREE_DEPTH, one item at a time: a `let` keeps its
+ * name without a value, a machine loses the setting (and is checked as recovered), and
+ * the rest of the file stays.
+ */
 export function depthChecked(r: ParseResult, text: string, file: string): ParseResult {
-  const stack: [Node, number][] = [[r.ast, 0]];
+  let diagnostics = r.diagnostics;
+  let items = r.ast.items;
+  for (let k = 0; k < items.length; k++) {
+    const item = items[k];
+    const deep = tooDeep(item);
+    if (!deep) continue;
+    if (items === r.ast.items) items = [...items];
+    if (diagnostics === r.diagnostics) diagnostics = [...diagnostics];
+    const start = Math.max(0, Math.min(deep.span.start, text.length));
+    diagnostics.push(
+      error(
+        "E0001",
+        `this expression is nested too deeply (more than ${MAX_TREE_DEPTH} levels)`,
+        { file, start, end: Math.min(text.length, start + 1) },
+        "split the expression with `let` constants",
+      ),
+    );
+    if (item.kind === "Let") {
+      items[k] = { ...item, value: null };
+    } else if (item.kind === "Machine") {
+      const settings = item.settings.filter((st) => !tooDeep(st));
+      const dropped = item.settings.filter((st) => !settings.includes(st)).map((st) => st.span);
+      items[k] = {
+        ...item,
+        settings,
+        recovered: true,
+        lost: [...(item.lost ?? []), ...dropped],
+      };
+    } else {
+      items.splice(k--, 1);
+    }
+  }
+  if (items === r.ast.items) return r;
+  diagnostics.sort((a, b) => (a.span?.start ?? 0) - (b.span?.start ?? 0));
+  return { ast: { ...r.ast, items }, diagnostics };
+}
+
+/** The first node nested deeper than MAX_TREE_DEPTH under `root`, or null. */
+function tooDeep(root: Node): Node | null {
+  const stack: [Node, number][] = [[root, 1]];
   while (stack.length) {
     const [n, d] = stack.pop()!;
-    if (d > MAX_TREE_DEPTH) {
-      const start = Math.max(0, Math.min(n.span.start, text.length));
-      return {
-        ast: { kind: "Program", items: [], span: { file, start: 0, end: text.length } },
-        diagnostics: [
-          error(
-            "E0001",
-            `this expression is nested too deeply (more than ${MAX_TREE_DEPTH} levels)`,
-            { file, start, end: Math.min(text.length, start + 1) },
-            "split the expression with `let` constants",
-          ),
-        ],
-      };
-    }
+    if (d > MAX_TREE_DEPTH) return n;
     for (const c of children(n)) stack.push([c, d + 1]);
   }
-  return r;
+  return null;
 }

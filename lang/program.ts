@@ -13,6 +13,7 @@ import type { Diagnostic, Span } from "./diagnostics/types.ts";
 import { type Diags, error } from "./diagnostics/make.ts";
 import { parse, type ParseResult } from "./parse_lean.ts";
 import { suggest } from "./suggest.ts";
+import { unitFor } from "./syntax/literals.ts";
 
 export interface LangHost {
   /** File contents, or undefined when missing or unreadable. */
@@ -34,8 +35,8 @@ export interface LetSymbol {
   node: A.Let;
   /** Span of the name in the `let`. */
   span: Span;
-  /** Value, or null when its expression has an error. */
-  value: bigint | null;
+  /** Value (a number or a string), or null when its expression has an error. */
+  value: ConstValue | null;
   /** Spans of every use (name references anywhere in the program). */
   uses: Span[];
 }
@@ -81,11 +82,28 @@ export function humanSize(v: bigint | number): string {
   return `${n} B`;
 }
 
+/**
+ * A string value: its text, and the file whose literal wrote it (the first literal of a
+ * join), so a relative path keeps the directory of the file that wrote it.
+ */
+export interface Text {
+  text: string;
+  origin: string;
+}
+
+/** What a constant or an expression evaluates to: an unsigned 64-bit number or a string. */
+export type ConstValue = bigint | Text;
+
 export interface EvalContext {
-  /** Value of a constant, or undefined when `name` is not visible here. */
-  lookup(name: string): bigint | null | undefined;
+  /**
+   * Value of a constant, undefined when `name` is not visible here, null when its
+   * definition has an error (already reported: uses stay quiet).
+   */
+  lookup(name: string): ConstValue | null | undefined;
   /** Every visible name, for "did you mean". */
   names(): Iterable<string>;
+  /** Comparisons "did you mean" may still spend in this program (see nameSuggestion). */
+  suggestions?: { left: number };
   /** Extra hint for an undefined name (e.g. "defined later"). */
   undefinedHint?(name: string): string | null;
   diagnostics: Diags;
@@ -95,9 +113,60 @@ function fits(v: bigint): boolean {
   return v >= 0n && v < U64_LIMIT;
 }
 
-/** Evaluates an expression with unsigned 64-bit semantics; errors go to ctx.diagnostics. */
-export function evalExpr(e: A.Expr, ctx: EvalContext): bigint | null {
+/** "a string", "the number constant `x`", ... for type mismatch messages. */
+function describe(e: A.Expr, v: ConstValue): string {
+  const what = typeof v === "bigint" ? "number" : "string";
+  if (e.kind === "Name") return `the ${what} constant \`${e.name}\``;
+  return `a ${what}`;
+}
+
+/**
+ * Evaluates an expression where a number is expected, with unsigned 64-bit semantics;
+ * errors go to ctx.diagnostics (E0005 for a string, `what` naming the place).
+ */
+export function evalExpr(e: A.Expr, ctx: EvalContext, what = "this value"): bigint | null {
+  const v = evalValue(e, ctx);
+  if (v === null || typeof v === "bigint") return v;
+  ctx.diagnostics.push(
+    error(
+      "E0005",
+      `${what} must be a number, found ${describe(e, v)}`,
+      e.span,
+      "write a number, e.g. 0x3f8, 4 or 128 MiB",
+    ),
+  );
+  return null;
+}
+
+/**
+ * Evaluates an expression where a string is expected (strings and string constants,
+ * joined with `+`); E0005 for a number.
+ */
+export function evalText(e: A.Expr, ctx: EvalContext, what = "this value"): Text | null {
+  const v = evalValue(e, ctx);
+  if (v === null || typeof v !== "bigint") return v;
+  ctx.diagnostics.push(
+    error(
+      "E0005",
+      `${what} must be a string in double quotes, found ${describe(e, v)}`,
+      e.span,
+      e.kind === "Name"
+        ? `\`${e.name}\` names a number; put the text in double quotes or name a string constant`
+        : "put the text in double quotes",
+    ),
+  );
+  return null;
+}
+
+/**
+ * Evaluates an expression to a number or a string. Numbers have unsigned 64-bit
+ * semantics; `+` joins two strings; every other mix is E0005. Errors go to
+ * ctx.diagnostics; null means an error was reported (or a constant it uses has one).
+ */
+export function evalValue(e: A.Expr, ctx: EvalContext): ConstValue | null {
   switch (e.kind) {
+    case "String":
+      return { text: e.value, origin: e.span.file };
     case "Number": {
       if (e.value === null) {
         ctx.diagnostics.push(invalidLiteral(e));
@@ -119,7 +188,7 @@ export function evalExpr(e: A.Expr, ctx: EvalContext): bigint | null {
     case "Name": {
       const v = ctx.lookup(e.name);
       if (v === undefined) {
-        const s = suggest(e.name, ctx.names());
+        const s = nameSuggestion(e.name, ctx.names(), ctx.suggestions);
         const extra = ctx.undefinedHint?.(e.name) ?? null;
         ctx.diagnostics.push(
           error(
@@ -138,9 +207,9 @@ export function evalExpr(e: A.Expr, ctx: EvalContext): bigint | null {
       return v;
     }
     case "Paren":
-      return evalExpr(e.expr, ctx);
+      return evalValue(e.expr, ctx);
     case "Sized": {
-      const v = evalExpr(e.expr, ctx);
+      const v = evalExpr(e.expr, ctx, `\`${e.unit}\` applies to a number: the value before it`);
       if (v === null) return null;
       const r = v << UNIT_SHIFT[e.unit];
       if (!fits(r)) {
@@ -157,9 +226,18 @@ export function evalExpr(e: A.Expr, ctx: EvalContext): bigint | null {
       return r;
     }
     case "Binary": {
-      const l = evalExpr(e.left, ctx);
-      const r = evalExpr(e.right, ctx);
-      if (l === null || r === null) return null;
+      const lv = evalValue(e.left, ctx);
+      const rv = evalValue(e.right, ctx);
+      if (lv === null || rv === null) return null;
+      if (typeof lv !== "bigint" || typeof rv !== "bigint") {
+        if (e.op === "+" && typeof lv !== "bigint" && typeof rv !== "bigint") {
+          return { text: lv.text + rv.text, origin: lv.origin };
+        }
+        ctx.diagnostics.push(mixedTypes(e, lv, rv));
+        return null;
+      }
+      const l = lv;
+      const r = rv;
       let v: bigint;
       switch (e.op) {
         case "+":
@@ -214,6 +292,54 @@ export function evalExpr(e: A.Expr, ctx: EvalContext): bigint | null {
   }
 }
 
+/** E0005 for an operator between a string and something it does not apply to. */
+function mixedTypes(e: A.Binary, l: ConstValue, r: ConstValue): Diagnostic {
+  const mixed = (typeof l === "bigint") !== (typeof r === "bigint");
+  return error(
+    "E0005",
+    e.op === "+" && mixed
+      ? `\`+\` joins two strings or adds two numbers, not ${describe(e.left, l)} and ${
+        describe(e.right, r)
+      }`
+      : `\`${e.op}\` applies to numbers, not ${
+        typeof l === "bigint" ? describe(e.right, r) : describe(e.left, l)
+      }`,
+    e.opSpan,
+    e.op === "+" && mixed
+      ? "numbers are not turned into text: write the number inside the string"
+      : "strings only join with `+`",
+  );
+}
+
+/**
+ * Names "did you mean" may compare an unknown name with, in one program. Each unknown name
+ * is compared with every visible one; a file with thousands of unknown names among
+ * thousands of constants would make that quadratic, and no one reads the suggestions of
+ * the thousandth: past the budget they are left out.
+ */
+const SUGGESTION_BUDGET = 20_000;
+
+const budgets = new WeakMap<Program, { left: number }>();
+
+/** The "did you mean" budget of a program (shared by every check of one compile). */
+export function suggestionBudget(program: Program): { left: number } {
+  let b = budgets.get(program);
+  if (!b) budgets.set(program, b = { left: SUGGESTION_BUDGET });
+  return b;
+}
+
+/** suggest() within a budget of comparisons (none left: no suggestion). */
+export function nameSuggestion(
+  name: string,
+  names: Iterable<string>,
+  budget?: { left: number },
+): string | null {
+  if (budget && budget.left <= 0) return null;
+  const all = [...names];
+  if (budget) budget.left -= all.length;
+  return suggest(name, all);
+}
+
 function invalidLiteral(e: A.NumberLit): Diagnostic {
   const m = /^([0-9][0-9_]*|0x[0-9a-fA-F_]+)(B|KiB|MiB|GiB|TiB)$/.exec(e.raw);
   if (m) {
@@ -227,12 +353,22 @@ function invalidLiteral(e: A.NumberLit): Diagnostic {
       [{ title: `write \`${fixed}\``, span: e.span, replacement: fixed }],
     );
   }
-  const um = /^[0-9]+(kb|mb|gb|tb|k|m|g|t|kib|mib|gib|tib)$/i.exec(e.raw);
-  let hint =
-    "numbers are decimal (123), hex (0x7B), binary (0b1111011) or octal (0o173), with `_` only between digits";
-  if (um) {
-    hint = "units are binary and case-sensitive: B, KiB, MiB, GiB, TiB, written after a space";
+  // `256MB`: a number glued to a word that looks like a unit.
+  const um = /^([0-9][0-9_]*)([A-Za-z]+)$/.exec(e.raw);
+  const unit = um ? unitFor(um[2]) : null;
+  if (um && unit) {
+    const fixed = `${um[1]} ${unit}`;
+    return error(
+      "E0002",
+      `invalid number \`${e.raw}\``,
+      e.span,
+      `did you mean \`${fixed}\`? Units are binary and case-sensitive (B, KiB, MiB, GiB, TiB), written after a space`,
+      [],
+      [{ title: `write \`${fixed}\``, span: e.span, replacement: fixed }],
+    );
   }
+  const hint =
+    "numbers are decimal (123), hex (0x7B), binary (0b1111011) or octal (0o173), with `_` only between digits";
   return error("E0002", `invalid number \`${e.raw}\``, e.span, hint);
 }
 
@@ -246,6 +382,7 @@ export function loadProgram(
   mainParsed?: ParseResult,
 ): Program {
   const program: Program = { main: file, files: new Map(), lets: new Map(), machines: new Map() };
+  const suggestions = suggestionBudget(program);
   const defined = new Set<string>(); // constants visible so far (in definition order)
   const allLetNames = new Map<string, LetSymbol>(); // for "defined later" hints
   const loading: string[] = []; // import stack (canonical paths), for cycle detection
@@ -257,7 +394,7 @@ export function loadProgram(
 
   const visit = (path: string, src: string) => {
     const parsed = mainParsed && path === file && src === text ? mainParsed : parse(src, path);
-    diagnostics.push(...parsed.diagnostics);
+    for (const d of parsed.diagnostics) diagnostics.push(d); // (no spread: may be huge)
     const sf: SourceFile = { path, text: src, ast: parsed.ast };
     program.files.set(path, sf);
     loading.push(canon(path));
@@ -321,6 +458,7 @@ export function loadProgram(
     const ctx: EvalContext = {
       lookup: (n) => (defined.has(n) ? program.lets.get(n)!.value : undefined),
       names: () => defined,
+      suggestions,
       undefinedHint: (n) => {
         const later = allLetNames.get(n);
         if (later && !defined.has(n)) {
@@ -330,7 +468,8 @@ export function loadProgram(
       },
       diagnostics,
     };
-    const value = evalExpr(item.value, ctx);
+    // A `let` whose value did not parse is known, with no value: uses stay quiet.
+    const value = item.value ? evalValue(item.value, ctx) : null;
     if (prev) {
       diagnostics.push(definedTwice("constant", name, item.name.span, prev.span));
       return;
@@ -376,6 +515,7 @@ export function programContext(program: Program, diagnostics: Diags): EvalContex
   return {
     lookup: (n) => (program.lets.has(n) ? program.lets.get(n)!.value : undefined),
     names: () => program.lets.keys(),
+    suggestions: suggestionBudget(program),
     diagnostics,
   };
 }

@@ -5,8 +5,22 @@
 import type * as A from "./ast.ts";
 import { children } from "./ast.ts";
 import type { Span } from "./diagnostics/types.ts";
-import { evalExpr, type LetSymbol, type Program, programContext } from "./program.ts";
-import { evalInt, evalRange } from "./check/values.ts";
+import {
+  type ConstValue,
+  type EvalContext,
+  evalExpr,
+  evalValue,
+  type LetSymbol,
+  type Program,
+  programContext,
+} from "./program.ts";
+import { evalRange } from "./check/values.ts";
+
+/** Whether `e` evaluates to a string (a join inside a `+` range, say). */
+function isText(e: A.Expr, ctx: EvalContext): boolean {
+  const v = evalValue(e, { ...ctx, diagnostics: [] });
+  return v !== null && typeof v !== "bigint";
+}
 
 /**
  * The chain of nodes under the cursor at `offset`, outermost first (Program ... innermost).
@@ -139,7 +153,14 @@ export function machineSymbols(program: Program, file?: string): MachineInfo[] {
 
 export type EvaluatedValue =
   | { kind: "number"; value: bigint; span: Span }
+  | { kind: "string"; value: string; span: Span }
   | { kind: "range"; base: bigint; size: bigint; span: Span };
+
+function constant(v: ConstValue, span: Span): EvaluatedValue {
+  return typeof v === "bigint"
+    ? { kind: "number", value: v, span }
+    : { kind: "string", value: v.text, span };
+}
 
 /**
  * The value of the innermost expression or range at `offset` (for hover), evaluated with
@@ -154,9 +175,7 @@ export function evaluateAt(program: Program, file: string, offset: number): Eval
     const ctx = programContext(program, []);
     if (node.kind === "Ident" && path[i - 1]?.kind === "Let") {
       const sym = program.lets.get(node.name);
-      return sym && sym.value !== null
-        ? { kind: "number", value: sym.value, span: node.span }
-        : null;
+      return sym && sym.value !== null ? constant(sym.value, node.span) : null;
     }
     if (node.kind === "Range") {
       const r = evalRange(node, ctx, "range");
@@ -166,16 +185,16 @@ export function evaluateAt(program: Program, file: string, offset: number): Eval
     }
     if (
       node.kind === "Number" || node.kind === "Name" || node.kind === "Binary" ||
-      node.kind === "Paren" || node.kind === "Sized"
+      node.kind === "Paren" || node.kind === "Sized" || node.kind === "String"
     ) {
       // Prefer the whole expression a number belongs to, up to the setting's value.
       let top = i;
       while (top - 1 >= 0 && ["Binary", "Paren", "Sized"].includes(path[top - 1].kind)) top--;
       const expr = path[top] as A.Expr;
-      const v = path[top - 1]?.kind === "Range" ? evalExpr(expr, ctx) : evalInt(expr, ctx, "value");
-      return v !== null && !ctx.diagnostics.length
-        ? { kind: "number", value: v, span: expr.span }
-        : null;
+      const v = path[top - 1]?.kind === "Range" && !isText(expr, ctx)
+        ? evalExpr(expr, ctx)
+        : evalValue(expr, ctx);
+      return v !== null && !ctx.diagnostics.length ? constant(v, expr.span) : null;
     }
   }
   return null;

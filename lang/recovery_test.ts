@@ -1,10 +1,10 @@
 /**
- * The fast error recovery (fast parser on each chunk and each salvage attempt, Ohm on the
- * last settings before a failure only: lang/parse.ts `ohmPiece`) against the recovery it
- * replaced (Ohm on every declined chunk and attempt, still reachable as
- * parseWithOhmRecovery): trees, spans, diagnostics (message, span, labels, hint, fixes)
- * must be identical — on the corpus, its mutants, and mutants of large machines, where
- * the cut-down Ohm match is actually used.
+ * The first error of each broken chunk is worded by Ohm, from a cut-down match (the last
+ * settings before the failure only: lang/parse.ts `ohmPiece`). parseWithOhmRecovery words
+ * it from a match of the whole chunk; everything else (error recovery, lang/syntax/
+ * recover.ts) is the same. Trees, spans and diagnostics (message, span, labels, hint,
+ * fixes) must be identical — on the corpus, its mutants, and mutants of large machines,
+ * where the cut-down match is actually used.
  */
 import { createIncrementalParser, parse, parseWithOhmRecovery } from "./parse.ts";
 import { fastParse } from "./syntax/fast_parse.ts";
@@ -68,7 +68,7 @@ function mutateMore(text: string, r: () => number): string {
   return mutate(text, r);
 }
 
-Deno.test("fast recovery = Ohm recovery on the corpus", () => {
+Deno.test("cut-down Ohm wording = whole-chunk Ohm wording on the corpus", () => {
   const bad: string[] = [];
   for (const t of corpus()) {
     const why = differs(t, true);
@@ -77,7 +77,7 @@ Deno.test("fast recovery = Ohm recovery on the corpus", () => {
   if (bad.length) throw new Error(bad.join("\n\n"));
 });
 
-Deno.test("fast recovery = Ohm recovery on mutated inputs", () => {
+Deno.test("cut-down Ohm wording = whole-chunk Ohm wording on mutated inputs", () => {
   const r = rng(6_2026_1125);
   const base = corpus().filter((t) => t.length > 0 && t.length < 2500);
   const bad: string[] = [];
@@ -95,7 +95,7 @@ Deno.test("fast recovery = Ohm recovery on mutated inputs", () => {
   if (broken < 100) throw new Error(`only ${broken} mutants were broken: recovery barely ran`);
 });
 
-Deno.test("fast recovery = Ohm recovery on mutants of large machines", () => {
+Deno.test("cut-down Ohm wording = whole-chunk Ohm wording on mutants of large machines", () => {
   const r = rng(20261125);
   const bad: string[] = [];
   let salvaged = 0;
@@ -111,10 +111,10 @@ Deno.test("fast recovery = Ohm recovery on mutants of large machines", () => {
   }
   if (bad.length) throw new Error(bad.join("\n\n"));
   // Most mutants break a setting deep inside the body: that is the path under test.
-  if (salvaged < 25) throw new Error(`only ${salvaged} broken machines were salvaged`);
+  if (salvaged < 25) throw new Error(`only ${salvaged} broken machines were recovered`);
 });
 
-Deno.test("fast recovery = Ohm recovery: a 510-line machine broken in the middle and at the end", () => {
+Deno.test("cut-down Ohm wording = whole-chunk: a 510-line machine broken in the middle and at the end", () => {
   const path = new URL("../tests/diagnostics/cases/E0209.vmdesc", import.meta.url);
   const text = Deno.readTextFileSync(path);
   const lines = text.split("\n");

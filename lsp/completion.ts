@@ -266,7 +266,8 @@ export function completion(ws: Workspace, p: CompletionParams): CompletionList |
   const lets = a?.program ? [...a.program.lets.values()] : [];
   const machines = a?.program ? [...a.program.machines.keys()] : [];
   const items = candidates(ctx, {
-    lets: lets.map((l) => ({ name: l.name, value: l.value })),
+    // Details show number constants; a string constant is listed without one.
+    lets: lets.map((l) => ({ name: l.name, value: typeof l.value === "bigint" ? l.value : null })),
     machines,
   });
   return { isIncomplete: false, items };

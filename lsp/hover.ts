@@ -7,7 +7,14 @@
  */
 import { type Hover, type HoverParams, MarkupKind } from "vscode-languageserver";
 import type * as A from "../lang/ast.ts";
-import { evalExpr, hex, humanSize, type Program, programContext } from "../lang/program.ts";
+import {
+  evalExpr,
+  evalValue,
+  hex,
+  humanSize,
+  type Program,
+  programContext,
+} from "../lang/program.ts";
 import type { Plan, Range as PlanRange } from "../plan/types.ts";
 import {
   BOOT_OPTIONS,
@@ -162,7 +169,15 @@ function describeNode(a: Analysis, path: A.Node[]): Found | null {
     if (doc) return { markdown: `\`${prop.name.name} ${node.name}\`: ${doc}`, span: node.span };
   }
 
-  if (expr) {
+  // A string constant, or strings joined with `+`: the text.
+  const text = expr && a.program ? evalValue(expr, programContext(a.program, [])) : null;
+  if (expr && text !== null && typeof text !== "bigint") {
+    const label = expr.kind === "Name" ? `\`${expr.name}\` = ` : "";
+    out.push(`${label}\`${JSON.stringify(text.text)}\``);
+    const sym = expr.kind === "Name" ? a.program?.lets.get(expr.name) : undefined;
+    if (sym && sym.file !== a.program?.main) out.push(`defined in \`${sym.file}\``);
+    span = expr.span;
+  } else if (expr) {
     const v = value(a, expr);
     if (v !== null) {
       const label = expr.kind === "Name" ? `\`${expr.name}\` = ` : "";

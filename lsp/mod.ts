@@ -32,7 +32,10 @@ import { imports } from "./ast_query.ts";
 import { applyChanges } from "./document.ts";
 
 export interface ServerOptions {
-  /** Parse changes through lang's incremental Matcher (default) or from scratch. */
+  /**
+   * Parse through the document's IncrementalParser (default) or with lang's parse(); both
+   * read the whole text with the fast parser now (`bench/lsp` compares them).
+   */
   incremental?: boolean;
   /** Delay between a change and its re-check. */
   debounceMs?: number;

@@ -108,7 +108,7 @@ export function references(ws: Workspace, p: ReferenceParams): Location[] {
     for (const prog of programs(ws, p.textDocument.uri)) {
       const same = prog.lets.get(t.name);
       if (same && same.span.file === sym.span.file && same.span.start === sym.span.start) {
-        spans.push(...same.uses);
+        for (const u of same.uses) spans.push(u);
       }
     }
   } else if (t.kind === "machine") {
@@ -119,7 +119,7 @@ export function references(ws: Workspace, p: ReferenceParams): Location[] {
       const same = prog.machines.get(t.name);
       if (!same || same.span.file !== sym.span.file || same.span.start !== sym.span.start) continue;
       for (const f of prog.files.values()) {
-        spans.push(...extendsRefs(f.ast, t.name).map((i) => i.span));
+        for (const i of extendsRefs(f.ast, t.name)) spans.push(i.span);
       }
     }
   } else {

@@ -1,6 +1,7 @@
 /** Document outline: constants, imports, machines → PCI hole, devices, PCI functions, boot. */
 import { type DocumentSymbol, type DocumentSymbolParams, SymbolKind } from "vscode-languageserver";
 import type * as A from "../lang/ast.ts";
+import type { ConstValue } from "../lang/program.ts";
 import type { Workspace } from "./mod.ts";
 import { rangeOf } from "./convert.ts";
 
@@ -80,6 +81,7 @@ export function documentSymbols(ws: Workspace, p: DocumentSymbolParams): Documen
   return out;
 }
 
-function fmtValue(v: bigint): string {
+function fmtValue(v: ConstValue): string {
+  if (typeof v !== "bigint") return JSON.stringify(v.text);
   return v < 10n ? v.toString() : `${v} (0x${v.toString(16)})`;
 }

@@ -57,11 +57,15 @@ export function resolveBoot(
         "E0502",
         `unknown boot protocol \`${proto}\``,
         node.protocol.span,
-        `use one of ${BOOT_PROTOCOLS.join(", ")}`,
+        s
+          ? `did you mean \`${s}\`? (one of ${BOOT_PROTOCOLS.join(", ")})`
+          : `use one of ${BOOT_PROTOCOLS.join(", ")}`,
         [],
         s ? [{ title: `change to \`${s}\``, span: node.protocol.span, replacement: s }] : undefined,
       ),
     );
+    // The options are still checked by name (a misspelt one is its own error).
+    evalProps(m.boot.options, BOOT_OPTIONS, ctx, "boot", node.span);
     return null;
   }
   const protocol = proto as ResolvedBoot["protocol"];
@@ -126,32 +130,41 @@ export function resolveBoot(
     mode = (str("mode") as ResolvedBoot["mode"]) ?? "protected";
   }
   // Plan paths are relative to the Plan's source (the main file): a path written in an
-  // imported file elsewhere is re-expressed from the main file's directory.
-  const rebase = (p: string) => rebaseOnMain(host, mainFile, node.span.file, p);
-  const finalPath = opts.kernel ?? rebase(path);
+  // imported file elsewhere is re-expressed from the main file's directory. Each path is
+  // relative to the file that wrote it: an `initrd` inherited from a base machine in
+  // another folder keeps that folder even when this machine's `boot` line replaces the path.
+  const pathOrigin = node.path.span.file;
+  const initrdOrigin = v.get("initrd")?.origin ?? pathOrigin;
+  const rebase = (p: string, from: string) => rebaseOnMain(host, mainFile, from, p);
+  const finalPath = opts.kernel ?? rebase(path, pathOrigin);
   // W0006: the payload (and initrd) should exist when checking; booting makes it an error.
-  const missing = (p: string, span: Span, what: string, override: boolean) => {
-    const resolved = override ? p : host.resolve(node.span.file, p);
+  const missing = (p: string, span: Span, what: string, from: string | null) => {
+    const resolved = from === null ? p : host.resolve(from, p);
     if (!host.fileExists(resolved)) {
       diags.push(
         warning(
           "W0006",
           `the ${what} \`${p}\` was not found`,
           span,
-          override
+          from === null
             ? "the path given with --kernel is used as is"
             : `looked for ${resolved}; paths are relative to this file. Build it before booting`,
         ),
       );
     }
   };
-  missing(opts.kernel ?? path, node.path.span, "boot payload", opts.kernel !== undefined);
-  if (initrd !== null) missing(initrd, v.get("initrd")!.span, "initrd", false);
+  missing(
+    opts.kernel ?? path,
+    node.path.span,
+    "boot payload",
+    opts.kernel !== undefined ? null : pathOrigin,
+  );
+  if (initrd !== null) missing(initrd, v.get("initrd")!.span, "initrd", initrdOrigin);
   return {
     protocol,
     path: finalPath,
     cmdline,
-    initrd: initrd === null ? null : rebase(initrd),
+    initrd: initrd === null ? null : rebase(initrd, initrdOrigin),
     load,
     entry,
     mode,

@@ -124,7 +124,7 @@ export function resolveDevices(
       // "stdout", "stderr" and "null" are streams ("./stdout" is a file).
       props.output = SERIAL_STREAMS.has(o) || !output || o === ""
         ? o
-        : rebaseOnMain(host, mainFile, output.span.file, o);
+        : rebaseOnMain(host, mainFile, output.origin ?? output.span.file, o);
     } else if (d.kind === "debug_exit") {
       if (!port) continue;
       const size = Number((v.get("size")?.value as bigint | undefined) ?? 1n);
@@ -208,9 +208,23 @@ export function resolveDevices(
   return out;
 }
 
-/** W0002: without a serial device the guest's console goes nowhere. */
-export function checkConsole(devices: ResolvedDevice[], where: string, span: Span, diags: Diags) {
-  if (!devices.some((d) => d.kind === "serial")) {
+/**
+ * W0002: without a serial device the guest's console goes nowhere. A serial device that
+ * has an error of its own, or a device of an unknown kind (a misspelt `serial`?), is
+ * reported already: no warning on top.
+ */
+export function checkConsole(
+  m: Merged,
+  devices: ResolvedDevice[],
+  where: string,
+  span: Span,
+  diags: Diags,
+) {
+  if (devices.some((d) => d.kind === "serial")) return;
+  for (const d of m.devices.values()) {
+    if (d.kind === "serial" || !(d.kind in DEVICE_KINDS)) return;
+  }
+  {
     diags.push(
       warning(
         "W0002",

@@ -1,11 +1,14 @@
 /**
  * The PCI hole: its range (below 4 GiB, page aligned), its strategy (`--hole-strategy`
- * wins over the file), and its ECAM window (1 MiB aligned, an inclusive bus range; `buses
- * auto` is the buses the machine's PCI functions use, from bus 0).
+ * wins over the file), and its ECAM window (an inclusive bus range; `buses auto` is the
+ * buses the machine's PCI functions use, from bus 0; aligned as PCIe requires: see
+ * ecamAlignment).
  */
+import type * as A from "../ast.ts";
+import type { Fix } from "../diagnostics/types.ts";
 import { type Diags, error } from "../diagnostics/make.ts";
-import { type EvalContext, evalExpr, hex } from "../program.ts";
-import { FOUR_GIB, MiB } from "../specs.ts";
+import { type EvalContext, evalExpr, hex, humanSize } from "../program.ts";
+import { FOUR_GIB, MiB, PLATFORM_REGIONS } from "../specs.ts";
 import type { HoleStrategy } from "../../plan/types.ts";
 import type { CheckOptions, ResolvedEcam, ResolvedHole, ResolvedPci } from "./model.ts";
 import type { Merged } from "./merge.ts";
@@ -58,6 +61,7 @@ export function resolveHole(
 export function resolveEcam(
   m: Merged,
   pci: ResolvedPci[],
+  hole: ResolvedHole | null,
   ctx: EvalContext,
   diags: Diags,
 ): ResolvedEcam | null {
@@ -106,5 +110,93 @@ export function resolveEcam(
     );
     return null;
   }
+  if (!checkEcamAlignment(e, base, busStart, busEnd, pci, hole, diags)) return null;
   return { base, busStart, busEnd, span: e.span };
+}
+
+/**
+ * What PCIe asks of an ECAM window (Base Specification, "Enhanced Configuration Access
+ * Mechanism"): a host bridge decodes the bus number from n address bits above bit 20
+ * (1 ≤ n ≤ 8), so it serves buses 0 .. 2^n - 1 from a region of 2^(n+20) bytes aligned to
+ * its own size. The region always starts at bus 0 of the segment: with a partial bus
+ * range (MCFG's start bus above 0) the window vmdesc declares begins `busStart` MiB into
+ * it, and the MCFG base the runtime writes is that region's start (runtime/boot/acpi).
+ * Linux does not check the alignment itself; it computes bus b's address as MCFG base +
+ * (b << 20), which is only what the hardware rule promises when the base is aligned.
+ */
+export function ecamAlignment(busEnd: number): { bits: number; size: bigint } {
+  let bits = 1;
+  while ((1 << bits) <= busEnd) bits++;
+  return { bits, size: MiB << BigInt(bits) };
+}
+
+/** E0205 when the ECAM region (from bus 0) is not aligned to its size; true when it is. */
+function checkEcamAlignment(
+  e: A.Ecam,
+  base: bigint,
+  busStart: number,
+  busEnd: number,
+  pci: ResolvedPci[],
+  hole: ResolvedHole | null,
+  diags: Diags,
+): boolean {
+  const { size: align } = ecamAlignment(busEnd);
+  const offset = BigInt(busStart) * MiB; // bus 0 sits this far below the window
+  const region = base - offset;
+  if (region >= 0n && region % align === 0n) return true;
+  const buses = `buses ${busStart}..${busEnd}`;
+  const where = busStart === 0
+    ? `the ECAM window at ${hex(base)} (${buses})`
+    : `the ECAM window at ${hex(base)} (${buses}, so bus 0 at ${hex(region < 0n ? 0n : region)})`;
+  // Aligned bases near this one that keep the whole window inside the hole and clear of
+  // the platform's fixed regions: with one such base the fix is certain.
+  const size = BigInt(busEnd - busStart + 1) * MiB;
+  const fits = (b: bigint) =>
+    hole !== null && b >= hole.base && b + size <= hole.base + hole.size &&
+    PLATFORM_REGIONS.every((p) => b + size <= p.base || p.base + p.size <= b);
+  const down = region < 0n ? -1n : region / align * align + offset;
+  const up = (region < 0n ? 0n : (region / align + 1n) * align) + offset;
+  const candidates = [down, up].filter((b) => b >= 0n && fits(b));
+  const best = candidates.sort((a, b) => {
+    const da = a > base ? a - base : base - a;
+    const db = b > base ? b - base : base - b;
+    return da < db ? -1 : da > db ? 1 : 0;
+  })[0];
+  // Fewer buses need a smaller alignment: the most this base allows, when the functions
+  // fit in them.
+  let narrow: number | null = null;
+  for (let end = busEnd - 1; end >= busStart; end--) {
+    const a = ecamAlignment(end).size;
+    if (region >= 0n && region % a === 0n) {
+      narrow = end;
+      break;
+    }
+  }
+  const usedEnd = pci.reduce((mx, f) => Math.max(mx, f.bus), busStart);
+  const narrowHint = narrow !== null && narrow >= usedEnd && e.buses?.kind === "Range"
+    ? `, or keep the base and narrow the window to \`buses ${busStart}..${narrow}\``
+    : "";
+  const fixes: Fix[] | undefined = best !== undefined && e.base.kind === "Number"
+    ? [{ title: `move the window to ${hex(best)}`, span: e.base.span, replacement: hex(best) }]
+    : undefined;
+  const use = best !== undefined
+    ? `use ${hex(best)}`
+    : `move it to a multiple of ${humanSize(align)}${busStart ? ` plus ${busStart} MiB` : ""}`;
+  diags.push(
+    error(
+      "E0205",
+      `${where} is not aligned to ${humanSize(align)}`,
+      e.base.span,
+      busEnd === 0
+        ? `PCIe decodes the bus number from at least one address bit above bit 20, so even a one-bus window lies in a 2 MiB region that starts at bus 0 on a 2 MiB boundary; ${use}`
+        : `PCIe decodes the bus number from the address bits above bit 20, so a window reaching bus ${busEnd} lies in the ${
+          humanSize(align)
+        } region of buses 0..${Number(align / MiB) - 1}, which starts on a ${
+          humanSize(align)
+        } boundary; ${use}${narrowHint}`,
+      [],
+      fixes,
+    ),
+  );
+  return false;
 }

@@ -14,6 +14,7 @@ import {
   EXCESS_BUSES,
   HIGH_MEMORY,
   LARGE_ECAM_BUSES,
+  MiB,
   PCI_CONFIG_PORTS,
   PCI_IO_WINDOW,
   PLATFORM_IRQS,
@@ -33,6 +34,7 @@ import type {
 import type { Merged } from "./merge.ts";
 import { barWindows, ecamSize, type MmioPlacement } from "../placement.ts";
 import { VIRTIO_MMIO_WINDOW } from "../specs.ts";
+import { ecamAlignment } from "./hole.ts";
 
 const MAX_PHYS = BigInt(MAX_GUEST_PHYS);
 
@@ -135,19 +137,50 @@ export function checkLayout(ram: RamRange[], hole: ResolvedHole | null, diags: D
       );
       return;
     }
-    for (const p of PLATFORM_REGIONS) {
-      if (e.base < p.base + p.size && p.base < end) {
-        diags.push(
-          error(
-            "E0201",
-            `the ECAM window ${hex(e.base)} .. ${hex(end)} overlaps ${p.name} at ${hex(p.base)}`,
-            e.span,
-            "put ECAM lower in the hole, e.g. at 0xE000_0000 or 0xB000_0000",
-          ),
-        );
-      }
+    // One diagnostic for the window, however many platform regions it covers, with a
+    // place that is free inside this hole.
+    const hits = PLATFORM_REGIONS.filter((p) => e.base < p.base + p.size && p.base < end);
+    if (hits.length) {
+      const names = hits.map((p) => `${p.name} at ${hex(p.base)}`);
+      const list = names.length === 1
+        ? names[0]
+        : `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]}`;
+      const free = freeEcamBase(hole, e);
+      diags.push(
+        error(
+          "E0201",
+          `the ECAM window ${hex(e.base)} .. ${hex(end)} overlaps ${list}`,
+          e.span,
+          free !== null
+            ? `the platform uses 0xFEC0_0000 .. 4 GiB; put ECAM lower in the hole, e.g. \`ecam ${
+              hex(free)
+            }\``
+            : `the platform uses 0xFEC0_0000 .. 4 GiB and this hole has no room below it for ${
+              e.busEnd - e.busStart + 1
+            } buses: narrow the bus range or start the hole lower`,
+        ),
+      );
     }
   }
+}
+
+/**
+ * The highest base for `e`'s window inside the hole, aligned as PCIe wants (E0205), that
+ * clears the platform's regions; null when there is none.
+ */
+function freeEcamBase(hole: ResolvedHole, e: ResolvedHole["ecam"] & object): bigint | null {
+  const size = ecamSize(e);
+  const offset = BigInt(e.busStart) * MiB;
+  const align = ecamAlignment(e.busEnd).size;
+  const holeEnd = hole.base + hole.size;
+  const below = PLATFORM_REGIONS.reduce(
+    (lo, p) => (p.base < lo && p.base >= hole.base ? p.base : lo),
+    holeEnd,
+  );
+  const top = below - size - offset; // the region start must be at or below this
+  if (top < 0n) return null;
+  const base = top / align * align + offset;
+  return base >= hole.base && base + size <= below ? base : null;
 }
 
 /** Calls onOverlap(earlier, later) for each region overlapping one before it (sorted sweep). */

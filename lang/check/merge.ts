@@ -9,9 +9,16 @@
 import type * as A from "../ast.ts";
 import type { Span } from "../diagnostics/types.ts";
 import { type Diags, error, warning } from "../diagnostics/make.ts";
-import { type EvalContext, evalExpr, hex, type MachineSymbol, type Program } from "../program.ts";
+import {
+  type EvalContext,
+  evalExpr,
+  hex,
+  type MachineSymbol,
+  nameSuggestion,
+  type Program,
+  suggestionBudget,
+} from "../program.ts";
 import { HOLE_PROPS, HOLE_STRUCTURED } from "../specs.ts";
-import { suggest } from "../suggest.ts";
 import { unknownProp } from "./values.ts";
 
 export interface MergedBody {
@@ -33,6 +40,11 @@ export interface MergedPci extends MergedBody {
 
 export interface Merged {
   sym: MachineSymbol;
+  /**
+   * Text a syntax error took from this machine or a base it extends (error recovery's
+   * `lost` spans): what is missing may have been there.
+   */
+  lost: Span[];
   props: Map<string, A.Prop>;
   ram: A.Prop[];
   hole: { node: A.PciHole; strategy: A.Prop | null; ecam: A.Ecam | null } | null;
@@ -40,18 +52,40 @@ export interface Merged {
   pci: Map<string, MergedPci>;
   boot: { node: A.Boot; options: Map<string, A.Prop> } | null;
   cpuid: A.Ident[];
+  /**
+   * Whether merging this machine or a base it extends reported an error. Each machine's
+   * merge is computed once per program and its diagnostics reported then; a machine
+   * extending it later knows from this that its chain is broken.
+   */
+  chainErrors: boolean;
 }
 
-/** The chain [root, ..., machine], or null on an unknown base / cycle (reported). */
-function extendsChain(program: Program, sym: MachineSymbol, diags: Diags): MachineSymbol[] | null {
+/**
+ * Merges computed so far, per program (a program is one compile): a machine extending a
+ * merged one starts from a copy of it, so a chain of n machines costs n merges, not n².
+ */
+const merges = new WeakMap<Program, Map<MachineSymbol, Merged>>();
+
+/**
+ * The chain [root or the nearest base merged already, ..., machine] (`from`: that base's
+ * merge), or null on an unknown base / cycle (reported).
+ */
+function extendsChain(
+  program: Program,
+  sym: MachineSymbol,
+  diags: Diags,
+  done: Map<MachineSymbol, Merged>,
+): { chain: MachineSymbol[]; from: Merged | null } | null {
   const chain: MachineSymbol[] = [sym];
   const seen = new Set([sym.name]);
   let cur = sym;
   while (cur.node.base) {
     const baseName = cur.node.base.name;
     const base = program.machines.get(baseName);
+    const merged = base && done.get(base);
+    if (merged) return { chain, from: merged };
     if (!base) {
-      const s = suggest(baseName, program.machines.keys());
+      const s = nameSuggestion(baseName, program.machines.keys(), suggestionBudget(program));
       diags.push(
         error(
           "E0105",
@@ -112,7 +146,7 @@ function extendsChain(program: Program, sym: MachineSymbol, diags: Diags): Machi
     chain.unshift(base);
     cur = base;
   }
-  return chain;
+  return { chain, from: null };
 }
 
 function parsePciAddress(
@@ -202,29 +236,54 @@ function mergeBody(
   }
 }
 
-/** The machine's settings merged over its bases, or null when its chain is broken (reported). */
+/**
+ * The machine's settings merged over its bases, or null when its chain is broken
+ * (reported). Do not change the result: it is kept for the machines that extend it.
+ */
 export function mergeMachine(
   program: Program,
   sym: MachineSymbol,
   ctx: EvalContext,
   diags: Diags,
 ): Merged | null {
-  const chain = extendsChain(program, sym, diags);
-  return chain ? merge(chain, ctx, diags) : null;
+  let done = merges.get(program);
+  if (!done) merges.set(program, done = new Map());
+  const known = done.get(sym);
+  if (known) return known;
+  const walk = extendsChain(program, sym, diags, done);
+  if (!walk) return null;
+  let m = walk.from;
+  for (const block of walk.chain) {
+    const start = diags.length;
+    m = withBlock(m, block, ctx, diags);
+    for (let k = start; k < diags.length; k++) {
+      if (diags[k].severity === "error") m.chainErrors = true;
+    }
+    done.set(block, m);
+  }
+  return m;
 }
 
-function merge(chain: MachineSymbol[], ctx: EvalContext, diags: Diags): Merged {
+/** `base` (not changed; null for a root) with the settings of `sym`'s block merged over it. */
+function withBlock(
+  base: Merged | null,
+  sym: MachineSymbol,
+  ctx: EvalContext,
+  diags: Diags,
+): Merged {
   const m: Merged = {
-    sym: chain[chain.length - 1],
-    props: new Map(),
-    ram: [],
-    hole: null,
-    devices: new Map(),
-    pci: new Map(),
-    boot: null,
-    cpuid: [],
+    sym,
+    lost: sym.node.lost?.length ? [...(base?.lost ?? []), ...sym.node.lost] : base?.lost ?? [],
+    props: new Map(base?.props),
+    ram: base?.ram ?? [],
+    hole: base?.hole ?? null,
+    devices: new Map(base?.devices),
+    pci: new Map(base?.pci),
+    boot: base?.boot ?? null,
+    cpuid: [...(base?.cpuid ?? [])],
+    chainErrors: base?.chainErrors ?? false,
   };
-  for (const sym of chain) {
+  {
     const block = sym.node;
     const seen = new Map<string, Span>(); // same-block repeats → W0007
     const seenDevices = new Map<string, A.Device>();
@@ -364,7 +423,7 @@ function merge(chain: MachineSymbol[], ctx: EvalContext, diags: Diags): Merged {
           break;
         }
         case "Cpuid":
-          for (const it of s.items) m.cpuid.push(...it.features);
+          for (const it of s.items) for (const f of it.features) m.cpuid.push(f);
           break;
       }
     }

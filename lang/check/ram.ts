@@ -8,13 +8,23 @@ import type * as A from "../ast.ts";
 import type { Span } from "../diagnostics/types.ts";
 import { type Diags, error, warning } from "../diagnostics/make.ts";
 import { type EvalContext, hex, humanSize } from "../program.ts";
-import { DEFAULT_LOW_RAM_LIMIT, FOUR_GIB, MiB, PAGE } from "../specs.ts";
+import {
+  DEFAULT_LOW_RAM_LIMIT,
+  FOUR_GIB,
+  MACHINE_PROPS,
+  MiB,
+  PAGE,
+  STRUCTURED_SETTINGS,
+} from "../specs.ts";
+import { suggest } from "../suggest.ts";
 import { MAX_GUEST_PHYS } from "../../plan/types.ts";
 import type { RamRange, ResolvedHole } from "./model.ts";
 import type { Merged } from "./merge.ts";
 import { checkPage, evalRange, type TypedValue } from "./values.ts";
 
 const MAX_PHYS = BigInt(MAX_GUEST_PHYS);
+/** The names a machine-level setting can have, for "did you mean". */
+const MACHINE_SETTING_NAMES = [...Object.keys(MACHINE_PROPS), ...STRUCTURED_SETTINGS];
 
 export function resolveRam(
   m: Merged,
@@ -39,7 +49,11 @@ export function resolveRam(
   explicit.forEach((r, i) => (r.name = `ram-${i}`));
   const total = memory ? (memory.value as bigint) : null;
   if (total === null && explicit.length === 0) {
-    if (m.ram.length === 0 && !m.props.has("memory")) {
+    // `memroy 128 MiB` is reported as the misspelling (E0302), not again as no memory.
+    const meant = [...m.props.keys()].some((k) =>
+      !(k in MACHINE_PROPS) && ["memory", "ram"].includes(suggest(k, MACHINE_SETTING_NAMES) ?? "")
+    );
+    if (m.ram.length === 0 && !m.props.has("memory") && !meant) {
       diags.push(
         error(
           "E0401",

@@ -8,7 +8,7 @@
 import type * as A from "../ast.ts";
 import type { Span } from "../diagnostics/types.ts";
 import { type Diags, error } from "../diagnostics/make.ts";
-import { type EvalContext, evalExpr, hex } from "../program.ts";
+import { type EvalContext, evalExpr, evalText, hex, nameSuggestion } from "../program.ts";
 import { PAGE, type PropSpec, type PropTable } from "../specs.ts";
 import { suggest } from "../suggest.ts";
 
@@ -17,6 +17,11 @@ export interface TypedValue {
   value: bigint | string | boolean;
   /** The value's span in the source. */
   span: Span;
+  /**
+   * For a string: the file whose text wrote it. A relative path is relative to that file's
+   * directory, wherever the setting ends up (a base machine's option merged into a child).
+   */
+  origin?: string;
 }
 
 /** Evaluated properties by name. */
@@ -46,7 +51,7 @@ export function evalInt(v: A.Value, ctx: EvalContext, what: string): bigint | nu
       opSpan: v.span,
       span: v.span,
     };
-    return evalExpr(sum, ctx);
+    return evalExpr(sum, ctx, what);
   }
   if (v.kind === "String" || v.kind === "Bool" || v.kind === "Range") {
     ctx.diagnostics.push(
@@ -61,7 +66,7 @@ export function evalInt(v: A.Value, ctx: EvalContext, what: string): bigint | nu
     );
     return null;
   }
-  return evalExpr(v, ctx);
+  return evalExpr(v, ctx, what);
 }
 
 export function evalRange(
@@ -106,8 +111,16 @@ export function evalRange(
   return { base: l, size: r };
 }
 
-function evalString(v: A.Value, ctx: EvalContext, what: string): string | null {
-  if (v.kind !== "String") {
+/**
+ * A string setting: a string, a string constant, or strings joined with `+` (which reads
+ * as a `+` range in a value position, as `a + b` adds where a number is expected).
+ */
+function evalString(
+  v: A.Value,
+  ctx: EvalContext,
+  what: string,
+): { value: string; origin: string } | null {
+  if (v.kind === "Bool" || (v.kind === "Range" && v.form === "to")) {
     ctx.diagnostics.push(
       error(
         "E0005",
@@ -118,7 +131,29 @@ function evalString(v: A.Value, ctx: EvalContext, what: string): string | null {
     );
     return null;
   }
-  return v.value;
+  if (
+    v.kind === "Name" && ctx.lookup(v.name) === undefined &&
+    !nameSuggestion(v.name, ctx.names(), ctx.suggestions)
+  ) {
+    // A bare word where text goes (`output stdout`): the quotes are missing, most likely.
+    const quoted = JSON.stringify(v.name);
+    ctx.diagnostics.push(
+      error(
+        "E0005",
+        `${what} must be a string in double quotes, found the word \`${v.name}\``,
+        v.span,
+        `put it in double quotes: ${quoted} (or define a string constant \`${v.name}\`)`,
+        [],
+        [{ title: `write ${quoted}`, span: v.span, replacement: quoted }],
+      ),
+    );
+    return null;
+  }
+  const e: A.Expr = v.kind === "Range"
+    ? { kind: "Binary", op: "+", left: v.left, right: v.right, opSpan: v.span, span: v.span }
+    : v;
+  const t = evalText(e, ctx, what);
+  return t && { value: t.text, origin: t.origin };
 }
 
 function evalOnOff(v: A.Value, ctx: EvalContext, what: string): boolean | null {
@@ -254,13 +289,16 @@ export function evalProps(
     }
     const what = `\`${name}\``;
     let v: bigint | string | boolean | null = null;
+    let origin: string | undefined;
     switch (spec.type.t) {
       case "int":
         v = inBounds(evalInt(p.value, ctx, what), spec, p.value.span, what, ctx.diagnostics);
         break;
-      case "string":
-        v = evalString(p.value, ctx, what);
+      case "string": {
+        const s = evalString(p.value, ctx, what);
+        if (s) [v, origin] = [s.value, s.origin];
         break;
+      }
       case "onoff":
         v = evalOnOff(p.value, ctx, what);
         break;
@@ -270,10 +308,25 @@ export function evalProps(
       case "range":
         break; // handled by the caller
     }
-    if (v !== null) out.set(name, { value: v, span: p.value.span });
+    if (v !== null) {
+      const tv: TypedValue = { value: v, span: p.value.span };
+      if (origin) tv.origin = origin;
+      out.set(name, tv);
+    }
   }
+  // A missing property that a misspelt one stands for is reported once, as the misspelling
+  // (E0302, did you mean `port`?), not again as missing.
+  let meant: Set<string> | null = null;
+  const misspelt = (name: string) => {
+    if (!meant) {
+      const names = [...Object.keys(table), ...extraNames];
+      meant = new Set();
+      for (const p of props.keys()) if (!table[p]) meant.add(suggest(p, names) ?? "");
+    }
+    return meant.has(name);
+  };
   for (const [name, spec] of Object.entries(table)) {
-    if (spec.required && !props.has(name)) {
+    if (spec.required && !props.has(name) && !misspelt(name)) {
       ctx.diagnostics.push(
         error("E0303", `${where} needs \`${name}\``, anchor, `add \`${name} ...\` (${spec.doc})`),
       );

@@ -50,7 +50,9 @@ export function resolveBacking(
     );
     return null;
   }
-  const resolved = path.startsWith("/") ? path : host.resolve(file.span.file, path);
+  // Relative to the file that wrote it (a string constant's own file, if it came from one).
+  const origin = file.origin ?? file.span.file;
+  const resolved = path.startsWith("/") ? path : host.resolve(origin, path);
   if (!host.fileExists(resolved)) {
     diags.push(
       warning(
@@ -77,7 +79,7 @@ export function resolveBacking(
   }
   return {
     kind: "file",
-    path: rebaseOnMain(host, mainFile, file.span.file, path),
+    path: rebaseOnMain(host, mainFile, origin, path),
     readonly: (v.get("readonly")?.value as boolean | undefined) ?? false,
     serial,
   };

@@ -137,3 +137,17 @@ Deno.test("the appended virtio_mmio.device words count toward the command line's
   const r = run(many, { acpi: false, boot: `boot pvh "g.elf" { cmdline "${long}" }` });
   eq(codes(r.diags), ["E0502"], "too long with the devices");
 });
+
+Deno.test("a disk image named by a constant from another folder stays relative to that folder", () => {
+  const lib = 'let disk = "images/base.img"\n';
+  const main =
+    `import "lib/paths.vmdesc"\nmachine m {\n  memory 64 MiB\n  device serial com1 { port 0x3f8 }\n  device virtio_blk d { file disk }\n  boot pvh "g.elf"\n}\n`;
+  const host = createMemoryHost({ "d/m.vmdesc": main, "d/lib/paths.vmdesc": lib }, [
+    "d/g.elf",
+    "d/lib/images/base.img",
+  ]);
+  const r = compile(main, { file: "d/m.vmdesc", host });
+  eq(codes(r.diagnostics), [], "found where the constant was written");
+  const b = r.plans.get("m")!.devices.find((x) => x.id === "d")!.virtio!.backing;
+  eq(b.kind === "file" && b.path, "lib/images/base.img", "Plan path from the main file");
+});

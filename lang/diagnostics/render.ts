@@ -93,6 +93,10 @@ function displayLine(raw: string, tabWidth: number): DisplayLine {
       // the cluster carried after the control character is dropped with it.
       shown = String.fromCodePoint(cp === 0x7f ? 0x2421 : 0x2400 + cp);
       width = 1;
+    } else if (cp === 0xfeff) {
+      // A byte order mark: not printed, no column.
+      shown = "";
+      width = 0;
     } else {
       shown = segment.toWellFormed(); // a lone surrogate prints as U+FFFD
       width = clusterWidth(shown);

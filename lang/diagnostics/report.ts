@@ -71,7 +71,9 @@ export function clamp(offset: number, text: string): number {
 export function positionAt(text: string, offset: number, starts = lineStarts(text)): Position {
   const off = clamp(offset, text);
   const line = lineOf(starts, off);
-  return { line: line + 1, column: codePointsBetween(text, starts[line], off) + 1 };
+  // A byte order mark is not a column (editors do not show it).
+  const from = line === 0 && text.charCodeAt(0) === 0xfeff ? Math.min(1, off) : starts[line];
+  return { line: line + 1, column: codePointsBetween(text, from, off) + 1 };
 }
 
 /** "2 errors, 1 warning" (empty string when there is nothing). */

@@ -8,9 +8,8 @@
  * 10k-line files (`deno task bench lang` times both on the same files, side by side).
  *
  * The Ohm grammar stays the specification: this parser only ever *accepts*. Whenever it
- * meets anything it is not sure about (a syntax error, non-ASCII outside comments and
- * strings, an unterminated comment) it gives up and returns null, and the caller runs Ohm,
- * which produces the diagnostics. lang/syntax/fast_parse_test.ts checks on the examples,
+ * meets anything it is not sure about (a syntax error, an unterminated comment) it gives
+ * up and returns null, and the caller runs Ohm, which produces the diagnostics. lang/syntax/fast_parse_test.ts checks on the examples,
  * the diagnostic cases and thousands of mutated inputs that both parsers accept exactly
  * the same texts and build identical trees.
  */
@@ -25,12 +24,13 @@ const VALUE_KW = STRUCT_KW; // the grammar's `valueKw = structKw`
 const UNIT_WORDS = new Set<string>(UNITS);
 
 class GiveUp {}
-const GIVE_UP = new GiveUp();
+/** Thrown where the grammar does not match: the caller decides (Ohm, or recovery). */
+export const GIVE_UP = new GiveUp();
 
-function isIdent(c: number): boolean {
+export function isIdent(c: number): boolean {
   return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 95;
 }
-function isIdentStart(c: number): boolean {
+export function isIdentStart(c: number): boolean {
   return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95;
 }
 function isAlnum(c: number): boolean {
@@ -58,32 +58,55 @@ export function fastParseOrProgress(
   text: string,
   file: string,
   offset = 0,
-): { program: A.Program; settingStarts: null } | { program: null; settingStarts: number[] | null } {
+):
+  | { program: A.Program; settingStarts: null; furthest: number }
+  | { program: null; settingStarts: number[] | null; furthest: number } {
   const p = new Parser(text, file, offset);
   try {
-    return { program: p.program(), settingStarts: null };
+    return { program: p.program(), settingStarts: null, furthest: p.furthest };
   } catch (e) {
-    if (e === GIVE_UP) return { program: null, settingStarts: p.settingStarts };
+    if (e === GIVE_UP) {
+      return { program: null, settingStarts: p.settingStarts, furthest: p.furthest };
+    }
     throw e;
   }
 }
 
-const MAX_DEPTH = 100;
+/**
+ * Parentheses nested deeper than this are left to the error path (which refuses them):
+ * as deep as lang/parse_lean.ts lets a tree be, so no text the language accepts is ever
+ * declined for its depth alone.
+ */
+export const MAX_DEPTH = 500;
 
-class Parser {
+/**
+ * The grammar, rule for rule. Error recovery (lang/syntax/recover.ts) extends it: the
+ * protected hooks (`block`, `unitAfter`, `itemName`, `afterPropName`) are where a broken
+ * text is read as the user most likely meant it; here they follow the grammar exactly.
+ */
+export class Parser {
   pos = 0;
-  private depth = 0;
+  protected depth = 0;
   /** Starts of the settings of the machine body being parsed (see fastParseOrProgress). */
   settingStarts: number[] | null = null;
+  /** The furthest position a token was looked for at: where the text stopped matching. */
+  furthest = 0;
+  /** Where parentheses went deeper than MAX_DEPTH, if they did. */
+  tooDeep = -1;
+  /**
+   * Whether the recovering hooks run (lang/syntax/recover.ts sets it). A field test on the
+   * hot path costs less than a call per token for the valid files that never need them.
+   */
+  protected lenient = false;
   /** `offset`: where `s` starts in the file (chunks of a file parsed one by one). */
-  constructor(private s: string, private file: string, private offset: number) {}
+  constructor(protected s: string, protected file: string, protected offset: number) {}
 
-  private span(start: number, end: number): A.Span {
+  protected span(start: number, end: number): A.Span {
     return { file: this.file, start: start + this.offset, end: end + this.offset };
   }
 
   /** Ohm's `spaces`: chars <= 0x20 and comments. */
-  private ws() {
+  protected ws() {
     const s = this.s;
     const n = s.length;
     let p = this.pos;
@@ -96,17 +119,19 @@ class Parser {
         p = e < 0 ? n : e;
       } else if (c === 47 && s.charCodeAt(p + 1) === 42) {
         const e = s.indexOf("*/", p + 2);
-        if (e < 0) throw GIVE_UP; // unterminated: let Ohm decide what it is
+        if (e < 0) {
+          this.furthest = n; // unterminated: let Ohm decide what it is (it reads to the end)
+          throw GIVE_UP;
+        }
         p = e + 2;
-      } else if (c > 127 && p < n) {
-        throw GIVE_UP; // non-ASCII outside comments and strings: Ohm's letter classes differ
-      } else break;
+      } else break; // (non-ASCII is no space either: the next token fails on it, as in Ohm)
     }
     this.pos = p;
+    if (p > this.furthest) this.furthest = p;
   }
 
   /** The identifier-like word at pos (after spaces), without consuming it; "" if none. */
-  private peekWord(): string {
+  protected peekWord(): string {
     this.ws();
     const s = this.s;
     let e = this.pos;
@@ -118,7 +143,7 @@ class Parser {
   /** A keyword rule: "kw" ~identPart. */
   // Every "try" below leaves pos unchanged when it fails, so a node's span never takes
   // in the spaces after it (Ohm's spans end at the last token).
-  private keyword(kw: (typeof KEYWORDS)[number]): boolean {
+  protected keyword(kw: (typeof KEYWORDS)[number]): boolean {
     const save = this.pos;
     this.ws();
     if (!this.s.startsWith(kw, this.pos) || isIdent(this.s.charCodeAt(this.pos + kw.length))) {
@@ -129,7 +154,7 @@ class Parser {
     return true;
   }
 
-  private lit(t: string): boolean {
+  protected lit(t: string): boolean {
     const save = this.pos;
     this.ws();
     if (!this.s.startsWith(t, this.pos)) {
@@ -140,12 +165,12 @@ class Parser {
     return true;
   }
 
-  private expect(t: string) {
+  protected expect(t: string) {
     if (!this.lit(t)) throw GIVE_UP;
   }
 
   /** `name`: an identifier that is not reserved; extra: words excluded by the caller's `~`. */
-  private name(exclude?: Set<string>): A.Ident | null {
+  protected name(exclude?: Set<string>): A.Ident | null {
     const save = this.pos;
     const w = this.peekWord();
     if (!w || RESERVED.has(w) || exclude?.has(w)) {
@@ -157,13 +182,13 @@ class Parser {
     return { kind: "Ident", name: w, span: this.span(start, this.pos) };
   }
 
-  private needName(exclude?: Set<string>): A.Ident {
+  protected needName(exclude?: Set<string>): A.Ident {
     const n = this.name(exclude);
     if (!n) throw GIVE_UP;
     return n;
   }
 
-  private string(): A.StringLit | null {
+  protected string(): A.StringLit | null {
     const save = this.pos;
     this.ws();
     const s = this.s;
@@ -175,9 +200,15 @@ class Parser {
     let p = start + 1;
     for (;;) {
       const c = s.charCodeAt(p);
-      if (p >= s.length || c === 10) throw GIVE_UP; // unterminated string
+      if (p >= s.length || c === 10) {
+        this.furthest = Math.max(this.furthest, p); // unterminated string: read to here
+        throw GIVE_UP;
+      }
       if (c === 92) {
-        if (p + 1 >= s.length) throw GIVE_UP;
+        if (p + 1 >= s.length) {
+          this.furthest = Math.max(this.furthest, p);
+          throw GIVE_UP;
+        }
         // `"\\" any`: any is a code point.
         const hi = s.charCodeAt(p + 1);
         p += hi >= 0xd800 && hi <= 0xdbff ? 3 : 2;
@@ -205,7 +236,7 @@ class Parser {
     return { kind: "Program", items, span: this.span(0, this.s.length) };
   }
 
-  private importItem(): A.Import {
+  protected importItem(): A.Import {
     const start = this.pos;
     this.keyword("import");
     const path = this.string();
@@ -213,7 +244,7 @@ class Parser {
     return { kind: "Import", path, span: this.span(start, this.pos) };
   }
 
-  private letItem(): A.Let {
+  protected letItem(): A.Let {
     const start = this.pos;
     this.keyword("let");
     const name = this.needName(STRUCT_KW);
@@ -223,30 +254,75 @@ class Parser {
     return { kind: "Let", name, value, span: this.span(start, this.pos) };
   }
 
-  private machine(): A.Machine {
+  protected machine(): A.Machine {
     const start = this.pos;
     this.keyword("machine");
     const name = this.needName();
     let base: A.Ident | null = null;
     if (this.keyword("extends")) base = this.needName();
-    this.expect("{");
-    const settings: A.Setting[] = [];
-    const starts: number[] = [];
-    this.settingStarts = starts;
-    for (;;) {
-      this.ws();
-      if (this.s.charCodeAt(this.pos) === 125) break;
-      starts.push(this.pos);
-      settings.push(this.setting());
-    }
+    const open = this.open();
+    this.settingStarts = [];
+    const settings = this.block(open, "machine") as A.Setting[];
     this.settingStarts = null;
-    this.pos++;
     return { kind: "Machine", name, base, settings, span: this.span(start, this.pos) };
   }
 
-  private setting(): A.Setting {
+  /** `{`: its position (the grammar needs it; recovery reads on without it). */
+  protected open(): number {
+    this.expect("{");
+    return this.pos - 1;
+  }
+
+  /** The items of a block of kind `what` whose `{` is at `open`, through its `}`. */
+  protected block(_open: number, what: BlockKind): unknown[] {
+    const out: unknown[] = [];
+    for (;;) {
+      this.ws();
+      if (this.s.charCodeAt(this.pos) === 125) break;
+      out.push(this.blockItem(what));
+    }
+    this.pos++;
+    return out;
+  }
+
+  /**
+   * One item of a block of kind `what`. (A switch, not a callback per block: one call site
+   * for four kinds of item kept the hot loop from being inlined.)
+   */
+  protected blockItem(what: BlockKind): unknown {
+    switch (what) {
+      case "machine":
+        this.settingStarts?.push(this.pos);
+        return this.setting();
+      case "body":
+        return this.peekWord() === "bar" ? this.bar() : this.prop();
+      case "pci_hole":
+        return this.peekWord() === "ecam" ? this.ecam() : this.prop();
+      case "cpuid":
+        return this.cpuidItem();
+    }
+  }
+
+  protected setting(): A.Setting {
     const w = this.peekWord();
     switch (w) {
+      case "pci_hole":
+      case "device":
+      case "pci":
+      case "boot":
+      case "cpuid":
+        return this.structured(w);
+    }
+    // `~structKw Prop`: a failed structured setting never falls back to a Prop.
+    return this.prop();
+  }
+
+  /**
+   * The structured setting `kw` (pci_hole, device, pci, boot, cpuid) at pos. Each reads
+   * its keyword if it is there; recovery calls this past a misspelt one.
+   */
+  protected structured(kw: string): A.Setting {
+    switch (kw) {
       case "pci_hole":
         return this.pciHole();
       case "device":
@@ -255,16 +331,15 @@ class Parser {
         return this.pci();
       case "boot":
         return this.boot();
-      case "cpuid":
+      default:
         return this.cpuid();
     }
-    // `~structKw Prop`: a failed structured setting never falls back to a Prop.
-    return this.prop();
   }
 
-  private prop(): A.Prop {
+  protected prop(): A.Prop {
     const start = this.pos;
-    const name = this.needName();
+    const name = this.lenient ? this.itemName("property") : this.needName();
+    if (this.lenient) this.afterPropName();
     const value = this.value();
     if (!value) throw GIVE_UP;
     return { kind: "Prop", name, value, span: this.span(start, this.pos) };
@@ -277,13 +352,7 @@ class Parser {
     if (!range) throw GIVE_UP;
     let body: A.HoleItem[] | null = null;
     if (this.lit("{")) {
-      body = [];
-      for (;;) {
-        this.ws();
-        if (this.s.charCodeAt(this.pos) === 125) break;
-        body.push(this.peekWord() === "ecam" ? this.ecam() : this.prop());
-      }
-      this.pos++;
+      body = this.block(this.pos - 1, "pci_hole") as A.HoleItem[];
     }
     return { kind: "PciHole", range, body, span: this.span(start, this.pos) };
   }
@@ -312,7 +381,7 @@ class Parser {
   private device(): A.Device {
     const start = this.pos;
     this.keyword("device");
-    const deviceKind = this.needName();
+    const deviceKind = this.lenient ? this.itemName("device kind") : this.needName();
     let name: A.Ident | null = null;
     const save = this.pos;
     const n = this.name(STRUCT_KW);
@@ -338,7 +407,7 @@ class Parser {
       raw: this.s.slice(astart, aend),
       span: this.span(astart, aend),
     };
-    const deviceKind = this.needName();
+    const deviceKind = this.lenient ? this.itemName("device kind") : this.needName();
     const body = this.body();
     return { kind: "Pci", address, deviceKind, body, span: this.span(start, this.pos) };
   }
@@ -348,8 +417,16 @@ class Parser {
     const s = this.s;
     const run = (p: number): number => {
       let e = p;
-      while (isAlnum(s.charCodeAt(e))) e++;
-      if (s.charCodeAt(e) > 127) throw GIVE_UP; // Ohm's alnum includes non-ASCII letters
+      for (;;) {
+        const c = s.charCodeAt(e);
+        if (isAlnum(c)) e++;
+        else if (c > 127) {
+          // Ohm's alnum is any Unicode letter (by code point) or an ASCII digit.
+          const cp = s.codePointAt(e)!;
+          if (!LETTER.test(String.fromCodePoint(cp))) break;
+          e += cp > 0xffff ? 2 : 1;
+        } else break;
+      }
       return e;
     };
     const seq = (p: number, seps: number[]): number => {
@@ -379,14 +456,7 @@ class Parser {
 
   private body(): A.BodyItem[] | null {
     if (!this.lit("{")) return null;
-    const items: A.BodyItem[] = [];
-    for (;;) {
-      this.ws();
-      if (this.s.charCodeAt(this.pos) === 125) break;
-      items.push(this.peekWord() === "bar" ? this.bar() : this.prop());
-    }
-    this.pos++;
-    return items;
+    return this.block(this.pos - 1, "body") as A.BodyItem[];
   }
 
   private bar(): A.Bar {
@@ -411,35 +481,31 @@ class Parser {
   private cpuid(): A.Cpuid {
     const start = this.pos;
     this.keyword("cpuid");
-    this.expect("{");
-    const items: A.CpuidHide[] = [];
-    for (;;) {
-      this.ws();
-      if (this.s.charCodeAt(this.pos) === 125) break;
-      const istart = this.pos;
-      if (!this.keyword("hide")) throw GIVE_UP;
-      const features: A.Ident[] = [];
-      for (;;) {
-        const f = this.name(HIDE);
-        if (!f) break;
-        features.push(f);
-      }
-      if (!features.length) throw GIVE_UP;
-      items.push({
-        kind: "CpuidHide",
-        features,
-        // The last feature's span is already shifted by the offset: take it off again.
-        span: this.span(istart, features[features.length - 1].span.end - this.offset),
-      });
-    }
-    this.pos++;
+    const open = this.open();
+    const items = this.block(open, "cpuid") as A.CpuidHide[];
     return { kind: "Cpuid", items, span: this.span(start, this.pos) };
   }
 
-  /** Value = string | bool | Range | Expr (ordered). */
+  private cpuidItem(): A.CpuidHide {
+    const istart = this.pos;
+    if (!this.keyword("hide")) throw GIVE_UP;
+    const features: A.Ident[] = [];
+    for (;;) {
+      const f = this.name(HIDE);
+      if (!f) break;
+      features.push(f);
+    }
+    if (!features.length) throw GIVE_UP;
+    return {
+      kind: "CpuidHide",
+      features,
+      // The last feature's span is already shifted by the offset: take it off again.
+      span: this.span(istart, features[features.length - 1].span.end - this.offset),
+    };
+  }
+
+  /** Value = bool | Range | Expr (ordered; a string is a Primary). */
   private value(): A.Value | null {
-    const str = this.string();
-    if (str) return str;
     const w = this.peekWord();
     if (w === "true" || w === "false") {
       const start = this.pos;
@@ -532,13 +598,14 @@ class Parser {
     if (!p) return null;
     const save = this.pos;
     const w = this.peekWord();
-    if (UNIT_WORDS.has(w)) {
+    const unit = UNIT_WORDS.has(w) ? w as A.Unit : this.lenient ? this.unitAfter(w) : null;
+    if (unit) {
       const ustart = this.pos;
       this.pos += w.length;
       return {
         kind: "Sized",
         expr: p,
-        unit: w as A.Unit,
+        unit,
         unitSpan: this.span(ustart, this.pos),
         span: this.span(start, this.pos),
       };
@@ -547,13 +614,29 @@ class Parser {
     return p;
   }
 
+  /** A name where the grammar wants one (`what`: for recovery's messages). */
+  protected itemName(_what: string): A.Ident {
+    return this.needName();
+  }
+
+  /** After a property's name (recovery skips a stray `=` or `:` here). */
+  protected afterPropName(): void {}
+
+  /** The unit a word that is not one stands for (none: only recovery reads typos). */
+  protected unitAfter(_word: string): A.Unit | null {
+    return null;
+  }
+
   private primary(): A.Expr | null {
     this.ws();
     const s = this.s;
     const start = this.pos;
     const c = s.charCodeAt(start);
     if (c === 40) {
-      if (++this.depth > MAX_DEPTH) throw GIVE_UP; // Ohm decides (and reports) deep nesting
+      if (++this.depth > MAX_DEPTH) {
+        this.tooDeep = start;
+        throw GIVE_UP;
+      }
       this.pos++;
       const e = this.expr();
       this.depth--;
@@ -561,6 +644,7 @@ class Parser {
       this.pos = start;
       return null;
     }
+    if (c === 34) return this.string();
     if (c >= 48 && c <= 57) {
       let e = start + 1;
       while (isIdent(s.charCodeAt(e))) e++;
@@ -575,5 +659,10 @@ class Parser {
 }
 
 const HIDE = new Set(["hide"]);
+/** Ohm's `letter` (lower | upper | unicodeLtmo): a Unicode letter. */
+const LETTER = /^\p{L}$/u;
+
+/** The kinds of `{ ... }` block, for recovery's messages. */
+export type BlockKind = "machine" | "pci_hole" | "body" | "cpuid";
 
 const LEVEL_OPS: A.BinaryOp[][] = [["<<", ">>"], ["+", "-"], ["*", "/"]];

@@ -180,9 +180,6 @@ export function getSemantics(): ohm.Semantics {
         span: sp(this),
       } satisfies A.Prop;
     },
-    Value_string(s) {
-      return s.ast();
-    },
     Value_bool(b) {
       return { kind: "Bool", value: b.sourceString === "true", span: sp(this) } satisfies A.BoolLit;
     },

@@ -4,6 +4,9 @@
  * loads without it.
  */
 
+import { suggest } from "../suggest.ts";
+import { UNITS } from "./keywords.ts";
+
 const DIGITS: Record<string, { base: bigint; re: RegExp }> = {
   x: { base: 16n, re: /^[0-9a-fA-F]+$/ },
   b: { base: 2n, re: /^[01]+$/ },
@@ -46,4 +49,17 @@ export function decodeString(raw: string): string {
         return c; // \" \\ and anything else: the character itself
     }
   });
+}
+
+/** The unit a misspelt one most likely means: `mb`, `MB`, `Mib`, `M`, `gigs` → …; null if none. */
+export function unitFor(word: string): string | null {
+  const w = word.toLowerCase().replace(/s$/, "").replace(
+    /^(kilo|kibi|mega|mebi|giga|gibi|tera|tebi)byte$/,
+    (_, p: string) => p[0] + "b",
+  );
+  const first = ({ b: "B", k: "KiB", m: "MiB", g: "GiB", t: "TiB" } as Record<string, string>)[
+    w[0]
+  ];
+  if (first && /^(?:b|byte|[kmgt]|[kmgt]i?b)$/.test(w)) return first;
+  return suggest(word, UNITS.filter((u) => u !== "B"));
 }

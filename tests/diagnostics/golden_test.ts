@@ -3,6 +3,10 @@
  * and its rendering (human, no color, and JSON) must match `<CODE>.expected.txt` /
  * `<CODE>.expected.json`. `UPDATE_GOLDEN=1 deno task test tests/diagnostics/` rewrites
  * them; review every change.
+ *
+ * `cases/<CODE>-<what>.vmdesc` are more cases of one behaviour each (error recovery, a
+ * follow-on that must not be reported, a span that must be right): the first line names
+ * every code the case reports, and it reports exactly those; goldens as above.
  */
 import { compile } from "../../lang/mod.ts";
 import { jsonReport, renderDiagnostics, renderSummary } from "../../lang/diagnostics/render.ts";
@@ -33,6 +37,39 @@ for (const code of cases) {
       machines: [...r.plans.keys()],
     }], host.source);
     await golden(`${DIR}${code}.expected.json`, JSON.stringify(json, null, 2) + "\n");
+  });
+}
+
+const more = await listDir(DIR, /^[EW]\d{4}-[a-z0-9-]+\.vmdesc$/);
+
+for (const name of more) {
+  const base = name.slice(0, -".vmdesc".length);
+  Deno.test(`diagnostic case ${base}`, async () => {
+    const file = `${DIR}${name}`;
+    const host = repoHost();
+    const text = host.readFile(file)!;
+    const first = text.split("\n")[0];
+    if (!first.startsWith("// ")) throw new Error(`${file}: the first line says what it shows`);
+    const named = [...new Set(first.match(/\b[EW]\d{4}\b/g) ?? [])].sort();
+    if (!named.includes(base.slice(0, 5))) {
+      throw new Error(`${file}: the first line names the codes it reports, its own among them`);
+    }
+    const r = compile(text, { file, host });
+    const got = [...new Set(r.diagnostics.map((d) => d.code))].sort();
+    if (got.join() !== named.join()) {
+      throw new Error(
+        `${file} reports ${got.join(", ") || "nothing"}; its first line names ${named.join(", ")}`,
+      );
+    }
+    const human = renderDiagnostics(r.diagnostics, host.source) + "\n" +
+      renderSummary(r.diagnostics);
+    await golden(`${DIR}${base}.expected.txt`, human);
+    const json = jsonReport([{
+      path: file,
+      diagnostics: r.diagnostics,
+      machines: [...r.plans.keys()],
+    }], host.source);
+    await golden(`${DIR}${base}.expected.json`, JSON.stringify(json, null, 2) + "\n");
   });
 }
 

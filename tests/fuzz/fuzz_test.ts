@@ -1,8 +1,10 @@
 /**
  * A few thousand seeded mutants of the examples and diagnostics cases: each must end in
  * diagnostics or Plans (no exception, no hang, spans inside their files, an idempotent
- * formatter). The seed is fixed so a failure reproduces; `deno task fuzz --cases 100000`
- * runs the long version with other seeds.
+ * formatter) within the time limit (50 ms in process for compile, render and format; a
+ * case over it fails and its input is saved under .cache/fuzz/). The seed is fixed so a
+ * failure reproduces; `deno task fuzz --cases 100000` runs the long version with other
+ * seeds.
  */
 import { describe, fuzz, loadCorpus, saveCrashes } from "./mod.ts";
 import { makeCase, tokens } from "./mutate.ts";
@@ -48,4 +50,25 @@ Deno.test("fuzz: 2000 mutants end in diagnostics or Plans", async () => {
     throw new Error(`only ${summary.withPlans} mutants lowered to a Plan`);
   }
   if (summary.cases !== 2000) throw new Error(`ran ${summary.cases} cases`);
+});
+
+Deno.test("fuzz: a case over the time limit is a failure, and its input is saved", async () => {
+  const corpus = await loadCorpus();
+  // A limit no case can meet: every case must be reported slow, and saved.
+  const summary = await fuzz({ seed: 7, cases: 3, workers: 1, limitMs: 0.0001, corpus });
+  const slow = summary.failures.filter((f) => f.kind === "slow");
+  if (slow.length !== 3) throw new Error(`expected 3 slow cases, got ${describe(summary)}`);
+  if (!/took \d+ ms \(best of 3\)/.test(slow[0].message)) throw new Error(slow[0].message);
+  const saved = await saveCrashes(summary, corpus);
+  try {
+    if (saved.length !== 3) throw new Error(`saved ${saved.length} inputs`);
+    const root = new URL("../../", import.meta.url);
+    const text = await Deno.readTextFile(new URL(saved[0], root));
+    if (text !== makeCase(corpus.texts, 7, slow[0].index, corpus.preferred).text) {
+      throw new Error("the saved input is not the case's text");
+    }
+  } finally {
+    const root = new URL("../../", import.meta.url);
+    for (const p of saved) await Deno.remove(new URL(p, root)).catch(() => {});
+  }
 });

@@ -6,7 +6,7 @@
  * saved under .cache/fuzz/ (gitignored) to be turned into regression cases.
  */
 import type { Failure, WorkerRequest, WorkerResult } from "./worker.ts";
-import { makeCase } from "./mutate.ts";
+import { CASE_LIMIT_MS, makeCase } from "./mutate.ts";
 
 const root = new URL("../../", import.meta.url);
 
@@ -48,6 +48,8 @@ export interface FuzzOptions {
   cases: number;
   /** A case running longer than this is a hang: its worker is killed (default 10 s). */
   timeoutMs?: number;
+  /** A case taking longer than this in process (best of 3) is a failure (default 50 ms). */
+  limitMs?: number;
   workers?: number;
   corpus?: Corpus;
   onProgress?: (done: number) => void;
@@ -86,6 +88,7 @@ export async function fuzz(options: FuzzOptions): Promise<FuzzSummary> {
     for (const [k, v] of Object.entries(r.codes)) total.codes[k] = (total.codes[k] ?? 0) + v;
     total.failures.push(...r.failures);
     total.slowest = [...total.slowest, ...r.slowest].sort((a, b) => b.ms - a.ms).slice(0, 5);
+    total.clock ??= r.clock;
   };
   const per = Math.ceil(options.cases / workers);
   const progressOf: Int32Array[] = [];
@@ -98,7 +101,14 @@ export async function fuzz(options: FuzzOptions): Promise<FuzzSummary> {
       progress[0] = -1;
       progressOf[slot] = progress;
       const w = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
-      const req: WorkerRequest = { seed: options.seed, from, to, ...corpus, progress: sab };
+      const req: WorkerRequest = {
+        seed: options.seed,
+        from,
+        to,
+        ...corpus,
+        progress: sab,
+        limitMs: options.limitMs,
+      };
       const outcome = await new Promise<
         { done: WorkerResult } | { hung: number } | { crashed: string }
       >(
@@ -199,10 +209,12 @@ export function describe(s: FuzzSummary): string {
     `(${(s.cases / Math.max(s.seconds, 1e-9)).toFixed(0)} cases/s)`,
     `  ended with Plans: ${s.withPlans}, with errors: ${s.withErrors}, clean: ${s.clean}`,
     `  exceptions: ${s.failures.filter((f) => f.kind === "exception").length}, ` +
-    `invariant violations: ${
-      s.failures.filter((f) => f.kind === "invariant").length
-    }, hangs: ${s.hangs.length}`,
-    `  slowest cases: ${s.slowest.map((x) => `#${x.index} ${x.ms.toFixed(0)} ms`).join(", ")}`,
+    `invariant violations: ${s.failures.filter((f) => f.kind === "invariant").length}, ` +
+    `over the time limit: ${s.failures.filter((f) => f.kind === "slow").length}, ` +
+    `hangs: ${s.hangs.length}`,
+    `  slowest cases (in process, ${s.clock ?? "wall clock"}, best of 3 when over 10 ms): ${
+      s.slowest.map((x) => `#${x.index} ${x.ms.toFixed(1)} ms`).join(", ")
+    }`,
     `  codes seen: ${Object.entries(s.codes).sort().map(([k, v]) => `${k}×${v}`).join(" ")}`,
   ];
   const byMessage = new Map<string, Failure[]>();
@@ -231,13 +243,17 @@ async function main(args: string[]): Promise<number> {
     return v === undefined ? def : Number(v.replace(/_/g, ""));
   };
   if (args.includes("--help") || args.includes("-h")) {
-    console.log("usage: deno task fuzz [--cases N] [--seed S] [--workers W] [--timeout MS]");
+    console.log(
+      "usage: deno task fuzz [--cases N] [--seed S] [--workers W] [--timeout MS] [--limit MS]\n" +
+        "  --limit MS   a case (at most 64 KB) taking longer in process fails (default 50)",
+    );
     return 0;
   }
   const cases = opt("cases", 100_000);
   const seed = opt("seed", 1);
   const workers = opt("workers", Math.min(2, navigator.hardwareConcurrency || 1));
   const timeoutMs = opt("timeout", 10_000);
+  const limitMs = opt("limit", CASE_LIMIT_MS);
   const corpus = await loadCorpus();
   console.log(
     `fuzz: ${cases} cases, seed ${seed}, ${workers} worker(s), corpus ${corpus.paths.length} files`,
@@ -247,6 +263,7 @@ async function main(args: string[]): Promise<number> {
     cases,
     workers,
     timeoutMs,
+    limitMs,
     corpus,
     onProgress: (n) => Deno.stderr.writeSync(new TextEncoder().encode(`\r  ${n} / ${cases}`)),
   });

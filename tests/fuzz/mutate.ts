@@ -296,6 +296,12 @@ const TABLE: string[] = Object.entries(WEIGHTS).flatMap(([k, w]) => Array<string
 /** Inputs are capped so one case cannot take seconds (size is bench/lang's business). */
 export const MAX_CASE_CHARS = 64 * 1024;
 
+/**
+ * The time limit of one case (at most MAX_CASE_CHARS), in process: compile, render and
+ * format included. An editor re-checks on every keystroke.
+ */
+export const CASE_LIMIT_MS = 50;
+
 export interface FuzzCase {
   /** Index of the corpus file mutated. */
   source: number;
