@@ -36,6 +36,7 @@ import { type VirtioBackend, VirtioCore, type VirtioInterrupts } from "./core.ts
 import type { SplitQueue } from "./queue.ts";
 import { COMMON, INT_CONFIG_CHANGE, INT_USED_BUFFER, NO_VECTOR, PCI_CAP } from "./spec.ts";
 import { type BackendFactory, checkQueueSizes } from "./backend.ts";
+import { MsixTable } from "./msix.ts";
 
 const CAP_VENDOR = 0x09;
 const CAP_MSIX = 0x11;
@@ -163,28 +164,18 @@ function createVirtioPci(
   let msixAt = -1;
   const command = () => cfg?.read(0x04, 2) ?? 0;
 
-  // ── MSI-X: the table (16 bytes a vector; masked at power-on) and the pending bits ──
-  const msixTable = new Uint8Array(16 * vectors);
-  const msixView = new DataView(msixTable.buffer);
-  const pending = new Uint8Array(8 * Math.ceil(vectors / 64));
-  const resetTable = () => {
-    msixTable.fill(0);
-    for (let i = 0; i < vectors; i++) msixTable[16 * i + 12] = 1;
-    pending.fill(0);
-  };
-  resetTable();
-  let msixEnabled = false;
-  let msixMasked = false;
+  // ── MSI-X: the table and pending bits in the BAR (msix.ts) ──
+  const msix = new MsixTable(vectors, (address, data) => ctx.signalMsi(address, data));
   let configVector = NO_VECTOR;
 
   // ── INTx ──
   let isrBits = 0;
   let intxLevel = false;
   const gsi = fn.interrupt_pin > 0 ? fn.irq : null;
-  const counters = { msi: 0, msi_deferred: 0, intx_asserts: 0, dma_blocked: 0 };
+  const counters = { intx_asserts: 0, dma_blocked: 0 };
 
   function updateIntx(): void {
-    const requesting = !msixEnabled && isrBits !== 0;
+    const requesting = !msix.enabled && isrBits !== 0;
     if (cfg) {
       const st = cfg.read(0x06, 1);
       cfg.set(0x06, 1, requesting ? st | STATUS_INTERRUPT : st & ~STATUS_INTERRUPT);
@@ -196,49 +187,16 @@ function createVirtioPci(
     ctx.setIrq(gsi!, level);
   }
 
-  function vectorMasked(n: number): boolean {
-    return msixMasked || (msixTable[16 * n + 12] & 1) !== 0;
-  }
-
-  function deliver(n: number): void {
-    const lo = msixView.getUint32(16 * n, true);
-    const hi = msixView.getUint32(16 * n + 4, true);
-    const data = msixView.getUint32(16 * n + 8, true);
-    counters.msi++;
-    ctx.signalMsi(hi * 2 ** 32 + lo, data);
-  }
-
-  function sendVector(n: number): void {
-    if (n === NO_VECTOR || n >= vectors) return;
-    if (vectorMasked(n)) {
-      pending[n >> 3] |= 1 << (n & 7);
-      counters.msi_deferred++;
-      return;
-    }
-    deliver(n);
-  }
-
-  /** Delivers what became unmasked. */
-  function flushPending(): void {
-    if (!msixEnabled || msixMasked) return;
-    for (let n = 0; n < vectors; n++) {
-      if ((pending[n >> 3] & (1 << (n & 7))) && !vectorMasked(n)) {
-        pending[n >> 3] &= ~(1 << (n & 7));
-        deliver(n);
-      }
-    }
-  }
-
   const interrupts: VirtioInterrupts = {
     queue(q: SplitQueue) {
-      if (msixEnabled) sendVector(q.msixVector);
+      if (msix.enabled) msix.signal(q.msixVector);
       else {
         isrBits |= INT_USED_BUFFER;
         updateIntx();
       }
     },
     config() {
-      if (msixEnabled) sendVector(configVector);
+      if (msix.enabled) msix.signal(configVector);
       else {
         isrBits |= INT_CONFIG_CHANGE;
         updateIntx();
@@ -431,21 +389,6 @@ function createVirtioPci(
     }
   }
 
-  function tableRead(o: number, size: AccessSize): number {
-    let value = 0;
-    for (let i = size - 1; i >= 0; i--) {
-      value = value * 256 + (o + i < msixTable.length ? msixTable[o + i] : 0);
-    }
-    return value >>> 0;
-  }
-
-  function tableWrite(o: number, size: AccessSize, value: number): void {
-    for (let i = 0; i < size && o + i < msixTable.length; i++) {
-      msixTable[o + i] = (value >>> (8 * i)) & 0xff;
-    }
-    flushPending();
-  }
-
   function barRead(off: number, size: AccessSize): number {
     if (off >= common.start && off < common.end) return commonRead(off - common.start, size);
     if (off >= isr.start && off < isr.end) {
@@ -459,13 +402,8 @@ function createVirtioPci(
       const o = off - device.start;
       return o + size <= backend.configSize ? backend.readConfig(o, size) : 0;
     }
-    if (off >= table.start && off < table.end) return tableRead(off - table.start, size);
-    if (off >= pba.start && off < pba.end) {
-      const o = off - pba.start;
-      let value = 0;
-      for (let i = size - 1; i >= 0; i--) value = value * 256 + (pending[o + i] ?? 0);
-      return value >>> 0;
-    }
+    if (off >= table.start && off < table.end) return msix.readTable(off - table.start, size);
+    if (off >= pba.start && off < pba.end) return msix.readPending(off - pba.start, size);
     return 0;
   }
 
@@ -490,7 +428,9 @@ function createVirtioPci(
       if (o + size <= backend.configSize) backend.writeConfig(o, size, value);
       return;
     }
-    if (off >= table.start && off < table.end) return tableWrite(off - table.start, size, value);
+    if (off >= table.start && off < table.end) {
+      return msix.writeTable(off - table.start, size, value);
+    }
   }
 
   const base = bar.address;
@@ -507,11 +447,11 @@ function createVirtioPci(
       const touches = (at: number, n: number) => offset < at + n && at < offset + size;
       if (touches(msixAt + 2, 2)) {
         const ctl = cfg.read(msixAt + 2, 2);
-        const was = msixEnabled;
-        msixEnabled = (ctl & MSIX_ENABLE) !== 0;
-        msixMasked = (ctl & MSIX_MASK_ALL) !== 0;
-        if (was !== msixEnabled) updateIntx();
-        flushPending();
+        const was = msix.enabled;
+        msix.enabled = (ctl & MSIX_ENABLE) !== 0;
+        msix.masked = (ctl & MSIX_MASK_ALL) !== 0;
+        if (was !== msix.enabled) updateIntx();
+        msix.flush();
       }
       if (touches(0x04, 2)) updateIntx();
       if (touches(pciCfgAt + 4, 16)) pciCfgAccess(touches(pciCfgAt + 16, 4));
@@ -549,13 +489,12 @@ function createVirtioPci(
     },
     reset() {
       core.reset();
-      resetTable();
-      msixEnabled = msixMasked = false;
+      msix.reset();
       isrBits = 0;
       updateIntx();
     },
     stats() {
-      return { ...core.stats(), ...counters };
+      return { ...core.stats(), ...counters, msi: msix.sent, msi_deferred: msix.deferred };
     },
     close() {
       backend.close();
