@@ -5,7 +5,7 @@
  * Ranges print as `first-last` with an inclusive end, the way Linux prints e820 and
  * resource maps, so they can be compared with what a guest reports.
  */
-import type { BarPlan, MemslotBacking, Plan, PropValue, Range } from "../plan/types.ts";
+import type { BarPlan, MemslotBacking, Plan, PropValue, Range, VirtioPlan } from "../plan/types.ts";
 
 // ── number formatting (shared with svg.ts) ─────────────────────────────────
 
@@ -65,9 +65,25 @@ export function table(header: string[], rows: string[][], indent = "  "): string
   return line(header) + rows.map(line).join("");
 }
 
-function props(p: Record<string, PropValue>): string {
+/** A virtio device's backing, as the props column shows it. */
+function virtioBacking(v: VirtioPlan | undefined): string[] {
+  if (!v) return [];
+  const b = v.backing;
+  if (b.kind === "getrandom") return ["getrandom"];
+  const parts = [`file=${/^[\w./:-]+$/.test(b.path) ? b.path : JSON.stringify(b.path)}`];
+  if (b.readonly) parts.push("readonly");
+  if (b.serial) parts.push(`serial=${JSON.stringify(b.serial)}`);
+  return parts;
+}
+
+function virtioVectors(v: VirtioPlan): string {
+  return v.transport.kind === "pci" ? `${v.transport.msix.vectors} vectors` : "";
+}
+
+function props(p: Record<string, PropValue>, virtio?: VirtioPlan): string {
   const keys = Object.keys(p).sort();
-  if (!keys.length) return "-";
+  const extra = virtioBacking(virtio);
+  if (!keys.length) return extra.length ? extra.join(" ") : "-";
   return keys.map((k) => {
     const v = p[k];
     const s = typeof v === "number"
@@ -76,7 +92,7 @@ function props(p: Record<string, PropValue>): string {
       ? (/^[\w./:-]+$/.test(v) ? v : JSON.stringify(v))
       : String(v);
     return `${k}=${s}`;
-  }).join(" ");
+  }).concat(extra).join(" ");
 }
 
 function backing(b: MemslotBacking): string {
@@ -196,7 +212,7 @@ export function planTable(plan: Plan): string {
           ? d.mmio.map((r) => `${memRange(r.base, r.size)} (${size(r.size)})`).join(", ")
           : "-",
         d.irq === null ? "-" : String(d.irq),
-        props(d.props),
+        props(d.props, d.virtio),
       ]),
     )
     : "  (none)\n";
@@ -217,10 +233,11 @@ export function planTable(plan: Plan): string {
         String(f.revision),
         irq,
         bars[0],
+        f.virtio ? `MSI-X ${virtioVectors(f.virtio)}, ${virtioBacking(f.virtio).join(" ")}` : "",
       ]);
-      for (const b of bars.slice(1)) rows.push(["", "", "", "", "", "", b]);
+      for (const b of bars.slice(1)) rows.push(["", "", "", "", "", "", b, ""]);
     }
-    s += table(["BDF", "kind", "vendor:device", "class", "rev", "IRQ", "BARs"], rows);
+    s += table(["BDF", "kind", "vendor:device", "class", "rev", "IRQ", "BARs", "virtio"], rows);
   }
 
   s += "\ne820\n";

@@ -19,8 +19,16 @@ import { resolveRam } from "./check/ram.ts";
 import { checkConsole, resolveDevices } from "./check/devices.ts";
 import { resolvePci } from "./check/pci.ts";
 import { checkFlatEntry, resolveBoot } from "./check/boot.ts";
-import { checkEcamUse, checkIrqs, checkLayout, checkPorts } from "./check/layout.ts";
+import {
+  checkEcamUse,
+  checkIrqs,
+  checkLayout,
+  checkMmioDevices,
+  checkPorts,
+} from "./check/layout.ts";
 import { checkFit } from "./check/fit.ts";
+import { checkVirtioCmdline } from "./check/virtio.ts";
+import { placeVirtioMmio } from "./placement.ts";
 import { quietFollowOns } from "./check/cascade.ts";
 
 export type { CheckOptions, ResolvedMachine } from "./check/model.ts";
@@ -48,14 +56,20 @@ export function checkMachine(
   const acpi = acpiWanted(settings.get("acpi"));
   const holeRange = resolveHole(m, ctx, opts, diags);
   const ram = resolveRam(m, settings.get("memory"), holeRange, ctx, span, where, diags);
-  const devices = resolveDevices(m, ctx, diags, host, program.main);
-  const pci = resolvePci(m, holeRange, ctx, diags);
+  const resolvedDevices = resolveDevices(m, ctx, diags, host, program.main);
+  const pci = resolvePci(m, holeRange, ctx, diags, host, program.main);
   const hole = holeRange && { ...holeRange, ecam: resolveEcam(m, pci, holeRange, ctx, diags) };
   const boot = resolveBoot(m, ctx, host, opts, span, where, diags, program.main);
   const cpuidHide = resolveCpuid(m.cpuid, diags);
+  // Virtio-mmio devices get their page and IRQ line once RAM, the hole and the other
+  // devices' lines are known (lines above 15 only where ACPI tells the guest about them).
+  const acpiTables = boot !== null && boot.protocol !== "flat" && acpi;
+  const placed = placeVirtioMmio(resolvedDevices, pci, ram, hole, acpiTables);
+  const devices = placed.devices;
 
   // The sections against each other and the platform.
   checkLayout(ram, hole, diags);
+  checkMmioDevices(placed, ram, hole, diags);
   checkEcamUse(hole, pci, m, diags);
   checkPorts(devices, hole, acpi && boot?.protocol !== "flat", diags);
   checkIrqs(devices, pci, acpi, boot, diags);
@@ -67,8 +81,9 @@ export function checkMachine(
 
   // What needs the whole machine valid: the Plan's memslots and BAR windows (placed as
   // lowering will place them) and a flat binary's place in RAM.
-  checkFit(ram, hole, pci, span, diags);
+  checkFit(ram, hole, pci, devices, span, diags);
   checkFlatEntry(boot, ram, diags);
+  checkVirtioCmdline(boot, devices, acpiTables, diags);
   if (failed()) return null;
   return {
     name: sym.name,
@@ -81,6 +96,6 @@ export function checkMachine(
     devices,
     pci,
     boot,
-    acpi: boot.protocol !== "flat" && acpi,
+    acpi: acpiTables,
   };
 }

@@ -18,6 +18,8 @@ function exampleHost() {
   const host = createMemoryHost(files, [
     "examples/guests/build/hello.elf",
     "examples/guests/build/pci-scan.elf",
+    "examples/guests/build/disk.img",
+    "examples/guests/build/virtio-blk.elf",
     "examples/vmlinuz",
     "examples/linux/initramfs/build/initramfs.cpio.gz",
   ]);
@@ -141,7 +143,12 @@ Deno.test("scan: shadow slot covers exactly the ECAM window with present pages; 
   eq(host_.ports, [{ base: 0xcf8, size: 8 }], "pci_host ports");
   eq(host_.mmio, [{ base: 0xe0000000, size: 256 * 2 ** 20 }], "pci_host mmio");
   const rng = p.pci.find((f) => f.bdf === "00:02.0")!;
-  eq([rng.vendor_id, rng.device_id, rng.class_code], [0x1af4, 0x1005, 0x00ff00], "virtio_rng ids");
+  eq(
+    [rng.vendor_id, rng.device_id, rng.class_code, rng.revision],
+    [0x1af4, 0x1044, 0x00ff00, 1],
+    "virtio_rng: modern IDs (0x1040 + type 4), revision 1",
+  );
+  eq(rng.bars.map((b) => [b.index, b.kind, b.size]), [[0, "mem32", 0x8000]], "its own BAR");
   const g = p.pci.find((f) => f.bdf === "00:04.0")!;
   const w = p.hole!.mmio32;
   for (const b of g.bars.filter((b) => b.kind === "mem32")) {

@@ -24,7 +24,13 @@ import {
   PLATFORM_REGIONS,
   TSS_ADDR,
 } from "./specs.ts";
-import { barWindows, ecamSize as ecamBytes, hasShadowSlot, placeBars } from "./placement.ts";
+import {
+  barWindows,
+  ecamSize as ecamBytes,
+  finalCmdline,
+  hasShadowSlot,
+  placeBars,
+} from "./placement.ts";
 import type {
   BarPlan,
   DevicePlan,
@@ -61,7 +67,7 @@ export function lower(rm: ResolvedMachine, source: string | null): Plan {
   let hole: HolePlan | null = null;
   const e = rm.hole?.ecam ?? null;
   const ecamSize = e ? ecamBytes(e) : 0n;
-  const windows = rm.hole && barWindows(rm.ram, rm.hole);
+  const windows = rm.hole && barWindows(rm.ram, rm.hole, rm.devices);
   if (rm.hole && windows) {
     const h = rm.hole;
     let shadowSlot: number | null = null;
@@ -121,13 +127,15 @@ export function lower(rm: ResolvedMachine, source: string | null): Plan {
   }
 
   // ── devices ──
+  // Checking placed every virtio-mmio page (lang/placement.ts placeVirtioMmio).
   const devices: DevicePlan[] = rm.devices.map((d) => ({
     id: d.id,
     kind: d.kind,
     ports: d.ports.map((p) => ({ base: p.base, size: p.size })),
-    mmio: [],
+    mmio: d.mmio?.base != null ? [{ base: n(d.mmio.base), size: n(d.mmio.size) }] : [],
     irq: d.irq,
     props: d.props,
+    ...(d.virtio ? { virtio: d.virtio } : {}),
   }));
   if (rm.hole) {
     devices.push({
@@ -190,6 +198,7 @@ export function lower(rm: ResolvedMachine, source: string | null): Plan {
       interrupt_pin: f.interrupt_pin,
       irq: f.irq,
       props: f.props,
+      ...(f.virtio ? { virtio: f.virtio } : {}),
     }));
 
   const b = rm.boot;
@@ -242,7 +251,8 @@ export function lower(rm: ResolvedMachine, source: string | null): Plan {
     boot: {
       protocol: b.protocol,
       path: b.path,
-      cmdline: b.cmdline,
+      // Without ACPI, the guest learns of virtio-mmio devices from the command line.
+      cmdline: finalCmdline(b, rm.devices, rm.acpi),
       initrd: b.initrd,
       load_address: b.load === null ? null : n(b.load),
       entry: b.entry === null ? null : n(b.entry),

@@ -1,15 +1,31 @@
 /**
  * Firmware-like placement decisions that both checking and lowering need: where the BAR
- * windows lie and how BARs pack into them, and which memslots a machine takes. Lowering
- * (lang/lower.ts) places with them; checking (lang/check/fit.ts) runs the same functions
- * first to report what would not fit, so lowering never fails.
+ * windows lie and how BARs pack into them, where virtio-mmio devices go and which IOAPIC
+ * lines they get, and which memslots a machine takes. Lowering (lang/lower.ts) places with
+ * them; checking (lang/check.ts, lang/check/fit.ts) runs the same functions first to report
+ * what would not fit, so lowering never fails.
  */
 import type { BarKind } from "../plan/types.ts";
 import { MAX_GUEST_PHYS } from "../plan/types.ts";
-import { FOUR_GIB, GiB, IOAPIC_BASE, MiB, PCI_IO_WINDOW, PLATFORM_REGIONS } from "./specs.ts";
+import {
+  ACPI_SCI_IRQ,
+  FOUR_GIB,
+  GiB,
+  IOAPIC_BASE,
+  MiB,
+  PCI_IO_WINDOW,
+  PLATFORM_IRQS,
+  PLATFORM_REGIONS,
+  VIRTIO_MMIO_ACPI_IRQS,
+  VIRTIO_MMIO_ISA_IRQS,
+  VIRTIO_MMIO_SIZE,
+  VIRTIO_MMIO_WINDOW,
+} from "./specs.ts";
 import type {
   RamRange,
   ResolvedBar,
+  ResolvedBoot,
+  ResolvedDevice,
   ResolvedEcam,
   ResolvedHole,
   ResolvedPci,
@@ -68,16 +84,31 @@ function largestGap(lo: bigint, hi: bigint, used: [bigint, bigint][]): [bigint, 
   return best;
 }
 
+/** The MMIO pages of placed devices (virtio-mmio), as [base, end) pairs. */
+export function deviceMmio(devices: readonly ResolvedDevice[]): [bigint, bigint][] {
+  const out: [bigint, bigint][] = [];
+  for (const d of devices) {
+    if (d.mmio?.base != null) out.push([d.mmio.base, d.mmio.base + d.mmio.size]);
+  }
+  return out;
+}
+
 /**
  * The BAR windows of a hole: mem32 is the largest part of the hole below the IOAPIC
- * outside ECAM and the platform regions; mem64 is 64 GiB from the first 1 GiB boundary
- * above RAM and 4 GiB; io is the fixed PCI I/O window.
+ * outside ECAM, the platform regions and the devices' MMIO pages (`devices`, as placed);
+ * mem64 is 64 GiB from the first 1 GiB boundary above RAM and 4 GiB; io is the fixed PCI
+ * I/O window.
  */
-export function barWindows(ram: RamRange[], hole: ResolvedHole): BarWindows {
+export function barWindows(
+  ram: RamRange[],
+  hole: ResolvedHole,
+  devices: readonly ResolvedDevice[] = [],
+): BarWindows {
   const e = hole.ecam;
   const used: [bigint, bigint][] = PLATFORM_REGIONS.map((p) => [p.base, p.base + p.size]);
   used.push([IOAPIC_BASE, FOUR_GIB]);
   if (e) used.push([e.base, e.base + ecamSize(e)]);
+  used.push(...deviceMmio(devices));
   const gap = largestGap(hole.base, hole.base + hole.size, used) ?? [hole.base, hole.base];
   const ramTop = ram.reduce((mx, r) => (r.base + r.size > mx ? r.base + r.size : mx), FOUR_GIB);
   const m64 = alignUp(ramTop, GiB);
@@ -134,4 +165,90 @@ export function placeBars(pci: ResolvedPci[], windows: BarWindows): BarPlacement
     }
   }
   return placement;
+}
+
+export interface MmioPlacement {
+  /** The devices, each virtio-mmio one with its page and IRQ filled in where they fit. */
+  devices: ResolvedDevice[];
+  /** Devices that found no free page in the window, or no free IRQ line. */
+  misfits: { device: ResolvedDevice; what: "address" | "irq" }[];
+}
+
+/**
+ * Where virtio-mmio devices without an `address` or `irq` go: the next free 4 KiB page of
+ * VIRTIO_MMIO_WINDOW (not under RAM, the ECAM window or a page written explicitly), and the
+ * first IOAPIC line no device, PCI function or the platform uses, from VIRTIO_MMIO_ISA_IRQS,
+ * then, when the machine has ACPI (which tells the guest about lines above 15),
+ * VIRTIO_MMIO_ACPI_IRQS. In device order, so a Plan is stable.
+ */
+export function placeVirtioMmio(
+  devices: readonly ResolvedDevice[],
+  pci: readonly ResolvedPci[],
+  ram: readonly RamRange[],
+  hole: ResolvedHole | null,
+  acpi: boolean,
+): MmioPlacement {
+  const taken: [bigint, bigint][] = deviceMmio(devices);
+  for (const r of ram) taken.push([r.base, r.base + r.size]);
+  if (hole?.ecam) taken.push([hole.ecam.base, hole.ecam.base + ecamSize(hole.ecam)]);
+  const irqs = new Set<number>(Object.keys(PLATFORM_IRQS).map(Number));
+  if (acpi) irqs.add(ACPI_SCI_IRQ);
+  for (const d of devices) if (d.irq !== null) irqs.add(d.irq);
+  for (const f of pci) if (f.irq !== null) irqs.add(f.irq);
+  const lines = acpi ? [...VIRTIO_MMIO_ISA_IRQS, ...VIRTIO_MMIO_ACPI_IRQS] : VIRTIO_MMIO_ISA_IRQS;
+  const w = VIRTIO_MMIO_WINDOW;
+  let next = w.base;
+  const placement: MmioPlacement = { devices: [], misfits: [] };
+  for (const d of devices) {
+    if (!d.mmio) {
+      placement.devices.push(d);
+      continue;
+    }
+    let base = d.mmio.base;
+    if (base === null) {
+      const size = d.mmio.size;
+      const clash = (at: bigint) => taken.some(([b, e]) => at < e && b < at + size);
+      while (next + size <= w.base + w.size && clash(next)) next += size;
+      if (next + size <= w.base + w.size) {
+        base = next;
+        taken.push([base, base + size]);
+        next += size;
+      } else placement.misfits.push({ device: d, what: "address" });
+    }
+    let irq = d.irq;
+    if (irq === null) {
+      irq = lines.find((l) => !irqs.has(l)) ?? null;
+      if (irq === null) placement.misfits.push({ device: d, what: "irq" });
+      else irqs.add(irq);
+    }
+    placement.devices.push({ ...d, mmio: { ...d.mmio, base }, irq });
+  }
+  return placement;
+}
+
+/**
+ * `virtio_mmio.device=SIZE@ADDR:IRQ` for each virtio-mmio device: how Linux learns of them
+ * without ACPI (Firecracker's way); lowering appends it to the command line of a pvh or
+ * linux boot that has no ACPI tables (with ACPI, the DSDT describes them).
+ */
+export function virtioMmioCmdline(devices: readonly ResolvedDevice[]): string {
+  return devices
+    .filter((d) => d.virtio && d.mmio?.base != null && d.irq !== null)
+    .map((d) => {
+      const kib = Number(VIRTIO_MMIO_SIZE / 1024n);
+      return `virtio_mmio.device=${kib}K@0x${d.mmio!.base!.toString(16)}:${d.irq}`;
+    })
+    .join(" ");
+}
+
+/** The command line a boot ends up with: the machine's, plus the virtio-mmio devices. */
+export function finalCmdline(
+  boot: ResolvedBoot,
+  devices: readonly ResolvedDevice[],
+  acpi: boolean,
+): string {
+  if (boot.protocol === "flat" || acpi) return boot.cmdline;
+  const extra = virtioMmioCmdline(devices);
+  if (extra === "") return boot.cmdline;
+  return boot.cmdline === "" ? extra : `${boot.cmdline} ${extra}`;
 }

@@ -59,6 +59,9 @@ export const HOLE_STRUCTURED = ["ecam"] as const;
 
 export const UART_PORT_IRQ: Record<number, number> = { 0x3f8: 4, 0x2f8: 3, 0x3e8: 4, 0x2e8: 3 };
 
+/** A virtio disk's GET_ID answers at most this many bytes (VIRTIO_BLK_ID_BYTES). */
+export const VIRTIO_BLK_ID_BYTES = 20;
+
 export interface DeviceKindSpec {
   doc: string;
   props: PropTable;
@@ -99,7 +102,54 @@ export const DEVICE_KINDS: Record<string, DeviceKindSpec> = {
       },
     },
   },
+  virtio_blk: {
+    doc:
+      "virtio block device on the virtio-mmio transport (version 2), for machines without PCI: a raw disk image",
+    props: { ...virtioBlkProps(), ...virtioMmioProps() },
+  },
+  virtio_rng: {
+    doc:
+      "virtio entropy device on the virtio-mmio transport (version 2): bytes from the host's getrandom",
+    props: virtioMmioProps(),
+  },
 };
+
+/** The settings of a virtio block device, on either transport. */
+function virtioBlkProps(): PropTable {
+  return {
+    file: {
+      type: { t: "string" },
+      doc:
+        "the raw disk image (relative to this file); its size in whole 512-byte sectors is the disk's capacity",
+      required: true,
+    },
+    readonly: {
+      type: { t: "onoff" },
+      doc: "the guest may only read: the image is opened read-only and writes fail (default off)",
+    },
+    serial: {
+      type: { t: "string" },
+      doc:
+        `the disk's ID as the guest reads it (GET_ID; Linux: /sys/block/vda/serial), at most ${VIRTIO_BLK_ID_BYTES} bytes`,
+    },
+  };
+}
+
+/** Where a virtio-mmio device sits, when not placed for you. */
+function virtioMmioProps(): PropTable {
+  return {
+    address: {
+      type: int(0n),
+      doc:
+        "guest-physical address of the device's 4 KiB register page (default: the next free page from 0xFEB0_0000)",
+    },
+    irq: {
+      type: int(1n, 23n),
+      doc:
+        "IOAPIC line (default: the first free of 5, 6, 7, 10, 11, 14, 15, then 16..23 when the machine has ACPI)",
+    },
+  };
+}
 
 /** A PCI function kind: its default IDs (the Plan's PciIds) and the properties it takes. */
 export interface PciKindSpec extends PciIds {
@@ -120,10 +170,22 @@ const PCI_COMMON: PropTable = {
   pin: { type: int(0n, 4n), doc: "interrupt pin: 1..4 = INTA..INTD, 0 = none (default 1)" },
 };
 
+const VIRTIO_PCI_PROPS: PropTable = {
+  ...PCI_COMMON,
+  mmio64: {
+    type: { t: "onoff" },
+    doc:
+      "place the function's BAR above 4 GiB, in the hole's 64-bit window (default off: the 32-bit window, which 32-bit guests and early boot code reach)",
+  },
+};
+
 /**
- * Virtio kinds use the transitional (legacy-compatible) IDs 1af4:1000-103f, revision 0,
- * with the virtio device type as subsystem ID — what `lspci` shows for QEMU's defaults.
- * They are config-space-only models: no BARs unless the user adds some.
+ * `virtio_blk` and `virtio_rng` are virtio 1.x modern functions (no legacy interface): IDs
+ * 1af4:1040 + device type, revision 1, subsystem 1af4:1100 (QEMU's choice for modern-only
+ * functions). Their model brings its BAR (lowering places it; VIRTIO_PCI_BAR says what is
+ * in it), so `bar` is refused there. `virtio_net` is still a config-space shell with the
+ * transitional IDs 1af4:1000 (revision 0, the device type as subsystem ID) until the
+ * network device lands.
  */
 export const PCI_KINDS: Record<string, PciKindSpec> = {
   virtio_net: {
@@ -137,24 +199,27 @@ export const PCI_KINDS: Record<string, PciKindSpec> = {
     props: PCI_COMMON,
   },
   virtio_blk: {
-    doc: "virtio block device (IDs 1af4:1001, class 0x010000), config space only",
+    doc: "virtio block device (modern, IDs 1af4:1042, class 0x010000) with MSI-X: a raw disk image",
     vendor_id: 0x1af4,
-    device_id: 0x1001,
+    device_id: 0x1042,
     class_code: 0x010000,
-    revision: 0,
+    revision: 1,
     subsystem_vendor_id: 0x1af4,
-    subsystem_id: 2,
-    props: PCI_COMMON,
+    subsystem_id: 0x1100,
+    bars: false,
+    props: { ...VIRTIO_PCI_PROPS, ...virtioBlkProps() },
   },
   virtio_rng: {
-    doc: "virtio entropy device (IDs 1af4:1005, class 0x00ff00), config space only",
+    doc:
+      "virtio entropy device (modern, IDs 1af4:1044, class 0x00ff00) with MSI-X: bytes from the host's getrandom",
     vendor_id: 0x1af4,
-    device_id: 0x1005,
+    device_id: 0x1044,
     class_code: 0x00ff00,
-    revision: 0,
+    revision: 1,
     subsystem_vendor_id: 0x1af4,
-    subsystem_id: 4,
-    props: PCI_COMMON,
+    subsystem_id: 0x1100,
+    bars: false,
+    props: VIRTIO_PCI_PROPS,
   },
   generic: {
     doc: "a function with the IDs, class and BARs you give",
@@ -197,6 +262,53 @@ export const BOOT_OPTIONS_BY_PROTOCOL: Record<string, readonly string[]> = {
 };
 
 export const BAR_KINDS = ["mem32", "mem64", "io"] as const;
+
+// ── virtio ───────────────────────────────────────────────────────────────
+
+/** The virtio devices vmdesc implements, by kind (the same kinds on both transports). */
+export interface VirtioKindSpec {
+  /** The virtio device ID (virtio 1.2, section 5). */
+  deviceType: number;
+  /** Largest size of each virtqueue (QEMU's and Firecracker's 256). */
+  queueSizes: number[];
+}
+
+export const VIRTIO_KINDS: Record<string, VirtioKindSpec> = {
+  virtio_blk: { deviceType: 2, queueSizes: [256] },
+  virtio_rng: { deviceType: 4, queueSizes: [256] },
+};
+
+/**
+ * What a virtio PCI function's one memory BAR holds (offsets from the BAR's start): a page
+ * for each capability's structure, then the MSI-X table and its pending bits. 32 KiB.
+ */
+export const VIRTIO_PCI_BAR = {
+  index: 0,
+  size: 0x8000n,
+  common_cfg: { offset: 0x0000, size: 0x1000 },
+  isr_cfg: { offset: 0x1000, size: 0x1000 },
+  device_cfg: { offset: 0x2000, size: 0x1000 },
+  notify_cfg: { offset: 0x3000, size: 0x1000 },
+  notify_off_multiplier: 4,
+  msix_table: { offset: 0x4000, size: 0x1000 },
+  msix_pba: { offset: 0x5000, size: 0x1000 },
+} as const;
+
+/**
+ * Where virtio-mmio devices go unless given an `address`: one 4 KiB page each, upwards
+ * from just below the IOAPIC (QEMU microvm's virtio-mmio area; outside RAM, which stops at
+ * 3 GiB without a hole, and kept out of the hole's BAR windows).
+ */
+export const VIRTIO_MMIO_WINDOW = { base: 0xfeb0_0000n, size: 0x10_0000n };
+export const VIRTIO_MMIO_SIZE = 0x1000n;
+
+/**
+ * The IOAPIC lines virtio-mmio devices get unless given an `irq`: ISA lines no legacy
+ * device of a PC claims (not 1 keyboard, 3/4 serial, 8 RTC, 9 SCI, 12 mouse, 13 FPU)...
+ */
+export const VIRTIO_MMIO_ISA_IRQS = [5, 6, 7, 10, 11, 14, 15];
+/** ...then, with ACPI (which describes them; without it Linux knows only the 16 ISA lines). */
+export const VIRTIO_MMIO_ACPI_IRQS = [16, 17, 18, 19, 20, 21, 22, 23];
 
 /** CPU feature names `cpuid { hide ... }` accepts: the runtime's table, in plan/cpuid.ts. */
 export { CPUID_FEATURE_NAMES as CPUID_FEATURES } from "../plan/cpuid.ts";

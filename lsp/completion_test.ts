@@ -40,9 +40,14 @@ Deno.test("completion: properties valid inside a block for its kind", () => {
     Object.keys(DEVICE_KINDS.serial.props).sort(),
   );
   assertEquals(at("machine m {\n  device debug_exit {\n    |"), ["port", "size", "success"]);
+  // A virtio function brings its own BAR: no `bar` there; a generic function takes them.
   assertEquals(
     at("machine m {\n  pci 00:02.0 virtio_rng { |"),
-    [...Object.keys(PCI_KINDS.virtio_rng.props), "bar"].sort(),
+    Object.keys(PCI_KINDS.virtio_rng.props).sort(),
+  );
+  assertEquals(
+    at("machine m {\n  pci 00:04.0 generic { |"),
+    [...Object.keys(PCI_KINDS.generic.props), "bar"].sort(),
   );
   assertEquals(
     at('machine m {\n  boot flat "x.bin" { |'),

@@ -15,7 +15,7 @@ import {
   type Program,
   programContext,
 } from "../lang/program.ts";
-import type { Plan, Range as PlanRange } from "../plan/types.ts";
+import type { Plan, Range as PlanRange, VirtioPlan } from "../plan/types.ts";
 import {
   BOOT_OPTIONS,
   DEVICE_KINDS,
@@ -355,10 +355,24 @@ function describeDevice(dev: A.Device, plan: Plan | undefined): string {
     if (props.length) {
       lines.push(`settings: ${props.map(([k, v]) => `${k} = ${JSON.stringify(v)}`).join(", ")}`);
     }
+    if (p.virtio) lines.push(describeVirtio(p.virtio));
   } else if (plan === undefined) {
     lines.push("_(no Plan: the machine has errors)_");
   }
   return lines.join("\n\n");
+}
+
+/** A virtio device's transport and backing, as the Plan has them. */
+function describeVirtio(v: VirtioPlan): string {
+  const t = v.transport.kind === "pci"
+    ? `virtio 1.x PCI: BAR ${v.transport.bar}, MSI-X ${v.transport.msix.vectors} vectors`
+    : "virtio-mmio version 2";
+  const b = v.backing.kind === "file"
+    ? `disk \`${v.backing.path}\`${v.backing.readonly ? " (read-only)" : ""}${
+      v.backing.serial ? `, serial "${v.backing.serial}"` : ""
+    }`
+    : "entropy from the host's getrandom";
+  return `${t}; ${b}; queue sizes ${v.queue_sizes.join(", ")}`;
 }
 
 function parseBdf(raw: string): [number, number, number] | null {
@@ -402,6 +416,7 @@ function describePci(pci: A.Pci, plan: Plan | undefined): string {
         ? `interrupt: INT${"ABCD"[f.interrupt_pin - 1]}# → GSI ${f.irq}`
         : "interrupt: none",
     );
+    if (f.virtio) lines.push(describeVirtio(f.virtio));
   } else if (plan === undefined) {
     lines.push("_(no Plan: the machine has errors)_");
   }

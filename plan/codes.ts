@@ -83,6 +83,7 @@ export const CODES = {
   E1015: { severity: "error", title: "initrd does not fit" },
   E1016: { severity: "error", title: "payload does not fit in guest RAM" },
   E1017: { severity: "error", title: "serial output file cannot be opened" },
+  E1018: { severity: "error", title: "disk image cannot be opened" },
   E1030: { severity: "error", title: "control socket in use" },
   E1031: { severity: "error", title: "control socket cannot be created" },
   // ── command line (raised by cli/) ────────────────────────────────────
@@ -98,6 +99,7 @@ export const CODES = {
   W0005: { severity: "warning", title: "unused constant" },
   W0006: { severity: "warning", title: "boot payload not found" },
   W0007: { severity: "warning", title: "setting overridden in the same block" },
+  W0008: { severity: "warning", title: "disk image not found" },
 } as const satisfies Record<string, CodeInfo>;
 
 export type Code = keyof typeof CODES;

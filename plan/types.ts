@@ -151,7 +151,76 @@ export interface DevicePlan {
   irq: number | null;
   /** Device-specific settings, already defaulted by the compiler. */
   props: Record<string, PropValue>;
+  /**
+   * A virtio device on the virtio-mmio transport (kind "virtio_blk", "virtio_rng"): its
+   * registers are `mmio[0]`, its interrupt the IOAPIC line `irq`. Absent on other devices.
+   */
+  virtio?: VirtioPlan;
 }
+
+/**
+ * A virtio 1.x device (OASIS virtio 1.2), whichever transport carries it: modern PCI (on a
+ * PciFunctionPlan) or virtio-mmio version 2 (on a DevicePlan). No legacy interface.
+ */
+export interface VirtioPlan {
+  /** The virtio device ID (spec section 5): 2 block, 4 entropy source. */
+  device_type: number;
+  /** The largest size the driver may give each virtqueue, in queue order (powers of two). */
+  queue_sizes: number[];
+  transport: VirtioTransportPlan;
+  /** Where the device's data comes from. */
+  backing: VirtioBacking;
+}
+
+export type VirtioTransportPlan = VirtioPciTransport | VirtioMmioTransport;
+
+/**
+ * The modern virtio PCI transport: every structure the vendor capabilities point at lives
+ * in one memory BAR of the function, at the offsets given here (relative to the BAR).
+ */
+export interface VirtioPciTransport {
+  kind: "pci";
+  /** Index of the function's BAR (its `bars` entry with this `index`) holding the regions. */
+  bar: number;
+  /** struct virtio_pci_common_cfg. */
+  common_cfg: BarRegion;
+  /** The ISR status byte (read to clear; INTx only). */
+  isr_cfg: BarRegion;
+  /** The device-specific configuration (virtio_blk_config, ...). */
+  device_cfg: BarRegion;
+  /** Queue notifications: queue q is notified at notify_cfg.offset + q × multiplier. */
+  notify_cfg: BarRegion;
+  notify_off_multiplier: number;
+  msix: {
+    /** Table entries: one for configuration changes plus one per queue. */
+    vectors: number;
+    table: BarRegion;
+    /** Pending bit array. */
+    pba: BarRegion;
+  };
+}
+
+export interface VirtioMmioTransport {
+  kind: "mmio";
+  /** The register layout: version 2 (virtio 1.x; the legacy version 1 is not offered). */
+  version: 2;
+}
+
+/** A part of a BAR: offset from the BAR's start and length, in bytes. */
+export interface BarRegion {
+  offset: number;
+  size: number;
+}
+
+export type VirtioBacking =
+  /**
+   * virtio-blk: a raw image file (absolute, or relative to the Plan's own directory),
+   * opened read-write unless `readonly`; its size (whole 512-byte sectors) is the capacity.
+   * `serial` (at most 20 bytes) is what GET_ID answers.
+   */
+  | { kind: "file"; path: string; readonly: boolean; serial: string }
+  /** virtio-rng: bytes from the host's getrandom(2). */
+  | { kind: "getrandom" };
 
 export type BarKind = "mem32" | "mem64" | "io";
 
@@ -194,6 +263,8 @@ export interface PciFunctionPlan extends PciIds {
   /** GSI wired to the pin, or null. */
   irq: number | null;
   props: Record<string, PropValue>;
+  /** A virtio function (kind "virtio_blk", "virtio_rng"): the modern PCI transport. */
+  virtio?: VirtioPlan;
 }
 
 export type BootProtocol = "pvh" | "linux" | "flat";

@@ -4,15 +4,24 @@
  *
  * One place for this, whichever thread hosts vCPU 0 (threads/vcpu_thread.ts), and the one
  * place a DeviceContext is made: what the models get from the machine (interrupts, guest
- * RAM, the shadow hole's config pages, output, stop requests). Under the `shadow` hole
- * strategy, memory hands out the present functions' config pages and the device presenting
- * a function claims its page here; a Plan listing pages without a device for them is
- * refused.
+ * RAM, the shadow hole's config pages, disk images, warnings, output, stop requests). Under
+ * the `shadow` hole strategy, memory hands out the present functions' config pages and the
+ * device presenting a function claims its page here; a Plan listing pages without a device
+ * for them is refused. PCI functions with a model of their own (virtio) are built first,
+ * and the host bridge presents them through `ctx.pciEndpoint`.
  */
 import type { Plan } from "../plan/types.ts";
 import { AddressMap } from "./address_map.ts";
-import type { Device, DeviceContext, DeviceFactory, InputSource } from "./devices/device.ts";
-import { DEVICE_MODELS } from "./devices/registry.ts";
+import type {
+  Device,
+  DeviceContext,
+  DeviceFactory,
+  DiskImage,
+  InputSource,
+  PciEndpoint,
+  PciFunctionFactory,
+} from "./devices/device.ts";
+import { DEVICE_MODELS, PCI_FUNCTION_DEVICES } from "./devices/registry.ts";
 import type { GuestMemory } from "./memory/mod.ts";
 import { shadowConfigPages } from "./memory/ones_alias.ts";
 import { RuntimeError } from "./errors.ts";
@@ -26,10 +35,13 @@ export interface DeviceHost {
   /** Lazily bound: the run loop is built after the models. */
   requestStop: DeviceContext["requestStop"];
   output: DeviceContext["output"];
+  warn: DeviceContext["warn"];
   /** Every memslot as the VMM maps it (the models get its RAM-only form). */
   memory: GuestMemory;
   /** The device id that gets the machine's stdin, or null. */
   stdinDevice: string | null;
+  /** Disk images the machine opened, by device id (runtime/io/disk_images.ts). */
+  disks?: readonly DiskImage[];
 }
 
 export class DeviceSet {
@@ -52,8 +64,13 @@ export class DeviceSet {
     plan: Plan,
     host: DeviceHost,
     models: ReadonlyMap<string, DeviceFactory> = DEVICE_MODELS,
+    pciModels: ReadonlyMap<string, PciFunctionFactory> = PCI_FUNCTION_DEVICES,
   ): DeviceSet {
     const sinks: ((b: Uint8Array) => void)[] = [];
+    const disks = new Map((host.disks ?? []).map((d) => [d.id, d]));
+    const endpoints = new Map<string, PciEndpoint>();
+    /** Endpoints the host bridge asked for (each must be presented). */
+    const presented = new Set<string>();
     const shadow = plan.memslots.some((m) => m.backing.kind === "ones_alias");
     const pages = shadow ? shadowConfigPages(plan, host.memory) : new Map<string, Uint8Array>();
     /** Whether any model presents PCI functions (asked for their pages). */
@@ -63,7 +80,14 @@ export class DeviceSet {
       signalMsi: host.signalMsi,
       requestStop: host.requestStop,
       output: host.output,
+      warn: host.warn,
       now: () => performance.now(),
+      disk: (id) => disks.get(id),
+      pciEndpoint: (bdf) => {
+        const e = endpoints.get(bdf.toLowerCase());
+        if (e) presented.add(bdf.toLowerCase());
+        return e;
+      },
       input: (id): InputSource | null =>
         id === host.stdinDevice
           ? {
@@ -86,6 +110,24 @@ export class DeviceSet {
     };
     const devices: Device[] = [];
     try {
+      // PCI functions with models of their own first: the host bridge presents them.
+      for (const fn of plan.pci) {
+        const make = pciModels.get(fn.kind);
+        if (!make || !fn.virtio) continue; // a config-space header only
+        let dev;
+        try {
+          dev = make(fn, ctx, plan);
+        } catch (e) {
+          if (e instanceof RuntimeError) throw e;
+          throw new RuntimeError(
+            "E1006",
+            `pci ${fn.bdf} (${fn.kind}): ${(e as Error)?.message ?? String(e)}`,
+            "check this function's entry in the Plan (bars, virtio)",
+          );
+        }
+        devices.push(dev);
+        endpoints.set(fn.bdf.toLowerCase(), dev.endpoint);
+      }
       for (const entry of plan.devices) {
         const make = models.get(entry.kind);
         if (!make) {
@@ -115,6 +157,15 @@ export class DeviceSet {
           "the Plan has shadow config pages but no pci_host device",
           "a pci_hole implies the pci_host device",
         );
+      }
+      for (const bdf of endpoints.keys()) {
+        if (!presented.has(bdf)) {
+          throw new RuntimeError(
+            "E1006",
+            `PCI function ${bdf} has a model but no PCI host bridge presents it`,
+            "a pci_hole implies the pci_host device, which presents every PCI function",
+          );
+        }
       }
       // The stdin device subscribed through ctx.input while it was built.
       return new DeviceSet(devices, sinks);

@@ -79,6 +79,7 @@ function host(memory: GuestMemory): DeviceHost {
     signalMsi: () => true,
     requestStop: () => {},
     output: () => {},
+    warn: () => {},
     memory,
     stdinDevice: null,
   };

@@ -59,6 +59,7 @@ import type { DriverEnd, VcpuDriver } from "./threads/driver.ts";
 import type { CallAnswer } from "./threads/vcpu_thread.ts";
 import { CallerDriver } from "./threads/caller_driver.ts";
 import { GuestClock, type HeldTime, type TimeRelease } from "./kvm/guest_time.ts";
+import { openDiskImages, type OpenDisks } from "./io/disk_images.ts";
 
 export interface MachineOptions extends VmOptions {
   /** Directory relative payload paths are resolved against (default: the Plan's source dir, else cwd). */
@@ -227,6 +228,8 @@ export class Machine {
   readonly #ctl: Control;
   readonly #driver: VcpuDriver;
   readonly #opts: MachineOptions;
+  /** Block devices' images, opened before the VM (closed after the models). */
+  readonly #disks: OpenDisks;
   #state: MachineState = "created";
   readonly #listeners = new Set<(change: StateChange) => void>();
   #closed = false;
@@ -253,10 +256,11 @@ export class Machine {
   /** The last device-stats call (in flight or answered), which stats() callers share. */
   #deviceStats: { at: number; answer: Promise<CallAnswer> } | null = null;
 
-  private constructor(vm: Vm, driver: VcpuDriver, opts: MachineOptions) {
+  private constructor(vm: Vm, driver: VcpuDriver, opts: MachineOptions, disks: OpenDisks) {
     this.#vm = vm;
     this.#driver = driver;
     this.#opts = opts;
+    this.#disks = disks;
     this.#ctl = viewControl(createControl());
     this.#clock = new GuestClock(vm.vmFd, vm.vcpus.map((v) => v.fd));
     installKickHandler();
@@ -290,6 +294,12 @@ export class Machine {
     // Workers are spawned first: their isolates and modules load while this thread builds
     // the VM and loads the payload (they wait for attach()). The worker driver's module
     // loads only for them (`vmdesc boot` runs on the caller's thread and never needs it).
+    // Disk images first: one that cannot be opened is E1018 before anything else exists.
+    const disks = openDiskImages(
+      plan,
+      planBaseDir(plan, opts.baseDir),
+      opts.warn ?? ((s) => console.error(`vmdesc: warning: ${s}`)),
+    );
     let driver: VcpuDriver | null = null;
     let vm: Vm;
     try {
@@ -299,9 +309,10 @@ export class Machine {
       vm = await Vm.create(plan, opts);
     } catch (e) {
       driver?.close();
+      disks.close();
       throw e;
     }
-    const m = new Machine(vm, driver, opts);
+    const m = new Machine(vm, driver, opts, disks);
     try {
       // The vCPU threads build their state (vCPU 0: the device models) while this thread
       // loads the payload: neither touches what the other writes (the models own the
@@ -316,6 +327,7 @@ export class Machine {
           counters: (i, buffer) => m.#counters[i] = buffer,
         },
         stdinDevice: m.#stdinDevice,
+        disks: disks.images,
       });
       ready.catch(() => {}); // handled below; a rejection during boot() is not "unhandled"
       try {
@@ -639,6 +651,7 @@ export class Machine {
     this.#driver.close(); // returns once no vCPU thread can touch the VM
     if (this.#state === "created") this.#move("exited");
     this.#vm.close();
+    this.#disks.close(); // after the models, which synced what the guest wrote
   }
 
   [Symbol.dispose](): void {

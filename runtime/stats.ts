@@ -195,6 +195,16 @@ export function formatStats(s: RunStats): string {
       lines.push(`  ${label.padEnd(24)} ${d.mmio_exits}`);
     }
   }
+  // Virtio devices: what they served, and every fault a guest caused (warned about once).
+  for (const d of s.devices.filter((d) => d.kind.startsWith("virtio_"))) {
+    const counts = Object.entries(d.model).filter(([, v]) => v !== 0);
+    const faults = counts.filter(([k]) => k.startsWith("fault_"));
+    const plain = counts.filter(([k]) => !k.startsWith("fault_"));
+    lines.push(`${d.kind} ${d.id}: ${plain.map(([k, v]) => `${k} ${v}`).join("  ") || "idle"}`);
+    if (faults.length) {
+      lines.push(`  guest faults: ${faults.map(([k, v]) => `${k.slice(6)} ${v}`).join("  ")}`);
+    }
+  }
   const u = s.unclaimed;
   lines.push(
     `unclaimed  pio read ${u.pio_read}  pio write ${u.pio_write}  mmio read ${u.mmio_read}  mmio write ${u.mmio_write}  read-only writes ${u.readonly_write}`,

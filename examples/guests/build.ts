@@ -40,6 +40,8 @@ export interface GuestSpec {
   summary: string;
   /** Sources besides start.S and lib.c. */
   sources: string[];
+  /** Headers besides lib.h that it includes (a change rebuilds it). */
+  inputs?: string[];
   flags?: string[];
 }
 
@@ -79,6 +81,22 @@ export const GUESTS: Readonly<Record<string, GuestSpec>> = {
   ticker: {
     summary: "prints tick N, kvmclock, TSC and spins every ms= ms (count= lines, else forever)",
     sources: ["ticker.c"],
+  },
+  "virtio-blk": {
+    summary:
+      "virtio block driver: GET_ID, read, write + read back, past the end, flush (or mode=bench)",
+    sources: ["virtio_blk.c", "virtio.c", "virtio_irq.S"],
+    inputs: ["virtio.h"],
+  },
+  "virtio-rng": {
+    summary: "virtio entropy driver: reads n= bytes, checks they are not all equal",
+    sources: ["virtio_rng.c", "virtio.c", "virtio_irq.S"],
+    inputs: ["virtio.h"],
+  },
+  "virtio-hostile": {
+    summary: "breaks one virtio rule (attack=NAME) and checks the device's documented answer",
+    sources: ["virtio_hostile.c", "virtio.c", "virtio_irq.S"],
+    inputs: ["virtio.h"],
   },
   "bar-size": {
     summary: "sizes BARs, toggles COMMAND via ECAM (cmdline ecam= buses=)",
@@ -158,14 +176,42 @@ async function gcc(args: string[]): Promise<void> {
   }
 }
 
+/** The example disk image the virtio machines use (examples/*.vmdesc, guests/virtio.vmdesc). */
+export const DISK_IMAGE = `${BUILD_DIR}/disk.img`;
+/** Its size: 1 MiB, 2048 sectors. */
+export const DISK_IMAGE_SIZE = 1 << 20;
+
 /**
- * Builds the named guests (all by default) that are missing or older than their inputs.
- * Returns the ELF paths by name.
+ * The example disk's contents: sector n filled with byte (n + 1) & 0xff, and the first 16
+ * bytes "VMDESC-TEST-DISK", so a guest that prints what it read shows where it read it.
+ */
+export function diskImageBytes(size = DISK_IMAGE_SIZE): Uint8Array {
+  const b = new Uint8Array(size);
+  for (let n = 0; n * 512 < size; n++) b.fill((n + 1) & 0xff, n * 512, (n + 1) * 512);
+  b.set(new TextEncoder().encode("VMDESC-TEST-DISK"));
+  return b;
+}
+
+/** Writes the example disk image when it is missing (never overwrites one). */
+export async function ensureDiskImage(): Promise<string> {
+  await Deno.mkdir(BUILD_DIR, { recursive: true });
+  if ((await mtime(DISK_IMAGE)) === null) {
+    const tmp = `${DISK_IMAGE}.${Deno.pid}.tmp`;
+    await Deno.writeFile(tmp, diskImageBytes());
+    await Deno.rename(tmp, DISK_IMAGE);
+  }
+  return DISK_IMAGE;
+}
+
+/**
+ * Builds the named guests (all by default) that are missing or older than their inputs,
+ * and the example disk image. Returns the ELF paths by name.
  */
 export async function buildGuests(names?: string[]): Promise<Map<string, string>> {
   const wanted = names ?? Object.keys(GUESTS);
   const paths = new Map<string, string>();
   await Deno.mkdir(BUILD_DIR, { recursive: true });
+  await ensureDiskImage();
   for (const name of wanted) {
     const spec = GUESTS[name];
     if (!spec) {
@@ -175,7 +221,7 @@ export async function buildGuests(names?: string[]): Promise<Map<string, string>
     }
     const sources = [...COMMON_SOURCES, ...spec.sources];
     const out = guestPath(name);
-    if (await isStale(name, [...sources, ...COMMON_INPUTS])) {
+    if (await isStale(name, [...sources, ...COMMON_INPUTS, ...(spec.inputs ?? [])])) {
       const tmp = `${out}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
       try {
         await gcc([

@@ -1,8 +1,10 @@
 /**
- * Platform devices (serial, debug_exit, i8042): the kind is known (E0301, with a pointer to
- * `pci` for a PCI kind), the name is free (E0306), the properties are typed by the kind's
- * table, the ports fit below 0x10000, and defaults are filled in (a UART's IRQ from its
- * port, i8042 at 0x60); a machine without a serial device gets W0002.
+ * Platform devices (serial, debug_exit, i8042, and virtio devices on the virtio-mmio
+ * transport): the kind is known (E0301, with a pointer to `pci` for a PCI kind), the name is
+ * free (E0306), the properties are typed by the kind's table, the ports fit below 0x10000,
+ * a virtio-mmio device's page is 4 KiB aligned (E0207), and defaults are filled in (a
+ * UART's IRQ from its port, i8042 at 0x60; a virtio-mmio device's page and IRQ come from
+ * placement later); a machine without a serial device gets W0002.
  */
 import type { Span } from "../diagnostics/types.ts";
 import { type Diags, error, warning } from "../diagnostics/make.ts";
@@ -10,10 +12,12 @@ import { type EvalContext, hex, type LangHost } from "../program.ts";
 import { DEVICE_KINDS, PCI_KINDS, UART_PORT_IRQ } from "../specs.ts";
 import { suggest } from "../suggest.ts";
 import type { PropValue } from "../../plan/types.ts";
-import type { PortClaim, ResolvedDevice } from "./model.ts";
+import { VIRTIO_MMIO_SIZE } from "../specs.ts";
+import type { MmioClaim, PortClaim, ResolvedDevice } from "./model.ts";
 import type { Merged } from "./merge.ts";
 import { rebaseOnMain } from "./paths.ts";
-import { evalProps } from "./values.ts";
+import { checkPage, evalProps } from "./values.ts";
+import { isVirtioKind, resolveBacking, virtioPlan } from "./virtio.ts";
 
 /** Serial `output` values that name a stream, not a file. */
 const SERIAL_STREAMS = new Set(["stdout", "stderr", "null"]);
@@ -77,6 +81,8 @@ export function resolveDevices(
     const v = evalProps(d.props, kindSpec.props, ctx, where, d.node.span);
     const port = v.get("port");
     const ports: PortClaim[] = [];
+    let mmio: MmioClaim | null = null;
+    let virtio: ResolvedDevice["virtio"];
     const props: Record<string, PropValue> = {};
     let irq: number | null = null;
     let irqSpan: Span | null = null;
@@ -173,8 +179,31 @@ export function resolveDevices(
       const span = port ? port.span : d.node.span;
       ports.push({ base: p, size: 1, span, owner: `device \`${d.id}\`` });
       ports.push({ base: p + 4, size: 1, span, owner: `device \`${d.id}\` (command port)` });
+    } else if (isVirtioKind(d.kind)) {
+      const backing = resolveBacking(d.kind, v, host, mainFile, diags);
+      if (!backing) continue;
+      const address = v.get("address");
+      if (address) {
+        checkPage(address.value as bigint, address.span, "the virtio-mmio address", diags);
+      }
+      mmio = {
+        base: address ? address.value as bigint : null,
+        size: VIRTIO_MMIO_SIZE,
+        span: address ? address.span : d.node.span,
+      };
+      virtio = virtioPlan(d.kind, { kind: "mmio", version: 2 }, backing);
     }
-    out.push({ id: d.id, kind: d.kind, span: d.node.span, ports, irq, irqSpan, props });
+    out.push({
+      id: d.id,
+      kind: d.kind,
+      span: d.node.span,
+      ports,
+      mmio,
+      irq,
+      irqSpan,
+      props,
+      ...(virtio ? { virtio } : {}),
+    });
   }
   return out;
 }

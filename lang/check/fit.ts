@@ -9,12 +9,13 @@ import { type Diags, error } from "../diagnostics/make.ts";
 import { hex, humanSize } from "../program.ts";
 import { KVM_USER_MEM_SLOTS } from "../specs.ts";
 import { barWindows, memslotCount, placeBars } from "../placement.ts";
-import type { RamRange, ResolvedHole, ResolvedPci } from "./model.ts";
+import type { RamRange, ResolvedDevice, ResolvedHole, ResolvedPci } from "./model.ts";
 
 export function checkFit(
   ram: RamRange[],
   hole: ResolvedHole | null,
   pci: ResolvedPci[],
+  devices: ResolvedDevice[],
   machineSpan: Span,
   diags: Diags,
 ) {
@@ -30,7 +31,7 @@ export function checkFit(
     );
   }
   if (!hole) return; // functions without a hole are E0216 already
-  for (const { f, b, window: w } of placeBars(pci, barWindows(ram, hole)).misfits) {
+  for (const { f, b, window: w } of placeBars(pci, barWindows(ram, hole, devices)).misfits) {
     diags.push(
       error(
         "E0214",

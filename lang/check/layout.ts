@@ -3,7 +3,8 @@
  * hole and the fixed platform regions do not overlap and stay in the 52-bit space (E0201,
  * E0212), RAM covers the first MiB (E0401), ECAM lies in the hole (E0206) and holds every
  * function's bus (E0215, W0004, W0001), I/O ports and IRQs are not claimed twice (E0202,
- * E0203). Overlaps are found by sorting then sweeping, so each check is n log n.
+ * E0203), and virtio-mmio pages overlap nothing (E0201) and found a place and a line
+ * (E0201, E0203). Overlaps are found by sorting then sweeping, so each check is n log n.
  */
 import type { Label, Span } from "../diagnostics/types.ts";
 import { type Diags, error, warning } from "../diagnostics/make.ts";
@@ -32,7 +33,8 @@ import type {
   ResolvedPci,
 } from "./model.ts";
 import type { Merged } from "./merge.ts";
-import { ecamSize } from "../placement.ts";
+import { barWindows, ecamSize, type MmioPlacement } from "../placement.ts";
+import { VIRTIO_MMIO_WINDOW } from "../specs.ts";
 import { ecamAlignment } from "./hole.ts";
 
 const MAX_PHYS = BigInt(MAX_GUEST_PHYS);
@@ -345,5 +347,103 @@ export function checkIrqs(
       owners.set(f.irq, { who: `PCI function ${f.bdf}`, span: f.irqSpan ?? f.span });
       pciOwners.set(f.irq, true);
     }
+  }
+}
+
+/**
+ * Virtio-mmio pages: placed (E0201 when the window is full, E0203 when no line is free),
+ * inside the 52-bit space (E0212), and overlapping neither RAM, the ECAM window, the fixed
+ * platform regions, the 64-bit BAR window nor each other (E0201).
+ */
+export function checkMmioDevices(
+  placed: MmioPlacement,
+  ram: RamRange[],
+  hole: ResolvedHole | null,
+  diags: Diags,
+) {
+  for (const { device: d, what } of placed.misfits) {
+    if (what === "address") {
+      const w = VIRTIO_MMIO_WINDOW;
+      diags.push(
+        error(
+          "E0201",
+          `no free page left for virtio-mmio device \`${d.id}\` in ${hex(w.base)} .. ${
+            hex(w.base + w.size)
+          }`,
+          d.span,
+          "give it an `address` outside RAM and the PCI hole's windows",
+        ),
+      );
+    } else {
+      diags.push(
+        error(
+          "E0203",
+          `no free interrupt line left for virtio-mmio device \`${d.id}\``,
+          d.span,
+          "give it an `irq` no other device uses; with ACPI, lines 16..23 are available too",
+        ),
+      );
+    }
+  }
+  const regions: Region[] = [];
+  for (const d of placed.devices) {
+    if (d.mmio?.base == null) continue;
+    const r = {
+      base: d.mmio.base,
+      end: d.mmio.base + d.mmio.size,
+      what: `virtio-mmio device \`${d.id}\``,
+      span: d.mmio.span,
+    };
+    if (r.end > MAX_PHYS) {
+      diags.push(
+        error(
+          "E0212",
+          `${r.what} ends at ${hex(r.end)}, beyond the 52-bit physical address space`,
+          r.span,
+          "guest-physical addresses stop at 0x10_0000_0000_0000 (4 PiB)",
+        ),
+      );
+      continue;
+    }
+    regions.push(r);
+  }
+  if (regions.length === 0) return;
+  const others: Region[] = ram.map((x) => ({
+    base: x.base,
+    end: x.base + x.size,
+    what: `RAM ${x.name}`,
+    span: x.span,
+  }));
+  if (hole?.ecam) {
+    const e = hole.ecam;
+    others.push({ base: e.base, end: e.base + ecamSize(e), what: "the ECAM window", span: e.span });
+  }
+  for (const p of PLATFORM_REGIONS) {
+    others.push({ base: p.base, end: p.base + p.size, what: p.name, span: null });
+  }
+  const m64 = hole ? barWindows(ram, hole).mem64 : null;
+  if (m64) {
+    others.push({
+      base: m64.base,
+      end: m64.base + m64.size,
+      what: "the 64-bit BAR window",
+      span: null,
+    });
+  }
+  const report = (a: Region, b: Region) =>
+    diags.push(
+      error(
+        "E0201",
+        `${b.what} (${hex(b.base)} .. ${hex(b.end)}) overlaps ${a.what} (${hex(a.base)} .. ${
+          hex(a.end)
+        })`,
+        b.span,
+        "move it with `address`, or leave `address` out and vmdesc places it",
+        overlapLabel(a),
+      ),
+    );
+  sweep(regions, report);
+  for (const r of regions) {
+    for (const o of others) if (r.base < o.end && o.base < r.end) report(o, r);
   }
 }

@@ -10,6 +10,7 @@ import type {
   HoleStrategy,
   PciFunctionPlan,
   PropValue,
+  VirtioPlan,
 } from "../../plan/types.ts";
 
 export interface RamRange {
@@ -46,9 +47,22 @@ export interface ResolvedDevice {
   kind: string;
   span: Span;
   ports: PortClaim[];
+  /** A page of MMIO registers (virtio-mmio devices), or null. */
+  mmio: MmioClaim | null;
+  /** The GSI it raises; a virtio-mmio device without `irq` has null until placement. */
   irq: number | null;
   irqSpan: Span | null;
   props: Record<string, PropValue>;
+  /** virtio-mmio devices: the Plan's virtio entry. */
+  virtio?: VirtioPlan;
+}
+
+export interface MmioClaim {
+  /** Guest-physical base: as written, or null until placement (lang/placement.ts) picks it. */
+  base: bigint | null;
+  size: bigint;
+  /** Where the address was written (the device when it was not). */
+  span: Span;
 }
 
 export interface ResolvedBar {

@@ -2,15 +2,18 @@
  * PCI functions: the kind is known (E0301, with a pointer to `device` for a platform
  * kind), a hole exists for them (E0216), the properties are typed by the kind's table
  * (IDs default to the kind's, the IRQ to the INTx swizzle), and each BAR has a valid index,
- * kind and power-of-two size and does not overlap another BAR's registers (E0214).
+ * kind and power-of-two size and does not overlap another BAR's registers (E0214). A kind
+ * whose model brings its own BAR (the virtio functions) refuses `bar` (E0302) and gets its
+ * BAR and virtio entry here (lang/check/virtio.ts).
  */
 import { type Diags, error } from "../diagnostics/make.ts";
-import { type EvalContext, evalExpr, hex, humanSize } from "../program.ts";
+import { type EvalContext, evalExpr, hex, humanSize, type LangHost } from "../program.ts";
 import { BAR_KINDS, DEVICE_KINDS, PCI_KINDS } from "../specs.ts";
 import { suggest } from "../suggest.ts";
 import type { ResolvedBar, ResolvedHole, ResolvedPci } from "./model.ts";
 import type { Merged, MergedPci } from "./merge.ts";
 import { evalProps } from "./values.ts";
+import { isVirtioKind, pciTransport, resolveBacking, virtioBar, virtioPlan } from "./virtio.ts";
 
 function isPow2(v: bigint): boolean {
   return v > 0n && (v & (v - 1n)) === 0n;
@@ -21,6 +24,8 @@ export function resolvePci(
   hole: ResolvedHole | null,
   ctx: EvalContext,
   diags: Diags,
+  host: LangHost,
+  mainFile: string,
 ): ResolvedPci[] {
   const out: ResolvedPci[] = [];
   for (const f of m.pci.values()) {
@@ -64,7 +69,30 @@ export function resolvePci(
       const x = v.get(k);
       return x ? Number(x.value as bigint) : d;
     };
-    const bars = resolveBars(f, ctx, diags);
+    let bars: ResolvedBar[];
+    let virtio: ResolvedPci["virtio"];
+    if (spec.bars === false) {
+      for (const bar of f.bars.values()) {
+        diags.push(
+          error(
+            "E0302",
+            `\`bar\` is not a setting of a \`${kind}\` PCI function`,
+            bar.span,
+            isVirtioKind(kind)
+              ? "a virtio function brings its own BAR, placed for you in the hole's 32-bit window (`mmio64 on` puts it above 4 GiB)"
+              : `a \`${kind}\` function brings its own BARs`,
+          ),
+        );
+      }
+      bars = [];
+    } else bars = resolveBars(f, ctx, diags);
+    if (isVirtioKind(kind)) {
+      const backing = resolveBacking(kind, v, host, mainFile, diags);
+      if (!backing) continue;
+      const mmio64 = (v.get("mmio64")?.value as boolean | undefined) ?? false;
+      bars = [virtioBar(mmio64, v.get("mmio64")?.span ?? f.node.span)];
+      virtio = virtioPlan(kind, pciTransport(kind), backing);
+    }
     const pin = num("pin", 1);
     const irqV = v.get("irq");
     const irq = pin === 0 ? null : irqV ? Number(irqV.value) : 16 + ((f.addr.device + pin - 1) % 4);
@@ -87,6 +115,7 @@ export function resolvePci(
       irq,
       irqSpan: irqV ? irqV.span : null,
       props: {},
+      ...(virtio ? { virtio } : {}),
     });
   }
   return out;

@@ -17,7 +17,7 @@
  * a plain single-threaded object; while the machine is paused that thread is parked and
  * no model method runs (except to answer an AP's access that was in flight).
  */
-import type { DevicePlan, Plan, Range } from "../../plan/types.ts";
+import type { DevicePlan, PciFunctionPlan, Plan, Range } from "../../plan/types.ts";
 
 export type Space = "pio" | "mmio";
 export type AccessSize = 1 | 2 | 4;
@@ -61,6 +61,21 @@ export interface DeviceContext {
   shadowConfigPage?(bdf: string): Uint8Array | undefined;
   /** End the run loop after the current exit is handled. */
   requestStop(request: StopRequest): void;
+  /**
+   * A warning about what the guest did (a hostile virtqueue, say), for the user: stderr in
+   * the CLI. Models warn once per kind of trouble and count the rest in `stats()`.
+   */
+  warn(message: string): void;
+  /**
+   * The disk image opened for device `id` (a DevicePlan's id, a PCI function's BDF) before
+   * the VM was built (runtime/io/disk_images.ts), or undefined.
+   */
+  disk?(id: string): DiskImage | undefined;
+  /**
+   * For the PCI host bridge: the model of function `bdf` when one implements more than its
+   * config-space header (virtio-pci: capabilities, BARs), else undefined.
+   */
+  pciEndpoint?(bdf: string): PciEndpoint | undefined;
   /** Where guest-visible text output goes (serial TX): stdout, a file, or a test buffer. */
   output(deviceId: string, bytes: Uint8Array): void;
   /** Monotonic time in milliseconds (for timeouts inside models). */
@@ -79,11 +94,76 @@ export interface GuestRam {
   isRam(gpa: number, len: number): boolean;
   /** A live view of [gpa, gpa+len) when it lies inside one RAM memslot, else null. */
   view(gpa: number, len: number): Uint8Array | null;
+  /**
+   * Live views of [gpa, gpa+len), one per RAM memslot it crosses (adjacent slots), or null
+   * when any of it is outside RAM. Empty for len 0.
+   */
+  views(gpa: number, len: number): Uint8Array[] | null;
   /** A copy of [gpa, gpa+len); RangeError outside RAM. */
   read(gpa: number, len: number): Uint8Array;
   /** Copies `data` to [gpa, gpa+data.length); RangeError outside RAM. */
   write(gpa: number, data: Uint8Array): void;
 }
+
+/** A disk image, opened as its Plan entry asks (plain data: it crosses to a vCPU worker). */
+export interface DiskImage {
+  /** The device it belongs to: a DevicePlan's id, or a PCI function's BDF. */
+  id: string;
+  /** As resolved on the host (for messages). */
+  path: string;
+  /** Open file descriptor (process-wide), read-write unless `readonly`. */
+  fd: number;
+  /** Bytes; the disk's capacity is the whole 512-byte sectors of it. */
+  size: number;
+  readonly: boolean;
+}
+
+/**
+ * A PCI function whose model does more than its config-space header: the PCI host bridge
+ * builds the function's config space with these capabilities and tells the model about the
+ * guest's config writes; the model decodes its own BARs (as a Device claiming their MMIO).
+ */
+export interface PciEndpoint {
+  /** Capabilities chained from 0x40, in this order. */
+  readonly capabilities: readonly PciCapability[];
+  /**
+   * The function's live config space, once the host bridge has built it (and where each
+   * capability landed).
+   */
+  attach(config: PciConfigAccess): void;
+  /** The guest wrote `size` bytes at `offset` of config space (already applied). */
+  configWritten(offset: number, size: AccessSize): void;
+}
+
+export interface PciCapability {
+  /** Capability ID (0x09 vendor-specific, 0x11 MSI-X, ...). */
+  id: number;
+  /** Body after the 2-byte (id, next) header. */
+  body: Uint8Array;
+  /** Which bits of the body the guest may write (same length as body); none if absent. */
+  wmask?: Uint8Array;
+}
+
+export interface PciConfigAccess {
+  /** Little-endian read of config space. */
+  read(offset: number, size: AccessSize): number;
+  /** A write by the device itself (status bits, data windows): no write masks apply. */
+  set(offset: number, size: AccessSize, value: number): void;
+  /** Offset of each capability in config space, in the order they were given. */
+  readonly capabilityOffsets: readonly number[];
+}
+
+/** A device model that is also a PCI function's endpoint (built from a PciFunctionPlan). */
+export interface PciFunctionDevice extends Device {
+  readonly endpoint: PciEndpoint;
+}
+
+/** Creates a PCI function's model from its Plan entry. */
+export type PciFunctionFactory = (
+  fn: PciFunctionPlan,
+  ctx: DeviceContext,
+  plan: Plan,
+) => PciFunctionDevice;
 
 /** A source of guest-bound bytes; delivery happens on the device's own thread. */
 export interface InputSource {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { DEVICE_MODELS } from "./registry.ts";
+import { DEVICE_MODELS, PCI_FUNCTION_DEVICES } from "./registry.ts";
 import { RuntimeError } from "../errors.ts";
 import { devicePlan, minimalPlan, recordingContext } from "./testing.ts";
 
@@ -27,7 +27,10 @@ Deno.test("registry: every v1 device kind builds from a Plan entry and closes", 
     "i8042",
     "pci_host",
     "serial",
+    "virtio_blk",
+    "virtio_rng",
   ]);
+  assert.deepEqual([...PCI_FUNCTION_DEVICES.keys()].sort(), ["virtio_blk", "virtio_rng"]);
   for (const entry of entries) {
     const dev = DEVICE_MODELS.get(entry.kind)!(entry, recordingContext(), plan);
     assert.equal(dev.id, entry.id);
@@ -39,7 +42,8 @@ Deno.test("registry: every v1 device kind builds from a Plan entry and closes", 
 });
 
 Deno.test("registry: a hand-written Plan entry without ports is E1006, not a crash", () => {
-  for (const kind of ["serial", "debug_exit", "i8042", "acpi_sleep"]) {
+  // (The virtio kinds without their `virtio` entry or MMIO page too.)
+  for (const kind of ["serial", "debug_exit", "i8042", "acpi_sleep", "virtio_blk", "virtio_rng"]) {
     assert.throws(
       () =>
         DEVICE_MODELS.get(kind)!(devicePlan({ id: kind, kind }), recordingContext(), minimalPlan()),

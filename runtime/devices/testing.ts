@@ -14,6 +14,7 @@ export interface RecordingContext extends DeviceContext {
   irqs: Array<[number, boolean]>;
   msis: Array<[number, number]>;
   stops: StopRequest[];
+  warnings: string[];
   out: Map<string, Uint8Array[]>;
   text(deviceId: string): string;
 }
@@ -32,6 +33,7 @@ export function recordingContext(): RecordingContext {
     irqs: [],
     msis: [],
     stops: [],
+    warnings: [],
     out,
     setIrq(gsi, level) {
       this.irqs.push([gsi, level]);
@@ -44,6 +46,9 @@ export function recordingContext(): RecordingContext {
     memory: new GuestMemory([ram], [new Uint8Array(TEST_RAM.size)]),
     requestStop(request) {
       this.stops.push(request);
+    },
+    warn(message) {
+      this.warnings.push(message);
     },
     output(id, bytes) {
       if (!out.has(id)) out.set(id, []);

@@ -33,6 +33,7 @@ const SYMBOLS = {
     result: "pointer",
   },
   munmap: { parameters: ["pointer", "usize"], result: "i32" },
+  madvise: { parameters: ["pointer", "usize", "i32"], result: "i32" },
   memfd_create: { parameters: ["buffer", "u32"], result: "i32" },
   ftruncate: { parameters: ["i32", "i64"], result: "i32" },
   read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
@@ -298,6 +299,13 @@ export function mmapFixedInto(
 export function munmap(addr: bigint, length: number): void {
   if (libc().munmap(Deno.UnsafePointer.create(addr), BigInt(length)) < 0) fail("munmap");
   untrack(addr, length);
+}
+
+export const MADV_HUGEPAGE = 14;
+
+/** madvise(2) as a hint: false when the kernel declines (no THP), never an error. */
+export function madvise(addr: bigint, length: number, advice: number): boolean {
+  return libc().madvise(Deno.UnsafePointer.create(addr), BigInt(length), advice) === 0;
 }
 
 export function memfdCreate(name: string): number {

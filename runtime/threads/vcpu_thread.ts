@@ -25,6 +25,7 @@ import { libc, pthreadSelf } from "../host/libc.ts";
 import type { Vcpu } from "../kvm/vcpu.ts";
 import { setIrqLine, signalMsi } from "../kvm/vm.ts";
 import type { GuestMemory } from "../memory/mod.ts";
+import type { DiskImage } from "../devices/device.ts";
 import { DeviceSet } from "../device_set.ts";
 import { type LoopOutcome, RunLoop } from "../run_loop.ts";
 import type { WorkerStats } from "../stats.ts";
@@ -54,6 +55,8 @@ export interface VcpuThreadInit {
   bspRunBytes?: Uint8Array;
   /** Device id that gets the machine's stdin, or null. */
   stdinDevice: string | null;
+  /** Disk images the machine opened (vCPU 0's models use them). */
+  disks: readonly DiskImage[];
 }
 
 /** Where what a vCPU thread produces goes (the machine's side: threads/driver.ts). */
@@ -133,8 +136,10 @@ export class VcpuThread {
         requestStop: (req) => loop?.requestStop(req),
         // A copy: a model may reuse its buffer, and a sink (a stream) may keep the bytes.
         output: (id, bytes) => routes.output(id, bytes.slice()),
+        warn: routes.warn,
         memory: init.memory,
         stdinDevice: init.stdinDevice,
+        disks: init.disks,
       })
       : null;
     try {

@@ -84,6 +84,7 @@ export class WorkerDriver implements VcpuDriver {
         plan: vm.plan,
         ctl: ctl.sab,
         stdinDevice: a.stdinDevice,
+        disks: [...a.disks],
       };
     };
     let pending = this.#workers.length;

@@ -21,6 +21,7 @@ import { libc } from "../host/libc.ts";
 import { Vcpu } from "../kvm/vcpu.ts";
 import { GuestMemory, type RegionInfo } from "../memory/mod.ts";
 import { failureOf, type HostFailure } from "../errors.ts";
+import type { DiskImage } from "../devices/device.ts";
 import { enterVcpuState, viewControl } from "./control.ts";
 import { VcpuState } from "../lifecycle.ts";
 // Static, so the device models load while the machine's thread is still building the VM.
@@ -39,6 +40,8 @@ export interface WorkerInit {
   ctl: SharedArrayBuffer;
   /** Device id that gets the machine's stdin, or null. */
   stdinDevice: string | null;
+  /** Disk images the machine opened (fds are process-wide). */
+  disks: DiskImage[];
 }
 
 export type WorkerMessage =
@@ -80,6 +83,7 @@ function main(init: WorkerInit): void {
         ? undefined
         : new Vcpu(0, -1, BigInt(init.bspRunAddr), init.runSize).runBytes,
       stdinDevice: init.stdinDevice,
+      disks: init.disks,
     }, {
       output: (id, bytes) => post({ type: "output", id, bytes }),
       warn: (message) => post({ type: "warn", message }),

@@ -224,7 +224,8 @@ Deno.test("lsp protocol: a whole session against the real server process", async
           position: posOf(mainText, "00:02.0", 1),
         }),
       );
-      assert(pci.includes("1af4:1005") && pci.includes("config space"), `pci function: ${pci}`);
+      assert(pci.includes("1af4:1044") && pci.includes("config space"), `pci function: ${pci}`);
+      assert(pci.includes("MSI-X 2 vectors") && pci.includes("getrandom"), `virtio: ${pci}`);
       const size = hoverText(
         await c.request("textDocument/hover", {
           textDocument: { uri: mainUri },

@@ -200,6 +200,28 @@ function sleepStates(plan: Plan): Uint8Array[] {
   return [aml.name("\\_S5_", aml.pkg([aml.integer(t)]))];
 }
 
+/**
+ * Virtio-mmio devices as Linux's virtio-mmio ACPI binding (and QEMU microvm) describes
+ * them: _HID "LNRO0005", _CRS with the register page and the interrupt (edge, active high:
+ * the device makes a fresh edge for every cause the driver has not acknowledged).
+ */
+function virtioMmioDevices(plan: Plan): Uint8Array[] {
+  const devs = plan.devices.filter((d) =>
+    d.virtio?.transport.kind === "mmio" && d.mmio.length > 0 && d.irq !== null
+  );
+  return devs.slice(0, 256).map((d, i) => {
+    const r = d.mmio[0];
+    const mem = r.base + r.size <= 2 ** 32
+      ? aml.memory32Fixed(r.base, r.size)
+      : aml.qwordMemory({ min: r.base, max: r.base + r.size - 1, consumer: true });
+    return aml.device(`VR${i.toString(16).toUpperCase().padStart(2, "0")}`, [
+      aml.name("_HID", aml.string("LNRO0005")),
+      aml.name("_UID", aml.integer(i)),
+      aml.name("_CRS", aml.resourceTemplate([mem, aml.extendedInterrupt(d.irq!)])),
+    ]);
+  });
+}
+
 /** The DSDT's AML: the sleep states at the root, devices under \_SB. */
 export function dsdtAml(plan: Plan): Uint8Array {
   return aml.concat([
@@ -209,6 +231,7 @@ export function dsdtAml(plan: Plan): Uint8Array {
       ...ecamReservation(plan),
       ...serialPorts(plan),
       ...keyboard(plan),
+      ...virtioMmioDevices(plan),
     ]),
   ]);
 }

@@ -13,6 +13,7 @@
  * fall out by itself: writing all-ones reads back the size mask with the type bits.
  */
 import type { BarPlan } from "../../../plan/types.ts";
+import type { PciCapability } from "../device.ts";
 
 export const CONFIG_SPACE_SIZE = 4096;
 
@@ -66,13 +67,15 @@ export interface ConfigSpaceInit {
   command: number;
   /** Capabilities, chained from 0x40 in the order given. */
   capabilities?: readonly Capability[];
+  /**
+   * BARs stay where the Plan put them: a BAR write is kept only when it is the sizing
+   * pattern (all ones) or the BAR's own address; anything else reverts (counted in
+   * `barMovesRefused`). For functions whose model decodes its BARs at a fixed address.
+   */
+  pinBars?: boolean;
 }
 
-export interface Capability {
-  id: number;
-  /** Body after the 2-byte (id, next) header. */
-  body: Uint8Array;
-}
+export type Capability = PciCapability;
 
 export class ConfigSpace {
   readonly #bytes: Uint8Array;
@@ -80,6 +83,11 @@ export class ConfigSpace {
   readonly #init: Uint8Array = new Uint8Array(CONFIG_SPACE_SIZE);
   readonly #wmask: Uint8Array = new Uint8Array(CONFIG_SPACE_SIZE);
   readonly #w1cmask: Uint8Array = new Uint8Array(CONFIG_SPACE_SIZE);
+  readonly #pinBars: boolean;
+  /** Where each capability landed, in the order given. */
+  readonly capabilityOffsets: readonly number[];
+  /** BAR writes reverted under `pinBars`. */
+  barMovesRefused = 0;
 
   constructor(init: ConfigSpaceInit, backing?: Uint8Array) {
     if (backing && backing.length < CONFIG_SPACE_SIZE) {
@@ -87,7 +95,8 @@ export class ConfigSpace {
     }
     this.#bytes = backing ?? new Uint8Array(CONFIG_SPACE_SIZE);
     this.#view = new DataView(this.#bytes.buffer, this.#bytes.byteOffset, CONFIG_SPACE_SIZE);
-    buildImage(init, this.#init, this.#wmask, this.#w1cmask);
+    this.capabilityOffsets = buildImage(init, this.#init, this.#wmask, this.#w1cmask);
+    this.#pinBars = init.pinBars === true;
     this.#bytes.set(this.#init);
   }
 
@@ -125,7 +134,33 @@ export class ConfigSpace {
       const w1c = this.#w1cmask[o];
       b[o] = ((b[o] & ~wm) | (v & wm)) & ~(v & w1c);
     }
+    if (this.#pinBars && offset < REG.BAR0 + 24 && offset + size > REG.BAR0) this.#pin();
   }
+
+  /** A write by the device model itself: the bytes as given, no masks. */
+  set(offset: number, size: number, value: number): void {
+    for (let i = 0; i < size && offset + i < CONFIG_SPACE_SIZE; i++) {
+      this.#bytes[offset + i] = (value >>> (8 * i)) & 0xff;
+    }
+  }
+
+  /** Each BAR register holds its own address or the sizing answer; else it reverts. */
+  #pin(): void {
+    for (let o = REG.BAR0; o < REG.BAR0 + 24; o += 4) {
+      const mask = this.#view.getUint32(o, true);
+      const init = readU32(this.#init, o);
+      const wm = readU32(this.#wmask, o);
+      if (wm === 0 || mask === init) continue;
+      // The sizing answer: every writable bit set, the read-only ones as they were.
+      if (mask === ((init & ~wm) | wm) >>> 0) continue;
+      this.#view.setUint32(o, init, true);
+      this.barMovesRefused++;
+    }
+  }
+}
+
+function readU32(a: Uint8Array, o: number): number {
+  return (a[o] | (a[o + 1] << 8) | (a[o + 2] << 16) | (a[o + 3] << 24)) >>> 0;
 }
 
 function put16(a: Uint8Array, o: number, v: number): void {
@@ -138,12 +173,13 @@ function put32(a: Uint8Array, o: number, v: number): void {
   put16(a, o + 2, (v >>> 16) & 0xffff);
 }
 
+/** Fills the power-on image and masks; returns where each capability landed. */
 function buildImage(
   init: ConfigSpaceInit,
   img: Uint8Array,
   wmask: Uint8Array,
   w1c: Uint8Array,
-): void {
+): number[] {
   put16(img, REG.VENDOR_ID, init.vendorId);
   put16(img, REG.DEVICE_ID, init.deviceId);
   put16(img, REG.COMMAND, init.command & COMMAND_WMASK);
@@ -166,6 +202,7 @@ function buildImage(
   for (const bar of init.bars) writeBar(bar, img, wmask);
 
   const caps = init.capabilities ?? [];
+  const offsets: number[] = [];
   if (caps.length > 0) {
     let at = 0x40;
     let prevNext = REG.CAP_PTR;
@@ -176,11 +213,14 @@ function buildImage(
       img[at] = cap.id;
       img[at + 1] = 0;
       img.set(cap.body, at + 2);
+      if (cap.wmask) wmask.set(cap.wmask.subarray(0, cap.body.length), at + 2);
+      offsets.push(at);
       prevNext = at + 1;
       at += len;
     }
     put16(img, REG.STATUS, STATUS_CAP_LIST);
   }
+  return offsets;
 }
 
 function writeBar(bar: BarPlan, img: Uint8Array, wmask: Uint8Array): void {

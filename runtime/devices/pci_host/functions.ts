@@ -1,10 +1,12 @@
 /**
  * PCI function models: what each kind of function looks like in config space.
  *
- * All of them are config-space-only in version 1 (BARs are decoded by nobody; the point is
- * enumeration, sizing and the hole). The Plan already carries explicit IDs, class and BARs
- * for every function; a model fills in what a kind implies when the Plan leaves a field 0
- * (the real virtio IDs), and may add capabilities. Adding a kind = one entry below.
+ * These are config-space-only (BARs are decoded by nobody; the point is enumeration,
+ * sizing and the hole). The Plan already carries explicit IDs, class and BARs for every
+ * function; a model fills in what a kind implies when the Plan leaves a field 0 (the
+ * transitional virtio IDs of a config-space-only virtio function). A function with a real
+ * model (virtio-pci, when its Plan entry has `virtio`) is built from the registry instead
+ * and presented through `ctx.pciEndpoint` (runtime/devices/registry.ts).
  */
 import type { PciFunctionPlan } from "../../../plan/types.ts";
 import {
@@ -37,7 +39,8 @@ function firmwareCommand(fn: PciFunctionPlan): number {
   return cmd;
 }
 
-function fromPlan(fn: PciFunctionPlan): ConfigSpaceInit {
+/** The header exactly as the Plan gives it. */
+export function fromPlan(fn: PciFunctionPlan): ConfigSpaceInit {
   return {
     vendorId: fn.vendor_id,
     deviceId: fn.device_id,

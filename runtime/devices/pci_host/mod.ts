@@ -13,6 +13,11 @@
  * - ECAM: offset = (bus - bus_start) << 20 | dev << 15 | fn << 12 | reg from ecam.base.
  * - Absent functions read all-ones; writes to them are dropped.
  *
+ * A function whose model does more than its header (virtio-pci: `ctx.pciEndpoint`) gets its
+ * capabilities chained into its config space and hears every config write; its BARs stay
+ * where the Plan placed them (a write that would move one reverts, once warned about), since
+ * the model decodes them at that address.
+ *
  * Under the `shadow` hole strategy the context hands out each present function's 4 KiB
  * page (the private page mapped into the read-only ECAM slot, `ctx.shadowConfigPage`); the
  * model builds the function's config space in that very page and reads and writes it
@@ -20,10 +25,10 @@
  * ECAM window without a page would read as absent under `shadow` and present under
  * `trap`: such a Plan is refused (E1006).
  */
-import type { AccessSize, Device, DeviceContext, Space } from "../device.ts";
+import type { AccessSize, Device, DeviceContext, PciEndpoint, Space } from "../device.ts";
 import type { DevicePlan, PciFunctionPlan, Plan, Range } from "../../../plan/types.ts";
 import { ConfigSpace } from "./config_space.ts";
-import { formatBdf, PCI_FUNCTION_MODELS, syntheticHostBridge } from "./functions.ts";
+import { formatBdf, fromPlan, PCI_FUNCTION_MODELS, syntheticHostBridge } from "./functions.ts";
 import { invalidPlan } from "../errors.ts";
 
 export { CONFIG_SPACE_SIZE, ConfigSpace } from "./config_space.ts";
@@ -83,19 +88,36 @@ export function createPciHost(entry: DevicePlan, ctx: DeviceContext, plan: Plan)
   /** Dense lookup by function key (bus << 8 | dev << 3 | fn): 65536 slots, mostly empty. */
   const byKey: (ConfigSpace | undefined)[] = new Array(65536).fill(undefined);
   const byBdf = new Map<string, ConfigSpace>();
+  /** Functions whose model hears config writes, by function key. */
+  const endpoints = new Map<number, PciEndpoint>();
   for (const fn of functions) {
-    const model = PCI_FUNCTION_MODELS.get(fn.kind);
+    const endpoint = ctx.pciEndpoint?.(fn.bdf);
+    const model = endpoint ? fromPlan : PCI_FUNCTION_MODELS.get(fn.kind);
     if (!model) {
       throw invalidPlan(
         `pci ${fn.bdf}: no runtime model for kind "${fn.kind}"`,
         `known PCI kinds: ${[...PCI_FUNCTION_MODELS.keys()].join(", ")}`,
       );
     }
-    const space = new ConfigSpace(model(fn), shadowPage(fn));
-    spaces.set(key(fn.bus, fn.device, fn.function), space);
-    byKey[key(fn.bus, fn.device, fn.function)] = space;
+    const init = model(fn);
+    if (endpoint) {
+      init.capabilities = endpoint.capabilities;
+      init.pinBars = true;
+    }
+    const space = new ConfigSpace(init, shadowPage(fn));
+    const k = key(fn.bus, fn.device, fn.function);
+    spaces.set(k, space);
+    byKey[k] = space;
     byBdf.set(fn.bdf, space);
     byBdf.set(formatBdf(fn.bus, fn.device, fn.function), space);
+    if (endpoint) {
+      endpoint.attach({
+        read: (o, size) => space.read(o, size),
+        set: (o, size, v) => space.set(o, size, v),
+        capabilityOffsets: space.capabilityOffsets,
+      });
+      endpoints.set(k, endpoint);
+    }
   }
 
   const ports: Range[] = entry.ports.length > 0
@@ -115,6 +137,7 @@ export function createPciHost(entry: DevicePlan, ctx: DeviceContext, plan: Plan)
     absent_reads: 0,
     absent_writes: 0,
     cf9_resets: 0,
+    bar_moves_refused: 0,
   };
 
   function ones(size: AccessSize): number {
@@ -137,7 +160,18 @@ export function createPciHost(entry: DevicePlan, ctx: DeviceContext, plan: Plan)
       counters.absent_writes++;
       return;
     }
+    const refused = space.barMovesRefused;
     space.write(reg, size, value);
+    if (space.barMovesRefused !== refused) {
+      if (counters.bar_moves_refused++ === 0) {
+        ctx.warn(
+          `PCI function ${
+            formatBdf(fnKey >> 8, (fnKey >> 3) & 31, fnKey & 7)
+          }: the guest tried to move a BAR; it stays where the Plan placed it (reported once; \`--stats\` counts them)`,
+        );
+      }
+    }
+    endpoints.get(fnKey)?.configWritten(reg, size);
   }
 
   // ECAM: the offset from the window base is (bus - bus_start) << 20 | dev << 15 | fn << 12
