@@ -168,3 +168,26 @@ Deno.test("virtio-console: emerg_wr writes one character; close ends the input",
   dev.close!();
   assert.ok(unsubscribed());
 });
+
+Deno.test("virtio-console: a bad receive chain fails alone and the input waits for the next", () => {
+  const { ctx, drv, rx, tx, type, dev } = setup();
+  type("kept");
+  // A buffer outside guest RAM (the recording context has 1 MiB): returned, nothing written.
+  rx.add([{ addr: 0x4000_0000, len: 16, write: true }]);
+  drv.notify(0);
+  assert.deepEqual(rx.takeUsed(), [[0, 0]]);
+  assert.equal(dev.stats().rx_held, 4);
+  assert.equal(dev.stats().fault_descriptor_outside_ram, 1);
+  rx.add([{ addr: RXBUF, len: 16, write: true }]);
+  drv.notify(0);
+  assert.deepEqual(rx.takeUsed(), [[1, 4]]);
+  assert.equal(text(ctx.memory.read(RXBUF, 4)), "kept");
+  // A transmit chain of device-writable buffers only: nothing to send, nothing written.
+  ctx.memory.write(TXBUF, new TextEncoder().encode("untouched"));
+  tx.add([{ addr: TXBUF, len: 9, write: true }]);
+  drv.notify(1);
+  assert.deepEqual(tx.takeUsed(), [[0, 0]]);
+  assert.equal(ctx.text("hvc0"), "");
+  assert.equal(text(ctx.memory.read(TXBUF, 9)), "untouched");
+  assert.equal(drv.status & 0x40, 0, "no NEEDS_RESET");
+});
