@@ -77,6 +77,11 @@ function virtioBacking(v: VirtioPlan | undefined): string[] {
   return parts;
 }
 
+/** A virtio function's backing and settings (a console's output= and input=). */
+function virtioColumn(v: VirtioPlan, p: Record<string, PropValue>): string {
+  return [...virtioBacking(v), ...(Object.keys(p).length ? [props(p)] : [])].join(" ");
+}
+
 function virtioVectors(v: VirtioPlan): string {
   return v.transport.kind === "pci" ? `${v.transport.msix.vectors} vectors` : "";
 }
@@ -234,7 +239,7 @@ export function planTable(plan: Plan): string {
         String(f.revision),
         irq,
         bars[0],
-        f.virtio ? `MSI-X ${virtioVectors(f.virtio)}, ${virtioBacking(f.virtio).join(" ")}` : "",
+        f.virtio ? `MSI-X ${virtioVectors(f.virtio)}, ${virtioColumn(f.virtio, f.props)}` : "",
       ]);
       for (const b of bars.slice(1)) rows.push(["", "", "", "", "", "", b, ""]);
     }
