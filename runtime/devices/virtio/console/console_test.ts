@@ -191,3 +191,13 @@ Deno.test("virtio-console: a bad receive chain fails alone and the input waits f
   assert.equal(text(ctx.memory.read(TXBUF, 9)), "untouched");
   assert.equal(drv.status & 0x40, 0, "no NEEDS_RESET");
 });
+
+Deno.test("virtio-console: held input reaches buffers given without a notify at the next tick", () => {
+  const { ctx, dev, rx, type } = setup();
+  type("late");
+  rx.add([{ addr: RXBUF, len: 8, write: true }]); // no notify
+  assert.deepEqual(rx.takeUsed(), []);
+  dev.flush!();
+  assert.deepEqual(rx.takeUsed(), [[0, 4]]);
+  assert.equal(text(ctx.memory.read(RXBUF, 4)), "late");
+});

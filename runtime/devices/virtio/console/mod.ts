@@ -172,6 +172,9 @@ export function createConsole({ id, label, plan, ctx }: BackendArgs): ConsoleBac
       return queue === RECEIVEQ ? fill(chain) : queue === TRANSMITQ ? transmit(chain) : 0;
     },
     tick(): void {
+      // Held input: look at the receive ring again (one load of its index when it has no
+      // new buffers), in case a driver gave buffers without the notify asked for.
+      if (heldBytes > 0) device?.receive(RECEIVEQ);
       if (!offersSize) return;
       const now = ctx.terminalSize?.(id) ?? null;
       if (!now || (now.cols === size?.cols && now.rows === size?.rows)) return;
