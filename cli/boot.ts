@@ -1,6 +1,6 @@
 /**
  * `vmdesc boot FILE`: compile a machine and run it on /dev/kvm. Guest serial goes to
- * stdout (or where each serial device's `output` says), everything vmdesc says to stderr;
+ * stdout (or where each console's `output` says), everything vmdesc says to stderr;
  * the exit status is the guest's debug-exit status or one of the runtime's own
  * (runtime/errors.ts).
  */
@@ -44,12 +44,13 @@ Options:
                          relative paths resolve from its "source" file's directory)
   -h, --help             show this help
 
-Guest serial output goes to stdout, or where a serial device's \`output\` says
-("stderr", "null" or a file, relative to the .vmdesc's directory); stdin goes
-to the first serial port. Messages
-from vmdesc go to stderr. Ctrl-C stops the guest (exit status 130). When stderr is
-a terminal, a progress line shows the time since boot and the last serial line
-until the guest ends or you type; piped, the output is plain.
+Guest serial output goes to stdout, or where a serial device's (or virtio
+console's) \`output\` says ("stderr", "null" or a file, relative to the .vmdesc's
+directory); stdin goes to the console that says \`input stdin\`, else to the
+first serial port (else the first virtio console). Messages from vmdesc go to
+stderr. Ctrl-C stops the guest (exit status 130). When stderr is a terminal, a
+progress line shows the time since boot and the last serial line until the guest
+ends or you type; piped, the output is plain.
 
 Linux: \`boot linux\` takes a bzImage (vmlinuz) and runs its own decompressor;
 \`boot pvh\` takes a vmlinux, or a bzImage from which it extracts the vmlinux and

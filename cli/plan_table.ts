@@ -70,10 +70,16 @@ function virtioBacking(v: VirtioPlan | undefined): string[] {
   if (!v) return [];
   const b = v.backing;
   if (b.kind === "getrandom") return ["getrandom"];
+  if (b.kind === "console") return []; // output= and input= are its props
   const parts = [`file=${/^[\w./:-]+$/.test(b.path) ? b.path : JSON.stringify(b.path)}`];
   if (b.readonly) parts.push("readonly");
   if (b.serial) parts.push(`serial=${JSON.stringify(b.serial)}`);
   return parts;
+}
+
+/** A virtio function's backing and settings (a console's output= and input=). */
+function virtioColumn(v: VirtioPlan, p: Record<string, PropValue>): string {
+  return [...virtioBacking(v), ...(Object.keys(p).length ? [props(p)] : [])].join(" ");
 }
 
 function virtioVectors(v: VirtioPlan): string {
@@ -233,7 +239,7 @@ export function planTable(plan: Plan): string {
         String(f.revision),
         irq,
         bars[0],
-        f.virtio ? `MSI-X ${virtioVectors(f.virtio)}, ${virtioBacking(f.virtio).join(" ")}` : "",
+        f.virtio ? `MSI-X ${virtioVectors(f.virtio)}, ${virtioColumn(f.virtio, f.props)}` : "",
       ]);
       for (const b of bars.slice(1)) rows.push(["", "", "", "", "", "", b, ""]);
     }

@@ -62,6 +62,9 @@ export const UART_PORT_IRQ: Record<number, number> = { 0x3f8: 4, 0x2f8: 3, 0x3e8
 /** A virtio disk's GET_ID answers at most this many bytes (VIRTIO_BLK_ID_BYTES). */
 export const VIRTIO_BLK_ID_BYTES = 20;
 
+/** The values of a console's `input`. */
+export const CONSOLE_INPUTS = ["stdin", "none"] as const;
+
 export interface DeviceKindSpec {
   doc: string;
   props: PropTable;
@@ -74,11 +77,7 @@ export const DEVICE_KINDS: Record<string, DeviceKindSpec> = {
     props: {
       port: { type: int(0n, 0xffffn), doc: "first I/O port (the UART uses 8)", required: true },
       irq: { type: int(0n, 23n), doc: "GSI of the UART interrupt" },
-      output: {
-        type: { t: "string" },
-        doc:
-          'where transmitted bytes go: "stdout" (default), "stderr", "null" or a file path (relative to this file; truncated at boot; "./stdout" for a file named stdout)',
-      },
+      ...consoleIoProps(),
     },
   },
   debug_exit: {
@@ -112,7 +111,33 @@ export const DEVICE_KINDS: Record<string, DeviceKindSpec> = {
       "virtio entropy device on the virtio-mmio transport (version 2): bytes from the host's getrandom",
     props: virtioMmioProps(),
   },
+  virtio_console: {
+    doc:
+      "virtio console (one port) on the virtio-mmio transport (version 2): output routed like a serial port's, stdin as input",
+    props: { ...consoleIoProps(), ...virtioMmioProps() },
+  },
 };
+
+/**
+ * Where a console-like device (a serial port, a virtio console) writes and what it reads:
+ * `output` like a UART's, and `input`, which says whether it takes the machine's stdin.
+ * Only one device may (E0230); without any `input stdin`, the first serial port takes it,
+ * or, in a machine without one, the first virtio console (lang/check/console.ts).
+ */
+function consoleIoProps(): PropTable {
+  return {
+    output: {
+      type: { t: "string" },
+      doc:
+        'where transmitted bytes go: "stdout" (default), "stderr", "null" or a file path (relative to this file; truncated at boot; "./stdout" for a file named stdout)',
+    },
+    input: {
+      type: { t: "enum", values: CONSOLE_INPUTS },
+      doc:
+        "`stdin`: this device receives the machine's stdin (only one device may); `none`: it receives nothing (default: the first serial port, else the first virtio_console)",
+    },
+  };
+}
 
 /** The settings of a virtio block device, on either transport. */
 function virtioBlkProps(): PropTable {
@@ -221,6 +246,18 @@ export const PCI_KINDS: Record<string, PciKindSpec> = {
     bars: false,
     props: VIRTIO_PCI_PROPS,
   },
+  virtio_console: {
+    doc:
+      "virtio console (modern, IDs 1af4:1043, class 0x078000) with MSI-X, one port: output routed like a serial port's, stdin as input",
+    vendor_id: 0x1af4,
+    device_id: 0x1043,
+    class_code: 0x078000,
+    revision: 1,
+    subsystem_vendor_id: 0x1af4,
+    subsystem_id: 0x1100,
+    bars: false,
+    props: { ...VIRTIO_PCI_PROPS, ...consoleIoProps() },
+  },
   generic: {
     doc: "a function with the IDs, class and BARs you give",
     vendor_id: 0,
@@ -276,6 +313,8 @@ export interface VirtioKindSpec {
 export const VIRTIO_KINDS: Record<string, VirtioKindSpec> = {
   virtio_blk: { deviceType: 2, queueSizes: [256] },
   virtio_rng: { deviceType: 4, queueSizes: [256] },
+  // One port: receiveq0, transmitq0 (no MULTIPORT, so no control queues).
+  virtio_console: { deviceType: 3, queueSizes: [256, 256] },
 };
 
 /**

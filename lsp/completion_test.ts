@@ -86,13 +86,17 @@ Deno.test("completion: nothing inside comments, strings or new names", () => {
 
 Deno.test("completion: not what this body already gives, unless it may repeat", () => {
   // Before and after the cursor, on the same line or others; nested blocks do not count.
-  assertEquals(at("machine m {\n  device serial com1 {\n    port 0x3f8 irq 4\n    |"), ["output"]);
-  assertEquals(at("machine m {\n  device serial com1 {\n    |\n    irq 4 port 0x3f8\n  }\n}"), [
+  assertEquals(at("machine m {\n  device serial com1 {\n    port 0x3f8 irq 4\n    |"), [
+    "input",
     "output",
   ]);
-  assertEquals(at("machine m {\n  device serial { port 0x3f8 o| irq 3 }"), ["output"]);
+  assertEquals(at("machine m {\n  device serial com1 {\n    |\n    irq 4 port 0x3f8\n  }\n}"), [
+    "input",
+    "output",
+  ]);
+  assertEquals(at("machine m {\n  device serial { port 0x3f8 o| irq 3 }"), ["input", "output"]);
   // `irq` named as a value (a constant called irq) is not the setting.
-  assertEquals(at('machine m {\n  device serial { port irq output "x"\n    |'), ["irq"]);
+  assertEquals(at('machine m {\n  device serial { port irq output "x"\n    |'), ["input", "irq"]);
   const machine = at(
     "machine m {\n  cpus 1\n  memory 2 * x\n  ram 0 .. 1 MiB\n  pci_hole 0 .. 4 GiB { strategy trap }\n" +
       '  device serial { port 0x3f8 }\n  |\n  boot pvh "x"\n}',

@@ -53,6 +53,7 @@ export const CODES = {
   E0214: { severity: "error", title: "invalid BAR" },
   E0215: { severity: "error", title: "PCI function outside the ECAM bus range" },
   E0216: { severity: "error", title: "PCI function without a PCI hole" },
+  E0230: { severity: "error", title: "stdin taken by two devices" },
   // ── devices and properties ───────────────────────────────────────────
   E0301: { severity: "error", title: "unknown device kind" },
   E0302: { severity: "error", title: "unknown property" },
@@ -84,6 +85,7 @@ export const CODES = {
   E1016: { severity: "error", title: "payload does not fit in guest RAM" },
   E1017: { severity: "error", title: "serial output file cannot be opened" },
   E1018: { severity: "error", title: "disk image cannot be opened" },
+  E1050: { severity: "error", title: "stdin given to two devices in the Plan" },
   E1030: { severity: "error", title: "control socket in use" },
   E1031: { severity: "error", title: "control socket cannot be created" },
   // ── command line (raised by cli/) ────────────────────────────────────

@@ -163,7 +163,7 @@ export interface DevicePlan {
  * PciFunctionPlan) or virtio-mmio version 2 (on a DevicePlan). No legacy interface.
  */
 export interface VirtioPlan {
-  /** The virtio device ID (spec section 5): 2 block, 4 entropy source. */
+  /** The virtio device ID (spec section 5): 2 block, 3 console, 4 entropy source. */
   device_type: number;
   /** The largest size the driver may give each virtqueue, in queue order (powers of two). */
   queue_sizes: number[];
@@ -220,7 +220,12 @@ export type VirtioBacking =
    */
   | { kind: "file"; path: string; readonly: boolean; serial: string }
   /** virtio-rng: bytes from the host's getrandom(2). */
-  | { kind: "getrandom" };
+  | { kind: "getrandom" }
+  /**
+   * virtio-console: one port whose output and input are the entry's `props.output` and
+   * `props.input`, as a serial port's are.
+   */
+  | { kind: "console" };
 
 export type BarKind = "mem32" | "mem64" | "io";
 

@@ -42,6 +42,8 @@ export interface DeviceHost {
   stdinDevice: string | null;
   /** Disk images the machine opened, by device id (runtime/io/disk_images.ts). */
   disks?: readonly DiskImage[];
+  /** Console device ids whose output is shown on a terminal. */
+  terminals?: readonly string[];
 }
 
 export class DeviceSet {
@@ -68,6 +70,7 @@ export class DeviceSet {
   ): DeviceSet {
     const sinks: ((b: Uint8Array) => void)[] = [];
     const disks = new Map((host.disks ?? []).map((d) => [d.id, d]));
+    const terminals = new Set(host.terminals ?? []);
     const endpoints = new Map<string, PciEndpoint>();
     /** Endpoints the host bridge asked for (each must be presented). */
     const presented = new Set<string>();
@@ -83,6 +86,7 @@ export class DeviceSet {
       warn: host.warn,
       now: () => performance.now(),
       disk: (id) => disks.get(id),
+      terminalSize: (id) => terminals.has(id) ? terminalSize() : null,
       pciEndpoint: (bdf) => {
         const e = endpoints.get(bdf.toLowerCase());
         if (e) presented.add(bdf.toLowerCase());
@@ -205,6 +209,16 @@ export class DeviceSet {
     this.#closed = true;
     this.#inputSinks.length = 0;
     closeAll(this.devices);
+  }
+}
+
+/** The size of the process's terminal, or null when it has none (or it reads as 0×0). */
+function terminalSize(): { cols: number; rows: number } | null {
+  try {
+    const { columns, rows } = Deno.consoleSize();
+    return columns > 0 && rows > 0 ? { cols: columns, rows } : null;
+  } catch {
+    return null; // no terminal any more (detached)
   }
 }
 

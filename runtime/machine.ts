@@ -60,6 +60,7 @@ import type { CallAnswer } from "./threads/vcpu_thread.ts";
 import { CallerDriver } from "./threads/caller_driver.ts";
 import { GuestClock, type HeldTime, type TimeRelease } from "./kvm/guest_time.ts";
 import { openDiskImages, type OpenDisks } from "./io/disk_images.ts";
+import { stdinOwner } from "./io/consoles.ts";
 
 export interface MachineOptions extends VmOptions {
   /** Directory relative payload paths are resolved against (default: the Plan's source dir, else cwd). */
@@ -70,8 +71,13 @@ export interface MachineOptions extends VmOptions {
   warn?: (message: string) => void;
   /** Bytes for the guest's first serial port (or `stdinDevice`), e.g. stdinInput(). */
   stdin?: InputSource | null;
-  /** Device id that receives `stdin`; default: the first `serial` device. */
+  /** Device id that receives `stdin`; default: the console the Plan gives it to. */
   stdinDevice?: string;
+  /**
+   * Console device ids whose output is shown on a terminal: a virtio console among them
+   * offers the terminal's size (VIRTIO_CONSOLE_F_SIZE). Default: none.
+   */
+  terminals?: readonly string[];
   /**
    * Start every AP at the boot entry with the BSP's registers (mp_state RUNNABLE) instead of
    * waiting for the guest's INIT/SIPI. For flat payloads written for that model, and tests.
@@ -270,12 +276,13 @@ export class Machine {
     (this.#opts.warn ?? ((s: string) => console.error(`vmdesc: warning: ${s}`)))(message);
   }
 
-  /** The device that gets stdin: `stdinDevice`, else the first serial port; null without stdin. */
+  /**
+   * The device that gets stdin: `stdinDevice`, else the console the Plan gives it to
+   * (io/consoles.ts); null without stdin.
+   */
   get #stdinDevice(): string | null {
     const o = this.#opts;
-    return o.stdin
-      ? (o.stdinDevice ?? this.#vm.plan.devices.find((d) => d.kind === "serial")?.id ?? null)
-      : null;
+    return o.stdin ? (o.stdinDevice ?? stdinOwner(this.#vm.plan)) : null;
   }
 
   /**
@@ -291,6 +298,7 @@ export class Machine {
         `set \`cpus\` between 1 and ${MAX_CPUS}`,
       );
     }
+    if (opts.stdin && opts.stdinDevice === undefined) stdinOwner(plan); // E1050 before anything exists
     // Workers are spawned first: their isolates and modules load while this thread builds
     // the VM and loads the payload (they wait for attach()). The worker driver's module
     // loads only for them (`vmdesc boot` runs on the caller's thread and never needs it).
@@ -328,6 +336,7 @@ export class Machine {
         },
         stdinDevice: m.#stdinDevice,
         disks: disks.images,
+        terminals: opts.terminals,
       });
       ready.catch(() => {}); // handled below; a rejection during boot() is not "unhandled"
       try {

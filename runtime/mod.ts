@@ -10,9 +10,9 @@
  * ```
  *
  * What it does for every caller: checks a Plan from outside the compiler against the
- * schema (E1006), routes each serial device's output (the caller's sink, the process's
- * stdout/stderr, a file or nowhere, as the Plan says), feeds stdin to the first serial
- * port, reports every failure before the guest starts as a RuntimeError with a code, and
+ * schema (E1006), routes each console's output (serial ports, virtio consoles: the
+ * caller's sink, the process's stdout/stderr, a file or nowhere, as the Plan says), feeds
+ * stdin to the console the Plan gives it to (io/consoles.ts), reports every failure before the guest starts as a RuntimeError with a code, and
  * keeps a progress display (hooks) out of the way of the guest's text and vmdesc's
  * warnings. The machine it returns has the lifecycle of runtime/lifecycle.ts: run(),
  * pause(), resume(), stop(), reset(), close(), `state`; live `stats()`; and `events()`,
@@ -37,6 +37,7 @@ import type { RunStats } from "./stats.ts";
 import type { TimeRelease } from "./kvm/guest_time.ts";
 import { openSerialOutputs, type Sink, streamSink } from "./io/serial_outputs.ts";
 import { stdinInput } from "./io/stdin.ts";
+import { stdinOwner } from "./io/consoles.ts";
 import type { InputSource } from "./devices/device.ts";
 import { type RuntimeCode, RuntimeError } from "./errors.ts";
 
@@ -82,9 +83,10 @@ export interface CreateMachineOptions {
    */
   serial?: ((bytes: Uint8Array, deviceId: string) => void) | WritableStream<Uint8Array> | "stdio";
   /**
-   * Bytes for the guest's first serial port: a stream, a string, an InputSource, or "stdio"
-   * (the process's stdin; a terminal is put in raw mode while the guest runs, and only a
-   * machine with a serial port reads it).
+   * Bytes for the console that takes stdin (the Plan's `props.input` "stdin"; by default
+   * the first serial port): a stream, a string, an InputSource, or "stdio" (the process's
+   * stdin; a terminal is put in raw mode while the guest runs, and only a machine with
+   * such a console reads it).
    */
   stdin?: ReadableStream<Uint8Array> | string | Uint8Array | InputSource | "stdio";
   /**
@@ -165,6 +167,15 @@ export interface VmdescMachine extends Disposable {
 
 const toStderr = streamSink(Deno.stderr);
 const encoder = new TextEncoder();
+
+/** The consoles whose output reaches a terminal through the process's stdout or stderr. */
+function terminalConsoles(targets: ReadonlyMap<string, string>): string[] {
+  const tty = {
+    stdout: Deno.stdout.isTerminal(),
+    stderr: Deno.stderr.isTerminal(),
+  } as Record<string, boolean>;
+  return [...targets].filter(([, target]) => tty[target] === true).map(([id]) => id);
+}
 
 function toInput(src: Exclude<CreateMachineOptions["stdin"], "stdio">): InputSource | null {
   if (src === undefined) return null;
@@ -268,6 +279,8 @@ export async function createMachine(
   opts: CreateMachineOptions = {},
 ): Promise<VmdescMachine> {
   if (!opts.fromCompiler) await checkPlan(plan, opts.planName ?? "the Plan");
+  // Which console reads stdin (E1050 for a Plan that names two), before anything is opened.
+  const stdinDevice = stdinOwner(plan);
   const progress = opts.progress;
   // `machine.serial`: live only when the caller gave no sink; otherwise an empty stream,
   // made when asked for (`vmdesc boot` never asks: constructing one costs start-up time).
@@ -351,7 +364,7 @@ export async function createMachine(
   }
   const routed = outputs;
   let stdin = opts.stdin === "stdio"
-    ? (plan.devices.some((d) => d.kind === "serial") ? stdinInput() : null)
+    ? (stdinDevice !== null ? stdinInput() : null)
     : toInput(opts.stdin);
   // The first byte typed ends a progress display (it would draw over what the guest echoes).
   if (stdin && progress) stdin = watched(stdin, () => progress.stop());
@@ -369,6 +382,7 @@ export async function createMachine(
       baseDir: opts.baseDir,
       stdin,
       vcpuThread: opts.vcpuThread,
+      terminals: caller ? [] : terminalConsoles(routed.targets),
     });
   } catch (e) {
     routed.abandon();

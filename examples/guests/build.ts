@@ -93,6 +93,11 @@ export const GUESTS: Readonly<Record<string, GuestSpec>> = {
     sources: ["virtio_rng.c", "virtio.c", "virtio_irq.S"],
     inputs: ["virtio.h"],
   },
+  "virtio-console": {
+    summary: "virtio console driver: prints through the port, echoes input until ^D (rx=, wait=)",
+    sources: ["virtio_console.c", "virtio.c", "virtio_irq.S"],
+    inputs: ["virtio.h"],
+  },
   "virtio-hostile": {
     summary: "breaks one virtio rule (attack=NAME) and checks the device's documented answer",
     sources: ["virtio_hostile.c", "virtio.c", "virtio_irq.S"],

@@ -617,6 +617,105 @@ int32_t virtio_request(struct vdev *d, const struct vbuf *bufs, int n) {
   return (int32_t)len;
 }
 
+/* ── more than one queue (added for virtio-console) ─────────────────────────────────── */
+
+static int queue_setup_index(struct vdev *d, uint16_t index, struct vq *q, struct vq_mem *mem) {
+  uint32_t max;
+  if (d->transport == T_PCI) {
+    vcommon_write(d, C_Q_SELECT, 2, index);
+    max = vcommon_read(d, C_Q_SIZE, 2);
+  } else {
+    mmio_write32(d->base + M_QSEL, index);
+    max = mmio_read32(d->base + M_QNUM_MAX);
+  }
+  if (!max) return -1;
+  q->size = max < VQ_MAX ? (uint16_t)max : VQ_MAX;
+  memset(mem, 0, sizeof *mem);
+  q->desc = mem->desc;
+  q->avail = mem->avail;
+  q->used = mem->used;
+  q->avail_idx = q->last_used = 0;
+  q->avail[0] = d->wait == WAIT_POLL ? 1 : 0;
+  uint32_t desc = (uint32_t)(uintptr_t)q->desc, avail = (uint32_t)(uintptr_t)q->avail,
+           used = (uint32_t)(uintptr_t)q->used;
+  if (d->transport == T_PCI) {
+    vcommon_write(d, C_Q_SIZE, 2, q->size);
+    vcommon_write(d, C_Q_DESC, 4, desc);
+    vcommon_write(d, C_Q_DESC + 4, 4, 0);
+    vcommon_write(d, C_Q_DRIVER, 4, avail);
+    vcommon_write(d, C_Q_DRIVER + 4, 4, 0);
+    vcommon_write(d, C_Q_DEVICE, 4, used);
+    vcommon_write(d, C_Q_DEVICE + 4, 4, 0);
+    if (d->wait == WAIT_MSIX) {
+      vcommon_write(d, C_Q_MSIX, 2, 1);
+      if (vcommon_read(d, C_Q_MSIX, 2) != 1) return -2;
+    }
+    q->notify_addr = d->notify + vcommon_read(d, C_Q_NOFF, 2) * d->notify_mult;
+    vcommon_write(d, C_Q_ENABLE, 2, 1);
+  } else {
+    mmio_write32(d->base + M_QNUM, q->size);
+    mmio_write32(d->base + M_QDESC, desc);
+    mmio_write32(d->base + M_QDESC + 4, 0);
+    mmio_write32(d->base + M_QDRIVER, avail);
+    mmio_write32(d->base + M_QDRIVER + 4, 0);
+    mmio_write32(d->base + M_QDEVICE, used);
+    mmio_write32(d->base + M_QDEVICE + 4, 0);
+    mmio_write32(d->base + M_QREADY, 1);
+    q->notify_addr = d->base + M_QNOTIFY;
+  }
+  return 0;
+}
+
+int virtio_init_queues(struct vdev *d, uint64_t want, enum vwait wait, int n, struct vq *qs,
+                       struct vq_mem *mem) {
+  d->wait = wait;
+  int r = virtio_negotiate(d, want);
+  if (r != 0) return r;
+  if (wait != WAIT_POLL) interrupts_on(d);
+  if (wait == WAIT_MSIX && (d->transport != T_PCI || msix_on(d) != 0)) return -4;
+  if (wait == WAIT_INTX && d->gsi >= 24) return -5;
+  for (int i = 0; i < n; i++)
+    if (queue_setup_index(d, (uint16_t)i, &qs[i], &mem[i]) != 0) return -6 - i;
+  virtio_set_status(d, STATUS_ACK | STATUS_DRIVER | STATUS_FEATURES_OK | STATUS_DRIVER_OK);
+  return 0;
+}
+
+void virtio_submit_queue(struct vdev *d, struct vq *q, uint16_t index, const struct vbuf *bufs, int n) {
+  for (int i = 0; i < n; i++) {
+    q->desc[i].addr = (uint32_t)(uintptr_t)bufs[i].addr;
+    q->desc[i].len = bufs[i].len;
+    q->desc[i].flags = (uint16_t)((bufs[i].write ? VIRTQ_DESC_F_WRITE : 0) | (i + 1 < n ? VIRTQ_DESC_F_NEXT : 0));
+    q->desc[i].next = (uint16_t)(i + 1);
+  }
+  q->avail[2 + (q->avail_idx % q->size)] = 0;
+  mb();
+  q->avail[1] = ++q->avail_idx;
+  mb();
+  /* The notify names the queue (virtio 1.x without NOTIFICATION_DATA). */
+  if (d->transport == T_PCI) mmio_write16(q->notify_addr, index);
+  else mmio_write32(q->notify_addr, index);
+}
+
+int virtio_wait_queue(struct vdev *d, struct vq *q, uint32_t *len) {
+  if (d->wait == WAIT_POLL) {
+    for (uint32_t spin = 0; used_idx(q) == q->last_used; spin++) {
+      if (spin > 400000000u) return -1;
+      cpu_relax();
+    }
+  } else {
+    /* Any interrupt may be another queue's: look at this queue's used index each time. */
+    for (;;) {
+      __asm__ volatile("cli");
+      if (used_idx(q) != q->last_used) break;
+      __asm__ volatile("sti; hlt; cli" ::: "memory");
+    }
+  }
+  uint32_t slot = q->last_used % q->size;
+  if (len) *len = *(volatile uint32_t *)(q->used + 8 + 8 * slot);
+  q->last_used++;
+  return 0;
+}
+
 const char *virtio_transport_name(const struct vdev *d) {
   return d->transport == T_PCI ? "pci" : "mmio";
 }

@@ -13,6 +13,7 @@
 #include "lib.h"
 
 #define VIRTIO_ID_BLOCK 2
+#define VIRTIO_ID_CONSOLE 3
 #define VIRTIO_ID_RNG 4
 
 #define VIRTQ_DESC_F_NEXT 1
@@ -99,6 +100,22 @@ int virtio_queue_setup(struct vdev *d, uint16_t size, uint32_t desc, uint32_t av
 /* Puts `head` in the available ring (no notify); the device's used index. */
 void virtio_offer(struct vdev *d, uint16_t head);
 uint16_t virtio_used_idx(struct vdev *d);
+
+/* More than one queue (virtio-console: receiveq0 and transmitq0). Each queue has its own
+ * `struct vq` and ring memory; one chain in flight per queue (descriptors from 0). */
+struct vq_mem {
+  struct virtq_desc desc[VQ_MAX] __attribute__((aligned(4096)));
+  uint16_t avail[3 + VQ_MAX] __attribute__((aligned(64)));
+  uint8_t used[6 + 8 * VQ_MAX] __attribute__((aligned(64)));
+};
+/* Like virtio_init, with queues 0..n-1 set up in qs[i] on mem[i] (MSI-X: every queue on
+ * vector 1). Returns 0, or a negative step number that failed. */
+int virtio_init_queues(struct vdev *d, uint64_t want, enum vwait wait, int n, struct vq *qs,
+                       struct vq_mem *mem);
+/* Adds a chain to queue `index` and notifies; virtio_wait_queue waits for its next used
+ * entry (sleeping in HLT unless polling) and returns 0 with the used length in *len. */
+void virtio_submit_queue(struct vdev *d, struct vq *q, uint16_t index, const struct vbuf *bufs, int n);
+int virtio_wait_queue(struct vdev *d, struct vq *q, uint32_t *len);
 
 /* Raw access for the hostile guest. */
 uint32_t vpci_cfg_read32(const struct vdev *d, uint32_t reg);

@@ -15,12 +15,9 @@ import type { PropValue } from "../../plan/types.ts";
 import { VIRTIO_MMIO_SIZE } from "../specs.ts";
 import type { MmioClaim, PortClaim, ResolvedDevice } from "./model.ts";
 import type { Merged } from "./merge.ts";
-import { rebaseOnMain } from "./paths.ts";
 import { checkPage, evalProps } from "./values.ts";
 import { isVirtioKind, resolveBacking, virtioPlan } from "./virtio.ts";
-
-/** Serial `output` values that name a stream, not a file. */
-const SERIAL_STREAMS = new Set(["stdout", "stderr", "null"]);
+import { CONSOLE_KINDS, resolveConsoleIo } from "./console.ts";
 
 export function resolveDevices(
   m: Merged,
@@ -86,6 +83,7 @@ export function resolveDevices(
     const props: Record<string, PropValue> = {};
     let irq: number | null = null;
     let irqSpan: Span | null = null;
+    let inputSpan: Span | null = null;
     const irqV = v.get("irq");
     if (irqV) {
       irq = Number(irqV.value);
@@ -108,23 +106,7 @@ export function resolveDevices(
       ports.push({ base: p, size: 8, span: port.span, owner: `device \`${d.id}\`` });
       if (!irqV && p in UART_PORT_IRQ) irq = UART_PORT_IRQ[p];
       if (!irqV && irq !== null) irqSpan = d.node.span;
-      const output = v.get("output");
-      const o = (output?.value as string | undefined) ?? "stdout";
-      if (output && o === "") {
-        diags.push(
-          error(
-            "E0304",
-            "`output` is empty",
-            output.span,
-            'say "stdout", "stderr", "null" or a file path',
-          ),
-        );
-      }
-      // A file path is relative to the file that declares the device, like boot paths;
-      // "stdout", "stderr" and "null" are streams ("./stdout" is a file).
-      props.output = SERIAL_STREAMS.has(o) || !output || o === ""
-        ? o
-        : rebaseOnMain(host, mainFile, output.origin ?? output.span.file, o);
+      inputSpan = resolveConsoleIo(v, host, mainFile, props, diags);
     } else if (d.kind === "debug_exit") {
       if (!port) continue;
       const size = Number((v.get("size")?.value as bigint | undefined) ?? 1n);
@@ -192,6 +174,7 @@ export function resolveDevices(
         span: address ? address.span : d.node.span,
       };
       virtio = virtioPlan(d.kind, { kind: "mmio", version: 2 }, backing);
+      if (CONSOLE_KINDS.has(d.kind)) inputSpan = resolveConsoleIo(v, host, mainFile, props, diags);
     }
     out.push({
       id: d.id,
@@ -202,6 +185,7 @@ export function resolveDevices(
       irq,
       irqSpan,
       props,
+      ...(inputSpan ? { inputSpan } : {}),
       ...(virtio ? { virtio } : {}),
     });
   }
@@ -209,7 +193,7 @@ export function resolveDevices(
 }
 
 /**
- * W0002: without a serial device the guest's console goes nowhere. A serial device that
+ * W0002: without a serial device (or a virtio console) the guest's console goes nowhere. A serial device that
  * has an error of its own, or a device of an unknown kind (a misspelt `serial`?), is
  * reported already: no warning on top.
  */
@@ -222,8 +206,10 @@ export function checkConsole(
 ) {
   if (devices.some((d) => d.kind === "serial")) return;
   for (const d of m.devices.values()) {
-    if (d.kind === "serial" || !(d.kind in DEVICE_KINDS)) return;
+    // A virtio console is the guest's console too.
+    if (d.kind === "serial" || d.kind === "virtio_console" || !(d.kind in DEVICE_KINDS)) return;
   }
+  for (const f of m.pci.values()) if (f.node.deviceKind.name === "virtio_console") return;
   {
     diags.push(
       warning(

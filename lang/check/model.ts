@@ -53,6 +53,8 @@ export interface ResolvedDevice {
   irq: number | null;
   irqSpan: Span | null;
   props: Record<string, PropValue>;
+  /** Console-like devices: where `input` was written (lang/check/console.ts). */
+  inputSpan?: Span;
   /** virtio-mmio devices: the Plan's virtio entry. */
   virtio?: VirtioPlan;
 }
@@ -81,6 +83,8 @@ export interface ResolvedPci extends Omit<PciFunctionPlan, "header_type" | "bars
   span: Span;
   bars: ResolvedBar[];
   irqSpan: Span | null;
+  /** Console-like functions: where `input` was written (lang/check/console.ts). */
+  inputSpan?: Span;
 }
 
 export interface ResolvedBoot {

@@ -10,10 +10,12 @@ import { type Diags, error } from "../diagnostics/make.ts";
 import { type EvalContext, evalExpr, hex, humanSize, type LangHost } from "../program.ts";
 import { BAR_KINDS, DEVICE_KINDS, PCI_KINDS } from "../specs.ts";
 import { suggest } from "../suggest.ts";
+import type { PropValue } from "../../plan/types.ts";
 import type { ResolvedBar, ResolvedHole, ResolvedPci } from "./model.ts";
 import type { Merged, MergedPci } from "./merge.ts";
 import { evalProps } from "./values.ts";
 import { isVirtioKind, pciTransport, resolveBacking, virtioBar, virtioPlan } from "./virtio.ts";
+import { CONSOLE_KINDS, resolveConsoleIo } from "./console.ts";
 
 function isPow2(v: bigint): boolean {
   return v > 0n && (v & (v - 1n)) === 0n;
@@ -93,6 +95,10 @@ export function resolvePci(
       bars = [virtioBar(mmio64, v.get("mmio64")?.span ?? f.node.span)];
       virtio = virtioPlan(kind, pciTransport(kind), backing);
     }
+    const props: Record<string, PropValue> = {};
+    const inputSpan = CONSOLE_KINDS.has(kind)
+      ? resolveConsoleIo(v, host, mainFile, props, diags)
+      : null;
     const pin = num("pin", 1);
     const irqV = v.get("irq");
     const irq = pin === 0 ? null : irqV ? Number(irqV.value) : 16 + ((f.addr.device + pin - 1) % 4);
@@ -114,7 +120,8 @@ export function resolvePci(
       interrupt_pin: pin,
       irq,
       irqSpan: irqV ? irqV.span : null,
-      props: {},
+      props,
+      ...(inputSpan ? { inputSpan } : {}),
       ...(virtio ? { virtio } : {}),
     });
   }

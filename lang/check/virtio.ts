@@ -34,6 +34,8 @@ export function resolveBacking(
   diags: Diags,
 ): VirtioBacking | null {
   if (kind === "virtio_rng") return { kind: "getrandom" };
+  // Its output and input are console settings (lang/check/console.ts), in `props`.
+  if (kind === "virtio_console") return { kind: "console" };
   const file = v.get("file");
   if (!file) return null; // E0303 from evalProps
   const path = file.value as string;

@@ -86,6 +86,11 @@ export interface DeviceContext {
    * library users and tests leave it out and call the device's `inject()` instead.
    */
   input?(deviceId: string): InputSource | null;
+  /**
+   * The size of the terminal console `deviceId`'s output is shown on, read now, or null
+   * when its output is not a terminal (a file, a pipe, the library's sink).
+   */
+  terminalSize?(deviceId: string): { cols: number; rows: number } | null;
 }
 
 /** Guest-physical RAM as a device sees it (runtime/memory/mod.ts GuestMemory implements it). */

@@ -1,6 +1,7 @@
 /**
- * Where each serial device's transmitted bytes go: the Plan's `props.output` of every
- * `serial` device, "stdout" (the default), "stderr", "null" or a file path. A relative
+ * Where each console's transmitted bytes go: the Plan's `props.output` of every serial
+ * port and virtio console (consoles.ts), "stdout" (the default), "stderr", "null" or a
+ * file path. A relative
  * path is resolved against the same directory as the boot payload's path (the Plan's
  * source directory, or the caller's `baseDir`), so `output "serial.log"` lands beside the
  * .vmdesc that says it.
@@ -14,6 +15,7 @@
 import type { Plan } from "../../plan/types.ts";
 import { RuntimeError } from "../errors.ts";
 import { joinPath } from "../boot/mod.ts";
+import { consoleEntries } from "./consoles.ts";
 
 export type Sink = (bytes: Uint8Array) => void;
 
@@ -89,8 +91,7 @@ export function openSerialOutputs(
     }
   };
   try {
-    for (const d of plan.devices) {
-      if (d.kind !== "serial") continue;
+    for (const d of consoleEntries(plan)) {
       const raw = d.props.output;
       const out = typeof raw === "string" && raw !== "" ? raw : "stdout";
       if (STREAMS.has(out)) {
@@ -125,7 +126,7 @@ export function openSerialOutputs(
           : (e as Error).message;
         throw new RuntimeError(
           "E1017",
-          `serial ${d.id}: cannot open its output file ${abs}: ${why}`,
+          `${d.kind} ${d.id}: cannot open its output file ${abs}: ${why}`,
           `relative paths are resolved from ${baseDir}; create the directory, fix the path, or use output "stdout", "stderr" or "null"`,
         );
       }
@@ -139,7 +140,7 @@ export function openSerialOutputs(
         } catch (e) {
           broken = true;
           warn(
-            `serial ${d.id}: writing ${abs} failed (${
+            `${d.kind} ${d.id}: writing ${abs} failed (${
               (e as Error).message
             }); its output is dropped`,
           );

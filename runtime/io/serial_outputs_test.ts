@@ -18,8 +18,8 @@ function serial(id: string, output?: string): DevicePlan {
     props: output === undefined ? { port: 0x3f8 } : { port: 0x3f8, output },
   };
 }
-function plan(devices: DevicePlan[]): Plan {
-  return { devices } as unknown as Plan; // only `devices` is read
+function plan(devices: DevicePlan[], pci: unknown[] = []): Plan {
+  return { devices, pci } as unknown as Plan; // only the consoles are read
 }
 const fds = () => [...Deno.readDirSync("/proc/self/fd")].length;
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -105,6 +105,36 @@ Deno.test("serial output: a file that cannot be opened is E1017 and leaves nothi
     o.abandon();
     equal(fds(), fd0);
     deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["keep.txt"]);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("serial output: virtio consoles are routed too, a PCI function by its BDF", () => {
+  const dir = Deno.makeTempDirSync({ prefix: "vmdesc-console-" });
+  try {
+    const got = { stdout: "", stderr: "" };
+    const hvc0: DevicePlan = {
+      id: "hvc0",
+      kind: "virtio_console",
+      ports: [],
+      mmio: [{ base: 0xfeb0_0000, size: 4096 }],
+      irq: 5,
+      props: { output: "hvc0.txt", input: "none" },
+    };
+    const fn = { bdf: "00:05.0", kind: "virtio_console", props: { output: "stderr" } };
+    const o = openSerialOutputs(plan([serial("com1"), hvc0], [fn]), dir, {
+      stdout: (b) => got.stdout += new TextDecoder().decode(b),
+      stderr: (b) => got.stderr += new TextDecoder().decode(b),
+    });
+    equal(o.targets.get("00:05.0"), "stderr");
+    equal(o.targets.get("hvc0"), `${dir}/hvc0.txt`);
+    o.write("00:05.0", enc("from the pci console\n"));
+    o.write("com1", enc("from com1\n"));
+    o.write("hvc0", enc("to the file\n"));
+    o.close();
+    deepEqual(got, { stdout: "from com1\n", stderr: "from the pci console\n" });
+    equal(Deno.readTextFileSync(`${dir}/hvc0.txt`), "to the file\n");
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }

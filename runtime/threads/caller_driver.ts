@@ -92,6 +92,7 @@ export class CallerDriver implements VcpuDriver {
         memory: vm.memory,
         stdinDevice: a.stdinDevice,
         disks: a.disks,
+        terminals: a.terminals,
       }, { ...a.routes, reply: () => {} }); // calls are run directly (call() below)
       // No thread id: the machine's requests come from this very thread, which is then not
       // in KVM_RUN; immediate_exit alone keeps it from entering.

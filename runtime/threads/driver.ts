@@ -28,6 +28,8 @@ export interface DriverAttach {
   stdinDevice: string | null;
   /** Disk images opened for the machine's block devices (plain data). */
   disks: readonly DiskImage[];
+  /** Console device ids whose output is shown on a terminal (virtio-console's size). */
+  terminals?: readonly string[];
 }
 
 /** One vCPU thread's end, as the driver reports it. */

@@ -57,6 +57,8 @@ export interface VcpuThreadInit {
   stdinDevice: string | null;
   /** Disk images the machine opened (vCPU 0's models use them). */
   disks: readonly DiskImage[];
+  /** Console device ids whose output is shown on a terminal. */
+  terminals?: readonly string[];
 }
 
 /** Where what a vCPU thread produces goes (the machine's side: threads/driver.ts). */
@@ -140,6 +142,7 @@ export class VcpuThread {
         memory: init.memory,
         stdinDevice: init.stdinDevice,
         disks: init.disks,
+        terminals: init.terminals,
       })
       : null;
     try {

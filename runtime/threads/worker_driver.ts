@@ -85,6 +85,7 @@ export class WorkerDriver implements VcpuDriver {
         ctl: ctl.sab,
         stdinDevice: a.stdinDevice,
         disks: [...a.disks],
+        terminals: [...a.terminals ?? []],
       };
     };
     let pending = this.#workers.length;

@@ -42,6 +42,8 @@ export interface WorkerInit {
   stdinDevice: string | null;
   /** Disk images the machine opened (fds are process-wide). */
   disks: DiskImage[];
+  /** Console device ids whose output is shown on a terminal. */
+  terminals: string[];
 }
 
 export type WorkerMessage =
@@ -84,6 +86,7 @@ function main(init: WorkerInit): void {
         : new Vcpu(0, -1, BigInt(init.bspRunAddr), init.runSize).runBytes,
       stdinDevice: init.stdinDevice,
       disks: init.disks,
+      terminals: init.terminals,
     }, {
       output: (id, bytes) => post({ type: "output", id, bytes }),
       warn: (message) => post({ type: "warn", message }),

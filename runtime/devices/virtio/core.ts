@@ -44,6 +44,18 @@ export interface VirtioBackend {
   stats(): Record<string, number>;
   /** Release what the backend holds (flush a disk). */
   close(): void;
+  /**
+   * Receive queues (console input): the device fills their buffers when it has something
+   * for the guest, so a chain is taken from one only while `pending(queue)` is true; the
+   * others wait in the ring, however often the driver notifies. The backend calls
+   * `receive` (given by `attach`) when something arrives.
+   */
+  readonly receiveQueues?: readonly number[];
+  pending?(queue: number): boolean;
+  /** Called once by the core: how the backend tells it that data for a receive queue arrived. */
+  attach?(device: { receive(queue: number): void; configChanged(): void }): void;
+  /** The periodic kick (every ~100 ms on vCPU 0's thread): look at the host side again. */
+  tick?(): void;
 }
 
 /** How a transport delivers what the core raises. */
@@ -87,6 +99,7 @@ export class VirtioCore {
   readonly #faults = new Map<DeviceFaultKind, number>();
   readonly #counters = { notifies: 0, chains: 0, used_interrupts: 0, config_interrupts: 0 };
   #irq: VirtioInterrupts | null = null;
+  readonly #receiveQueues: ReadonlySet<number>;
 
   constructor(
     /** "virtio_blk disk0": how warnings name the device. */
@@ -98,6 +111,11 @@ export class VirtioCore {
   ) {
     this.queues = plan.queue_sizes.map((n, i) => new SplitQueue(i, n));
     this.offered = bit(F.VERSION_1) | bit(F.INDIRECT_DESC) | bit(F.EVENT_IDX) | backend.features;
+    this.#receiveQueues = new Set(backend.receiveQueues ?? []);
+    backend.attach?.({
+      receive: (q) => this.receive(q),
+      configChanged: () => this.configChanged(),
+    });
   }
 
   /** The transport's interrupt delivery (set once, right after construction). */
@@ -236,11 +254,25 @@ export class VirtioCore {
     this.serve(queue);
   }
 
+  /**
+   * The backend has something for receive queue `index`: fill the buffers the driver gave
+   * (nothing happens before DRIVER_OK or after a fault; the backend keeps what it holds).
+   */
+  receive(index: number): void {
+    const s = this.status;
+    if ((s & (STATUS.NEEDS_RESET | STATUS.FAILED)) || !(s & STATUS.DRIVER_OK)) return;
+    const queue = this.queues[index];
+    if (queue?.ready) this.serve(queue);
+  }
+
   /** Serves every available chain of `queue`, then interrupts the driver if it wants. */
   serve(queue: SplitQueue): void {
     const oldUsed = queue.usedIdx;
     const limit = BATCH_RINGS * queue.size;
+    const receive = this.#receiveQueues.has(queue.index);
     for (let n = 0; n < limit; n++) {
+      // A receive buffer stays in the ring until there is something to put in it.
+      if (receive && !this.backend.pending?.(queue.index)) break;
       const p = queue.pop(this.ram);
       if (p === null) {
         // EVENT_IDX: ask for the next notify, then look once more (the driver may have

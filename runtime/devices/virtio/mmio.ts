@@ -220,6 +220,9 @@ function createVirtioMmio(
     stats() {
       return { ...core.stats(), ...counters };
     },
+    flush() {
+      backend.tick?.(); // the periodic kick: a backend looks at the host side again
+    },
     close() {
       backend.close();
     },

@@ -496,6 +496,9 @@ function createVirtioPci(
     stats() {
       return { ...core.stats(), ...counters, msi: msix.sent, msi_deferred: msix.deferred };
     },
+    flush() {
+      backend.tick?.(); // the periodic kick: a backend looks at the host side again
+    },
     close() {
       backend.close();
     },
