@@ -242,9 +242,10 @@ function createVirtioPci(
       vendorCap(PCI_CAP.NOTIFY_CFG, t.bar, notify.start, notify.end - notify.start, le32(mult)),
     ),
     vendor(vendorCap(PCI_CAP.ISR_CFG, t.bar, isr.start, isr.end - isr.start)),
-    // Only a device with a configuration has a DEVICE_CFG structure (virtio 1.2, 4.1.4.6):
-    // Linux's virtio_pci refuses a function whose DEVICE_CFG capability has length 0
-    // ("bad capability len 0"), so an entropy device shows none, as QEMU's does.
+    // DEVICE_CFG is required only of a device with a configuration (virtio 1.2, 4.1.4.6),
+    // and Linux's virtio_pci refuses a function whose DEVICE_CFG capability has length 0
+    // ("bad capability len 0", probe -EINVAL): an entropy device shows none. (QEMU instead
+    // gives every device a 4 KiB region that reads as zeros past its configuration.)
     ...(deviceCfgLength > 0
       ? [vendor(vendorCap(PCI_CAP.DEVICE_CFG, t.bar, device.start, deviceCfgLength))]
       : []),
