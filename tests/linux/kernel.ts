@@ -8,8 +8,9 @@
  * `$VMDESC_KERNEL_CACHE`, else `.cache/kernel/` at the repository root (gitignored).
  * The cache holds the vmlinuz, the few modules of the same package that the nested test
  * bed (tests/nested/) loads to get a `/dev/kvm` inside QEMU (KVM itself, its AMD and Intel
- * backends, irqbypass, and qemu_fw_cfg), and a `kernel.json` naming the files, package
- * and version. A cache from before the modules were kept is fetched again.
+ * backends, irqbypass, and qemu_fw_cfg), the virtio modules the Linux virtio test loads
+ * from its initramfs (VIRTIO_MODULES), and a `kernel.json` naming the files, package and
+ * version. A cache without all of these modules is fetched again.
  *
  * Run it alone to fill the cache: `deno run -A tests/linux/kernel.ts`.
  */
@@ -27,8 +28,9 @@ export interface Kernel {
 
 /**
  * The modules kept from the package, by name, with their path under lib/modules/<release>/.
- * Enough for KVM on an emulated CPU (irqbypass before kvm, kvm before its backend) and for
- * reading QEMU's fw_cfg files from /sys/firmware.
+ * Enough for KVM on an emulated CPU (irqbypass before kvm, kvm before its backend), for
+ * reading QEMU's fw_cfg files from /sys/firmware, and for a guest to drive virtio devices
+ * (VIRTIO_MODULES).
  */
 export const KERNEL_MODULES = {
   "irqbypass": "kernel/virt/lib/irqbypass.ko",
@@ -36,8 +38,30 @@ export const KERNEL_MODULES = {
   "kvm-amd": "kernel/arch/x86/kvm/kvm-amd.ko",
   "kvm-intel": "kernel/arch/x86/kvm/kvm-intel.ko",
   "qemu_fw_cfg": "kernel/drivers/firmware/qemu_fw_cfg.ko",
+  "virtio": "kernel/drivers/virtio/virtio.ko",
+  "virtio_ring": "kernel/drivers/virtio/virtio_ring.ko",
+  "virtio_pci_legacy_dev": "kernel/drivers/virtio/virtio_pci_legacy_dev.ko",
+  "virtio_pci_modern_dev": "kernel/drivers/virtio/virtio_pci_modern_dev.ko",
+  "virtio_pci": "kernel/drivers/virtio/virtio_pci.ko",
+  "virtio_mmio": "kernel/drivers/virtio/virtio_mmio.ko",
+  "virtio_blk": "kernel/drivers/block/virtio_blk.ko",
+  "virtio-rng": "kernel/drivers/char/hw_random/virtio-rng.ko",
 } as const;
 export type KernelModule = keyof typeof KERNEL_MODULES;
+/**
+ * The virtio modules in an order `insmod` accepts (each after the modules it needs: the
+ * Debian kernel builds none of them in).
+ */
+export const VIRTIO_MODULES = [
+  "virtio_ring",
+  "virtio",
+  "virtio_pci_legacy_dev",
+  "virtio_pci_modern_dev",
+  "virtio_pci",
+  "virtio_mmio",
+  "virtio_blk",
+  "virtio-rng",
+] as const satisfies readonly KernelModule[];
 const MODULE_NAMES = Object.keys(KERNEL_MODULES) as KernelModule[];
 
 export type KernelResult = { kernel: Kernel } | { skip: string };

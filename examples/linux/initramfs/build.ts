@@ -25,6 +25,10 @@ export interface InitramfsOptions {
   busybox?: string;
   /** The .cpio.gz to write (default build/initramfs.cpio.gz beside this file). */
   out?: string;
+  /** Another init script (default ./init): a test's own userspace. */
+  init?: string;
+  /** More entries after the standard ones (kernel modules a test's init loads, say). */
+  extra?: readonly CpioEntry[];
 }
 
 export interface Initramfs {
@@ -119,8 +123,8 @@ export async function buildInitramfs(o: InitramfsOptions = {}): Promise<Initramf
   const out = o.out ?? INITRAMFS;
   const busybox = await readBusybox(busyboxPath);
   const names = await applets(busyboxPath);
-  const init = await Deno.readFile(INIT_SCRIPT);
-  const bytes = await gzip(newc(initramfsEntries(busybox, names, init)));
+  const init = await Deno.readFile(o.init ?? INIT_SCRIPT);
+  const bytes = await gzip(newc([...initramfsEntries(busybox, names, init), ...o.extra ?? []]));
   const result = { path: out, busybox: busyboxPath, applets: names.length, bytes: bytes.length };
   try {
     const old = await Deno.readFile(out);

@@ -5,7 +5,8 @@
  * bridge, runtime/devices/pci_host/) carries the capabilities that point there:
  *
  *   vendor caps (0x09): COMMON_CFG, NOTIFY_CFG (+ notify_off_multiplier), ISR_CFG,
- *                       DEVICE_CFG, PCI_CFG (the config-space window onto the BAR)
+ *                       DEVICE_CFG (only when the device has a configuration), PCI_CFG
+ *                       (the config-space window onto the BAR)
  *   MSI-X (0x11):       table and pending bits in the same BAR
  *
  * Interrupts: MSI-X through `ctx.signalMsi` (KVM_SIGNAL_MSI) when the driver enabled it,
@@ -211,53 +212,45 @@ function createVirtioPci(
   core.setInterrupts(interrupts);
 
   // ── the capabilities ──
+  const vendor = (body: number[]): PciCapability => ({
+    id: CAP_VENDOR,
+    body: Uint8Array.from(body),
+  });
+  const pciCfgCap: PciCapability = (() => {
+    // bar, offset, length and the data window are the driver's to write.
+    const body = Uint8Array.from(vendorCap(PCI_CAP.PCI_CFG, 0, 0, 0, [0, 0, 0, 0]));
+    const wmask = new Uint8Array(body.length);
+    wmask[2] = 0xff;
+    wmask.fill(0xff, 6, 18);
+    return { id: CAP_VENDOR, body, wmask };
+  })();
+  const msixCap: PciCapability = (() => {
+    const body = Uint8Array.from([
+      (vectors - 1) & 0xff,
+      ((vectors - 1) >> 8) & 0x07,
+      ...le32(table.start | t.bar),
+      ...le32(pba.start | t.bar),
+    ]);
+    const wmask = new Uint8Array(body.length);
+    wmask[1] = 0xc0; // enable, function mask
+    return { id: CAP_MSIX, body, wmask };
+  })();
+  const deviceCfgLength = Math.min(device.end - device.start, backend.configSize);
   const capabilities: PciCapability[] = [
-    {
-      id: CAP_VENDOR,
-      body: Uint8Array.from(
-        vendorCap(PCI_CAP.COMMON_CFG, t.bar, common.start, common.end - common.start),
-      ),
-    },
-    {
-      id: CAP_VENDOR,
-      body: Uint8Array.from(
-        vendorCap(PCI_CAP.NOTIFY_CFG, t.bar, notify.start, notify.end - notify.start, le32(mult)),
-      ),
-    },
-    {
-      id: CAP_VENDOR,
-      body: Uint8Array.from(vendorCap(PCI_CAP.ISR_CFG, t.bar, isr.start, isr.end - isr.start)),
-    },
-    {
-      id: CAP_VENDOR,
-      body: Uint8Array.from(
-        vendorCap(
-          PCI_CAP.DEVICE_CFG,
-          t.bar,
-          device.start,
-          Math.min(device.end - device.start, backend.configSize),
-        ),
-      ),
-    },
-    (() => {
-      // bar, offset, length and the data window are the driver's to write.
-      const body = Uint8Array.from(vendorCap(PCI_CAP.PCI_CFG, 0, 0, 0, [0, 0, 0, 0]));
-      const wmask = new Uint8Array(body.length);
-      wmask[2] = 0xff;
-      wmask.fill(0xff, 6, 18);
-      return { id: CAP_VENDOR, body, wmask };
-    })(),
-    (() => {
-      const body = Uint8Array.from([
-        (vectors - 1) & 0xff,
-        ((vectors - 1) >> 8) & 0x07,
-        ...le32(table.start | t.bar),
-        ...le32(pba.start | t.bar),
-      ]);
-      const wmask = new Uint8Array(body.length);
-      wmask[1] = 0xc0; // enable, function mask
-      return { id: CAP_MSIX, body, wmask };
-    })(),
+    vendor(vendorCap(PCI_CAP.COMMON_CFG, t.bar, common.start, common.end - common.start)),
+    vendor(
+      vendorCap(PCI_CAP.NOTIFY_CFG, t.bar, notify.start, notify.end - notify.start, le32(mult)),
+    ),
+    vendor(vendorCap(PCI_CAP.ISR_CFG, t.bar, isr.start, isr.end - isr.start)),
+    // DEVICE_CFG is required only of a device with a configuration (virtio 1.2, 4.1.4.6),
+    // and Linux's virtio_pci refuses a function whose DEVICE_CFG capability has length 0
+    // ("bad capability len 0", probe -EINVAL): an entropy device shows none. (QEMU instead
+    // gives every device a 4 KiB region that reads as zeros past its configuration.)
+    ...(deviceCfgLength > 0
+      ? [vendor(vendorCap(PCI_CAP.DEVICE_CFG, t.bar, device.start, deviceCfgLength))]
+      : []),
+    pciCfgCap,
+    msixCap,
   ];
 
   // ── the BAR ──
@@ -439,8 +432,8 @@ function createVirtioPci(
     capabilities,
     attach(access: PciConfigAccess) {
       cfg = access;
-      pciCfgAt = access.capabilityOffsets[4];
-      msixAt = access.capabilityOffsets[5];
+      pciCfgAt = access.capabilityOffsets[capabilities.indexOf(pciCfgCap)];
+      msixAt = access.capabilityOffsets[capabilities.indexOf(msixCap)];
     },
     configWritten(offset: number, size: AccessSize) {
       if (!cfg) return;

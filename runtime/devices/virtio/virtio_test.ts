@@ -212,7 +212,7 @@ Deno.test("virtio-blk: DISCARD and WRITE_ZEROES punch or zero inside the image, 
 });
 
 Deno.test("virtio: EVENT_IDX publishes avail_event and honours used_event", () => {
-  using disk = tempDisk(4);
+  using disk = tempDisk(4, false, "00:05.0"); // a PCI function's disk goes by its BDF
   const { req, q, ctx, drv } = readyBlk(disk, VERSION_1 | EVENT_IDX);
   assert.ok(drv.status & STATUS.DRIVER_OK);
   q.setUsedEvent(0xffff); // "do not interrupt me for a while"
@@ -226,7 +226,7 @@ Deno.test("virtio: EVENT_IDX publishes avail_event and honours used_event", () =
 });
 
 Deno.test("virtio-mmio interrupts: the line rises with InterruptStatus, falls at ACK", () => {
-  using disk = tempDisk(4);
+  using disk = tempDisk(4, false, "00:05.0"); // a PCI function's disk goes by its BDF
   const { req, ctx, drv } = readyBlk(disk);
   req(0, 0, 512, true);
   assert.deepEqual(ctx.irqs, [[5, true]]);
@@ -404,7 +404,7 @@ Deno.test("hostile: a broken ring or queue ends in NEEDS_RESET, and a reset reco
 });
 
 Deno.test("hostile: queue sizes, rings outside RAM or in ROM, misaligned rings", () => {
-  using disk = tempDisk(4);
+  using disk = tempDisk(4, false, "00:05.0"); // a PCI function's disk goes by its BDF
   const cases: [string, (d: MmioDriver) => void][] = [
     ["queue_size", (d) => d.w(MMIO.QUEUE_NUM, 6)],
     ["queue_size", (d) => d.w(MMIO.QUEUE_NUM, 16)], // above the device's 8
@@ -432,7 +432,7 @@ Deno.test("hostile: queue sizes, rings outside RAM or in ROM, misaligned rings",
 });
 
 Deno.test("hostile: notify before DRIVER_OK, bad status writes, odd register accesses", () => {
-  using disk = tempDisk(4);
+  using disk = tempDisk(4, false, "00:05.0"); // a PCI function's disk goes by its BDF
   {
     const { drv, dev } = mmioBlk(disk);
     drv.negotiate(VERSION_1);
@@ -467,8 +467,8 @@ Deno.test("hostile: notify before DRIVER_OK, bad status writes, odd register acc
 const BAR = 0xc000_0000;
 const ECAM = 0xe000_0000;
 
-function pciRng(ctx: RecordingContext = recordingContext()) {
-  const t = {
+function pciTransport() {
+  return {
     kind: "pci" as const,
     bar: 0,
     common_cfg: { offset: 0, size: 0x1000 },
@@ -482,20 +482,33 @@ function pciRng(ctx: RecordingContext = recordingContext()) {
       pba: { offset: 0x5000, size: 0x1000 },
     },
   };
+}
+
+/** A virtio PCI function at 00:05.0 behind the host bridge: an entropy device by default. */
+function pciRng(
+  ctx: RecordingContext = recordingContext(),
+  virtio: VirtioPlan = {
+    device_type: 4,
+    queue_sizes: [8],
+    transport: pciTransport(),
+    backing: { kind: "getrandom" },
+  },
+) {
+  const kind = virtio.device_type === 2 ? "virtio_blk" : "virtio_rng";
   const fn: PciFunctionPlan = pciFunction({
     bus: 0,
     device: 5,
     function: 0,
-    kind: "virtio_rng",
+    kind,
     vendor_id: 0x1af4,
-    device_id: 0x1044,
+    device_id: 0x1040 + virtio.device_type,
     bars: [{ index: 0, kind: "mem32", size: 0x8000, address: BAR, prefetchable: false }],
     interrupt_pin: 1,
     irq: 17,
-    virtio: { device_type: 4, queue_sizes: [8], transport: t, backing: { kind: "getrandom" } },
+    virtio,
   });
   const plan = minimalPlan({ pci: [fn] });
-  const fnDev = PCI_FUNCTION_DEVICES.get("virtio_rng")!(fn, ctx, plan);
+  const fnDev = PCI_FUNCTION_DEVICES.get(kind)!(fn, ctx, plan);
   ctx.pciEndpoint = (bdf) => (bdf === fn.bdf ? fnDev.endpoint : undefined);
   const host = DEVICE_MODELS.get("pci_host")!(
     devicePlan({ id: "pci_host", kind: "pci_host", ports: [{ base: 0xcf8, size: 8 }] }),
@@ -517,27 +530,57 @@ function caps(cfgR: (o: number, size?: 1 | 2 | 4) => number): [number, number, n
   return out;
 }
 
+/** The offset of the first capability with this id (and, for a vendor cap, cfg_type). */
+function capAt(cfgR: (o: number, size?: 1 | 2 | 4) => number, id: number, type?: number): number {
+  const c = caps(cfgR).find(([, i, t]) => i === id && (type === undefined || t === type));
+  assert.ok(c, `capability ${id}${type === undefined ? "" : `/${type}`}`);
+  return c[0];
+}
+
 Deno.test("virtio-pci: modern IDs, vendor caps pointing into the BAR, MSI-X cap", () => {
   const { cfgR } = pciRng();
   assert.equal(cfgR(0), 0x1044_1af4);
   const c = caps(cfgR);
+  // No DEVICE_CFG (4): an entropy device has no configuration.
   assert.deepEqual(c.map(([, id, type]) => [id, id === 9 ? type : 0]), [
     [9, 1],
     [9, 2],
     [9, 3],
-    [9, 4],
     [9, 5],
     [0x11, 0],
   ]);
-  const notify = c[1][0];
+  const notify = capAt(cfgR, 9, 2);
   assert.equal(cfgR(notify + 4, 1), 0, "BAR 0");
   assert.equal(cfgR(notify + 8), 0x3000, "offset");
   assert.equal(cfgR(notify + 16), 4, "notify_off_multiplier");
-  const msix = c[5][0];
+  const msix = capAt(cfgR, 0x11);
   assert.equal(cfgR(msix + 2, 2) & 0x7ff, 1, "2 vectors (N - 1)");
   assert.equal(cfgR(msix + 4), 0x4000, "table at 0x4000 in BAR 0");
   assert.equal(cfgR(msix + 8), 0x5000, "PBA at 0x5000 in BAR 0");
   assert.equal(cfgR(0x06, 2) & 0x10, 0x10, "capability list");
+});
+
+Deno.test("virtio-pci: every structure's capability has a length Linux maps; DEVICE_CFG only with a configuration", () => {
+  // Linux's virtio_pci_modern refuses a function whose capability for a structure it maps
+  // (common, notify, ISR, device config) has length 0: "bad capability len 0 (>0 expected)",
+  // probe error -EINVAL. The entropy device has no configuration, so no DEVICE_CFG at all;
+  // the block device's DEVICE_CFG covers its whole configuration.
+  using disk = tempDisk(4, false, "00:05.0"); // a PCI function's disk goes by its BDF
+  const ctx = recordingContext();
+  ctx.disk = (id) => (id === disk.image.id ? disk.image : undefined);
+  for (
+    const [kind, cfgR, configSize] of [
+      ["virtio_rng", pciRng().cfgR, 0],
+      ["virtio_blk", pciRng(ctx, blkPlan(false, pciTransport())).cfgR, 60],
+    ] as const
+  ) {
+    const structures = caps(cfgR).filter(([, id, type]) => id === 9 && type >= 1 && type <= 4);
+    for (const [at, , type] of structures) {
+      assert.ok(cfgR(at + 12) > 0, `${kind}: capability of cfg_type ${type} has length 0`);
+    }
+    const device = structures.find(([, , type]) => type === 4);
+    assert.equal(device ? cfgR(device[0] + 12) : 0, configSize, `${kind}: DEVICE_CFG length`);
+  }
 });
 
 Deno.test("virtio-pci: the BAR decodes only with Memory Space on; notify needs Bus Master", () => {
@@ -578,7 +621,7 @@ Deno.test("virtio-pci interrupts: INTx with the ISR byte, then MSI-X with maskin
   assert.equal(cfgR(0x06, 2) & 0x08, 0);
   assert.equal(bar.r(0x1000, 1), 0, "read clears");
   // MSI-X on, vector 1 programmed but masked: pending, then delivered on unmask.
-  const msix = caps(cfgR)[5][0];
+  const msix = capAt(cfgR, 0x11);
   cfgW(msix + 2, 2, 0x8000);
   bar.w(0x4010, 4, 0xfee0_0000);
   bar.w(0x4014, 4, 0);
@@ -613,7 +656,7 @@ Deno.test("virtio-pci: BARs stay put (a move reverts); sizing still works", () =
 
 Deno.test("virtio-pci: the PCI_CFG capability reaches the BAR through config space", () => {
   const { cfgR, cfgW } = pciRng();
-  const at = caps(cfgR)[4][0];
+  const at = capAt(cfgR, 9, 5);
   cfgW(at + 4, 1, 0); // BAR 0
   cfgW(at + 8, 4, COMMON.NUM_QUEUES);
   cfgW(at + 12, 4, 2);

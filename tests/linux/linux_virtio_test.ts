@@ -1,0 +1,247 @@
+/**
+ * Linux drives vmdesc's virtio devices: Debian's cloud kernel loads virtio_pci or
+ * virtio_mmio, virtio_blk and virtio-rng (modules of its own package, kept by
+ * tests/linux/kernel.ts) from a busybox initramfs (examples/linux/initramfs/build.ts with
+ * ./virtio/init as its init). The init reports what a user would look at: /dev/vda's size,
+ * first bytes, checksum, serial and driver, then writes the start of sector 7 (and asks for
+ * a FLUSH), reads /dev/hwrng, and powers off. The test checks each report against the image
+ * it made, then finds the sector in the image file and nothing else changed. Over the modern
+ * PCI transport with MSI-X, the same with INTx (`pci=nomsi`), and over virtio-mmio as the
+ * ACPI DSDT describes it (tests/linux/linux_virtio.vmdesc).
+ *
+ * These need a KVM that runs Linux that far (tests/skip.ts, need `linux`); on a host
+ * without one `.ci/run` runs them inside the nested test bed:
+ *   deno task nested --tcg-threads multi --include .cache/kernel -- \
+ *     deno test --no-check -A tests/linux/linux_virtio_test.ts
+ * Times are printed, never asserted.
+ */
+import {
+  deepStrictEqual as assertEquals,
+  match as assertMatch,
+  ok as assert,
+} from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { compileFile, createMachine } from "../../mod.ts";
+import type { Plan } from "../../plan/types.ts";
+import { kernelOrSkip } from "../skip.ts";
+import { VIRTIO_MODULES } from "./kernel.ts";
+import { buildInitramfs } from "../../examples/linux/initramfs/build.ts";
+import type { CpioEntry } from "../../examples/linux/initramfs/cpio.ts";
+
+const HERE = decodeURIComponent(new URL("./", import.meta.url).pathname);
+const MACHINES = `${HERE}linux_virtio.vmdesc`;
+/** Far more than a run takes inside the test bed (~15 s); only a hung guest meets it. */
+const TIMEOUT_S = 300;
+const IMAGE_SIZE = 8 << 20;
+const SECTOR = 512;
+const HEAD = "VMDESC-LINUX-DSK";
+const MARK = "vmdesc linux was here";
+const enc = new TextEncoder();
+const hex = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+
+interface Setup {
+  kernel: string;
+  initramfs: string;
+  dir: string;
+}
+
+/** The initramfs: busybox, ./virtio/init, the virtio modules and the order to load them. */
+async function setup(): Promise<Setup | { skip: string }> {
+  const busybox = Deno.env.get("VMDESC_BUSYBOX") ?? "/bin/busybox";
+  const k = await kernelOrSkip("Linux virtio", { linux: true, files: [busybox] });
+  if (k.skip !== null) return { skip: k.skip };
+  const extra: CpioEntry[] = [
+    { kind: "dir", path: "lib", mode: 0o755 },
+    { kind: "dir", path: "lib/modules", mode: 0o755 },
+    { kind: "file", path: "lib/modules/order", data: enc.encode(VIRTIO_MODULES.join("\n")) },
+  ];
+  for (const m of VIRTIO_MODULES) {
+    extra.push({
+      kind: "file",
+      path: `lib/modules/${m}.ko`,
+      data: await Deno.readFile(k.kernel.modules[m]),
+      mode: 0o644,
+    });
+  }
+  const dir = await Deno.makeTempDir({ prefix: "vmdesc-linux-virtio-" });
+  const initramfs = `${dir}/initramfs.cpio.gz`;
+  try {
+    await buildInitramfs({ busybox, out: initramfs, init: `${HERE}virtio/init`, extra });
+  } catch (e) {
+    await Deno.remove(dir, { recursive: true });
+    throw e;
+  }
+  return { kernel: k.kernel.path, initramfs, dir };
+}
+
+const ready = await setup();
+const skip = "skip" in ready ? ready.skip : null;
+
+/** An image whose sectors differ (sector n is filled with n + 1), starting with HEAD. */
+function makeImage(dir: string): { path: string; bytes: Uint8Array } {
+  const bytes = new Uint8Array(IMAGE_SIZE);
+  for (let n = 0; n * SECTOR < IMAGE_SIZE; n++) {
+    bytes.fill((n + 1) & 0xff, n * SECTOR, (n + 1) * SECTOR);
+  }
+  bytes.set(enc.encode(HEAD));
+  const path = `${dir}/disk-${crypto.randomUUID()}.img`;
+  Deno.writeFileSync(path, bytes);
+  return { path, bytes };
+}
+
+async function machinePlan(name: string, s: Setup, image: string): Promise<Plan> {
+  const c = await compileFile(MACHINES, { machine: name, kernel: s.kernel });
+  assert(c.plan, `compiling ${MACHINES}: ${JSON.stringify(c.diagnostics)}`);
+  const plan = c.plan;
+  plan.boot.initrd = s.initramfs;
+  for (const e of [...plan.devices, ...plan.pci]) {
+    if (e.virtio?.backing.kind === "file") e.virtio.backing.path = image;
+  }
+  return plan;
+}
+
+/**
+ * Each case: its machine, where Linux finds the two devices, how they
+ * interrupt. `pci=nomsi` keeps Linux off MSI-X, so the PCI functions raise INTx through
+ * the IOAPIC pins the DSDT's _PRT routes them to.
+ */
+const CASES = [
+  {
+    name: "pci, MSI-X",
+    machine: "linux_virtio_pci",
+    cmdline: null,
+    on: "0000:00:03.0",
+    rngOn: "0000:00:04.0",
+    interrupts: "msix",
+  },
+  {
+    name: "pci, INTx",
+    machine: "linux_virtio_pci",
+    cmdline: "console=ttyS0 quiet pci=nomsi",
+    on: "0000:00:03.0",
+    rngOn: "0000:00:04.0",
+    interrupts: "intx",
+  },
+  {
+    name: "mmio",
+    machine: "linux_virtio_mmio",
+    cmdline: null,
+    // The platform devices Linux made from the DSDT's LNRO0005 entries.
+    on: "LNRO0005:00",
+    rngOn: "LNRO0005:01",
+    interrupts: "line",
+  },
+] as const;
+
+for (const c of CASES) {
+  Deno.test({
+    name: `linux virtio (${c.name}): the kernel's virtio_blk and virtio-rng drive the ` +
+      "disk and the entropy source, then power off",
+    ignore: skip !== null,
+    sanitizeResources: false,
+    async fn() {
+      const s = ready as Setup;
+      const image = makeImage(s.dir);
+      const plan = await machinePlan(c.machine, s, image.path);
+      if (c.cmdline !== null) plan.boot.cmdline = c.cmdline;
+      const dec = new TextDecoder();
+      let out = "";
+      const warnings: string[] = [];
+      const t0 = performance.now();
+      const r = await (async () => {
+        using m = await createMachine(plan, {
+          serial: (b) => out += dec.decode(b, { stream: true }),
+          warn: (w) => warnings.push(w),
+        });
+        return await m.run({ timeout: TIMEOUT_S });
+      })();
+      const seconds = (performance.now() - t0) / 1000;
+      const reports = out.split(/\r?\n/).filter((l) => l.startsWith("vmdesc-virtio: "));
+      console.log(`${c.name}: ${seconds.toFixed(1)} s; ${r.message}\n${reports.join("\n")}`);
+      const tail = out.split("\n").slice(-30).join("\n");
+      const report = (what: string): string => {
+        const line = reports.find((l) => l.startsWith(`vmdesc-virtio: ${what} `));
+        assert(line !== undefined, `init reported no "${what}":\n${tail}`);
+        return line.slice(`vmdesc-virtio: ${what} `.length).trim();
+      };
+
+      // Every module loaded (/proc/modules spells virtio-rng virtio_rng).
+      const loaded = report("modules").split(" ");
+      for (const m of VIRTIO_MODULES) {
+        assert(loaded.includes(m.replace("-", "_")), loaded.join(" "));
+      }
+      assert(!reports.some((l) => l.includes("insmod")), reports.join("\n"));
+      // The disk as the guest sees it: the image's size, bytes, serial; read-write.
+      assertEquals(report("vda bytes"), String(IMAGE_SIZE));
+      assertEquals(report("vda starts"), hex(enc.encode(HEAD)));
+      assertEquals(report("vda md5"), createHash("md5").update(image.bytes).digest("hex"));
+      assertEquals(report("vda serial"), "vmdesc-linux");
+      assertEquals(report("vda read-only"), "0");
+      // The transport device under the virtio device.
+      assertEquals(report("vda driver"), `virtio_blk on ${c.on}`);
+      assert(reports.includes("vmdesc-virtio: wrote sector 7"), reports.join("\n"));
+      // The entropy source: the kernel's hwrng picked the virtio one, whose bytes vary.
+      assertMatch(report("hwrng"), /^virtio_rng\.\d+$/);
+      assertEquals(report("hwrng on"), c.rngOn);
+      const random = report("hwrng bytes");
+      assertEquals(random.length, 64, random);
+      assert(new Set(random.match(/../g)).size > 8, `hwrng bytes look constant: ${random}`);
+
+      // Interrupts, as /proc/interrupts counted them: with MSI-X a vector for each device's
+      // queue (and MSI-X, not MSI, for the disk's function); otherwise the IOAPIC line the
+      // Plan gave each device or function, level-triggered for PCI INTx (fasteoi), edge for
+      // virtio-mmio (as the DSDT describes it).
+      const irqs = reports.filter((l) => l.startsWith("vmdesc-virtio: irq "))
+        .map((l) => l.split(" ").slice(2));
+      const fired = (kind: string, name: RegExp) =>
+        irqs.filter((f) => f[2] === kind && name.test(f.at(-1)!) && Number(f[1]) > 0);
+      if (c.interrupts === "msix") {
+        assertEquals(report("vda msi"), "msix msix");
+        assertEquals(fired("PCI-MSI", /^virtio\d+-req\.0$/).length, 1, irqs.join("\n"));
+        assertEquals(fired("PCI-MSI", /^virtio\d+-input$/).length, 1, irqs.join("\n"));
+      } else {
+        assertEquals(report("vda msi"), "");
+        const lines = fired("IO-APIC", /^virtio\d+$/).map((f) => f[3]).sort();
+        const trigger = c.interrupts === "intx" ? "fasteoi" : "edge";
+        const gsis = [...plan.devices, ...plan.pci].filter((d) => d.virtio).map((d) => d.irq);
+        assertEquals(lines, gsis.map((g) => `${g}-${trigger}`).sort(), irqs.join("\n"));
+      }
+
+      // What the devices counted: a FLUSH after the write, GET_ID for the serial, random
+      // bytes; on PCI each interrupt a message or an INTx assertion; no guest fault anywhere.
+      const model = (kind: string) => r.stats.devices.find((d) => d.kind === kind)!.model;
+      const blk = model("virtio_blk");
+      const rng = model("virtio_rng");
+      assert(blk.writes >= 1 && blk.flushes >= 1 && blk.get_ids >= 1, JSON.stringify(blk));
+      assert(rng.bytes >= 32, JSON.stringify(rng));
+      for (const m of c.interrupts === "line" ? [] : [blk, rng]) {
+        const [used, unused] = c.interrupts === "msix"
+          ? [m.msi, m.intx_asserts]
+          : [m.intx_asserts, m.msi];
+        assert(used > 0 && unused === 0, JSON.stringify(m));
+      }
+      for (const m of [blk, rng]) {
+        assertEquals(Object.keys(m).filter((k) => k.startsWith("fault_")), [], JSON.stringify(m));
+      }
+      assertEquals([r.reason, r.exitStatus], ["poweroff", 0], `${r.message}\n${tail}`);
+      assertEquals(warnings, []);
+
+      // The image: the start of sector 7 holds the mark, nothing else changed, same size.
+      const now = Deno.readFileSync(image.path);
+      assertEquals(now.length, IMAGE_SIZE);
+      const want = image.bytes.slice();
+      want.set(enc.encode(MARK), 7 * SECTOR);
+      const differs = now.findIndex((b, i) => b !== want[i]);
+      assertEquals(differs, -1, `the image differs at byte ${differs}`);
+      Deno.removeSync(image.path);
+    },
+  });
+}
+
+Deno.test({
+  name: "linux virtio: clean up",
+  ignore: skip !== null,
+  async fn() {
+    await Deno.remove((ready as Setup).dir, { recursive: true });
+  },
+});
