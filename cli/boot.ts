@@ -18,6 +18,9 @@ import type { Plan } from "../plan/types.ts";
 import type { Diagnostic } from "../lang/diagnostics/types.ts";
 import { EXIT_STATUS, EXIT_STATUS_HELP } from "../runtime/errors.ts";
 
+/** The signals run() ends a machine on (Ctrl-C, kill). */
+const HELD_SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+
 export const HELP = `Boot a machine on /dev/kvm.
 
 Usage: vmdesc boot [options] FILE
@@ -276,10 +279,20 @@ export async function run(args: string[]): Promise<number> {
     return EXIT_STATUS.hostError;
   }
   let server = null;
+  // From the moment the socket exists a client may signal us (scripts wait for the socket,
+  // then kill): a signal before run() listens would kill the process with the default
+  // action and leave the socket behind. Held here, and sent again once run() listens.
+  const held: Deno.Signal[] = [];
+  const holders = socket === null ? [] : HELD_SIGNALS.map((s) => [s, () => held.push(s)] as const);
+  for (const [s, f] of holders) Deno.addSignalListener(s, f);
+  const release = () => {
+    for (const [s, f] of holders) Deno.removeSignalListener(s, f);
+  };
   if (api && socket !== null) {
     try {
       server = await api.serveApi(machine, { path: socket });
     } catch (e) {
+      release();
       machine.close();
       if (!(e instanceof RuntimeError)) throw e;
       await renderError(e.code, e.message, e.hint);
@@ -288,8 +301,12 @@ export async function run(args: string[]): Promise<number> {
   }
   let result;
   try {
-    result = await machine.run({ timeout, sigint: true });
+    const running = machine.run({ timeout, sigint: true }); // listens before it returns
+    release();
+    for (const s of held) Deno.kill(Deno.pid, s);
+    result = await running;
   } finally {
+    release();
     // Answers in flight (a stop's) go out; then the socket is removed.
     await server?.close();
     machine.close();
