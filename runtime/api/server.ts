@@ -9,11 +9,16 @@
  *   POST /v1/actions          {"action": "pause" | "resume" | "stop" | "reset"}
  *   GET  /v1/events           state changes, warnings and the exit as they happen
  *                             (NDJSON; Server-Sent Events with Accept: text/event-stream)
+ *   GET  /v1/disks            the block devices' images now
+ *   GET  /v1/disks/{id}       one of them
+ *   PUT  /v1/disks/{id}       {"path", "readonly"?}: swap its image while paused
  *
  * Errors are JSON `{"error": {"code", "message"}}` with a stable code and the HTTP status
  * that fits: 400 (bad JSON, unknown or missing fields, bad values), 404, 405 (with Allow),
  * 408 (a body that does not arrive in time), 409 (an action the machine's state does not
- * allow, or a reset without a reset path), 413 (a body over the limit), 500.
+ * allow, or a reset without a reset path), 413 (a body over the limit), 500. Errors that
+ * come from a coded runtime error (a disk swap's) also carry its `diagnostic` code (E1018,
+ * E107x) and `hint`, as `vmdesc` prints them.
  *
  * Threads: the server runs on the thread that created the machine, with Deno's own HTTP
  * server (hyper): every connection is its own task, so a client that connects and sends
@@ -25,6 +30,7 @@
  */
 import type { MachineEvent, RunResult, VmdescMachine } from "../mod.ts";
 import { StateError } from "../lifecycle.ts";
+import { RuntimeError } from "../errors.ts";
 import { bindPrivate, claimSocketPath } from "./socket.ts";
 
 /** Largest request body accepted (bytes); larger is 413. */
@@ -80,8 +86,9 @@ function errorResponse(e: ApiError, headers: Record<string, string> = {}): Respo
   return json({ error: { code: e.code, message: e.message, ...e.extra } }, e.status, headers);
 }
 
-type Method = "GET" | "POST";
-type Handler = (req: Request, ctx: Context) => Promise<Response> | Response;
+type Method = "GET" | "POST" | "PUT";
+/** `id`: the {id} of a templated path (/v1/disks/{id}), decoded. */
+type Handler = (req: Request, ctx: Context, id: string) => Promise<Response> | Response;
 
 interface Context {
   machine: VmdescMachine;
@@ -334,6 +341,70 @@ function events(req: Request, ctx: Context): Response {
   });
 }
 
+/** A coded runtime error of a disk swap, as an API error (its code and hint kept). */
+function diskError(e: RuntimeError, m: VmdescMachine): ApiError {
+  const extra = { diagnostic: e.code, ...(e.hint ? { hint: e.hint } : {}) };
+  switch (e.code) {
+    case "E1070":
+      return new ApiError(404, "not_found", e.message, extra);
+    case "E1071":
+      return new ApiError(409, "state_conflict", e.message, { state: m.state, ...extra });
+    case "E1072":
+      return new ApiError(409, "read_only_disk", e.message, extra);
+    case "E1018":
+      return new ApiError(400, "bad_image", e.message, extra);
+    default:
+      return new ApiError(500, "internal", e.message, extra);
+  }
+}
+
+function findDisk(m: VmdescMachine, id: string) {
+  const d = m.disks.find((d) => d.id.toLowerCase() === id.toLowerCase());
+  if (!d) {
+    const ids = m.disks.map((d) => d.id);
+    throw new ApiError(
+      404,
+      "not_found",
+      `no disk '${id}' in this machine` + (ids.length ? ` (its disks: ${ids.join(", ")})` : ""),
+    );
+  }
+  return d;
+}
+
+/** PUT /v1/disks/{id}: {"path": "/abs/image", "readonly"?: bool}, while paused. */
+async function swapDisk(req: Request, ctx: Context, id: string): Promise<Response> {
+  const body = await readJson(req, ctx);
+  for (const k of Object.keys(body)) {
+    if (k !== "path" && k !== "readonly") {
+      throw new ApiError(
+        400,
+        "unknown_field",
+        `unknown field '${k}' (a disk takes 'path' and 'readonly')`,
+        { field: k },
+      );
+    }
+  }
+  if (!("path" in body)) {
+    throw new ApiError(400, "missing_field", "missing field 'path'", { field: "path" });
+  }
+  const { path, readonly } = body;
+  if (typeof path !== "string" || path === "" || path.includes("\0")) {
+    throw new ApiError(400, "invalid_value", "'path' must be a file's path", { field: "path" });
+  }
+  if (readonly !== undefined && typeof readonly !== "boolean") {
+    throw new ApiError(400, "invalid_value", "'readonly' must be true or false", {
+      field: "readonly",
+    });
+  }
+  const m = ctx.machine;
+  try {
+    return json(await m.swapDisk(id, { path, readonly }));
+  } catch (e) {
+    if (e instanceof RuntimeError) throw diskError(e, m);
+    throw e;
+  }
+}
+
 const INDEX = {
   api: "vmdesc control API",
   version: 1,
@@ -343,6 +414,7 @@ const INDEX = {
     stats: "/v1/machine/stats",
     actions: "/v1/actions",
     events: "/v1/events",
+    disks: "/v1/disks",
   },
   openapi: "docs/api/openapi.json in the vmdesc repository",
 };
@@ -357,7 +429,15 @@ const ROUTES: Record<string, Partial<Record<Method, Handler>>> = {
   },
   "/v1/actions": { POST: action },
   "/v1/events": { GET: events },
+  "/v1/disks": { GET: (_req, ctx) => json({ disks: ctx.machine.disks }) },
+  "/v1/disks/{id}": {
+    GET: (_req, ctx, id) => json(findDisk(ctx.machine, id)),
+    PUT: swapDisk,
+  },
 };
+
+/** Paths with a parameter: the prefix before {id}, and the route's key. */
+const TEMPLATES: [prefix: string, key: string][] = [["/v1/disks/", "/v1/disks/{id}"]];
 
 async function route(req: Request, ctx: Context): Promise<Response> {
   let path: string;
@@ -367,7 +447,19 @@ async function route(req: Request, ctx: Context): Promise<Response> {
     throw new ApiError(400, "bad_request", "the request target is not a path");
   }
   if (path.length > 1 && path.endsWith("/")) path = path.slice(0, -1);
-  const methods = Object.hasOwn(ROUTES, path) ? ROUTES[path] : null;
+  let key = path;
+  let id = "";
+  for (const [prefix, template] of TEMPLATES) {
+    const rest = path.startsWith(prefix) ? path.slice(prefix.length) : "";
+    if (rest === "" || rest.includes("/")) continue;
+    try {
+      id = decodeURIComponent(rest);
+    } catch {
+      throw new ApiError(400, "bad_request", "the request target is not a path");
+    }
+    key = template;
+  }
+  const methods = Object.hasOwn(ROUTES, key) ? ROUTES[key] : null;
   if (!methods) throw new ApiError(404, "not_found", `no resource at ${path}`);
   const handler = Object.hasOwn(methods, req.method) ? methods[req.method as Method] : undefined;
   if (!handler) {
@@ -377,7 +469,7 @@ async function route(req: Request, ctx: Context): Promise<Response> {
       { allow },
     );
   }
-  return await handler(req, ctx);
+  return await handler(req, ctx, id);
 }
 
 /**

@@ -49,6 +49,8 @@ Deno.test("openapi: the document's every schema compiles, and its routes are the
     "/",
     "/v1",
     "/v1/actions",
+    "/v1/disks",
+    "/v1/disks/{id}",
     "/v1/events",
     "/v1/machine",
     "/v1/machine/plan",

@@ -19,7 +19,7 @@
  *   the device sets NEEDS_RESET, raises a configuration-change interrupt, and serves
  *   nothing more until the driver resets it.
  */
-import type { AccessSize, DeviceContext, GuestRam } from "../device.ts";
+import type { AccessSize, DeviceContext, DiskImage, GuestRam } from "../device.ts";
 import type { VirtioPlan } from "../../../plan/types.ts";
 import { type Chain, type Fault, type FaultKind, SplitQueue } from "./queue.ts";
 import { bit, F, STATUS } from "./spec.ts";
@@ -44,6 +44,8 @@ export interface VirtioBackend {
   stats(): Record<string, number>;
   /** Release what the backend holds (flush a disk). */
   close(): void;
+  /** A disk: serve from `image` from now on (Device.swapImage; the transport raises the change). */
+  swapImage?(image: DiskImage): void;
 }
 
 /** How a transport delivers what the core raises. */
