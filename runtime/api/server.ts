@@ -16,14 +16,16 @@
  * Errors are JSON `{"error": {"code", "message"}}` with a stable code and the HTTP status
  * that fits: 400 (bad JSON, unknown or missing fields, bad values), 404, 405 (with Allow),
  * 408 (a body that does not arrive in time), 409 (an action the machine's state does not
- * allow, or a reset without a reset path), 413 (a body over the limit), 500. Errors that
+ * allow, or a reset without a reset path), 413 (a body over the limit), 500, 503 (over
+ * the limit of connections open at once). Errors that
  * come from a coded runtime error (a disk swap's) also carry its `diagnostic` code (E1018,
  * E107x) and `hint`, as `vmdesc` prints them.
  *
- * Threads: the server runs on the thread that created the machine, with Deno's own HTTP
- * server (hyper): every connection is its own task, so a client that connects and sends
- * nothing, or sends slowly, holds only its own connection, never the machine or the
- * other clients. That thread's event loop must be free: `vmdesc boot --api-sock` runs the
+ * Threads: the server runs on the thread that created the machine (http.ts: node:http,
+ * which holds each connection, so idle ones are closed and their number bounded): every
+ * connection waits on its own, so a client that connects and sends nothing, or sends
+ * slowly, holds only its own connection (and only until the idle timeout), never the
+ * machine or the other clients. That thread's event loop must be free: `vmdesc boot --api-sock` runs the
  * vCPU in a worker (ARCHITECTURE.md, "The control API", has the measurements). The
  * machine answers from shared memory (states, counters) and, for the models' own
  * counters, one short call to vCPU 0.
@@ -31,7 +33,8 @@
 import type { MachineEvent, RunResult, VmdescMachine } from "../mod.ts";
 import { StateError } from "../lifecycle.ts";
 import { RuntimeError } from "../errors.ts";
-import { bindPrivate, claimSocketPath } from "./socket.ts";
+import { claimSocketPath, listenPrivate } from "./socket.ts";
+import { serveHttp } from "./http.ts";
 
 /** Largest request body accepted (bytes); larger is 413. */
 export const BODY_LIMIT = 64 * 1024;
@@ -51,6 +54,19 @@ export interface ApiServer {
 
 /** How long close() waits for answers in flight (a client that does not read them). */
 export const CLOSE_WAIT_MS = 2000;
+/**
+ * Most connections open at once; one more is answered 503 `too_many_connections` and
+ * closed. Firecracker's API server allows 10; vmdesc's own tests and `vmdesc ps` open
+ * more at once (bursts of 100 requests and streams), and a connection costs one fd.
+ */
+export const MAX_CONNECTIONS = 256;
+/**
+ * How long a connection may stay open without a request in flight (ms): a client that
+ * connects and sends nothing, or stops halfway through its headers, or keeps a connection
+ * alive between requests, is closed then. (Firecracker keeps idle connections for ever;
+ * nginx closes a keep-alive connection after 75 s, and one without its headers after 60.)
+ */
+export const IDLE_TIMEOUT_MS = 60_000;
 
 export interface ApiServerOptions {
   /** The socket path (claimed first: a stale socket is removed, a live one refused). */
@@ -59,6 +75,10 @@ export interface ApiServerOptions {
   bodyLimit?: number;
   /** Body arrival limit (ms), default BODY_TIMEOUT_MS. */
   bodyTimeoutMs?: number;
+  /** Connections open at once, default MAX_CONNECTIONS. */
+  maxConnections?: number;
+  /** Idle connection limit (ms), default IDLE_TIMEOUT_MS. */
+  idleTimeoutMs?: number;
 }
 
 /** An error answer: HTTP status, stable code, message (and, for 409, the state). */
@@ -486,23 +506,33 @@ export async function serveApi(machine: VmdescMachine, opts: ApiServerOptions): 
     bodyTimeoutMs: opts.bodyTimeoutMs ?? BODY_TIMEOUT_MS,
     closing: closing.signal,
   };
-  const server = bindPrivate(path, () =>
-    Deno.serve({
-      path,
-      onListen: () => {},
-      onError: (e) =>
-        errorResponse(new ApiError(500, "internal", (e as Error)?.message ?? String(e))),
-    }, async (req) => {
-      try {
-        return await route(req, ctx);
-      } catch (e) {
-        if (e instanceof ApiError) return errorResponse(e);
-        return errorResponse(new ApiError(500, "internal", (e as Error)?.message ?? String(e)));
-      }
-    }));
+  const internal = (e: unknown) =>
+    errorResponse(new ApiError(500, "internal", (e as Error)?.message ?? String(e)));
+  const maxConnections = opts.maxConnections ?? MAX_CONNECTIONS;
+  const server = await serveHttp(path, async (req) => {
+    try {
+      return await route(req, ctx);
+    } catch (e) {
+      if (e instanceof ApiError) return errorResponse(e);
+      return internal(e);
+    }
+  }, {
+    maxConnections,
+    idleTimeoutMs: opts.idleTimeoutMs ?? IDLE_TIMEOUT_MS,
+    tooMany: () =>
+      errorResponse(
+        new ApiError(
+          503,
+          "too_many_connections",
+          `this API holds at most ${maxConnections} connections at once`,
+        ),
+        { connection: "close" },
+      ),
+    failed: internal,
+  }, (bind) => listenPrivate(path, bind));
   const { dev, ino } = Deno.statSync(path);
-  // The socket goes on every way out of the process: Deno.serve removes it on shutdown,
-  // and at exit (Deno.exit included) this removes it if it is still ours.
+  // The socket goes on every way out of the process: close() removes it, and at exit
+  // (Deno.exit included) this removes it if it is still ours.
   const removeAtExit = () => {
     try {
       const st = Deno.statSync(path);
@@ -520,12 +550,7 @@ export async function serveApi(machine: VmdescMachine, opts: ApiServerOptions): 
         // An exited machine's streams end by themselves once they have sent its last
         // events (its exit); a machine still running would keep them open.
         if (machine.state !== "exited") closing.abort();
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        await Promise.race([
-          server.shutdown(),
-          new Promise((resolve) => timer = setTimeout(resolve, CLOSE_WAIT_MS)),
-        ]);
-        clearTimeout(timer);
+        await server.shutdown(CLOSE_WAIT_MS);
         removeAtExit();
         globalThis.removeEventListener("unload", removeAtExit);
       })();

@@ -226,7 +226,7 @@ export function openDiskImages(
     return {
       id: w.id,
       kind: w.kind,
-      path: image.path,
+      path: image.path.startsWith("/") ? image.path : `${Deno.cwd()}/${image.path}`,
       readonly: image.readonly,
       size_bytes: image.size,
       built_readonly: w.readonly,
@@ -235,18 +235,20 @@ export function openDiskImages(
   return {
     images,
     list: () => disks.map(infoOf),
-    prepareSwap(id, path, readonly) {
-      const w = disks.find((d) => d.id === id);
+    prepareSwap(asked, path, readonly) {
+      // A BDF may come in either case (00:1F.0 is 00:1f.0).
+      const w = disks.find((d) => d.id.toLowerCase() === asked.toLowerCase());
       if (!w || closed) {
         const ids = disks.map((d) => d.id);
         throw new RuntimeError(
           "E1070",
-          `no disk '${id}' in this machine`,
+          `no disk '${asked}' in this machine`,
           ids.length
             ? `its disks: ${ids.join(", ")} (a virtio_blk device's name, or its PCI function's BDF)`
             : "this machine has no block device",
         );
       }
+      const id = w.id;
       const old = current.get(id)!;
       const ro = readonly ?? old.image.readonly;
       if (w.readonly && !ro) {
@@ -273,6 +275,8 @@ export function openDiskImages(
         // openImage says why
       }
       let next: Opened;
+      /** Undoes what preparing did to the old image (its lock), when the swap is abandoned. */
+      let restore = () => {};
       if (same && !(ro === false && old.image.readonly)) {
         const size = sizeOf(old.image.fd);
         if (size < SECTOR) {
@@ -290,14 +294,15 @@ export function openDiskImages(
         // exclusive one, so it goes first (and comes back if the open fails).
         flock(old.image.fd, LOCK_UN);
         try {
-          next = openImage({ ...w, readonly: ro }, path, "/", warn);
+          next = openImage({ ...w, path, readonly: ro }, path, "/", warn);
         } catch (e) {
           flock(old.image.fd, LOCK_SH | LOCK_NB);
           throw e;
         }
         fds.add(next.image.fd);
+        restore = () => flock(old.image.fd, LOCK_SH | LOCK_NB);
       } else {
-        next = openImage({ ...w, readonly: ro }, path, "/", warn);
+        next = openImage({ ...w, path, readonly: ro }, path, "/", warn);
         fds.add(next.image.fd);
       }
       let settled = false;
@@ -323,6 +328,7 @@ export function openDiskImages(
             fds.delete(next.image.fd);
             close(next.image.fd);
           }
+          restore();
         },
       };
     },
