@@ -5,7 +5,8 @@
  * its headers, one kept alive after an answer), while a request in flight (an event
  * stream with nothing to say) holds its connection however long; past the limit of
  * connections open at once, one more is answered 503 `too_many_connections` (the answer
- * held to the OpenAPI document) and closed, and a place freed is taken again. The server's
+ * held to the OpenAPI document) and closed (one that sends nothing, after a second), and a
+ * place freed is taken again. The server's
  * side of every closed connection is released (the process's fds).
  */
 import { equal, match, ok } from "node:assert/strict";
@@ -149,6 +150,13 @@ Deno.test({
         text: r.body,
       });
       fourth.close();
+      // One over the limit that sends nothing is closed after a second, not the idle time.
+      const silentFourth = await connect(few.path);
+      const t1 = performance.now();
+      equal(await readToEnd(silentFourth, 10_000), "", "closed without an answer");
+      const waited = performance.now() - t1;
+      ok(waited < 5000, `closed after ${waited.toFixed(0)} ms, not the 30 s idle time`);
+      silentFourth.close();
       // One place freed: a new connection is served.
       held.pop()!.close();
       let answered = false;
