@@ -6,6 +6,7 @@
  */
 import { formatFlag, parseArgs, suggest, UsageError } from "./args.ts";
 import { err, failure, out, usageError } from "./output.ts";
+import { type Code, CODES } from "../plan/codes.ts";
 import { size as formatSize } from "./plan_table.ts";
 import type { ApiResponse } from "../runtime/api/client.ts";
 import type { Plan } from "../plan/types.ts";
@@ -14,6 +15,7 @@ import type { RunStats } from "../runtime/stats.ts";
 export const HELP = `Control a running machine through its API socket.
 
 Usage: vmdesc ctl [options] SOCK COMMAND
+       vmdesc ctl SOCK disk ID --file PATH [--readonly]
 
   SOCK       the socket given to 'vmdesc boot --api-sock': a path, or a bare
              name (looked up in $XDG_RUNTIME_DIR/vmdesc/ or /tmp/vmdesc-$UID/)
@@ -26,8 +28,16 @@ Usage: vmdesc ctl [options] SOCK COMMAND
     resume   back to running
     stop     end the run cleanly (vmdesc boot exits with status 0)
     reset    end the run as the guest's reset line would (only with a reset path)
+    disks    the block devices and their images now
+    disk ID  one disk (ID: its device name, or its PCI function's BDF); with
+             --file, swap its image while the machine is paused: the new image
+             is opened and checked before the old one is closed, and the guest
+             is told the disk's size changed
 
 Options:
+  --file PATH          disk: the image to swap in (relative to this directory)
+  --readonly           disk: use the new image read-only (default: the disk's
+                       mode now)
   --format text|json   text (default), or the API's JSON answers (events: one
                        JSON object per line)
   -h, --help           show this help
@@ -36,10 +46,11 @@ Examples:
   vmdesc boot web.vmdesc --api-sock web1 &
   vmdesc ctl web1 pause
   vmdesc ctl web1 stats --format json | jq .exits_total
+  vmdesc ctl web1 pause && vmdesc ctl web1 disk disk0 --file new.img && vmdesc ctl web1 resume
   curl --unix-socket /run/user/$UID/vmdesc/web1.sock http://localhost/v1/machine
 
-Exit status: 0 done, 1 the machine refused (wrong state, no reset path) or the
-socket cannot be reached, 2 usage error.
+Exit status: 0 done, 1 the machine refused (wrong state, no reset path, an
+image it cannot use) or the socket cannot be reached, 2 usage error.
 `;
 
 /** The commands after SOCK (the completion scripts offer them). */
@@ -52,6 +63,8 @@ export const SUBCOMMANDS = [
   "resume",
   "stop",
   "reset",
+  "disks",
+  "disk",
 ] as const;
 type CommandName = typeof SUBCOMMANDS[number];
 
@@ -141,7 +154,14 @@ function eventText(e: Record<string, unknown>): string {
 
 /** The API's error answer, as vmdesc prints it; exit status 1. */
 function refused(r: ApiResponse): number {
-  const e = (r.body as { error?: { code?: string; message?: string } } | null)?.error;
+  const e = (r.body as {
+    error?: { code?: string; message?: string; diagnostic?: string; hint?: string };
+  } | null)?.error;
+  if (e?.diagnostic && e.message && isCode(e.diagnostic)) {
+    // A coded runtime error (a disk swap's): printed as vmdesc prints its own.
+    failure(e.diagnostic, e.message, e.hint ?? null);
+    return 1;
+  }
   err(
     `vmdesc: ${e?.message ?? `the API answered ${r.status}: ${r.text.trim()}`}` +
       (e?.code ? ` (${e.code})\n` : "\n"),
@@ -149,11 +169,34 @@ function refused(r: ApiResponse): number {
   return 1;
 }
 
+function isCode(s: string): s is Code {
+  return Object.hasOwn(CODES, s);
+}
+
+/** One disk as `disks` and `disk` print it. */
+interface Disk {
+  id: string;
+  kind: string;
+  path: string;
+  readonly: boolean;
+  size_bytes: number;
+}
+
+function diskText(d: Disk): string {
+  return `${d.id}  ${d.kind}  ${d.path}  ${formatSize(d.size_bytes)}${
+    d.readonly ? "  read-only" : ""
+  }\n`;
+}
+
 export async function run(args: string[]): Promise<number> {
   let parsed;
   let json: boolean;
   try {
-    parsed = parseArgs(args, { format: { type: "string" } });
+    parsed = parseArgs(args, {
+      format: { type: "string" },
+      file: { type: "string" },
+      readonly: { type: "boolean" },
+    });
     json = formatFlag(parsed.flags.format, ["text", "json"]) === "json";
   } catch (e) {
     if (e instanceof UsageError) return usageError(e, "ctl");
@@ -164,6 +207,28 @@ export async function run(args: string[]): Promise<number> {
     return 0;
   }
   const [sock, command, ...rest] = parsed.positionals;
+  const diskId = command === "disk" ? rest.shift() : undefined;
+  if (command === "disk" && diskId === undefined && rest.length === 0) {
+    return usageError({
+      message: "no disk given",
+      hint:
+        "vmdesc ctl SOCK disk ID [--file PATH [--readonly]] ('vmdesc ctl SOCK disks' lists them)",
+    }, "ctl");
+  }
+  const file = parsed.flags.file as string | undefined;
+  const readonly = parsed.flags.readonly === true;
+  if ((file !== undefined || readonly) && command !== "disk") {
+    return usageError({
+      message: `${file !== undefined ? "--file" : "--readonly"} goes with 'disk'`,
+      hint: "vmdesc ctl SOCK disk ID --file PATH [--readonly]",
+    }, "ctl");
+  }
+  if (readonly && file === undefined) {
+    return usageError({
+      message: "--readonly needs --file",
+      hint: "vmdesc ctl SOCK disk ID --file PATH --readonly",
+    }, "ctl");
+  }
   if (sock === undefined || command === undefined || rest.length > 0) {
     return usageError({
       message: sock === undefined
@@ -184,6 +249,9 @@ export async function run(args: string[]): Promise<number> {
   const api = await import("../runtime/api/mod.ts");
   const socket = api.socketPath(sock);
   try {
+    if (command === "disk") {
+      return await diskCommand(api, socket, diskId!, file, readonly, json);
+    }
     return await runCommand(api, socket, command as CommandName, json);
   } catch (e) {
     if (!(e instanceof api.ApiUnreachable)) throw e;
@@ -194,6 +262,29 @@ export async function run(args: string[]): Promise<number> {
     );
     return 1;
   }
+}
+
+/** `disk ID`: shows the disk; with `file`, swaps its image (the machine paused). */
+async function diskCommand(
+  api: typeof import("../runtime/api/mod.ts"),
+  socket: string,
+  id: string,
+  file: string | undefined,
+  readonly: boolean,
+  json: boolean,
+): Promise<number> {
+  const at = `/v1/disks/${encodeURIComponent(id)}`;
+  const r = file === undefined
+    ? await api.apiRequest(socket, "GET", at)
+    : await api.apiRequest(socket, "PUT", at, {
+      // The server may run elsewhere: the path goes absolute, from where ctl was run.
+      path: file.startsWith("/") ? file : `${Deno.cwd().replace(/\/+$/, "")}/${file}`,
+      ...(readonly ? { readonly: true } : {}),
+    });
+  if (r.status !== 200) return refused(r);
+  if (json) out(JSON.stringify(r.body, null, 2) + "\n");
+  else out(diskText(r.body as Disk));
+  return 0;
 }
 
 async function runCommand(
@@ -217,6 +308,14 @@ async function runCommand(
     if (json) show(r.body);
     else if (a.exit) out(`${a.state}: ${a.exit.message} (status ${a.exit.exit_status})\n`);
     else out(`${a.state}\n`);
+    return 0;
+  }
+  if (command === "disks") {
+    const r = await api.apiRequest(socket, "GET", "/v1/disks");
+    if (r.status !== 200) return refused(r);
+    const disks = (r.body as { disks: Disk[] }).disks;
+    if (json) show(r.body);
+    else out(disks.length ? disks.map(diskText).join("") : "no disks\n");
     return 0;
   }
   const path = command === "info"

@@ -88,6 +88,10 @@ export const CODES = {
   E1050: { severity: "error", title: "stdin given to two devices in the Plan" },
   E1030: { severity: "error", title: "control socket in use" },
   E1031: { severity: "error", title: "control socket cannot be created" },
+  E1070: { severity: "error", title: "no such disk" },
+  E1071: { severity: "error", title: "disk swap needs a paused machine" },
+  E1072: { severity: "error", title: "read-only disk cannot take a writable image" },
+  E1073: { severity: "error", title: "disk swap not taken by the device" },
   // ── command line (raised by cli/) ────────────────────────────────────
   E2001: { severity: "error", title: "usage error" },
   E2002: { severity: "error", title: "cannot read an input file" },

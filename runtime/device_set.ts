@@ -192,6 +192,16 @@ export class DeviceSet {
     for (const d of this.devices) d.flush?.();
   }
 
+  /**
+   * Block device `id` takes `image` (the machine is paused: vCPU 0 is parked, so no
+   * request is in flight). Throws when no model of that id takes images.
+   */
+  swapImage(id: string, image: DiskImage): void {
+    const d = this.devices.find((d) => d.id.toLowerCase() === id.toLowerCase());
+    if (!d?.swapImage) throw new Error(`no block device '${id}' among the models`);
+    d.swapImage(image);
+  }
+
   /** Per-device exit counts (from the loop's counters) and each model's own numbers. */
   stats(loop: RunLoop): DeviceStats[] {
     return this.devices.map((d, i) => ({

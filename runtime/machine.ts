@@ -59,7 +59,7 @@ import type { DriverEnd, VcpuDriver } from "./threads/driver.ts";
 import type { CallAnswer } from "./threads/vcpu_thread.ts";
 import { CallerDriver } from "./threads/caller_driver.ts";
 import { GuestClock, type HeldTime, type TimeRelease } from "./kvm/guest_time.ts";
-import { openDiskImages, type OpenDisks } from "./io/disk_images.ts";
+import { type DiskInfo, openDiskImages, type OpenDisks } from "./io/disk_images.ts";
 import { stdinOwner } from "./io/consoles.ts";
 
 export interface MachineOptions extends VmOptions {
@@ -134,6 +134,12 @@ export interface StateChange {
 const noop = () => {};
 /** How long live stats wait for vCPU 0 to hand over its models' counters. */
 const DEVICE_STATS_WAIT_MS = 1000;
+/**
+ * How long a disk swap waits for vCPU 0 (parked: it answers at once). Past it the new
+ * image stays open with the old one until the machine closes, since vCPU 0 may still
+ * take it.
+ */
+const DISK_SWAP_WAIT_MS = 5000;
 /** How old the models' counters in live stats may be (the exit counters are always live). */
 const DEVICE_STATS_FRESH_MS = 20;
 
@@ -613,6 +619,57 @@ export class Machine {
   /** What the last resume managed to hold of the guest's clocks (null before one). */
   get guestTime(): TimeRelease | null {
     return this.#timeRelease;
+  }
+
+  /** The machine's disks as they are now (after any swap). */
+  get disks(): DiskInfo[] {
+    return this.#disks.list();
+  }
+
+  /** Swaps run one at a time (each waits for vCPU 0's answer). */
+  #swapping: Promise<unknown> = Promise.resolve();
+
+  /**
+   * Disk `id` (a virtio_blk device's name or its PCI function's BDF) takes the image at
+   * `path` (absolute; `readonly` defaults to the disk's mode now), while the machine is
+   * paused, as Firecracker's PATCH /drives does: the new image is opened and checked
+   * first (E1018: a bad one leaves the old in place), vCPU 0 hands it to the device, which
+   * takes its capacity and raises a configuration change, then the old one is closed.
+   * E1071 unless paused, E1070 for no such disk, E1072 for a writable image on a disk
+   * built read-only, E1073 when the device did not take it.
+   */
+  swapDisk(id: string, opts: { path: string; readonly?: boolean }): Promise<DiskInfo> {
+    const next = this.#swapping.then(() => this.#swapDiskNow(id, opts));
+    this.#swapping = next.catch(() => {});
+    return next;
+  }
+
+  async #swapDiskNow(id: string, opts: { path: string; readonly?: boolean }): Promise<DiskInfo> {
+    if (this.#state !== "paused" || this.#closed) {
+      throw new RuntimeError(
+        "E1071",
+        `cannot swap disk '${id}': the machine is ${this.#state}`,
+        this.#state === "running"
+          ? "pause it first (`vmdesc ctl NAME pause`), swap, then resume it"
+          : "a disk is swapped while the machine is paused",
+      );
+    }
+    const prepared = this.#disks.prepareSwap(id, opts.path, opts.readonly);
+    const answer = await this.#driver.call(
+      { op: "disk-swap", args: { id, image: prepared.image } },
+      DISK_SWAP_WAIT_MS,
+    );
+    if (!answer.ok) {
+      // No answer in time: vCPU 0 may take it yet, so both images stay open until the
+      // machine closes. Any other refusal: the device kept its image.
+      if (!answer.timedOut) prepared.abandon();
+      throw new RuntimeError(
+        "E1073",
+        `disk '${id}' did not take ${opts.path}: ${answer.error}`,
+        "the disk keeps its image; the machine may have stopped meanwhile",
+      );
+    }
+    return prepared.commit();
   }
 
   /**

@@ -35,6 +35,7 @@ import type { MachineState } from "./lifecycle.ts";
 import { EventHub, type EventReader } from "./events.ts";
 import type { RunStats } from "./stats.ts";
 import type { TimeRelease } from "./kvm/guest_time.ts";
+import type { DiskInfo } from "./io/disk_images.ts";
 import { openSerialOutputs, type Sink, streamSink } from "./io/serial_outputs.ts";
 import { stdinInput } from "./io/stdin.ts";
 import { stdinOwner } from "./io/consoles.ts";
@@ -56,6 +57,7 @@ export { Machine } from "./machine.ts";
 export { type MachineState, StateError } from "./lifecycle.ts";
 export type { EventReader, MachineEvent } from "./events.ts";
 export type { TimeRelease } from "./kvm/guest_time.ts";
+export type { DiskInfo } from "./io/disk_images.ts";
 export type { InputSource, PolledInput } from "./devices/device.ts";
 
 /**
@@ -154,6 +156,16 @@ export interface VmdescMachine extends Disposable {
   reset(): void;
   /** The numbers so far: live while running or paused, final once exited. */
   stats(): Promise<RunStats>;
+  /** The block devices' images as they are now (after any swap). */
+  readonly disks: DiskInfo[];
+  /**
+   * While paused, disk `id` (a virtio_blk device's name or PCI function's BDF) takes the
+   * image at `path` (absolute): opened and checked first (E1018; a bad one leaves the old
+   * in place), handed to the device, which takes its capacity and raises a configuration
+   * change; then the old image is closed. E1071 unless paused, E1070 no such disk, E1072 a
+   * writable image for a disk built read-only, E1073 the device did not take it.
+   */
+  swapDisk(id: string, opts: { path: string; readonly?: boolean }): Promise<DiskInfo>;
   /**
    * The machine's events from now on (state changes, warnings, the exit), ending after
    * the last one; a reader that falls behind is told what it missed (events.ts).
@@ -455,6 +467,10 @@ export async function createMachine(
     stop: () => machine.stop(),
     reset: () => machine.reset(),
     stats: () => machine.stats(),
+    get disks() {
+      return machine.disks;
+    },
+    swapDisk: (id, o) => machine.swapDisk(id, o),
     events: () => events.read(),
     onStateChange: (listener) => machine.onStateChange(listener),
     close,

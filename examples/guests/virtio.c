@@ -365,6 +365,17 @@ uint32_t virtio_config(struct vdev *d, uint32_t off, int size) {
   return size == 1 ? mmio_read8(a) : size == 2 ? mmio_read16(a) : mmio_read32(a);
 }
 
+uint32_t virtio_config_generation(struct vdev *d) {
+  return d->transport == T_PCI ? vcommon_read(d, 0x15, 1) : mmio_read32(d->base + 0x0fc);
+}
+
+uint32_t virtio_take_isr(struct vdev *d) {
+  if (d->transport == T_PCI) return mmio_read8(d->isr); /* reading clears it */
+  uint32_t s = mmio_read32(d->base + M_ISTATUS);
+  if (s) mmio_write32(d->base + M_IACK, s);
+  return s;
+}
+
 static uint64_t device_features(struct vdev *d) {
   uint32_t lo, hi;
   if (d->transport == T_PCI) {

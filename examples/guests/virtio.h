@@ -70,6 +70,10 @@ int virtio_init(struct vdev *d, uint64_t want, enum vwait wait);
 /* The device-specific configuration (little-endian), `size` bytes at `off`. */
 uint32_t virtio_config(struct vdev *d, uint32_t off, int size);
 uint8_t virtio_status(struct vdev *d);
+/* The configuration generation (it moves when the device's configuration changes). */
+uint32_t virtio_config_generation(struct vdev *d);
+/* The interrupt status (bit 0 used buffers, bit 1 configuration change), acknowledged. */
+uint32_t virtio_take_isr(struct vdev *d);
 void virtio_set_status(struct vdev *d, uint8_t s);
 
 /* One request: `n` buffers (addr, len, writable) as a chain; waits for it to be used.

@@ -9,6 +9,12 @@
  *   mode=bench n=N       N sequential 4 KiB reads; prints the TSC cycles they took (with
  *                        hold=1 it then waits in `cli; hlt` for the host to read the VMM's
  *                        counters and end it, instead of exiting)
+ *   mode=swap            reads sector 0, then waits for the host to swap the disk's image
+ *                        (the configuration generation moves), reads the capacity and
+ *                        sector 0 again, writes the test sector (not on a read-only disk)
+ *                        and exits with value 0; it prints each step, and whether a
+ *                        configuration-change interrupt came (the ISR bit, or an MSI-X
+ *                        message on the configuration vector)
  *
  * Command line: transport=pci|mmio (default: the first found, PCI first), irq=poll|msix|intx
  * (default: msix on PCI, intx on mmio), sector=S (the sector test writes; default 1),
@@ -106,6 +112,52 @@ uint32_t guest_main(const struct hvm_start_info *info) {
     putc('\n');
     if (cmdline_is("hold", "1"))
       for (;;) __asm__ volatile("cli; hlt");
+    return 0;
+  }
+
+  if (cmdline_is("mode", "swap")) {
+    if (request(T_IN, 0, 512, 1) != S_OK) return fail(30, "read before the swap");
+    uint32_t gen0 = virtio_config_generation(&dev);
+    (void)virtio_take_isr(&dev);
+    uint32_t irqs0 = virtio_irqs;
+    puts("swap: before capacity ");
+    put_dec(cap_lo);
+    puts(" sector 0 starts ");
+    hex_bytes(data, 16);
+    putc('\n');
+    uint32_t isr = 0, gen;
+    while ((gen = virtio_config_generation(&dev)) == gen0) {
+      isr |= virtio_take_isr(&dev);
+      cpu_relax();
+    }
+    isr |= virtio_take_isr(&dev);
+    /* A consistent capacity: the generation the same before and after reading it. */
+    do {
+      gen = virtio_config_generation(&dev);
+      cap_lo = virtio_config(&dev, 0, 4);
+      cap_hi = virtio_config(&dev, 4, 4);
+    } while (gen != virtio_config_generation(&dev));
+    capacity = ((uint64_t)cap_hi << 32) | cap_lo;
+    puts("swap: configuration changed, generation ");
+    put_dec(gen0);
+    puts(" -> ");
+    put_dec(gen);
+    puts((isr & 2) || virtio_irqs != irqs0 ? ", with an interrupt\n" : ", without an interrupt\n");
+    if (request(T_IN, 0, 512, 1) != S_OK) return fail(31, "read after the swap");
+    puts("swap: after capacity ");
+    put_dec(cap_lo);
+    puts(" sector 0 starts ");
+    hex_bytes(data, 16);
+    putc('\n');
+    if (request(T_IN, capacity - 1, 512, 1) != S_OK) return fail(32, "read of the new last sector");
+    if (request(T_IN, capacity, 512, 1) != S_IOERR) return fail(33, "read past the new end");
+    uint32_t s = cmdline_u32("sector", 1);
+    for (int i = 0; i < 512; i++) data[i] = (uint8_t)(0xa5 ^ i);
+    memcpy(data, "vmdesc virtio-blk was here", 26);
+    int w = request(T_OUT, s, 512, 0);
+    puts(w == S_OK ? "swap: wrote sector " : "swap: write refused, sector ");
+    put_dec(s);
+    puts("\nvirtio-blk: swap ok\n");
     return 0;
   }
 

@@ -9,23 +9,32 @@
  *   POST /v1/actions          {"action": "pause" | "resume" | "stop" | "reset"}
  *   GET  /v1/events           state changes, warnings and the exit as they happen
  *                             (NDJSON; Server-Sent Events with Accept: text/event-stream)
+ *   GET  /v1/disks            the block devices' images now
+ *   GET  /v1/disks/{id}       one of them
+ *   PUT  /v1/disks/{id}       {"path", "readonly"?}: swap its image while paused
  *
  * Errors are JSON `{"error": {"code", "message"}}` with a stable code and the HTTP status
  * that fits: 400 (bad JSON, unknown or missing fields, bad values), 404, 405 (with Allow),
  * 408 (a body that does not arrive in time), 409 (an action the machine's state does not
- * allow, or a reset without a reset path), 413 (a body over the limit), 500.
+ * allow, or a reset without a reset path), 413 (a body over the limit), 500, 503 (over
+ * the limit of connections open at once). Errors that
+ * come from a coded runtime error (a disk swap's) also carry its `diagnostic` code (E1018,
+ * E107x) and `hint`, as `vmdesc` prints them.
  *
- * Threads: the server runs on the thread that created the machine, with Deno's own HTTP
- * server (hyper): every connection is its own task, so a client that connects and sends
- * nothing, or sends slowly, holds only its own connection, never the machine or the
- * other clients. That thread's event loop must be free: `vmdesc boot --api-sock` runs the
+ * Threads: the server runs on the thread that created the machine (http.ts: node:http,
+ * which holds each connection, so idle ones are closed and their number bounded): every
+ * connection waits on its own, so a client that connects and sends nothing, or sends
+ * slowly, holds only its own connection (and only until the idle timeout), never the
+ * machine or the other clients. That thread's event loop must be free: `vmdesc boot --api-sock` runs the
  * vCPU in a worker (ARCHITECTURE.md, "The control API", has the measurements). The
  * machine answers from shared memory (states, counters) and, for the models' own
  * counters, one short call to vCPU 0.
  */
 import type { MachineEvent, RunResult, VmdescMachine } from "../mod.ts";
 import { StateError } from "../lifecycle.ts";
-import { bindPrivate, claimSocketPath } from "./socket.ts";
+import { RuntimeError } from "../errors.ts";
+import { claimSocketPath, listenPrivate } from "./socket.ts";
+import { serveHttp } from "./http.ts";
 
 /** Largest request body accepted (bytes); larger is 413. */
 export const BODY_LIMIT = 64 * 1024;
@@ -45,6 +54,19 @@ export interface ApiServer {
 
 /** How long close() waits for answers in flight (a client that does not read them). */
 export const CLOSE_WAIT_MS = 2000;
+/**
+ * Most connections open at once; one more is answered 503 `too_many_connections` and
+ * closed. Firecracker's API server allows 10; vmdesc's own tests and `vmdesc ps` open
+ * more at once (bursts of 100 requests and streams), and a connection costs one fd.
+ */
+export const MAX_CONNECTIONS = 256;
+/**
+ * How long a connection may stay open without a request in flight (ms): a client that
+ * connects and sends nothing, or stops halfway through its headers, or keeps a connection
+ * alive between requests, is closed then. (Firecracker keeps idle connections for ever;
+ * nginx closes a keep-alive connection after 75 s, and one without its headers after 60.)
+ */
+export const IDLE_TIMEOUT_MS = 60_000;
 
 export interface ApiServerOptions {
   /** The socket path (claimed first: a stale socket is removed, a live one refused). */
@@ -53,6 +75,10 @@ export interface ApiServerOptions {
   bodyLimit?: number;
   /** Body arrival limit (ms), default BODY_TIMEOUT_MS. */
   bodyTimeoutMs?: number;
+  /** Connections open at once, default MAX_CONNECTIONS. */
+  maxConnections?: number;
+  /** Idle connection limit (ms), default IDLE_TIMEOUT_MS. */
+  idleTimeoutMs?: number;
 }
 
 /** An error answer: HTTP status, stable code, message (and, for 409, the state). */
@@ -80,8 +106,9 @@ function errorResponse(e: ApiError, headers: Record<string, string> = {}): Respo
   return json({ error: { code: e.code, message: e.message, ...e.extra } }, e.status, headers);
 }
 
-type Method = "GET" | "POST";
-type Handler = (req: Request, ctx: Context) => Promise<Response> | Response;
+type Method = "GET" | "POST" | "PUT";
+/** `id`: the {id} of a templated path (/v1/disks/{id}), decoded. */
+type Handler = (req: Request, ctx: Context, id: string) => Promise<Response> | Response;
 
 interface Context {
   machine: VmdescMachine;
@@ -334,6 +361,70 @@ function events(req: Request, ctx: Context): Response {
   });
 }
 
+/** A coded runtime error of a disk swap, as an API error (its code and hint kept). */
+function diskError(e: RuntimeError, m: VmdescMachine): ApiError {
+  const extra = { diagnostic: e.code, ...(e.hint ? { hint: e.hint } : {}) };
+  switch (e.code) {
+    case "E1070":
+      return new ApiError(404, "not_found", e.message, extra);
+    case "E1071":
+      return new ApiError(409, "state_conflict", e.message, { state: m.state, ...extra });
+    case "E1072":
+      return new ApiError(409, "read_only_disk", e.message, extra);
+    case "E1018":
+      return new ApiError(400, "bad_image", e.message, extra);
+    default:
+      return new ApiError(500, "internal", e.message, extra);
+  }
+}
+
+function findDisk(m: VmdescMachine, id: string) {
+  const d = m.disks.find((d) => d.id.toLowerCase() === id.toLowerCase());
+  if (!d) {
+    const ids = m.disks.map((d) => d.id);
+    throw new ApiError(
+      404,
+      "not_found",
+      `no disk '${id}' in this machine` + (ids.length ? ` (its disks: ${ids.join(", ")})` : ""),
+    );
+  }
+  return d;
+}
+
+/** PUT /v1/disks/{id}: {"path": "/abs/image", "readonly"?: bool}, while paused. */
+async function swapDisk(req: Request, ctx: Context, id: string): Promise<Response> {
+  const body = await readJson(req, ctx);
+  for (const k of Object.keys(body)) {
+    if (k !== "path" && k !== "readonly") {
+      throw new ApiError(
+        400,
+        "unknown_field",
+        `unknown field '${k}' (a disk takes 'path' and 'readonly')`,
+        { field: k },
+      );
+    }
+  }
+  if (!("path" in body)) {
+    throw new ApiError(400, "missing_field", "missing field 'path'", { field: "path" });
+  }
+  const { path, readonly } = body;
+  if (typeof path !== "string" || path === "" || path.includes("\0")) {
+    throw new ApiError(400, "invalid_value", "'path' must be a file's path", { field: "path" });
+  }
+  if (readonly !== undefined && typeof readonly !== "boolean") {
+    throw new ApiError(400, "invalid_value", "'readonly' must be true or false", {
+      field: "readonly",
+    });
+  }
+  const m = ctx.machine;
+  try {
+    return json(await m.swapDisk(id, { path, readonly }));
+  } catch (e) {
+    if (e instanceof RuntimeError) throw diskError(e, m);
+    throw e;
+  }
+}
+
 const INDEX = {
   api: "vmdesc control API",
   version: 1,
@@ -343,6 +434,7 @@ const INDEX = {
     stats: "/v1/machine/stats",
     actions: "/v1/actions",
     events: "/v1/events",
+    disks: "/v1/disks",
   },
   openapi: "docs/api/openapi.json in the vmdesc repository",
 };
@@ -357,7 +449,15 @@ const ROUTES: Record<string, Partial<Record<Method, Handler>>> = {
   },
   "/v1/actions": { POST: action },
   "/v1/events": { GET: events },
+  "/v1/disks": { GET: (_req, ctx) => json({ disks: ctx.machine.disks }) },
+  "/v1/disks/{id}": {
+    GET: (_req, ctx, id) => json(findDisk(ctx.machine, id)),
+    PUT: swapDisk,
+  },
 };
+
+/** Paths with a parameter: the prefix before {id}, and the route's key. */
+const TEMPLATES: [prefix: string, key: string][] = [["/v1/disks/", "/v1/disks/{id}"]];
 
 async function route(req: Request, ctx: Context): Promise<Response> {
   let path: string;
@@ -367,7 +467,19 @@ async function route(req: Request, ctx: Context): Promise<Response> {
     throw new ApiError(400, "bad_request", "the request target is not a path");
   }
   if (path.length > 1 && path.endsWith("/")) path = path.slice(0, -1);
-  const methods = Object.hasOwn(ROUTES, path) ? ROUTES[path] : null;
+  let key = path;
+  let id = "";
+  for (const [prefix, template] of TEMPLATES) {
+    const rest = path.startsWith(prefix) ? path.slice(prefix.length) : "";
+    if (rest === "" || rest.includes("/")) continue;
+    try {
+      id = decodeURIComponent(rest);
+    } catch {
+      throw new ApiError(400, "bad_request", "the request target is not a path");
+    }
+    key = template;
+  }
+  const methods = Object.hasOwn(ROUTES, key) ? ROUTES[key] : null;
   if (!methods) throw new ApiError(404, "not_found", `no resource at ${path}`);
   const handler = Object.hasOwn(methods, req.method) ? methods[req.method as Method] : undefined;
   if (!handler) {
@@ -377,7 +489,7 @@ async function route(req: Request, ctx: Context): Promise<Response> {
       { allow },
     );
   }
-  return await handler(req, ctx);
+  return await handler(req, ctx, id);
 }
 
 /**
@@ -394,23 +506,33 @@ export async function serveApi(machine: VmdescMachine, opts: ApiServerOptions): 
     bodyTimeoutMs: opts.bodyTimeoutMs ?? BODY_TIMEOUT_MS,
     closing: closing.signal,
   };
-  const server = bindPrivate(path, () =>
-    Deno.serve({
-      path,
-      onListen: () => {},
-      onError: (e) =>
-        errorResponse(new ApiError(500, "internal", (e as Error)?.message ?? String(e))),
-    }, async (req) => {
-      try {
-        return await route(req, ctx);
-      } catch (e) {
-        if (e instanceof ApiError) return errorResponse(e);
-        return errorResponse(new ApiError(500, "internal", (e as Error)?.message ?? String(e)));
-      }
-    }));
+  const internal = (e: unknown) =>
+    errorResponse(new ApiError(500, "internal", (e as Error)?.message ?? String(e)));
+  const maxConnections = opts.maxConnections ?? MAX_CONNECTIONS;
+  const server = await serveHttp(path, async (req) => {
+    try {
+      return await route(req, ctx);
+    } catch (e) {
+      if (e instanceof ApiError) return errorResponse(e);
+      return internal(e);
+    }
+  }, {
+    maxConnections,
+    idleTimeoutMs: opts.idleTimeoutMs ?? IDLE_TIMEOUT_MS,
+    tooMany: () =>
+      errorResponse(
+        new ApiError(
+          503,
+          "too_many_connections",
+          `this API holds at most ${maxConnections} connections at once`,
+        ),
+        { connection: "close" },
+      ),
+    failed: internal,
+  }, (bind) => listenPrivate(path, bind));
   const { dev, ino } = Deno.statSync(path);
-  // The socket goes on every way out of the process: Deno.serve removes it on shutdown,
-  // and at exit (Deno.exit included) this removes it if it is still ours.
+  // The socket goes on every way out of the process: close() removes it, and at exit
+  // (Deno.exit included) this removes it if it is still ours.
   const removeAtExit = () => {
     try {
       const st = Deno.statSync(path);
@@ -428,12 +550,7 @@ export async function serveApi(machine: VmdescMachine, opts: ApiServerOptions): 
         // An exited machine's streams end by themselves once they have sent its last
         // events (its exit); a machine still running would keep them open.
         if (machine.state !== "exited") closing.abort();
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        await Promise.race([
-          server.shutdown(),
-          new Promise((resolve) => timer = setTimeout(resolve, CLOSE_WAIT_MS)),
-        ]);
-        clearTimeout(timer);
+        await server.shutdown(CLOSE_WAIT_MS);
         removeAtExit();
         globalThis.removeEventListener("unload", removeAtExit);
       })();

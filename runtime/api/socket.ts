@@ -138,3 +138,21 @@ export function bindPrivate<T>(path: string, bind: () => T): T {
   Deno.chmodSync(path, 0o600);
   return bound;
 }
+
+/**
+ * `bindPrivate` for a server that binds asynchronously (node:http's listen): the umask
+ * stays narrowed until the socket exists, so it is born 0600 all the same.
+ */
+export async function listenPrivate(path: string, bind: () => Promise<void>): Promise<void> {
+  const old = Deno.umask(0o177);
+  try {
+    await bind();
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    const why = code === "EADDRINUSE" ? "the path was taken meanwhile" : (e as Error).message;
+    throw socketError(`${path}: ${why}`);
+  } finally {
+    Deno.umask(old);
+  }
+  Deno.chmodSync(path, 0o600);
+}

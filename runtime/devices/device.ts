@@ -207,6 +207,13 @@ export interface Device {
   flush?(): void;
   /** Release anything the model holds (stdin readers, files). Called exactly once. */
   close?(): void;
+  /**
+   * A block device takes another backing image (the control API's disk swap), on vCPU 0's
+   * thread while the machine is paused, so no request is in flight: it syncs what was
+   * written to the old image, serves from the new one, takes its capacity and tells the
+   * driver its configuration changed. The machine closes the old image afterwards.
+   */
+  swapImage?(image: DiskImage): void;
 }
 
 /** Creates a device from its Plan entry; `plan` is the whole Plan for context. */

@@ -37,6 +37,7 @@ export const FALLOC_FL_ZERO_RANGE = 0x10;
 export const LOCK_SH = 1;
 export const LOCK_EX = 2;
 export const LOCK_NB = 4;
+export const LOCK_UN = 8;
 const SEEK_END = 2;
 
 const num = (v: number | bigint): number => typeof v === "bigint" ? Number(v) : v;

@@ -14,9 +14,9 @@
  * - vCPU 0 answers the machine's calls (control.ts `postCall`): work on the device models
  *   the machine's thread cannot do itself, because the models live here. It takes them
  *   when kicked, while parked and at the start gate. `device-stats` (the models' own
- *   counters, for live stats) is the one call so far; an operation on one device while the
- *   machine is paused (a block device's backing file swapped) is one more entry in
- *   VCPU0_CALLS.
+ *   counters, for live stats) and `disk-swap` (a block device's image swapped while the
+ *   machine is paused) are the calls; another operation on the models is one more entry
+ *   in VCPU0_CALLS.
  * - The thread's state word (lifecycle.ts) moves only here: starting → ready → running ⇄
  *   paused → exited.
  */
@@ -79,7 +79,10 @@ export interface VcpuRoutes extends MachineRoutes {
 }
 
 /** What a call returns: its result, or why it failed. */
-export type CallAnswer = { ok: true; value: unknown } | { ok: false; error: string };
+export type CallAnswer =
+  | { ok: true; value: unknown }
+  /** `timedOut`: no answer in time; vCPU 0 may still run the call. */
+  | { ok: false; error: string; timedOut?: boolean };
 
 /**
  * The calls vCPU 0 answers, by operation. Each runs on vCPU 0's thread, between exits or
@@ -88,6 +91,16 @@ export type CallAnswer = { ok: true; value: unknown } | { ok: false; error: stri
 const VCPU0_CALLS: Record<string, (thread: VcpuThread, args: unknown) => unknown> = {
   /** Every model's counters and exits, now (live stats). */
   "device-stats": (t) => t.devices?.stats(t.loop) ?? [],
+  /**
+   * A block device takes another image (Machine.swapDisk, the machine paused); the
+   * machine opened it and closes the old one once this answers.
+   */
+  "disk-swap": (t, args) => {
+    const { id, image } = args as { id: string; image: DiskImage };
+    if (!t.devices) throw new Error("no device models on this thread");
+    t.devices.swapImage(id, image);
+    return null;
+  },
 };
 
 /** How a vCPU thread's run ended, as plain data (what a worker posts back). */

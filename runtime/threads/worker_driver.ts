@@ -208,7 +208,7 @@ export class WorkerDriver implements VcpuDriver {
     return new Promise<CallAnswer>((resolve) => {
       const seq = postCall(a.ctl, call);
       const timer = setTimeout(
-        () => done({ ok: false, error: "vCPU 0 did not answer" }),
+        () => done({ ok: false, error: "vCPU 0 did not answer", timedOut: true }),
         timeoutMs,
       );
       const done = (answer: CallAnswer) => {

@@ -49,6 +49,8 @@ Deno.test("openapi: the document's every schema compiles, and its routes are the
     "/",
     "/v1",
     "/v1/actions",
+    "/v1/disks",
+    "/v1/disks/{id}",
     "/v1/events",
     "/v1/machine",
     "/v1/machine/plan",
@@ -206,7 +208,7 @@ test("api: every error class, answered with its code and status", async (dir) =>
     });
     equal(chunked.status, 413);
     equal(code(chunked), "body_too_large");
-    // A request hyper itself refuses (not HTTP at all) gets a 400 without our body; the
+    // A request the HTTP parser itself refuses (not HTTP at all) gets a 400 without our body; the
     // machine goes on.
     const conn = await Deno.connect({ transport: "unix", path: sock });
     await conn.write(new TextEncoder().encode("NOT HTTP\r\n\r\n"));
@@ -274,11 +276,22 @@ test("api: the socket: a live one is refused, a stale one replaced, removed on e
   ok(Deno.lstatSync(sock).isSocket, "a stale socket is left by SIGKILL");
   const third = await bootWithApi([TICKER, "--machine", "ticker"], sock);
   equal(((await curl(sock, "GET", "/v1/machine")).json as { pid: number }).pid, third.child.pid);
-  // Ctrl-C and SIGTERM end the machine cleanly and remove the socket.
+  // Ctrl-C and SIGTERM end the machine cleanly and remove the socket. (They are heard
+  // from run() on: the socket answers a moment before, while the machine is `created`.)
+  const running = async (sock: string) => {
+    for (let i = 0; i < 500; i++) {
+      const { state } = (await curl(sock, "GET", "/v1/machine")).json as { state: string };
+      if (state === "running") return;
+      await sleep(10);
+    }
+    throw new Error("the machine did not start running");
+  };
+  await running(sock);
   third.child.kill("SIGINT");
   equal(await third.status, 130);
   ok(!exists(sock), "removed after Ctrl-C");
   const fourth = await bootWithApi([TICKER, "--machine", "ticker"], sock);
+  await running(sock);
   fourth.child.kill("SIGTERM");
   equal(await fourth.status, 143);
   ok(!exists(sock), "removed after SIGTERM");

@@ -131,7 +131,7 @@ const decoder = new TextDecoder();
 /**
  * One request with curl over the Unix socket; the answer is checked against the OpenAPI
  * document (`check: false` skips that, for answers that are not the API's, like a
- * malformed request hyper refuses itself). `args` adds curl arguments.
+ * malformed request the HTTP parser refuses itself). `args` adds curl arguments.
  */
 export async function curl(
   socket: string,

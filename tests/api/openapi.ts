@@ -84,12 +84,30 @@ function fail(a: Answer, why: string): never {
 }
 
 /**
+ * The document's path for a concrete one: itself, or the templated path it fills
+ * (/v1/disks/00%3A03.0 → /v1/disks/{id}); a parameter is one path segment.
+ */
+export function documentedPath(path: string): string {
+  if (Object.hasOwn(DOC.paths, path)) return path;
+  for (const template of Object.keys(DOC.paths)) {
+    if (!template.includes("{")) continue;
+    const pattern = new RegExp(
+      "^" + template.split(/\{[^}]+\}/).map((p) => p.replace(/[.*+?^$()|[\]\\]/g, "\\$&"))
+        .join("[^/]+") +
+        "$",
+    );
+    if (pattern.test(path)) return template;
+  }
+  return path;
+}
+
+/**
  * Throws unless the document describes this answer and its body follows the schema.
  * A method a resource does not take, or a path that is not one, is answered with the
  * documented Error (405, 404) of... the error schema itself.
  */
 export function checkAnswer(a: Answer): void {
-  const path = a.path.length > 1 ? a.path.replace(/\/$/, "") : a.path;
+  const path = documentedPath(a.path.length > 1 ? a.path.replace(/\/$/, "") : a.path);
   const item = Object.hasOwn(DOC.paths, path) ? DOC.paths[path] : null;
   const op = item && Object.hasOwn(item, a.method.toLowerCase())
     ? item[a.method.toLowerCase()]

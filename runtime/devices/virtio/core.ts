@@ -19,7 +19,7 @@
  *   the device sets NEEDS_RESET, raises a configuration-change interrupt, and serves
  *   nothing more until the driver resets it.
  */
-import type { AccessSize, DeviceContext, GuestRam } from "../device.ts";
+import type { AccessSize, DeviceContext, DiskImage, GuestRam } from "../device.ts";
 import type { VirtioPlan } from "../../../plan/types.ts";
 import { type Chain, type Fault, type FaultKind, SplitQueue } from "./queue.ts";
 import { bit, F, STATUS } from "./spec.ts";
@@ -56,6 +56,8 @@ export interface VirtioBackend {
   attach?(device: { receive(queue: number): void; configChanged(): void }): void;
   /** The periodic kick (every ~100 ms on vCPU 0's thread): look at the host side again. */
   tick?(): void;
+  /** A disk: serve from `image` from now on (Device.swapImage; the transport raises the change). */
+  swapImage?(image: DiskImage): void;
 }
 
 /** How a transport delivers what the core raises. */

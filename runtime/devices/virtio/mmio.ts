@@ -226,5 +226,12 @@ function createVirtioMmio(
     close() {
       backend.close();
     },
+    // A disk's image swapped while paused: its capacity changed, and the driver hears so.
+    swapImage: backend.swapImage
+      ? (image) => {
+        backend.swapImage!(image);
+        core.configChanged();
+      }
+      : undefined,
   };
 }

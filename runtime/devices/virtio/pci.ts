@@ -495,6 +495,13 @@ function createVirtioPci(
     close() {
       backend.close();
     },
+    // A disk's image swapped while paused: its capacity changed, and the driver hears so.
+    swapImage: backend.swapImage
+      ? (image) => {
+        backend.swapImage!(image);
+        core.configChanged();
+      }
+      : undefined,
   };
   return dev;
 }

@@ -14,8 +14,12 @@
  *
  * The image was opened before the VM existed (runtime/io/disk_images.ts, E1018); the
  * machine closes it after the models, and close() here first syncs what was written.
+ * While the machine is paused the control API may swap it for another (`swapImage`): the
+ * old one is synced, the capacity becomes the new image's, and the transport bumps the
+ * configuration generation and raises a configuration-change interrupt, as a driver
+ * expects of a resized disk (Linux's virtio_blk re-reads the capacity then).
  */
-import type { AccessSize } from "../../device.ts";
+import type { AccessSize, DiskImage } from "../../device.ts";
 import type { BackendArgs } from "../backend.ts";
 import type { VirtioBackend } from "../core.ts";
 import type { Chain } from "../queue.ts";
@@ -70,18 +74,22 @@ export function createBlk({ id, label, plan, ctx }: BackendArgs): VirtioBackend 
       "disk images are opened by the machine before the VM is built (runtime/io/disk_images.ts)",
     );
   }
-  const fd = disk.fd;
-  const readonly = disk.readonly;
-  const sectors = Math.floor(disk.size / SECTOR);
-  const capacity = sectors * SECTOR;
+  // The image: all of this changes when it is swapped (swapImage), the features do not.
+  let fd = disk.fd;
+  let readonly = disk.readonly;
+  let sectors = Math.floor(disk.size / SECTOR);
+  let capacity = sectors * SECTOR;
   const queueSize = plan.queue_sizes[0];
   // DISCARD and WRITE_ZEROES only where the file system punches holes: a hole punched
   // past the end of the file, keeping its size, changes nothing and tells us.
-  const punches = !readonly &&
-    fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, disk.size, SECTOR) === 0;
+  const punchesHoles = (image: DiskImage) =>
+    !image.readonly &&
+    fallocate(image.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, image.size, SECTOR) === 0;
+  let punches = punchesHoles(disk);
   let features = bit(F_SEG_MAX) | bit(F_BLK_SIZE) | bit(F_FLUSH);
   if (readonly) features |= bit(F_RO);
   if (punches) features |= bit(F_DISCARD) | bit(F_WRITE_ZEROES);
+  const offersDiscard = punches;
 
   const config = new Uint8Array(CONFIG_SIZE);
   const cv = new DataView(config.buffer);
@@ -112,6 +120,7 @@ export function createBlk({ id, label, plan, ctx }: BackendArgs): VirtioBackend 
     status_ioerr: 0,
     status_unsupp: 0,
     malformed: 0,
+    swaps: 0,
   };
   let dirty = false;
   let warnedMalformed = false;
@@ -153,7 +162,9 @@ export function createBlk({ id, label, plan, ctx }: BackendArgs): VirtioBackend 
 
   /** DISCARD and WRITE_ZEROES: segments of (sector u64, num_sectors u32, flags u32). */
   function zeroOrDiscard(chain: Chain, type: number): number {
-    if (!punches) return readonly ? S.IOERR : S.UNSUPP;
+    if (!offersDiscard) return readonly ? S.IOERR : S.UNSUPP;
+    // Offered for the image the disk was built with; one swapped in since may not punch.
+    if (!punches) return S.IOERR;
     const bytes = chain.readLen - HEADER;
     if (bytes <= 0 || bytes % 16 !== 0 || bytes / 16 > MAX_SEGMENTS) return S.UNSUPP;
     const segs = readStream(chain.readable, HEADER, bytes);
@@ -258,6 +269,20 @@ export function createBlk({ id, label, plan, ctx }: BackendArgs): VirtioBackend 
       // What the guest wrote is in the page cache already; put it on the disk as well.
       if (dirty) fdatasync(fd);
       dirty = false;
+    },
+    swapImage(image: DiskImage) {
+      // What the guest wrote to the old image goes to its disk before the machine closes it.
+      if (dirty) fdatasync(fd);
+      dirty = false;
+      fd = image.fd;
+      // A disk built read-only stays so (the driver negotiated VIRTIO_BLK_F_RO); one built
+      // writable answers writes to a read-only image with IOERR.
+      readonly = image.readonly;
+      sectors = Math.floor(image.size / SECTOR);
+      capacity = sectors * SECTOR;
+      punches = offersDiscard && punchesHoles(image);
+      cv.setBigUint64(0, BigInt(sectors), true);
+      counters.swaps++;
     },
   };
 }
