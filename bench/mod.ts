@@ -20,14 +20,9 @@ export async function discover(): Promise<string[]> {
   return names.sort();
 }
 
-const PERMISSIONS = [
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-ffi",
-  "--allow-run",
-  "--allow-sys",
-];
+// All permissions: the KVM benchmarks open /dev/kvm and read /proc/<pid>/task and
+// /proc/self/fd, which Deno grants only with --allow-all (special files under /dev, /proc).
+const PERMISSIONS = ["--allow-all"];
 
 async function main(args: string[]): Promise<number> {
   const dash = args.indexOf("--");
