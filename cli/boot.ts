@@ -4,12 +4,11 @@
  * the exit status is the guest's debug-exit status or one of the runtime's own
  * (runtime/errors.ts).
  */
-import { parseArgs, UsageError } from "./args.ts";
 import {
   describeFsError,
   err,
   failure,
-  out,
+  startCommand,
   usageError,
   useColor,
   writeFileAtomic,
@@ -81,28 +80,19 @@ async function renderError(code: string, message: string, hint: string | null): 
 }
 
 export async function run(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs(args, {
-      machine: { type: "string", short: "m" },
-      kernel: { type: "string" },
-      cmdline: { type: "string" },
-      "hole-strategy": { type: "string" },
-      timeout: { type: "string" },
-      stats: { type: "boolean" },
-      "stats-json": { type: "string" },
-      plan: { type: "string" },
-      "api-sock": { type: "string" },
-    });
-  } catch (e) {
-    if (e instanceof UsageError) return usageError(e, "boot");
-    throw e;
-  }
+  const parsed = startCommand("boot", args, {
+    machine: { type: "string", short: "m" },
+    kernel: { type: "string" },
+    cmdline: { type: "string" },
+    "hole-strategy": { type: "string" },
+    timeout: { type: "string" },
+    stats: { type: "boolean" },
+    "stats-json": { type: "string" },
+    plan: { type: "string" },
+    "api-sock": { type: "string" },
+  }, HELP);
+  if (typeof parsed === "number") return parsed;
   const f = parsed.flags;
-  if (f.help) {
-    out(HELP);
-    return 0;
-  }
   const planFile = f.plan as string | undefined;
   if (planFile === undefined && parsed.positionals.length !== 1) {
     return usageError(

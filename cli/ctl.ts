@@ -4,8 +4,8 @@
  * --api-sock. Text for people by default; `--format json` prints the API's own answers
  * (docs/api/openapi.json), one JSON document per line for `events`.
  */
-import { formatFlag, parseArgs, suggest, UsageError } from "./args.ts";
-import { err, failure, out, usageError } from "./output.ts";
+import { suggest } from "./args.ts";
+import { chosenFormat, err, failure, out, startCommand, usageError } from "./output.ts";
 import { size as formatSize } from "./plan_table.ts";
 import type { ApiResponse } from "../runtime/api/client.ts";
 import type { Plan } from "../plan/types.ts";
@@ -150,19 +150,11 @@ function refused(r: ApiResponse): number {
 }
 
 export async function run(args: string[]): Promise<number> {
-  let parsed;
-  let json: boolean;
-  try {
-    parsed = parseArgs(args, { format: { type: "string" } });
-    json = formatFlag(parsed.flags.format, ["text", "json"]) === "json";
-  } catch (e) {
-    if (e instanceof UsageError) return usageError(e, "ctl");
-    throw e;
-  }
-  if (parsed.flags.help) {
-    out(HELP);
-    return 0;
-  }
+  const parsed = startCommand("ctl", args, { format: { type: "string" } }, HELP);
+  if (typeof parsed === "number") return parsed;
+  const format = chosenFormat("ctl", parsed, ["text", "json"]);
+  if (typeof format === "number") return format;
+  const json = format === "json";
   const [sock, command, ...rest] = parsed.positionals;
   if (sock === undefined || command === undefined || rest.length > 0) {
     return usageError({

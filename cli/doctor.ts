@@ -3,9 +3,8 @@
  * this host? One line per check (./doctor_checks.ts) with ✓/✗ and a hint; with FILE, the
  * host is checked against what its machines need. Exit 0 when boot can work, 1 when not.
  */
-import { parseArgs, UsageError } from "./args.ts";
 import { DenoHost } from "./host.ts";
-import { err, out, usageError, useColor } from "./output.ts";
+import { err, out, startCommand, usageError, useColor } from "./output.ts";
 import { readInput, reportUnreadable } from "./input.ts";
 import type { Check, Report, Status } from "./doctor_checks.ts";
 
@@ -49,17 +48,13 @@ export function renderHuman(report: Report, color: boolean): string {
 }
 
 export async function run(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs(args, { format: { type: "string" }, machine: { type: "string" } });
-  } catch (e) {
-    if (e instanceof UsageError) return usageError(e, "doctor");
-    throw e;
-  }
-  if (parsed.flags.help) {
-    out(HELP);
-    return 0;
-  }
+  const parsed = startCommand(
+    "doctor",
+    args,
+    { format: { type: "string" }, machine: { type: "string" } },
+    HELP,
+  );
+  if (typeof parsed === "number") return parsed;
   const format = (parsed.flags.format as string | undefined) ?? "human";
   if (format !== "human" && format !== "json") {
     return usageError(

@@ -2,8 +2,8 @@
  * `vmdesc explain CODE`: prints the `## CODE: title` section of docs/diagnostics.md
  * (meaning, example, fix). Without a code it lists every code with its title.
  */
-import { formatFlag, parseArgs, suggest, UsageError } from "./args.ts";
-import { failure, out, usageError } from "./output.ts";
+import { suggest } from "./args.ts";
+import { chosenFormat, failure, out, startCommand, usageError } from "./output.ts";
 import { CODES, isKnownCode } from "../plan/codes.ts";
 import { DOC_URL, type Explanation, readExplanations } from "../host/explanations.ts";
 
@@ -34,19 +34,11 @@ export function normalizeCode(raw: string): string {
 }
 
 export async function run(args: string[]): Promise<number> {
-  let parsed;
-  let json: boolean;
-  try {
-    parsed = parseArgs(args, { format: { type: "string" } });
-    json = formatFlag(parsed.flags.format, ["text", "json"]) === "json";
-  } catch (e) {
-    if (e instanceof UsageError) return usageError(e, "explain");
-    throw e;
-  }
-  if (parsed.flags.help) {
-    out(HELP);
-    return 0;
-  }
+  const parsed = startCommand("explain", args, { format: { type: "string" } }, HELP);
+  if (typeof parsed === "number") return parsed;
+  const format = chosenFormat("explain", parsed, ["text", "json"]);
+  if (typeof format === "number") return format;
+  const json = format === "json";
   if (parsed.positionals.length > 1) {
     return usageError(
       { message: "explain takes one code", hint: "vmdesc explain E0201" },

@@ -4,7 +4,7 @@
  * files are written atomically and durably (temp file in the same directory, fsync,
  * rename, fsync of the directory).
  */
-import type { UsageError } from "./args.ts";
+import { type FlagSpecs, formatFlag, parseArgs, type Parsed, UsageError } from "./args.ts";
 import type { Code } from "../plan/codes.ts";
 import type { Diagnostic } from "../lang/diagnostics/types.ts";
 import { dirname } from "../plan/paths.ts";
@@ -74,6 +74,49 @@ export function usageError(
   text += `  = note: run 'vmdesc ${command ? command + " " : ""}--help' for usage\n`;
   err(text);
   return 2;
+}
+
+/**
+ * How every command starts: its flags parsed (a usage error is printed: exit status 2) and
+ * `--help` answered (printed: exit status 0). Returns the parsed arguments, or the exit
+ * status when the command is already done.
+ */
+export function startCommand(
+  command: string,
+  args: string[],
+  specs: FlagSpecs,
+  help: string,
+): Parsed | number {
+  let parsed: Parsed;
+  try {
+    parsed = parseArgs(args, specs);
+  } catch (e) {
+    if (e instanceof UsageError) return usageError(e, command);
+    throw e;
+  }
+  if (parsed.flags.help) {
+    out(help);
+    return 0;
+  }
+  return parsed;
+}
+
+/**
+ * The command's `--format` (see `formatFlag`: the first of `names` by default), or exit
+ * status 2 after printing the usage error for a format it does not have.
+ */
+export function chosenFormat(
+  command: string,
+  parsed: Parsed,
+  names: readonly string[],
+  aliases: Record<string, string> = {},
+): string | number {
+  try {
+    return formatFlag(parsed.flags.format, names, aliases);
+  } catch (e) {
+    if (e instanceof UsageError) return usageError(e, command);
+    throw e;
+  }
 }
 
 /**

@@ -4,7 +4,7 @@
  * a memory-map picture as SVG (on stdout, or into a file with `--svg`).
  * Any error in the file: the diagnostics (on stderr), no Plan, exit 1.
  */
-import { formatFlag, parseArgs, suggest, UsageError } from "./args.ts";
+import { formatFlag, suggest, UsageError } from "./args.ts";
 import { DenoHost } from "./host.ts";
 import {
   describeFsError,
@@ -12,6 +12,7 @@ import {
   failure,
   out,
   printDiagnostics,
+  startCommand,
   usageError,
   writeFileAtomic,
 } from "./output.ts";
@@ -48,22 +49,13 @@ is printed. Exit status: 0 ok, 1 errors, 2 usage error.
 `;
 
 export async function run(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs(args, {
-      machine: { type: "string", short: "m" },
-      format: { type: "string" },
-      json: { type: "boolean" },
-      svg: { type: "string" },
-    });
-  } catch (e) {
-    if (e instanceof UsageError) return usageError(e, "plan");
-    throw e;
-  }
-  if (parsed.flags.help) {
-    out(HELP);
-    return 0;
-  }
+  const parsed = startCommand("plan", args, {
+    machine: { type: "string", short: "m" },
+    format: { type: "string" },
+    json: { type: "boolean" },
+    svg: { type: "string" },
+  }, HELP);
+  if (typeof parsed === "number") return parsed;
   if (parsed.positionals.length !== 1) {
     return usageError(
       {
