@@ -15,8 +15,6 @@ import {
 } from "vscode-languageserver";
 import {
   BAR_KINDS,
-  BOOT_OPTIONS,
-  BOOT_OPTIONS_BY_PROTOCOL,
   BOOT_PROTOCOLS,
   DEVICE_KINDS,
   HOLE_PROPS,
@@ -29,18 +27,12 @@ import {
 } from "../lang/specs.ts";
 import { hex } from "../lang/program.ts";
 import type { Workspace } from "./mod.ts";
+import { type Place, placeTable } from "./keywords.ts";
 
 export const TRIGGER_CHARACTERS = [" "];
 
-type Block =
-  | { kind: "top" }
-  | { kind: "machine" }
-  | { kind: "hole" }
-  | { kind: "device"; deviceKind: string }
-  | { kind: "pci"; deviceKind: string }
-  | { kind: "boot"; protocol: string }
-  | { kind: "cpuid" }
-  | { kind: "other" };
+/** Where the cursor is: a place of keywords.ts (whose settings table applies), or elsewhere. */
+type Block = Place | { block: "other" };
 
 interface Tok {
   text: string;
@@ -72,7 +64,7 @@ const HEADERS = new Set(["machine", "pci_hole", "device", "pci", "boot", "cpuid"
 export function contextAt(text: string, offset: number): Context {
   const toks: Tok[] = [];
   // Token index where each open block's content starts, and the block it is.
-  const stack: { block: Block; from: number }[] = [{ block: { kind: "top" }, from: 0 }];
+  const stack: { block: Block; from: number }[] = [{ block: { block: "top" }, from: 0 }];
   let line = 0;
   let i = 0;
   let quiet = false;
@@ -206,43 +198,28 @@ function headerBlock(level: Tok[], outer: Block): Block {
     if (t === "{" || t === "}") break;
     if (!HEADERS.has(t)) continue;
     // `device 0x1005` inside a generic PCI body is a property, not a header.
-    if (t === "device" && outer.kind !== "machine" && outer.kind !== "top") continue;
+    if (t === "device" && outer.block !== "machine" && outer.block !== "top") continue;
     const next = level[k + 1]?.text ?? "";
     switch (t) {
       case "machine":
-        return { kind: "machine" };
+        return { block: "machine" };
       case "pci_hole":
-        return { kind: "hole" };
+        return { block: "hole" };
       case "device":
-        return { kind: "device", deviceKind: next };
+        return { block: "device", kind: next };
       case "pci":
-        return { kind: "pci", deviceKind: level[k + 2]?.text ?? "" };
+        return { block: "pci", kind: level[k + 2]?.text ?? "" };
       case "boot":
-        return { kind: "boot", protocol: next };
+        return { block: "boot", protocol: next };
       case "cpuid":
-        return { kind: "cpuid" };
+        return { block: "cpuid" };
     }
   }
-  return { kind: "other" };
+  return { block: "other" };
 }
 
 function blockProps(b: Block): PropTable {
-  switch (b.kind) {
-    case "machine":
-      return MACHINE_PROPS;
-    case "hole":
-      return HOLE_PROPS;
-    case "device":
-      return DEVICE_KINDS[b.deviceKind]?.props ?? {};
-    case "pci":
-      return PCI_KINDS[b.deviceKind]?.props ?? {};
-    case "boot": {
-      const allowed = BOOT_OPTIONS_BY_PROTOCOL[b.protocol] ?? Object.keys(BOOT_OPTIONS);
-      return Object.fromEntries(Object.entries(BOOT_OPTIONS).filter(([k]) => allowed.includes(k)));
-    }
-    default:
-      return {};
-  }
+  return b.block === "other" ? {} : placeTable(b);
 }
 
 const OPERATORS = new Set(["=", "+", "-", "*", "/", "<<", ">>", "(", ".."]);
@@ -338,7 +315,7 @@ export function candidates(ctx: Context, names: Names): CompletionItem[] {
   const b = ctx.block;
   // Right after a word that takes a specific kind of word.
   if (!ctx.lineStart || (p1 && !["{", "}"].includes(p1))) {
-    if (p1 === "device" && (b.kind === "machine" || b.kind === "top")) {
+    if (p1 === "device" && (b.block === "machine" || b.block === "top")) {
       return Object.entries(DEVICE_KINDS).map(([k, s]) => ({
         label: k,
         kind: CompletionItemKind.Class,
@@ -357,7 +334,7 @@ export function candidates(ctx: Context, names: Names): CompletionItem[] {
     if (p1 === "mode") return enumItems(["protected", "real"], "CPU mode at entry");
     if (p1 === "buses") return [kw("auto", "only the buses in use")];
     if (p1 === "acpi") return enumItems(["on", "off"], "ACPI tables");
-    if (p2 === "bar" && b.kind === "pci") return enumItems(BAR_KINDS, "BAR kind");
+    if (p2 === "bar" && b.block === "pci") return enumItems(BAR_KINDS, "BAR kind");
     if (p1 === "extends") {
       return names.machines.map((m) => ({
         label: m,
@@ -372,7 +349,7 @@ export function candidates(ctx: Context, names: Names): CompletionItem[] {
     const props = blockProps(b);
     const valueAfter = p1 !== undefined &&
       (OPERATORS.has(p1) || Object.hasOwn(props, p1) || p1 === "ecam" ||
-        (p1 === "bar" && b.kind === "pci"));
+        (p1 === "bar" && b.block === "pci"));
     if (valueAfter) {
       const spec = p1 ? props[p1] : undefined;
       if (spec?.type.t === "enum") return enumItems(spec.type.values, p1);
@@ -400,7 +377,7 @@ export function acceptedSettings(
       repeat: table[item.label].repeat === true,
       item,
     }));
-  switch (b.kind) {
+  switch (b.block) {
     case "top":
       return ["import", "let", "machine"].map((k) => ({ name: k, repeat: true, item: kw(k) }));
     case "machine":
@@ -427,7 +404,7 @@ export function acceptedSettings(
     case "pci":
       return [
         ...props(blockProps(b)),
-        ...(PCI_KINDS[b.deviceKind]?.bars !== false
+        ...(PCI_KINDS[b.kind]?.bars !== false
           ? [{ name: "bar", repeat: true, item: kw("bar", "bar INDEX mem32|mem64|io SIZE") }]
           : []),
       ];

@@ -69,6 +69,22 @@ export class Workspace {
     return this.docs.get(uri);
   }
 
+  /** A document the editor opened (or reopened): its own parser, checked on first use. */
+  open(uri: string, text: string, version = 1, languageId = "vmdesc"): OpenDoc {
+    const path = uriToPath(uri);
+    const d: OpenDoc = {
+      uri,
+      path,
+      doc: TextDocument.create(uri, languageId, version, text),
+      parser: createIncrementalParser(path, text),
+      analysis: null,
+      timer: undefined,
+    };
+    this.docs.set(uri, d);
+    this.byPath.set(path, d);
+    return d;
+  }
+
   /** The current analysis of a document, computed now if a re-check is pending. */
   analysis(uri: string): Analysis | null {
     const d = this.docs.get(uri);
@@ -162,19 +178,9 @@ export function startServer(opts: ServerOptions = {}): Promise<number> {
   }));
 
   connection.onDidOpenTextDocument(({ textDocument: t }) => {
-    const path = uriToPath(t.uri);
-    const d: OpenDoc = {
-      uri: t.uri,
-      path,
-      doc: TextDocument.create(t.uri, t.languageId, t.version, t.text),
-      parser: createIncrementalParser(path, t.text),
-      analysis: null,
-      timer: undefined,
-    };
-    ws.docs.set(t.uri, d);
-    ws.byPath.set(path, d);
+    const d = ws.open(t.uri, t.text, t.version, t.languageId);
     schedule(d, 0);
-    scheduleDependents(path);
+    scheduleDependents(d.path);
   });
 
   connection.onDidChangeTextDocument((p: DidChangeTextDocumentParams) => {
