@@ -1,17 +1,11 @@
 /** Shared pieces of the LSP tests and benchmark: starting the real server, paths, `vmdesc check`. */
 import { LspClient, type Message } from "./jsonrpc_client.ts";
+import { vmdescDenoArgs } from "../../bench/vmdesc_command.ts";
 
 export const ROOT = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
 export const FIXTURES = `${ROOT}/tests/lsp/fixtures`;
-/** The permissions `deno task vmdesc` grants. */
-export const DENO_FLAGS = [
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-ffi",
-  "--allow-run",
-  "--allow-sys",
-];
+/** `deno run` with the flags and permissions of `deno task vmdesc` (deno.json). */
+export const DENO_RUN = vmdescDenoArgs();
 
 export function fileUri(path: string): string {
   return "file://" + path.split("/").map(encodeURIComponent).join("/");
@@ -20,7 +14,7 @@ export function fileUri(path: string): string {
 export function startServer(extraArgs: string[] = []): LspClient {
   return LspClient.start(
     Deno.execPath(),
-    ["run", ...DENO_FLAGS, `${ROOT}/cli/vmdesc.ts`, "lsp", "--stdio", ...extraArgs],
+    [...DENO_RUN, `${ROOT}/cli/vmdesc.ts`, "lsp", "--stdio", ...extraArgs],
     { cwd: ROOT },
   );
 }
@@ -54,7 +48,7 @@ export interface CheckDiag {
 /** `vmdesc check --format json` on `text` (as file `path`, through stdin when given text). */
 export async function checkJson(path: string, text?: string): Promise<CheckDiag[]> {
   const dir = path.slice(0, path.lastIndexOf("/"));
-  const args = ["run", ...DENO_FLAGS, `${ROOT}/cli/vmdesc.ts`, "check", "--format", "json"];
+  const args = [...DENO_RUN, `${ROOT}/cli/vmdesc.ts`, "check", "--format", "json"];
   const cmd = new Deno.Command(Deno.execPath(), {
     args: text === undefined ? [...args, path] : [...args, "-"],
     cwd: dir,
@@ -101,7 +95,7 @@ export function sortDiags(ds: CheckDiag[]): CheckDiag[] {
 
 export async function vmdescFmt(text: string): Promise<{ code: number; text: string }> {
   const cmd = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...DENO_FLAGS, `${ROOT}/cli/vmdesc.ts`, "fmt", "-"],
+    args: [...DENO_RUN, `${ROOT}/cli/vmdesc.ts`, "fmt", "-"],
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
