@@ -19,6 +19,7 @@
 import type { AccessSize, Device, DeviceContext, Space } from "../device.ts";
 import type { DevicePlan, Plan, Range } from "../../../plan/types.ts";
 import { invalidPlan } from "../errors.ts";
+import { readBytes, writeBytes } from "../byte_registers.ts";
 
 /** Sleep control register: SLP_TYP in bits 4:2, SLP_EN bit 5. */
 export const SLP_TYP_SHIFT = 2;
@@ -77,13 +78,11 @@ export function createAcpiSleep(entry: DevicePlan, ctx: DeviceContext, _plan: Pl
     read(_space: Space, addr: number, size: AccessSize): number {
       counters.reads++;
       // Two 8-bit registers: a wider read at the control port returns both.
-      let value = 0;
-      for (let i = 0; i < size; i++) value |= readByte(addr + i) << (8 * i);
-      return value >>> 0;
+      return readBytes(addr, size, readByte);
     },
     write(_space: Space, addr: number, size: AccessSize, value: number): void {
       counters.writes++;
-      for (let i = 0; i < size; i++) writeByte(addr + i, (value >>> (8 * i)) & 0xff);
+      writeBytes(addr, size, value, writeByte);
     },
     reset(): void {
       slpTyp = 0;

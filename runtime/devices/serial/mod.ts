@@ -20,6 +20,7 @@
 import type { AccessSize, Device, DeviceContext, InputSource, Space } from "../device.ts";
 import type { DevicePlan, Plan, Range } from "../../../plan/types.ts";
 import { invalidPlan } from "../errors.ts";
+import { readBytes, writeBytes } from "../byte_registers.ts";
 
 // IER bits
 const IER_RDI = 0x01; // received data available
@@ -337,13 +338,11 @@ export function createSerial(
     read(_space: Space, addr: number, size: AccessSize): number {
       counters.reads++;
       // Wider accesses read consecutive registers, as the ISA bus splits them.
-      let value = 0;
-      for (let i = 0; i < size; i++) value |= readReg((addr - base + i) & 7) << (8 * i);
-      return value >>> 0;
+      return readBytes(addr, size, (port) => readReg((port - base) & 7));
     },
     write(_space: Space, addr: number, size: AccessSize, value: number): void {
       counters.writes++;
-      for (let i = 0; i < size; i++) writeReg((addr - base + i) & 7, (value >>> (8 * i)) & 0xff);
+      writeBytes(addr, size, value, (port, byte) => writeReg((port - base) & 7, byte));
     },
     reset,
     stats(): Record<string, number> {
