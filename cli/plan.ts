@@ -4,9 +4,10 @@
  * a memory-map picture as SVG (on stdout, or into a file with `--svg`).
  * Any error in the file: the diagnostics (on stderr), no Plan, exit 1.
  */
-import { formatFlag, suggest, UsageError } from "./args.ts";
+import { suggest } from "./args.ts";
 import { DenoHost } from "./host.ts";
 import {
+  chosenFormat,
   describeFsError,
   err,
   failure,
@@ -66,21 +67,16 @@ export async function run(args: string[]): Promise<number> {
     );
   }
   const machine = parsed.flags.machine as string | undefined;
-  let format: string;
-  try {
-    format = formatFlag(parsed.flags.format, ["table", "json", "svg"], { text: "table" });
-    if (parsed.flags.json === true) {
-      if (parsed.flags.format !== undefined && format !== "json") {
-        throw new UsageError(
-          `--json and --format ${parsed.flags.format} ask for two formats`,
-          "--json is short for --format json; give one of them",
-        );
-      }
-      format = "json";
+  let format = chosenFormat("plan", parsed, ["table", "json", "svg"], { text: "table" });
+  if (typeof format === "number") return format;
+  if (parsed.flags.json === true) {
+    if (parsed.flags.format !== undefined && format !== "json") {
+      return usageError({
+        message: `--json and --format ${parsed.flags.format} ask for two formats`,
+        hint: "--json is short for --format json; give one of them",
+      }, "plan");
     }
-  } catch (e) {
-    if (e instanceof UsageError) return usageError(e, "plan");
-    throw e;
+    format = "json";
   }
   const svgPath = parsed.flags.svg as string | undefined;
 
