@@ -1,6 +1,7 @@
 /** Shared pieces of the LSP tests and benchmark: starting the real server, paths, `vmdesc check`. */
 import { LspClient, type Message } from "./jsonrpc_client.ts";
 import { vmdescDenoArgs } from "../../bench/vmdesc_command.ts";
+import { run } from "../util/cli.ts";
 
 export const ROOT = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
 export const FIXTURES = `${ROOT}/tests/lsp/fixtures`;
@@ -49,20 +50,11 @@ export interface CheckDiag {
 export async function checkJson(path: string, text?: string): Promise<CheckDiag[]> {
   const dir = path.slice(0, path.lastIndexOf("/"));
   const args = [...DENO_RUN, `${ROOT}/cli/vmdesc.ts`, "check", "--format", "json"];
-  const cmd = new Deno.Command(Deno.execPath(), {
+  const out = await run(Deno.execPath(), {
     args: text === undefined ? [...args, path] : [...args, "-"],
     cwd: dir,
-    stdin: text === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (text !== undefined) {
-    const w = cmd.stdin.getWriter();
-    await w.write(new TextEncoder().encode(text));
-    await w.close();
-  }
-  const out = await cmd.output();
-  const report = JSON.parse(new TextDecoder().decode(out.stdout));
+  }, text);
+  const report = JSON.parse(out.stdout);
   // deno-lint-ignore no-explicit-any
   return report.diagnostics.map((d: any) => ({
     code: d.code,
@@ -94,15 +86,8 @@ export function sortDiags(ds: CheckDiag[]): CheckDiag[] {
 }
 
 export async function vmdescFmt(text: string): Promise<{ code: number; text: string }> {
-  const cmd = new Deno.Command(Deno.execPath(), {
+  const out = await run(Deno.execPath(), {
     args: [...DENO_RUN, `${ROOT}/cli/vmdesc.ts`, "fmt", "-"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const w = cmd.stdin.getWriter();
-  await w.write(new TextEncoder().encode(text));
-  await w.close();
-  const out = await cmd.output();
-  return { code: out.code, text: new TextDecoder().decode(out.stdout) };
+  }, text);
+  return { code: out.code, text: out.stdout };
 }

@@ -43,7 +43,12 @@ export function denoTask(task: string, args: string[], cwd: string): Promise<Run
   });
 }
 
-async function run(cmd: string, options: Deno.CommandOptions, stdin?: string): Promise<Run> {
+/** `cmd` with `options`, `stdin` (if any) written to it, run to its end. */
+export async function run(
+  cmd: string,
+  options: Deno.CommandOptions,
+  stdin?: string,
+): Promise<Run> {
   const child = new Deno.Command(cmd, {
     ...options,
     stdin: stdin === undefined ? "null" : "piped",
