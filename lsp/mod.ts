@@ -30,6 +30,7 @@ import { codeActions } from "./actions.ts";
 import { formatDocument } from "./format.ts";
 import { imports } from "./ast_query.ts";
 import { applyChanges } from "./document.ts";
+import { Importers } from "./importers.ts";
 
 export interface ServerOptions {
   /**
@@ -58,6 +59,8 @@ export class Workspace {
   readonly docs = new Map<string, OpenDoc>(); // by URI
   readonly byPath = new Map<string, OpenDoc>();
   readonly host: DenoHost;
+  /** Finds the files that import a document (they make it their library). */
+  readonly importers = new Importers();
 
   constructor(readonly incremental: boolean) {
     this.host = new DenoHost({
@@ -90,7 +93,14 @@ export class Workspace {
     const d = this.docs.get(uri);
     if (!d) return null;
     if (!d.analysis || d.analysis.version !== d.doc.version) {
-      d.analysis = analyze(d.path, d.doc.version, d.parser, this.host, this.incremental);
+      d.analysis = analyze(
+        d.path,
+        d.doc.version,
+        d.parser,
+        this.host,
+        this.incremental,
+        this.importers,
+      );
     }
     return d.analysis;
   }
@@ -158,24 +168,30 @@ export function startServer(opts: ServerOptions = {}): Promise<number> {
     }
   };
 
-  connection.onInitialize((): InitializeResult => ({
-    capabilities: {
-      textDocumentSync: {
-        openClose: true,
-        change: TextDocumentSyncKind.Incremental,
-        save: false,
+  connection.onInitialize((params): InitializeResult => {
+    // Where the files importing a document are looked for (lsp/importers.ts).
+    const folders = params.workspaceFolders?.map((f) => f.uri) ??
+      (params.rootUri ? [params.rootUri] : []);
+    ws.importers.roots = folders.filter((u) => u.startsWith("file:")).map(uriToPath);
+    return {
+      capabilities: {
+        textDocumentSync: {
+          openClose: true,
+          change: TextDocumentSyncKind.Incremental,
+          save: false,
+        },
+        hoverProvider: true,
+        completionProvider: { triggerCharacters: TRIGGER_CHARACTERS, resolveProvider: false },
+        definitionProvider: true,
+        referencesProvider: true,
+        renameProvider: { prepareProvider: true },
+        documentSymbolProvider: true,
+        documentFormattingProvider: true,
+        codeActionProvider: { codeActionKinds: [CodeActionKind.QuickFix] },
       },
-      hoverProvider: true,
-      completionProvider: { triggerCharacters: TRIGGER_CHARACTERS, resolveProvider: false },
-      definitionProvider: true,
-      referencesProvider: true,
-      renameProvider: { prepareProvider: true },
-      documentSymbolProvider: true,
-      documentFormattingProvider: true,
-      codeActionProvider: { codeActionKinds: [CodeActionKind.QuickFix] },
-    },
-    serverInfo: { name: "vmdesc", version: "0.1.0" },
-  }));
+      serverInfo: { name: "vmdesc", version: "0.1.0" },
+    };
+  });
 
   connection.onDidOpenTextDocument(({ textDocument: t }) => {
     const d = ws.open(t.uri, t.text, t.version, t.languageId);
@@ -208,6 +224,8 @@ export function startServer(opts: ServerOptions = {}): Promise<number> {
       ws.host.invalidate(path);
       scheduleDependents(path);
     }
+    // Files created or deleted change where importers may be.
+    ws.importers.forgetListings();
   });
 
   connection.onHover((p) => guard(() => hover(ws, p)));

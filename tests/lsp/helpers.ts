@@ -20,10 +20,11 @@ export function startServer(extraArgs: string[] = []): LspClient {
   );
 }
 
-export async function initialize(c: LspClient): Promise<unknown> {
+/** The `initialize` handshake, with `root` (the project by default) as the workspace. */
+export async function initialize(c: LspClient, root = ROOT): Promise<unknown> {
   const r = await c.request("initialize", {
     processId: Deno.pid,
-    rootUri: fileUri(ROOT),
+    rootUri: fileUri(root),
     capabilities: {
       textDocument: {
         publishDiagnostics: { relatedInformation: true, versionSupport: true },
@@ -47,16 +48,29 @@ export interface CheckDiag {
 }
 
 /** `vmdesc check --format json` on `text` (as file `path`, through stdin when given text). */
-export async function checkJson(path: string, text?: string): Promise<CheckDiag[]> {
+export function checkJson(path: string, text?: string): Promise<CheckDiag[]> {
   const dir = path.slice(0, path.lastIndexOf("/"));
-  const args = [...DENO_RUN, `${ROOT}/cli/vmdesc.ts`, "check", "--format", "json"];
-  const out = await run(Deno.execPath(), {
-    args: text === undefined ? [...args, path] : [...args, "-"],
-    cwd: dir,
-  }, text);
+  return checkJsonIn(dir, [text === undefined ? path : "-"], text);
+}
+
+/**
+ * `vmdesc check --format json INPUTS` in `cwd` (`.`: the folder's files checked together);
+ * with `file`, only the diagnostics in that file (as the report names it).
+ */
+export async function checkJsonIn(
+  cwd: string,
+  inputs: string[],
+  stdin?: string,
+  file?: string,
+): Promise<CheckDiag[]> {
+  const args = [...DENO_RUN, `${ROOT}/cli/vmdesc.ts`, "check", "--format", "json", ...inputs];
+  const out = await run(Deno.execPath(), { args, cwd }, stdin);
   const report = JSON.parse(out.stdout);
   // deno-lint-ignore no-explicit-any
-  return report.diagnostics.map((d: any) => ({
+  return report.diagnostics.filter((d: any) => file === undefined || d.file === file).map((
+    // deno-lint-ignore no-explicit-any
+    d: any,
+  ) => ({
     code: d.code,
     message: d.message,
     range: d.range
