@@ -196,7 +196,11 @@ export async function run(args: string[]): Promise<number> {
     if (result.diagnostics.length) {
       const render = await import("../lang/diagnostics/render.ts");
       const color = useColor(Deno.stderr);
-      err(render.renderDiagnostics(result.diagnostics, host.source, { color }) + "\n");
+      err(
+        await render.withWidthsOnDemand(() =>
+          render.renderDiagnostics(result.diagnostics, host.source, { color })
+        ) + "\n",
+      );
       err(render.renderSummary(result.diagnostics, { color }));
       if (render.counts(result.diagnostics).error > 0) return EXIT_STATUS.compileError;
     }

@@ -91,10 +91,14 @@ export async function run(args: string[]): Promise<number> {
       compile(input.text, { file: input.name, host, machine })
     );
     if (result.diagnostics.some((d) => d.severity === "error")) {
-      const { renderDiagnostics, renderSummary } = await import("../lang/diagnostics/render.ts");
+      const render = await import("../lang/diagnostics/render.ts");
       const color = useColor(Deno.stderr);
-      err(renderDiagnostics(result.diagnostics, host.source, { color }) + "\n");
-      err(renderSummary(result.diagnostics, { color }));
+      err(
+        await render.withWidthsOnDemand(() =>
+          render.renderDiagnostics(result.diagnostics, host.source, { color })
+        ) + "\n",
+      );
+      err(render.renderSummary(result.diagnostics, { color }));
       return 1;
     }
     plans.push(...[...result.plans.values()].filter((p) => !machine || p.machine === machine));

@@ -53,9 +53,12 @@ export async function printDiagnostics(
   sources: (file: string) => string | undefined,
   stream: Stream = Deno.stderr,
 ): Promise<void> {
-  const { renderDiagnostics, renderSummary } = await import("../lang/diagnostics/render.ts");
+  const { renderDiagnostics, renderSummary, withWidthsOnDemand } = await import(
+    "../lang/diagnostics/render.ts"
+  );
   const color = useColor(stream);
-  writeAll(stream, renderDiagnostics(diags, sources, { color }) + "\n");
+  const text = await withWidthsOnDemand(() => renderDiagnostics(diags, sources, { color }));
+  writeAll(stream, text + "\n");
   writeAll(stream, renderSummary(diags, { color }));
 }
 

@@ -8,12 +8,15 @@
  */
 import { compile, format } from "../../lang/mod.ts";
 import { resolvePath } from "../../plan/paths.ts";
-import { jsonReport, renderDiagnostics } from "../../lang/diagnostics/render.ts";
+import { jsonReport, loadWidths, renderDiagnostics } from "../../lang/diagnostics/render.ts";
 import { isKnownCode } from "../../plan/codes.ts";
 import { CASE_LIMIT_MS, makeCase } from "./mutate.ts";
 import { caseClock } from "./clock.ts";
 import { emptyResult } from "./result.ts";
 import type { Diagnostic } from "../../lang/diagnostics/types.ts";
+
+// Mutants carry any character: render them with every width known.
+await loadWidths();
 
 export interface WorkerRequest {
   seed: number;
