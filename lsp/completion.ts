@@ -243,8 +243,10 @@ export function completion(ws: Workspace, p: CompletionParams): CompletionList |
   const lets = a?.program ? [...a.program.lets.values()] : [];
   const machines = a?.program ? [...a.program.machines.keys()] : [];
   const items = candidates(ctx, {
-    // Details show number constants; a string constant is listed without one.
-    lets: lets.map((l) => ({ name: l.name, value: typeof l.value === "bigint" ? l.value : null })),
+    lets: lets.map((l) => ({
+      name: l.name,
+      value: l.value === null || typeof l.value === "bigint" ? l.value : l.value.text,
+    })),
     machines,
   });
   return { isIncomplete: false, items };
@@ -278,7 +280,8 @@ function importPaths(docPath: string, typed: string): CompletionItem[] {
 }
 
 export interface Names {
-  lets: { name: string; value: bigint | null }[];
+  /** The constants in scope: a number, a string's text, or null where the `let` is broken. */
+  lets: { name: string; value: bigint | string | null }[];
   machines: string[];
 }
 
@@ -291,12 +294,42 @@ const kw = (label: string, detail?: string): CompletionItem => ({
 const enumItems = (values: readonly string[], detail: string): CompletionItem[] =>
   values.map((v) => ({ label: v, kind: CompletionItemKind.EnumMember, detail }));
 
-function letItems(names: Names): CompletionItem[] {
-  return names.lets.map((l) => ({
+/**
+ * The constants that fit where a value of type `want` goes (null: any): a number where
+ * the setting takes a number, a string where it takes a string, as the checker accepts
+ * them. A constant whose `let` is broken has no type to go by and is offered everywhere.
+ */
+function letItems(names: Names, want: "number" | "string" | null): CompletionItem[] {
+  const fits = (v: bigint | string | null) =>
+    want === null || v === null || (want === "number") === (typeof v === "bigint");
+  return names.lets.filter((l) => fits(l.value)).map((l) => ({
     label: l.name,
     kind: CompletionItemKind.Constant,
-    ...(l.value !== null ? { detail: `= ${hex(l.value)} (${l.value})` } : {}),
+    ...(l.value === null ? {} : {
+      detail: typeof l.value === "bigint"
+        ? `= ${hex(l.value)} (${l.value})`
+        : `= ${JSON.stringify(l.value)}`,
+    }),
   }));
+}
+
+/**
+ * What the statement the cursor is in takes: its first token (the first on its line at
+ * this block level) names the setting; `let`, or a setting it cannot tell, takes either.
+ */
+function valueType(prev: Tok[], props: PropTable): "number" | "string" | null {
+  let first: Tok | undefined;
+  for (let k = 0; k < prev.length; k++) {
+    const t = prev[k];
+    const older = prev[k + 1];
+    if (t.text === "{" || t.text === "}") break;
+    first = t;
+    if (!older || older.line !== t.line || older.text === "{" || older.text === "}") break;
+  }
+  const setting = first?.text;
+  if (setting === "ecam" || setting === "bar") return "number";
+  if (setting === undefined || !Object.hasOwn(props, setting)) return null;
+  return props[setting].type.t === "string" ? "string" : "number";
 }
 
 function propItems(table: PropTable): CompletionItem[] {
@@ -354,7 +387,7 @@ export function candidates(ctx: Context, names: Names): CompletionItem[] {
       const spec = p1 ? props[p1] : undefined;
       if (spec?.type.t === "enum") return enumItems(spec.type.values, p1);
       if (spec?.type.t === "onoff") return enumItems(["on", "off"], p1);
-      return letItems(names);
+      return letItems(names, valueType(ctx.prev, props));
     }
     if (!ctx.lineStart) {
       // After a complete value on the same line: a new setting may follow.
