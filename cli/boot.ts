@@ -4,15 +4,7 @@
  * the exit status is the guest's debug-exit status or one of the runtime's own
  * (runtime/errors.ts).
  */
-import {
-  describeFsError,
-  err,
-  failure,
-  startCommand,
-  usageError,
-  useColor,
-  writeFileAtomic,
-} from "./output.ts";
+import { err, failure, startCommand, usageError, useColor, writeOutput } from "./output.ts";
 import type { Plan } from "../plan/types.ts";
 import type { Diagnostic } from "../lang/diagnostics/types.ts";
 import { EXIT_STATUS, EXIT_STATUS_HELP } from "../runtime/errors.ts";
@@ -305,17 +297,12 @@ export async function run(args: string[]): Promise<number> {
       message: result.message,
       ...result.stats,
     };
-    try {
-      const text = JSON.stringify(doc, null, 2) + "\n";
-      // Atomic for a regular file; a pipe or device (/dev/stdout) is written through.
-      await writeFileAtomic(statsPath, text);
-    } catch (e) {
-      failure(
-        "E2003",
-        `cannot write '${statsPath}': ${describeFsError(e)}`,
-        "check the directory exists and is writable",
-      );
-    }
+    // Atomic for a regular file; a pipe or device (/dev/stdout) is written through.
+    await writeOutput(
+      statsPath,
+      JSON.stringify(doc, null, 2) + "\n",
+      "check the directory exists and is writable",
+    );
   }
   return result.exitStatus;
 }

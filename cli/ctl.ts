@@ -5,7 +5,7 @@
  * (docs/api/openapi.json), one JSON document per line for `events`.
  */
 import { suggest } from "./args.ts";
-import { chosenFormat, err, failure, out, startCommand, usageError } from "./output.ts";
+import { err, failure, out, startTextOrJson, usageError } from "./output.ts";
 import { size as formatSize } from "./plan_table.ts";
 import type { ApiResponse } from "../runtime/api/client.ts";
 import type { Plan } from "../plan/types.ts";
@@ -150,11 +150,9 @@ function refused(r: ApiResponse): number {
 }
 
 export async function run(args: string[]): Promise<number> {
-  const parsed = startCommand("ctl", args, { format: { type: "string" } }, HELP);
-  if (typeof parsed === "number") return parsed;
-  const format = chosenFormat("ctl", parsed, ["text", "json"]);
-  if (typeof format === "number") return format;
-  const json = format === "json";
+  const start = startTextOrJson("ctl", args, HELP);
+  if (typeof start === "number") return start;
+  const { parsed, json } = start;
   const [sock, command, ...rest] = parsed.positionals;
   if (sock === undefined || command === undefined || rest.length > 0) {
     return usageError({

@@ -3,7 +3,7 @@
  * (meaning, example, fix). Without a code it lists every code with its title.
  */
 import { suggest } from "./args.ts";
-import { chosenFormat, failure, out, startCommand, usageError } from "./output.ts";
+import { failure, out, startTextOrJson, usageError } from "./output.ts";
 import { CODES, isKnownCode } from "../plan/codes.ts";
 import { DOC_URL, type Explanation, readExplanations } from "../host/explanations.ts";
 
@@ -34,11 +34,9 @@ export function normalizeCode(raw: string): string {
 }
 
 export async function run(args: string[]): Promise<number> {
-  const parsed = startCommand("explain", args, { format: { type: "string" } }, HELP);
-  if (typeof parsed === "number") return parsed;
-  const format = chosenFormat("explain", parsed, ["text", "json"]);
-  if (typeof format === "number") return format;
-  const json = format === "json";
+  const start = startTextOrJson("explain", args, HELP);
+  if (typeof start === "number") return start;
+  const { parsed, json } = start;
   if (parsed.positionals.length > 1) {
     return usageError(
       { message: "explain takes one code", hint: "vmdesc explain E0201" },

@@ -7,7 +7,6 @@
 import { DenoHost, expandInputs } from "./host.ts";
 import {
   chosenFormat,
-  describeFsError,
   err,
   failure,
   out,
@@ -15,7 +14,7 @@ import {
   startCommand,
   usageError,
   useColor,
-  writeFileAtomic,
+  writeOutput,
 } from "./output.ts";
 import { readInput, reportUnreadable, unreadableDiagnostic } from "./input.ts";
 import { format } from "../lang/format.ts";
@@ -134,19 +133,14 @@ export async function run(args: string[]): Promise<number> {
       report.push({ path: input.name, status: "unformatted" });
       continue;
     }
-    try {
-      await writeFileAtomic(file, result.text);
-      rewritten++;
-      report.push({ path: input.name, status: "formatted" });
-    } catch (e) {
-      failure(
-        "E2003",
-        `cannot write '${file}': ${describeFsError(e)}`,
-        "check the file and its directory are writable; the original is left as it was",
-      );
-      report.push({ path: input.name, status: "error" });
-      status = 2;
-    }
+    const written = await writeOutput(
+      file,
+      result.text,
+      "check the file and its directory are writable; the original is left as it was",
+    );
+    if (written) rewritten++;
+    else status = 2;
+    report.push({ path: input.name, status: written ? "formatted" : "error" });
   }
   if (checkOnly && unformatted.length) status = Math.max(status, 1);
   if (json) {

@@ -8,6 +8,7 @@ import { type FlagSpecs, formatFlag, parseArgs, type Parsed, UsageError } from "
 import type { Code } from "../plan/codes.ts";
 import type { Diagnostic } from "../lang/diagnostics/types.ts";
 import { dirname } from "../plan/paths.ts";
+import { describeFsError } from "../host/fs_errors.ts";
 
 const encoder = new TextEncoder();
 
@@ -123,6 +124,21 @@ export function chosenFormat(
 }
 
 /**
+ * `startCommand` for a command whose one flag is `--format text|json` (explain, ctl, ps):
+ * the parsed arguments and whether JSON was asked for, or the exit status.
+ */
+export function startTextOrJson(
+  command: string,
+  args: string[],
+  help: string,
+): { parsed: Parsed; json: boolean } | number {
+  const parsed = startCommand(command, args, { format: { type: "string" } }, help);
+  if (typeof parsed === "number") return parsed;
+  const format = chosenFormat(command, parsed, ["text", "json"]);
+  return typeof format === "number" ? format : { parsed, json: format === "json" };
+}
+
+/**
  * Any non-usage failure of the CLI itself, in the diagnostics' style with its stable code:
  * E2002 an input it cannot read, E2003 an output it cannot write, E0105/E0404 a missing
  * machine. `vmdesc explain CODE` tells more.
@@ -132,6 +148,20 @@ export function failure(code: Code, message: string, hint: string | null = null)
   const red = (s: string) => color ? `\x1b[1;31m${s}\x1b[0m` : s;
   const bold = (s: string) => color ? `\x1b[1m${s}\x1b[0m` : s;
   err(`${red(`error[${code}]`)}${bold(`: ${message}`)}\n${hint ? `  = help: ${hint}\n` : ""}`);
+}
+
+/**
+ * An output file the user named, written with `writeFileAtomic`; when it cannot be, E2003
+ * is printed with `hint`. Returns whether the file was written.
+ */
+export async function writeOutput(path: string, data: string, hint: string): Promise<boolean> {
+  try {
+    await writeFileAtomic(path, data);
+    return true;
+  } catch (e) {
+    failure("E2003", `cannot write '${path}': ${describeFsError(e)}`, hint);
+    return false;
+  }
 }
 
 /**

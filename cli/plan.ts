@@ -8,14 +8,13 @@ import { suggest } from "./args.ts";
 import { DenoHost } from "./host.ts";
 import {
   chosenFormat,
-  describeFsError,
   err,
   failure,
   out,
   printDiagnostics,
   startCommand,
   usageError,
-  writeFileAtomic,
+  writeOutput,
 } from "./output.ts";
 import { readInput, reportUnreadable } from "./input.ts";
 import { compile } from "../lang/compile.ts";
@@ -127,17 +126,11 @@ export async function run(args: string[]): Promise<number> {
     );
   }
 
-  if (svgPath) {
-    try {
-      await writeFileAtomic(svgPath, planSvg(plans[0]));
-    } catch (e) {
-      failure(
-        "E2003",
-        `cannot write '${svgPath}': ${describeFsError(e)}`,
-        "check the directory exists and is writable",
-      );
-      return 1;
-    }
+  if (
+    svgPath &&
+    !(await writeOutput(svgPath, planSvg(plans[0]), "check the directory exists and is writable"))
+  ) {
+    return 1;
   }
   if (format === "json") out(planJson(plans[0]));
   else if (format === "svg") out(planSvg(plans[0]));

@@ -4,7 +4,7 @@
  * name), each asked for its state and uptime. A socket nothing answers on is a machine
  * that was killed: it is listed as stale (the next `vmdesc boot` with that name removes it).
  */
-import { chosenFormat, out, startCommand, usageError } from "./output.ts";
+import { out, startTextOrJson, usageError } from "./output.ts";
 import { table } from "./plan_table.ts";
 import { duration } from "./ctl.ts";
 
@@ -42,11 +42,9 @@ interface Row {
 const ASK_MS = 2000;
 
 export async function run(args: string[]): Promise<number> {
-  const parsed = startCommand("ps", args, { format: { type: "string" } }, HELP);
-  if (typeof parsed === "number") return parsed;
-  const format = chosenFormat("ps", parsed, ["text", "json"]);
-  if (typeof format === "number") return format;
-  const json = format === "json";
+  const start = startTextOrJson("ps", args, HELP);
+  if (typeof start === "number") return start;
+  const { parsed, json } = start;
   if (parsed.positionals.length > 0) {
     return usageError(
       { message: "ps takes no arguments", hint: "vmdesc ps [--format json]" },
