@@ -4,7 +4,15 @@
  * the exit status is the guest's debug-exit status or one of the runtime's own
  * (runtime/errors.ts).
  */
-import { err, failure, startCommand, usageError, useColor, writeOutput } from "./output.ts";
+import {
+  err,
+  failure,
+  printDiagnostics,
+  startCommand,
+  usageError,
+  useColor,
+  writeOutput,
+} from "./output.ts";
 import type { Plan } from "../plan/types.ts";
 import type { Diagnostic } from "../lang/diagnostics/types.ts";
 import { EXIT_STATUS, EXIT_STATUS_HELP } from "../runtime/errors.ts";
@@ -186,15 +194,8 @@ export async function run(args: string[]): Promise<number> {
     // W0006 (payload not found) becomes E1010 at boot; other warnings are shown. (The
     // renderer loads only when there is something to render.)
     if (result.diagnostics.length) {
-      const render = await import("../lang/diagnostics/render.ts");
-      const color = useColor(Deno.stderr);
-      err(
-        await render.withWidthsOnDemand(() =>
-          render.renderDiagnostics(result.diagnostics, host.source, { color })
-        ) + "\n",
-      );
-      err(render.renderSummary(result.diagnostics, { color }));
-      if (render.counts(result.diagnostics).error > 0) return EXIT_STATUS.compileError;
+      await printDiagnostics(result.diagnostics, host.source);
+      if (result.diagnostics.some((d) => d.severity === "error")) return EXIT_STATUS.compileError;
     }
     const plans: Plan[] = [...result.plans.values()].filter((p) =>
       machine === undefined || p.machine === machine

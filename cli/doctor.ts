@@ -4,7 +4,7 @@
  * host is checked against what its machines need. Exit 0 when boot can work, 1 when not.
  */
 import { DenoHost } from "./host.ts";
-import { err, out, startCommand, usageError, useColor } from "./output.ts";
+import { out, printDiagnostics, startCommand, usageError, useColor } from "./output.ts";
 import { readInput, reportUnreadable } from "./input.ts";
 import type { Check, Report, Status } from "./doctor_checks.ts";
 
@@ -91,14 +91,7 @@ export async function run(args: string[]): Promise<number> {
       compile(input.text, { file: input.name, host, machine })
     );
     if (result.diagnostics.some((d) => d.severity === "error")) {
-      const render = await import("../lang/diagnostics/render.ts");
-      const color = useColor(Deno.stderr);
-      err(
-        await render.withWidthsOnDemand(() =>
-          render.renderDiagnostics(result.diagnostics, host.source, { color })
-        ) + "\n",
-      );
-      err(render.renderSummary(result.diagnostics, { color }));
+      await printDiagnostics(result.diagnostics, host.source);
       return 1;
     }
     plans.push(...[...result.plans.values()].filter((p) => !machine || p.machine === machine));
