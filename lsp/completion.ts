@@ -329,7 +329,8 @@ function valueType(prev: Tok[], props: PropTable): "number" | "string" | null {
   const setting = first?.text;
   if (setting === "ecam" || setting === "bar") return "number";
   if (setting === undefined || !Object.hasOwn(props, setting)) return null;
-  return props[setting].type.t === "string" ? "string" : "number";
+  const t = props[setting].type.t;
+  return t === "string" ? "string" : t === "int" || t === "range" ? "number" : null;
 }
 
 function propItems(table: PropTable): CompletionItem[] {
