@@ -4,15 +4,14 @@
  * the exit status is the guest's debug-exit status or one of the runtime's own
  * (runtime/errors.ts).
  */
-import { parseArgs, UsageError } from "./args.ts";
 import {
-  describeFsError,
   err,
   failure,
-  out,
+  printDiagnostics,
+  startCommand,
   usageError,
   useColor,
-  writeFileAtomic,
+  writeOutput,
 } from "./output.ts";
 import type { Plan } from "../plan/types.ts";
 import type { Diagnostic } from "../lang/diagnostics/types.ts";
@@ -85,28 +84,19 @@ async function renderError(code: string, message: string, hint: string | null): 
 }
 
 export async function run(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs(args, {
-      machine: { type: "string", short: "m" },
-      kernel: { type: "string" },
-      cmdline: { type: "string" },
-      "hole-strategy": { type: "string" },
-      timeout: { type: "string" },
-      stats: { type: "boolean" },
-      "stats-json": { type: "string" },
-      plan: { type: "string" },
-      "api-sock": { type: "string" },
-    });
-  } catch (e) {
-    if (e instanceof UsageError) return usageError(e, "boot");
-    throw e;
-  }
+  const parsed = startCommand("boot", args, {
+    machine: { type: "string", short: "m" },
+    kernel: { type: "string" },
+    cmdline: { type: "string" },
+    "hole-strategy": { type: "string" },
+    timeout: { type: "string" },
+    stats: { type: "boolean" },
+    "stats-json": { type: "string" },
+    plan: { type: "string" },
+    "api-sock": { type: "string" },
+  }, HELP);
+  if (typeof parsed === "number") return parsed;
   const f = parsed.flags;
-  if (f.help) {
-    out(HELP);
-    return 0;
-  }
   const planFile = f.plan as string | undefined;
   if (planFile === undefined && parsed.positionals.length !== 1) {
     return usageError(
@@ -208,11 +198,8 @@ export async function run(args: string[]): Promise<number> {
     // W0006 (payload not found) becomes E1010 at boot; other warnings are shown. (The
     // renderer loads only when there is something to render.)
     if (result.diagnostics.length) {
-      const render = await import("../lang/diagnostics/render.ts");
-      const color = useColor(Deno.stderr);
-      err(render.renderDiagnostics(result.diagnostics, host.source, { color }) + "\n");
-      err(render.renderSummary(result.diagnostics, { color }));
-      if (render.counts(result.diagnostics).error > 0) return EXIT_STATUS.compileError;
+      await printDiagnostics(result.diagnostics, host.source);
+      if (result.diagnostics.some((d) => d.severity === "error")) return EXIT_STATUS.compileError;
     }
     const plans: Plan[] = [...result.plans.values()].filter((p) =>
       machine === undefined || p.machine === machine
@@ -329,17 +316,12 @@ export async function run(args: string[]): Promise<number> {
       message: result.message,
       ...result.stats,
     };
-    try {
-      const text = JSON.stringify(doc, null, 2) + "\n";
-      // Atomic for a regular file; a pipe or device (/dev/stdout) is written through.
-      await writeFileAtomic(statsPath, text);
-    } catch (e) {
-      failure(
-        "E2003",
-        `cannot write '${statsPath}': ${describeFsError(e)}`,
-        "check the directory exists and is writable",
-      );
-    }
+    // Atomic for a regular file; a pipe or device (/dev/stdout) is written through.
+    await writeOutput(
+      statsPath,
+      JSON.stringify(doc, null, 2) + "\n",
+      "check the directory exists and is writable",
+    );
   }
   return result.exitStatus;
 }

@@ -2,9 +2,8 @@
  * `vmdesc check FILE...`: parse, resolve and check; print every diagnostic rustc-style
  * (or as versioned JSON with `--format json`). Exit 1 when any error was found.
  */
-import { formatFlag, parseArgs, UsageError } from "./args.ts";
 import { DenoHost, expandInputs } from "./host.ts";
-import { failure, out, printDiagnostics, usageError } from "./output.ts";
+import { chosenFormat, failure, out, printDiagnostics, startCommand } from "./output.ts";
 import { readInput, reportUnreadable, unreadableDiagnostic } from "./input.ts";
 import { compileFiles, type SourceInput } from "../lang/compile.ts";
 import { withOhmOnDemand } from "../lang/ohm_on_demand.ts";
@@ -32,25 +31,16 @@ an input file that cannot be read.
 `;
 
 export async function run(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs(args, { format: { type: "string" }, machine: { type: "string" } });
-  } catch (e) {
-    if (e instanceof UsageError) return usageError(e, "check");
-    throw e;
-  }
-  if (parsed.flags.help) {
-    out(HELP);
-    return 0;
-  }
-  let format: string;
-  try {
-    // `human` was this flag's first name for text; kept so old scripts keep working.
-    format = formatFlag(parsed.flags.format, ["text", "json"], { human: "text" });
-  } catch (e) {
-    if (e instanceof UsageError) return usageError(e, "check");
-    throw e;
-  }
+  const parsed = startCommand(
+    "check",
+    args,
+    { format: { type: "string" }, machine: { type: "string" } },
+    HELP,
+  );
+  if (typeof parsed === "number") return parsed;
+  // `human` was this flag's first name for text; kept so old scripts keep working.
+  const format = chosenFormat("check", parsed, ["text", "json"], { human: "text" });
+  if (typeof format === "number") return format;
   // No FILE: the current directory, as `cargo check`, `terraform validate`, `cue vet` do.
   const inputs = parsed.positionals.length ? parsed.positionals : ["."];
   const machine = parsed.flags.machine as string | undefined;

@@ -9,8 +9,7 @@
  * actions, after a machine name taken from the runtime directory's sockets).
  * So a flag added to a command's help is completed without touching this file.
  */
-import { parseArgs, UsageError } from "./args.ts";
-import { out, usageError } from "./output.ts";
+import { out, startCommand, usageError } from "./output.ts";
 import { CODES } from "../plan/codes.ts";
 
 export const HELP = `Print a shell completion script for vmdesc.
@@ -151,17 +150,8 @@ export async function completionSpec(): Promise<Spec> {
 }
 
 export async function run(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs(args, {});
-  } catch (e) {
-    if (e instanceof UsageError) return usageError(e, "completions");
-    throw e;
-  }
-  if (parsed.flags.help) {
-    out(HELP);
-    return 0;
-  }
+  const parsed = startCommand("completions", args, {}, HELP);
+  if (typeof parsed === "number") return parsed;
   const shell = parsed.positionals[0];
   if (parsed.positionals.length !== 1 || !(SHELLS as readonly string[]).includes(shell)) {
     return usageError(

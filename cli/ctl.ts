@@ -4,8 +4,8 @@
  * --api-sock. Text for people by default; `--format json` prints the API's own answers
  * (docs/api/openapi.json), one JSON document per line for `events`.
  */
-import { formatFlag, parseArgs, suggest, UsageError } from "./args.ts";
-import { err, failure, out, usageError } from "./output.ts";
+import { suggest } from "./args.ts";
+import { err, failure, out, startTextOrJson, usageError } from "./output.ts";
 import { type Code, CODES } from "../plan/codes.ts";
 import { size as formatSize } from "./plan_table.ts";
 import type { ApiResponse } from "../runtime/api/client.ts";
@@ -189,23 +189,12 @@ function diskText(d: Disk): string {
 }
 
 export async function run(args: string[]): Promise<number> {
-  let parsed;
-  let json: boolean;
-  try {
-    parsed = parseArgs(args, {
-      format: { type: "string" },
-      file: { type: "string" },
-      readonly: { type: "boolean" },
-    });
-    json = formatFlag(parsed.flags.format, ["text", "json"]) === "json";
-  } catch (e) {
-    if (e instanceof UsageError) return usageError(e, "ctl");
-    throw e;
-  }
-  if (parsed.flags.help) {
-    out(HELP);
-    return 0;
-  }
+  const start = startTextOrJson("ctl", args, HELP, {
+    file: { type: "string" },
+    readonly: { type: "boolean" },
+  });
+  if (typeof start === "number") return start;
+  const { parsed, json } = start;
   const [sock, command, ...rest] = parsed.positionals;
   const diskId = command === "disk" ? rest.shift() : undefined;
   if (command === "disk" && diskId === undefined && rest.length === 0) {

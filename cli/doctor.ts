@@ -3,9 +3,8 @@
  * this host? One line per check (./doctor_checks.ts) with ✓/✗ and a hint; with FILE, the
  * host is checked against what its machines need. Exit 0 when boot can work, 1 when not.
  */
-import { parseArgs, UsageError } from "./args.ts";
 import { DenoHost } from "./host.ts";
-import { err, out, usageError, useColor } from "./output.ts";
+import { out, printDiagnostics, startCommand, usageError, useColor } from "./output.ts";
 import { readInput, reportUnreadable } from "./input.ts";
 import type { Check, Report, Status } from "./doctor_checks.ts";
 
@@ -49,17 +48,13 @@ export function renderHuman(report: Report, color: boolean): string {
 }
 
 export async function run(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs(args, { format: { type: "string" }, machine: { type: "string" } });
-  } catch (e) {
-    if (e instanceof UsageError) return usageError(e, "doctor");
-    throw e;
-  }
-  if (parsed.flags.help) {
-    out(HELP);
-    return 0;
-  }
+  const parsed = startCommand(
+    "doctor",
+    args,
+    { format: { type: "string" }, machine: { type: "string" } },
+    HELP,
+  );
+  if (typeof parsed === "number") return parsed;
   const format = (parsed.flags.format as string | undefined) ?? "human";
   if (format !== "human" && format !== "json") {
     return usageError(
@@ -96,10 +91,7 @@ export async function run(args: string[]): Promise<number> {
       compile(input.text, { file: input.name, host, machine })
     );
     if (result.diagnostics.some((d) => d.severity === "error")) {
-      const { renderDiagnostics, renderSummary } = await import("../lang/diagnostics/render.ts");
-      const color = useColor(Deno.stderr);
-      err(renderDiagnostics(result.diagnostics, host.source, { color }) + "\n");
-      err(renderSummary(result.diagnostics, { color }));
+      await printDiagnostics(result.diagnostics, host.source);
       return 1;
     }
     plans.push(...[...result.plans.values()].filter((p) => !machine || p.machine === machine));

@@ -2,8 +2,8 @@
  * `vmdesc explain CODE`: prints the `## CODE: title` section of docs/diagnostics.md
  * (meaning, example, fix). Without a code it lists every code with its title.
  */
-import { formatFlag, parseArgs, suggest, UsageError } from "./args.ts";
-import { failure, out, usageError } from "./output.ts";
+import { suggest } from "./args.ts";
+import { failure, out, startTextOrJson, usageError } from "./output.ts";
 import { CODES, isKnownCode } from "../plan/codes.ts";
 import { DOC_URL, type Explanation, readExplanations } from "../host/explanations.ts";
 
@@ -34,19 +34,9 @@ export function normalizeCode(raw: string): string {
 }
 
 export async function run(args: string[]): Promise<number> {
-  let parsed;
-  let json: boolean;
-  try {
-    parsed = parseArgs(args, { format: { type: "string" } });
-    json = formatFlag(parsed.flags.format, ["text", "json"]) === "json";
-  } catch (e) {
-    if (e instanceof UsageError) return usageError(e, "explain");
-    throw e;
-  }
-  if (parsed.flags.help) {
-    out(HELP);
-    return 0;
-  }
+  const start = startTextOrJson("explain", args, HELP);
+  if (typeof start === "number") return start;
+  const { parsed, json } = start;
   if (parsed.positionals.length > 1) {
     return usageError(
       { message: "explain takes one code", hint: "vmdesc explain E0201" },

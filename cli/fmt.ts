@@ -4,17 +4,17 @@
  * syntax errors is left alone and its diagnostics are shown. `fmt -` filters stdin to
  * stdout (for editors). Without FILE, every .vmdesc under the current directory.
  */
-import { formatFlag, parseArgs, UsageError } from "./args.ts";
 import { DenoHost, expandInputs } from "./host.ts";
 import {
-  describeFsError,
+  chosenFormat,
   err,
   failure,
   out,
   printDiagnostics,
+  startCommand,
   usageError,
   useColor,
-  writeFileAtomic,
+  writeOutput,
 } from "./output.ts";
 import { readInput, reportUnreadable, unreadableDiagnostic } from "./input.ts";
 import { format } from "../lang/format.ts";
@@ -50,23 +50,14 @@ Exit status: 0 ok, 1 syntax errors (or --check found unformatted files),
 type Status = "unchanged" | "formatted" | "unformatted" | "error";
 
 export async function run(args: string[]): Promise<number> {
-  let parsed;
-  let as: string;
-  try {
-    parsed = parseArgs(args, {
-      check: { type: "boolean" },
-      diff: { type: "boolean" },
-      format: { type: "string" },
-    });
-    as = formatFlag(parsed.flags.format, ["text", "json"], { human: "text" });
-  } catch (e) {
-    if (e instanceof UsageError) return usageError(e, "fmt");
-    throw e;
-  }
-  if (parsed.flags.help) {
-    out(HELP);
-    return 0;
-  }
+  const parsed = startCommand("fmt", args, {
+    check: { type: "boolean" },
+    diff: { type: "boolean" },
+    format: { type: "string" },
+  }, HELP);
+  if (typeof parsed === "number") return parsed;
+  const as = chosenFormat("fmt", parsed, ["text", "json"], { human: "text" });
+  if (typeof as === "number") return as;
   // No FILE: the current directory, as `deno fmt`, `cargo fmt` and `terraform fmt` do.
   const inputs = parsed.positionals.length ? parsed.positionals : ["."];
   const files = expandInputs(inputs);
@@ -142,19 +133,14 @@ export async function run(args: string[]): Promise<number> {
       report.push({ path: input.name, status: "unformatted" });
       continue;
     }
-    try {
-      await writeFileAtomic(file, result.text);
-      rewritten++;
-      report.push({ path: input.name, status: "formatted" });
-    } catch (e) {
-      failure(
-        "E2003",
-        `cannot write '${file}': ${describeFsError(e)}`,
-        "check the file and its directory are writable; the original is left as it was",
-      );
-      report.push({ path: input.name, status: "error" });
-      status = 2;
-    }
+    const written = await writeOutput(
+      file,
+      result.text,
+      "check the file and its directory are writable; the original is left as it was",
+    );
+    if (written) rewritten++;
+    else status = 2;
+    report.push({ path: input.name, status: written ? "formatted" : "error" });
   }
   if (checkOnly && unformatted.length) status = Math.max(status, 1);
   if (json) {

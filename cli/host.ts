@@ -3,6 +3,7 @@
  * language server and the library) and the command line's input paths.
  */
 export { DenoHost } from "../host/disk_host.ts";
+import { vmdescFilesUnder } from "../host/vmdesc_files.ts";
 
 /**
  * Command-line inputs with directories expanded to the `.vmdesc` files under them
@@ -20,20 +21,7 @@ export function expandInputs(paths: string[]): string[] {
       isDir = false;
     }
     if (!isDir) out.push(p);
-    else out.push(...walk(p === "." ? "" : p.replace(/\/+$/, "")));
+    else out.push(...vmdescFilesUnder(p === "." ? "" : p.replace(/\/+$/, "")));
   }
   return out;
-}
-
-function walk(dir: string): string[] {
-  const files: string[] = [];
-  const dirs: string[] = [];
-  for (const e of Deno.readDirSync(dir || ".")) {
-    const path = dir ? `${dir}/${e.name}` : e.name;
-    if (e.isDirectory && !e.name.startsWith(".") && e.name !== "node_modules") dirs.push(path);
-    else if (e.isFile && e.name.endsWith(".vmdesc")) files.push(path);
-  }
-  files.sort();
-  dirs.sort();
-  return [...files, ...dirs.flatMap(walk)];
 }

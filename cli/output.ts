@@ -4,10 +4,11 @@
  * files are written atomically and durably (temp file in the same directory, fsync,
  * rename, fsync of the directory).
  */
-import type { UsageError } from "./args.ts";
+import { type FlagSpecs, formatFlag, parseArgs, type Parsed, UsageError } from "./args.ts";
 import type { Code } from "../plan/codes.ts";
 import type { Diagnostic } from "../lang/diagnostics/types.ts";
 import { dirname } from "../plan/paths.ts";
+import { describeFsError } from "../host/fs_errors.ts";
 
 const encoder = new TextEncoder();
 
@@ -53,9 +54,12 @@ export async function printDiagnostics(
   sources: (file: string) => string | undefined,
   stream: Stream = Deno.stderr,
 ): Promise<void> {
-  const { renderDiagnostics, renderSummary } = await import("../lang/diagnostics/render.ts");
+  const { renderDiagnostics, renderSummary, withWidthsOnDemand } = await import(
+    "../lang/diagnostics/render.ts"
+  );
   const color = useColor(stream);
-  writeAll(stream, renderDiagnostics(diags, sources, { color }) + "\n");
+  const text = await withWidthsOnDemand(() => renderDiagnostics(diags, sources, { color }));
+  writeAll(stream, text + "\n");
   writeAll(stream, renderSummary(diags, { color }));
 }
 
@@ -77,6 +81,65 @@ export function usageError(
 }
 
 /**
+ * How every command starts: its flags parsed (a usage error is printed: exit status 2) and
+ * `--help` answered (printed: exit status 0). Returns the parsed arguments, or the exit
+ * status when the command is already done.
+ */
+export function startCommand(
+  command: string,
+  args: string[],
+  specs: FlagSpecs,
+  help: string,
+): Parsed | number {
+  let parsed: Parsed;
+  try {
+    parsed = parseArgs(args, specs);
+  } catch (e) {
+    if (e instanceof UsageError) return usageError(e, command);
+    throw e;
+  }
+  if (parsed.flags.help) {
+    out(help);
+    return 0;
+  }
+  return parsed;
+}
+
+/**
+ * The command's `--format` (see `formatFlag`: the first of `names` by default), or exit
+ * status 2 after printing the usage error for a format it does not have.
+ */
+export function chosenFormat(
+  command: string,
+  parsed: Parsed,
+  names: readonly string[],
+  aliases: Record<string, string> = {},
+): string | number {
+  try {
+    return formatFlag(parsed.flags.format, names, aliases);
+  } catch (e) {
+    if (e instanceof UsageError) return usageError(e, command);
+    throw e;
+  }
+}
+
+/**
+ * `startCommand` for a command whose one flag is `--format text|json` (explain, ctl, ps):
+ * the parsed arguments and whether JSON was asked for, or the exit status.
+ */
+export function startTextOrJson(
+  command: string,
+  args: string[],
+  help: string,
+  flags: FlagSpecs = {},
+): { parsed: Parsed; json: boolean } | number {
+  const parsed = startCommand(command, args, { ...flags, format: { type: "string" } }, help);
+  if (typeof parsed === "number") return parsed;
+  const format = chosenFormat(command, parsed, ["text", "json"]);
+  return typeof format === "number" ? format : { parsed, json: format === "json" };
+}
+
+/**
  * Any non-usage failure of the CLI itself, in the diagnostics' style with its stable code:
  * E2002 an input it cannot read, E2003 an output it cannot write, E0105/E0404 a missing
  * machine. `vmdesc explain CODE` tells more.
@@ -86,6 +149,20 @@ export function failure(code: Code, message: string, hint: string | null = null)
   const red = (s: string) => color ? `\x1b[1;31m${s}\x1b[0m` : s;
   const bold = (s: string) => color ? `\x1b[1m${s}\x1b[0m` : s;
   err(`${red(`error[${code}]`)}${bold(`: ${message}`)}\n${hint ? `  = help: ${hint}\n` : ""}`);
+}
+
+/**
+ * An output file the user named, written with `writeFileAtomic`; when it cannot be, E2003
+ * is printed with `hint`. Returns whether the file was written.
+ */
+export async function writeOutput(path: string, data: string, hint: string): Promise<boolean> {
+  try {
+    await writeFileAtomic(path, data);
+    return true;
+  } catch (e) {
+    failure("E2003", `cannot write '${path}': ${describeFsError(e)}`, hint);
+    return false;
+  }
 }
 
 /**

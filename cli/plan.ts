@@ -4,16 +4,17 @@
  * a memory-map picture as SVG (on stdout, or into a file with `--svg`).
  * Any error in the file: the diagnostics (on stderr), no Plan, exit 1.
  */
-import { formatFlag, parseArgs, suggest, UsageError } from "./args.ts";
+import { suggest } from "./args.ts";
 import { DenoHost } from "./host.ts";
 import {
-  describeFsError,
+  chosenFormat,
   err,
   failure,
   out,
   printDiagnostics,
+  startCommand,
   usageError,
-  writeFileAtomic,
+  writeOutput,
 } from "./output.ts";
 import { readInput, reportUnreadable } from "./input.ts";
 import { compile } from "../lang/compile.ts";
@@ -48,22 +49,13 @@ is printed. Exit status: 0 ok, 1 errors, 2 usage error.
 `;
 
 export async function run(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs(args, {
-      machine: { type: "string", short: "m" },
-      format: { type: "string" },
-      json: { type: "boolean" },
-      svg: { type: "string" },
-    });
-  } catch (e) {
-    if (e instanceof UsageError) return usageError(e, "plan");
-    throw e;
-  }
-  if (parsed.flags.help) {
-    out(HELP);
-    return 0;
-  }
+  const parsed = startCommand("plan", args, {
+    machine: { type: "string", short: "m" },
+    format: { type: "string" },
+    json: { type: "boolean" },
+    svg: { type: "string" },
+  }, HELP);
+  if (typeof parsed === "number") return parsed;
   if (parsed.positionals.length !== 1) {
     return usageError(
       {
@@ -74,21 +66,16 @@ export async function run(args: string[]): Promise<number> {
     );
   }
   const machine = parsed.flags.machine as string | undefined;
-  let format: string;
-  try {
-    format = formatFlag(parsed.flags.format, ["table", "json", "svg"], { text: "table" });
-    if (parsed.flags.json === true) {
-      if (parsed.flags.format !== undefined && format !== "json") {
-        throw new UsageError(
-          `--json and --format ${parsed.flags.format} ask for two formats`,
-          "--json is short for --format json; give one of them",
-        );
-      }
-      format = "json";
+  let format = chosenFormat("plan", parsed, ["table", "json", "svg"], { text: "table" });
+  if (typeof format === "number") return format;
+  if (parsed.flags.json === true) {
+    if (parsed.flags.format !== undefined && format !== "json") {
+      return usageError({
+        message: `--json and --format ${parsed.flags.format} ask for two formats`,
+        hint: "--json is short for --format json; give one of them",
+      }, "plan");
     }
-  } catch (e) {
-    if (e instanceof UsageError) return usageError(e, "plan");
-    throw e;
+    format = "json";
   }
   const svgPath = parsed.flags.svg as string | undefined;
 
@@ -139,17 +126,11 @@ export async function run(args: string[]): Promise<number> {
     );
   }
 
-  if (svgPath) {
-    try {
-      await writeFileAtomic(svgPath, planSvg(plans[0]));
-    } catch (e) {
-      failure(
-        "E2003",
-        `cannot write '${svgPath}': ${describeFsError(e)}`,
-        "check the directory exists and is writable",
-      );
-      return 1;
-    }
+  if (
+    svgPath &&
+    !(await writeOutput(svgPath, planSvg(plans[0]), "check the directory exists and is writable"))
+  ) {
+    return 1;
   }
   if (format === "json") out(planJson(plans[0]));
   else if (format === "svg") out(planSvg(plans[0]));

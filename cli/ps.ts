@@ -4,8 +4,7 @@
  * name), each asked for its state and uptime. A socket nothing answers on is a machine
  * that was killed: it is listed as stale (the next `vmdesc boot` with that name removes it).
  */
-import { formatFlag, parseArgs, UsageError } from "./args.ts";
-import { out, usageError } from "./output.ts";
+import { out, startTextOrJson, usageError } from "./output.ts";
 import { table } from "./plan_table.ts";
 import { duration } from "./ctl.ts";
 
@@ -43,19 +42,9 @@ interface Row {
 const ASK_MS = 2000;
 
 export async function run(args: string[]): Promise<number> {
-  let parsed;
-  let json: boolean;
-  try {
-    parsed = parseArgs(args, { format: { type: "string" } });
-    json = formatFlag(parsed.flags.format, ["text", "json"]) === "json";
-  } catch (e) {
-    if (e instanceof UsageError) return usageError(e, "ps");
-    throw e;
-  }
-  if (parsed.flags.help) {
-    out(HELP);
-    return 0;
-  }
+  const start = startTextOrJson("ps", args, HELP);
+  if (typeof start === "number") return start;
+  const { parsed, json } = start;
   if (parsed.positionals.length > 0) {
     return usageError(
       { message: "ps takes no arguments", hint: "vmdesc ps [--format json]" },

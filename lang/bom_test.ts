@@ -5,8 +5,11 @@
  * formatter keeps it.
  */
 import { compile, createIncrementalParser, createMemoryHost, format, parse } from "./mod.ts";
-import { jsonReport, positionAt, renderDiagnostics } from "./diagnostics/render.ts";
+import { jsonReport, loadWidths, positionAt, renderDiagnostics } from "./diagnostics/render.ts";
 import { corpus } from "../tests/lang_corpus.ts";
+
+// Rendered as the CLI renders them (string-width loaded on demand there).
+await loadWidths();
 
 const BOM = "\uFEFF";
 

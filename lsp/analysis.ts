@@ -9,6 +9,7 @@ import type { Diagnostic } from "../lang/diagnostics/types.ts";
 import type { Plan } from "../plan/types.ts";
 import type * as A from "../lang/ast.ts";
 import type { DenoHost } from "../host/disk_host.ts";
+import type { Importers } from "./importers.ts";
 
 export interface Analysis {
   version: number;
@@ -30,6 +31,7 @@ export function analyze(
   parser: IncrementalParser,
   host: DenoHost,
   incremental: boolean,
+  importers: Importers,
 ): Analysis {
   const text = parser.text();
   // The incremental Matcher re-parses only what the edit disturbed; full mode is the
@@ -39,8 +41,9 @@ export function analyze(
   // Files that are not open are read afresh for every analysis: editors do not all report
   // changes on disk (Neovim 0.7 has no didChangeWatchedFiles), and these files are small.
   host.invalidate();
-  // `parsed` hands lang the incremental parse so compile does not parse the text again.
-  const options = { file: path, host, parsed };
+  // `parsed` hands lang the incremental parse so compile does not parse the text again;
+  // the files importing this one make it their library, as `vmdesc check DIR` does.
+  const options = { file: path, host, parsed, importers: importers.of(path, host) };
   const result = compile(text, options);
   return {
     version,

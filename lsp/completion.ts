@@ -15,8 +15,6 @@ import {
 } from "vscode-languageserver";
 import {
   BAR_KINDS,
-  BOOT_OPTIONS,
-  BOOT_OPTIONS_BY_PROTOCOL,
   BOOT_PROTOCOLS,
   DEVICE_KINDS,
   HOLE_PROPS,
@@ -29,18 +27,12 @@ import {
 } from "../lang/specs.ts";
 import { hex } from "../lang/program.ts";
 import type { Workspace } from "./mod.ts";
+import { type Place, placeTable } from "./keywords.ts";
 
 export const TRIGGER_CHARACTERS = [" "];
 
-type Block =
-  | { kind: "top" }
-  | { kind: "machine" }
-  | { kind: "hole" }
-  | { kind: "device"; deviceKind: string }
-  | { kind: "pci"; deviceKind: string }
-  | { kind: "boot"; protocol: string }
-  | { kind: "cpuid" }
-  | { kind: "other" };
+/** Where the cursor is: a place of keywords.ts (whose settings table applies), or elsewhere. */
+type Block = Place | { block: "other" };
 
 interface Tok {
   text: string;
@@ -72,7 +64,7 @@ const HEADERS = new Set(["machine", "pci_hole", "device", "pci", "boot", "cpuid"
 export function contextAt(text: string, offset: number): Context {
   const toks: Tok[] = [];
   // Token index where each open block's content starts, and the block it is.
-  const stack: { block: Block; from: number }[] = [{ block: { kind: "top" }, from: 0 }];
+  const stack: { block: Block; from: number }[] = [{ block: { block: "top" }, from: 0 }];
   let line = 0;
   let i = 0;
   let quiet = false;
@@ -206,43 +198,28 @@ function headerBlock(level: Tok[], outer: Block): Block {
     if (t === "{" || t === "}") break;
     if (!HEADERS.has(t)) continue;
     // `device 0x1005` inside a generic PCI body is a property, not a header.
-    if (t === "device" && outer.kind !== "machine" && outer.kind !== "top") continue;
+    if (t === "device" && outer.block !== "machine" && outer.block !== "top") continue;
     const next = level[k + 1]?.text ?? "";
     switch (t) {
       case "machine":
-        return { kind: "machine" };
+        return { block: "machine" };
       case "pci_hole":
-        return { kind: "hole" };
+        return { block: "hole" };
       case "device":
-        return { kind: "device", deviceKind: next };
+        return { block: "device", kind: next };
       case "pci":
-        return { kind: "pci", deviceKind: level[k + 2]?.text ?? "" };
+        return { block: "pci", kind: level[k + 2]?.text ?? "" };
       case "boot":
-        return { kind: "boot", protocol: next };
+        return { block: "boot", protocol: next };
       case "cpuid":
-        return { kind: "cpuid" };
+        return { block: "cpuid" };
     }
   }
-  return { kind: "other" };
+  return { block: "other" };
 }
 
 function blockProps(b: Block): PropTable {
-  switch (b.kind) {
-    case "machine":
-      return MACHINE_PROPS;
-    case "hole":
-      return HOLE_PROPS;
-    case "device":
-      return DEVICE_KINDS[b.deviceKind]?.props ?? {};
-    case "pci":
-      return PCI_KINDS[b.deviceKind]?.props ?? {};
-    case "boot": {
-      const allowed = BOOT_OPTIONS_BY_PROTOCOL[b.protocol] ?? Object.keys(BOOT_OPTIONS);
-      return Object.fromEntries(Object.entries(BOOT_OPTIONS).filter(([k]) => allowed.includes(k)));
-    }
-    default:
-      return {};
-  }
+  return b.block === "other" ? {} : placeTable(b);
 }
 
 const OPERATORS = new Set(["=", "+", "-", "*", "/", "<<", ">>", "(", ".."]);
@@ -266,8 +243,10 @@ export function completion(ws: Workspace, p: CompletionParams): CompletionList |
   const lets = a?.program ? [...a.program.lets.values()] : [];
   const machines = a?.program ? [...a.program.machines.keys()] : [];
   const items = candidates(ctx, {
-    // Details show number constants; a string constant is listed without one.
-    lets: lets.map((l) => ({ name: l.name, value: typeof l.value === "bigint" ? l.value : null })),
+    lets: lets.map((l) => ({
+      name: l.name,
+      value: l.value === null || typeof l.value === "bigint" ? l.value : l.value.text,
+    })),
     machines,
   });
   return { isIncomplete: false, items };
@@ -301,7 +280,8 @@ function importPaths(docPath: string, typed: string): CompletionItem[] {
 }
 
 export interface Names {
-  lets: { name: string; value: bigint | null }[];
+  /** The constants in scope: a number, a string's text, or null where the `let` is broken. */
+  lets: { name: string; value: bigint | string | null }[];
   machines: string[];
 }
 
@@ -314,12 +294,43 @@ const kw = (label: string, detail?: string): CompletionItem => ({
 const enumItems = (values: readonly string[], detail: string): CompletionItem[] =>
   values.map((v) => ({ label: v, kind: CompletionItemKind.EnumMember, detail }));
 
-function letItems(names: Names): CompletionItem[] {
-  return names.lets.map((l) => ({
+/**
+ * The constants that fit where a value of type `want` goes (null: any): a number where
+ * the setting takes a number, a string where it takes a string, as the checker accepts
+ * them. A constant whose `let` is broken has no type to go by and is offered everywhere.
+ */
+function letItems(names: Names, want: "number" | "string" | null): CompletionItem[] {
+  const fits = (v: bigint | string | null) =>
+    want === null || v === null || (want === "number") === (typeof v === "bigint");
+  return names.lets.filter((l) => fits(l.value)).map((l) => ({
     label: l.name,
     kind: CompletionItemKind.Constant,
-    ...(l.value !== null ? { detail: `= ${hex(l.value)} (${l.value})` } : {}),
+    ...(l.value === null ? {} : {
+      detail: typeof l.value === "bigint"
+        ? `= ${hex(l.value)} (${l.value})`
+        : `= ${JSON.stringify(l.value)}`,
+    }),
   }));
+}
+
+/**
+ * What the statement the cursor is in takes: its first token (the first on its line at
+ * this block level) names the setting; `let`, or a setting it cannot tell, takes either.
+ */
+function valueType(prev: Tok[], props: PropTable): "number" | "string" | null {
+  let first: Tok | undefined;
+  for (let k = 0; k < prev.length; k++) {
+    const t = prev[k];
+    const older = prev[k + 1];
+    if (t.text === "{" || t.text === "}") break;
+    first = t;
+    if (!older || older.line !== t.line || older.text === "{" || older.text === "}") break;
+  }
+  const setting = first?.text;
+  if (setting === "ecam" || setting === "bar") return "number";
+  if (setting === undefined || !Object.hasOwn(props, setting)) return null;
+  const t = props[setting].type.t;
+  return t === "string" ? "string" : t === "int" || t === "range" ? "number" : null;
 }
 
 function propItems(table: PropTable): CompletionItem[] {
@@ -338,7 +349,7 @@ export function candidates(ctx: Context, names: Names): CompletionItem[] {
   const b = ctx.block;
   // Right after a word that takes a specific kind of word.
   if (!ctx.lineStart || (p1 && !["{", "}"].includes(p1))) {
-    if (p1 === "device" && (b.kind === "machine" || b.kind === "top")) {
+    if (p1 === "device" && (b.block === "machine" || b.block === "top")) {
       return Object.entries(DEVICE_KINDS).map(([k, s]) => ({
         label: k,
         kind: CompletionItemKind.Class,
@@ -357,7 +368,7 @@ export function candidates(ctx: Context, names: Names): CompletionItem[] {
     if (p1 === "mode") return enumItems(["protected", "real"], "CPU mode at entry");
     if (p1 === "buses") return [kw("auto", "only the buses in use")];
     if (p1 === "acpi") return enumItems(["on", "off"], "ACPI tables");
-    if (p2 === "bar" && b.kind === "pci") return enumItems(BAR_KINDS, "BAR kind");
+    if (p2 === "bar" && b.block === "pci") return enumItems(BAR_KINDS, "BAR kind");
     if (p1 === "extends") {
       return names.machines.map((m) => ({
         label: m,
@@ -372,12 +383,12 @@ export function candidates(ctx: Context, names: Names): CompletionItem[] {
     const props = blockProps(b);
     const valueAfter = p1 !== undefined &&
       (OPERATORS.has(p1) || Object.hasOwn(props, p1) || p1 === "ecam" ||
-        (p1 === "bar" && b.kind === "pci"));
+        (p1 === "bar" && b.block === "pci"));
     if (valueAfter) {
       const spec = p1 ? props[p1] : undefined;
       if (spec?.type.t === "enum") return enumItems(spec.type.values, p1);
       if (spec?.type.t === "onoff") return enumItems(["on", "off"], p1);
-      return letItems(names);
+      return letItems(names, valueType(ctx.prev, props));
     }
     if (!ctx.lineStart) {
       // After a complete value on the same line: a new setting may follow.
@@ -400,7 +411,7 @@ export function acceptedSettings(
       repeat: table[item.label].repeat === true,
       item,
     }));
-  switch (b.kind) {
+  switch (b.block) {
     case "top":
       return ["import", "let", "machine"].map((k) => ({ name: k, repeat: true, item: kw(k) }));
     case "machine":
@@ -427,7 +438,7 @@ export function acceptedSettings(
     case "pci":
       return [
         ...props(blockProps(b)),
-        ...(PCI_KINDS[b.deviceKind]?.bars !== false
+        ...(PCI_KINDS[b.kind]?.bars !== false
           ? [{ name: "bar", repeat: true, item: kw("bar", "bar INDEX mem32|mem64|io SIZE") }]
           : []),
       ];

@@ -10,19 +10,8 @@ import { assertEquals } from "../tests/lsp/assert.ts";
 import { candidates, contextAt } from "./completion.ts";
 import { compile } from "../lang/mod.ts";
 import { createMemoryHost } from "../lang/host_memory.ts";
-import {
-  BOOT_OPTIONS,
-  BOOT_PROTOCOLS,
-  CPUID_FEATURES,
-  DEVICE_KINDS,
-  HOLE_PROPS,
-  HOLE_STRUCTURED,
-  MACHINE_PROPS,
-  PCI_KINDS,
-  type PropSpec,
-  type PropTable,
-  STRUCTURED_SETTINGS,
-} from "../lang/specs.ts";
+import * as specs from "../lang/specs.ts";
+import type { PropSpec, PropTable } from "../lang/specs.ts";
 
 interface Place {
   name: string;
@@ -33,26 +22,26 @@ interface Place {
 
 const HOLE = "pci_hole 0xC000_0000 .. 4 GiB { ecam 0xE000_0000 buses auto }";
 const PLACES: Place[] = [
-  { name: "machine", template: "machine m {\n  @\n}\n", table: MACHINE_PROPS },
+  { name: "machine", template: "machine m {\n  @\n}\n", table: specs.MACHINE_PROPS },
   {
     name: "pci_hole",
     template: "machine m {\n  pci_hole 0xC000_0000 .. 4 GiB {\n    @\n  }\n}\n",
-    table: HOLE_PROPS,
+    table: specs.HOLE_PROPS,
   },
-  ...Object.entries(DEVICE_KINDS).map(([k, s]) => ({
+  ...Object.entries(specs.DEVICE_KINDS).map(([k, s]) => ({
     name: `device ${k}`,
     template: `machine m {\n  device ${k} {\n    @\n  }\n}\n`,
     table: s.props,
   })),
-  ...Object.entries(PCI_KINDS).map(([k, s]) => ({
+  ...Object.entries(specs.PCI_KINDS).map(([k, s]) => ({
     name: `pci ${k}`,
     template: `machine m {\n  ${HOLE}\n  pci 00:02.0 ${k} {\n    @\n  }\n}\n`,
     table: s.props,
   })),
-  ...BOOT_PROTOCOLS.map((p) => ({
+  ...specs.BOOT_PROTOCOLS.map((p) => ({
     name: `boot ${p}`,
     template: `machine m {\n  boot ${p} "x" {\n    @\n  }\n}\n`,
-    table: BOOT_OPTIONS,
+    table: specs.BOOT_OPTIONS,
   })),
   { name: "cpuid", template: "machine m {\n  cpuid {\n    @\n  }\n}\n", table: {} },
 ];
@@ -61,15 +50,21 @@ const PLACES: Place[] = [
 const SPECS = new Map<string, PropSpec>();
 for (
   const t of [
-    MACHINE_PROPS,
-    HOLE_PROPS,
-    BOOT_OPTIONS,
-    ...Object.values(DEVICE_KINDS).map((d) => d.props),
-    ...Object.values(PCI_KINDS).map((p) => p.props),
+    specs.MACHINE_PROPS,
+    specs.HOLE_PROPS,
+    specs.BOOT_OPTIONS,
+    ...Object.values(specs.DEVICE_KINDS).map((d) => d.props),
+    ...Object.values(specs.PCI_KINDS).map((p) => p.props),
   ]
 ) for (const [k, v] of Object.entries(t)) if (!SPECS.has(k)) SPECS.set(k, v);
 const WORDS = [
-  ...new Set([...SPECS.keys(), ...STRUCTURED_SETTINGS, ...HOLE_STRUCTURED, "bar", "hide"]),
+  ...new Set([
+    ...SPECS.keys(),
+    ...specs.STRUCTURED_SETTINGS,
+    ...specs.HOLE_STRUCTURED,
+    "bar",
+    "hide",
+  ]),
 ];
 
 function value(spec: PropSpec): string {
@@ -101,13 +96,13 @@ function snippet(word: string, place: Place, k: number): string {
     case "boot":
       return `boot flat "y${k}" { load 0x10_0000 }`;
     case "cpuid":
-      return `cpuid { hide ${CPUID_FEATURES[k]} }`;
+      return `cpuid { hide ${specs.CPUID_FEATURES[k]} }`;
     case "ecam":
       return "ecam 0xE000_0000 buses auto";
     case "bar":
       return `bar ${k} mem32 4 KiB`;
     case "hide":
-      return `hide ${CPUID_FEATURES[k]}`;
+      return `hide ${specs.CPUID_FEATURES[k]}`;
   }
   return `${word} ${value(SPECS.get(word)!)}`;
 }

@@ -112,3 +112,51 @@ Deno.test("completion: not what this body already gives, unless it may repeat", 
   assertEquals(at('machine m {\n  boot pvh "x" { cmdline "c" |'), ["initrd"]);
   assertEquals(at("machine m {\n  cpuid { hide x2apic |"), ["hide"]);
 });
+
+Deno.test("completion: constants of the type the setting takes, string constants where a string goes", async () => {
+  const { compile } = await import("../lang/mod.ts");
+  const { createMemoryHost } = await import("../lang/host_memory.ts");
+  const LETS = 'let com1 = 0x3f8\nlet console = "console=ttyS0"\n';
+  const typed = {
+    lets: [
+      { name: "com1", value: 0x3f8n },
+      { name: "console", value: "console=ttyS0" },
+      { name: "broken", value: null },
+    ],
+    machines: [],
+  };
+  const offered = (src: string) => {
+    const offset = src.indexOf("|");
+    const text = src.slice(0, offset) + src.slice(offset + 1);
+    return candidates(contextAt(text, offset), typed);
+  };
+  const labels = (src: string) => offered(src).map((c) => c.label).sort();
+  // Where the checker takes the constant: the machine (complete otherwise) has no error.
+  const accepted = (src: string) =>
+    ["com1", "console"].filter((name) => {
+      const r = compile(LETS + src.replace("|", name), {
+        file: "t.vmdesc",
+        host: createMemoryHost(),
+      });
+      return !r.diagnostics.some((d) => d.severity === "error");
+    });
+  const MACHINE = (body: string, boot = 'boot pvh "x.elf"') =>
+    `machine m {\n  memory 64 MiB\n  ${body}\n  ${boot}\n}\n`;
+  const places = [
+    MACHINE("", 'boot pvh "x.elf" { cmdline | }'),
+    MACHINE("", 'boot pvh "x.elf" { cmdline console + | }'),
+    MACHINE("", 'boot pvh "x.elf" { initrd | }'),
+    MACHINE("device serial com1 { port | }"),
+    MACHINE("device serial com1 { port 0x3f0 + | }"),
+    'machine m {\n  memory | * 1 MiB\n  boot pvh "x.elf"\n}\n',
+  ];
+  for (const src of places) {
+    assertEquals(accepted(src).length, 1, `one of the two types fits: ${src}`);
+    // The broken constant has no type to go by: offered everywhere.
+    assertEquals(labels(src), ["broken", ...accepted(src)].sort(), src);
+  }
+  assertEquals(labels("let x = |"), ["broken", "com1", "console"]);
+  const detail = offered(MACHINE("", 'boot pvh "x.elf" { cmdline | }'))
+    .find((c) => c.label === "console")?.detail;
+  assertEquals(detail, '= "console=ttyS0"');
+});

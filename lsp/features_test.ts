@@ -3,8 +3,6 @@
  * line) answers without throwing: the server's guard would hide such a bug as "no answer".
  */
 import { assert } from "../tests/lsp/assert.ts";
-import { TextDocument } from "vscode-languageserver-textdocument";
-import { createIncrementalParser } from "../lang/mod.ts";
 import { type OpenDoc, Workspace } from "./mod.ts";
 import { hover } from "./hover.ts";
 import { completion } from "./completion.ts";
@@ -22,18 +20,7 @@ const files = [
 ];
 
 function open(ws: Workspace, path: string, text: string): OpenDoc {
-  const uri = pathToUri(path);
-  const d: OpenDoc = {
-    uri,
-    path,
-    doc: TextDocument.create(uri, "vmdesc", 1, text),
-    parser: createIncrementalParser(path, text),
-    analysis: null,
-    timer: undefined,
-  };
-  ws.docs.set(uri, d);
-  ws.byPath.set(path, d);
-  return d;
+  return ws.open(pathToUri(path), text);
 }
 
 function everything(ws: Workspace, d: OpenDoc) {

@@ -4,8 +4,6 @@
  * tables), and link to their section of docs/language.md, which covers every one of them.
  */
 import { assert } from "../tests/lsp/assert.ts";
-import { TextDocument } from "vscode-languageserver-textdocument";
-import { createIncrementalParser } from "../lang/mod.ts";
 import { type OpenDoc, Workspace } from "./mod.ts";
 import { hover } from "./hover.ts";
 import { pathToUri } from "./convert.ts";
@@ -35,18 +33,7 @@ machine big extends base { memory 2 * ram_size }
 function open(): { ws: Workspace; d: OpenDoc } {
   const ws = new Workspace(true);
   const path = `${root}tests/lsp/fixtures/hover_keywords.vmdesc`;
-  const uri = pathToUri(path);
-  const d: OpenDoc = {
-    uri,
-    path,
-    doc: TextDocument.create(uri, "vmdesc", 1, SRC),
-    parser: createIncrementalParser(path, SRC),
-    analysis: null,
-    timer: undefined,
-  };
-  ws.docs.set(uri, d);
-  ws.byPath.set(path, d);
-  return { ws, d };
+  return { ws, d: ws.open(pathToUri(path), SRC) };
 }
 
 /** The hover text at the `n`th occurrence of `word` (plus `into` characters). */

@@ -30,6 +30,7 @@ import { codeActions } from "./actions.ts";
 import { formatDocument } from "./format.ts";
 import { imports } from "./ast_query.ts";
 import { applyChanges } from "./document.ts";
+import { Importers } from "./importers.ts";
 
 export interface ServerOptions {
   /**
@@ -58,6 +59,8 @@ export class Workspace {
   readonly docs = new Map<string, OpenDoc>(); // by URI
   readonly byPath = new Map<string, OpenDoc>();
   readonly host: DenoHost;
+  /** Finds the files that import a document (they make it their library). */
+  readonly importers = new Importers();
 
   constructor(readonly incremental: boolean) {
     this.host = new DenoHost({
@@ -69,12 +72,35 @@ export class Workspace {
     return this.docs.get(uri);
   }
 
+  /** A document the editor opened (or reopened): its own parser, checked on first use. */
+  open(uri: string, text: string, version = 1, languageId = "vmdesc"): OpenDoc {
+    const path = uriToPath(uri);
+    const d: OpenDoc = {
+      uri,
+      path,
+      doc: TextDocument.create(uri, languageId, version, text),
+      parser: createIncrementalParser(path, text),
+      analysis: null,
+      timer: undefined,
+    };
+    this.docs.set(uri, d);
+    this.byPath.set(path, d);
+    return d;
+  }
+
   /** The current analysis of a document, computed now if a re-check is pending. */
   analysis(uri: string): Analysis | null {
     const d = this.docs.get(uri);
     if (!d) return null;
     if (!d.analysis || d.analysis.version !== d.doc.version) {
-      d.analysis = analyze(d.path, d.doc.version, d.parser, this.host, this.incremental);
+      d.analysis = analyze(
+        d.path,
+        d.doc.version,
+        d.parser,
+        this.host,
+        this.incremental,
+        this.importers,
+      );
     }
     return d.analysis;
   }
@@ -142,39 +168,35 @@ export function startServer(opts: ServerOptions = {}): Promise<number> {
     }
   };
 
-  connection.onInitialize((): InitializeResult => ({
-    capabilities: {
-      textDocumentSync: {
-        openClose: true,
-        change: TextDocumentSyncKind.Incremental,
-        save: false,
+  connection.onInitialize((params): InitializeResult => {
+    // Where the files importing a document are looked for (lsp/importers.ts).
+    const folders = params.workspaceFolders?.map((f) => f.uri) ??
+      (params.rootUri ? [params.rootUri] : []);
+    ws.importers.roots = folders.filter((u) => u.startsWith("file:")).map(uriToPath);
+    return {
+      capabilities: {
+        textDocumentSync: {
+          openClose: true,
+          change: TextDocumentSyncKind.Incremental,
+          save: false,
+        },
+        hoverProvider: true,
+        completionProvider: { triggerCharacters: TRIGGER_CHARACTERS, resolveProvider: false },
+        definitionProvider: true,
+        referencesProvider: true,
+        renameProvider: { prepareProvider: true },
+        documentSymbolProvider: true,
+        documentFormattingProvider: true,
+        codeActionProvider: { codeActionKinds: [CodeActionKind.QuickFix] },
       },
-      hoverProvider: true,
-      completionProvider: { triggerCharacters: TRIGGER_CHARACTERS, resolveProvider: false },
-      definitionProvider: true,
-      referencesProvider: true,
-      renameProvider: { prepareProvider: true },
-      documentSymbolProvider: true,
-      documentFormattingProvider: true,
-      codeActionProvider: { codeActionKinds: [CodeActionKind.QuickFix] },
-    },
-    serverInfo: { name: "vmdesc", version: "0.1.0" },
-  }));
+      serverInfo: { name: "vmdesc", version: "0.1.0" },
+    };
+  });
 
   connection.onDidOpenTextDocument(({ textDocument: t }) => {
-    const path = uriToPath(t.uri);
-    const d: OpenDoc = {
-      uri: t.uri,
-      path,
-      doc: TextDocument.create(t.uri, t.languageId, t.version, t.text),
-      parser: createIncrementalParser(path, t.text),
-      analysis: null,
-      timer: undefined,
-    };
-    ws.docs.set(t.uri, d);
-    ws.byPath.set(path, d);
+    const d = ws.open(t.uri, t.text, t.version, t.languageId);
     schedule(d, 0);
-    scheduleDependents(path);
+    scheduleDependents(d.path);
   });
 
   connection.onDidChangeTextDocument((p: DidChangeTextDocumentParams) => {
@@ -202,6 +224,8 @@ export function startServer(opts: ServerOptions = {}): Promise<number> {
       ws.host.invalidate(path);
       scheduleDependents(path);
     }
+    // Files created or deleted change where importers may be.
+    ws.importers.forgetListings();
   });
 
   connection.onHover((p) => guard(() => hover(ws, p)));

@@ -3,9 +3,7 @@
  * is defined), go-to-definition jumps to the `let`, as for number constants.
  */
 import { assert, assertEquals } from "../tests/lsp/assert.ts";
-import { TextDocument } from "vscode-languageserver-textdocument";
-import { createIncrementalParser } from "../lang/mod.ts";
-import { type OpenDoc, Workspace } from "./mod.ts";
+import { Workspace } from "./mod.ts";
 import { hover } from "./hover.ts";
 import { definition } from "./navigation.ts";
 import { documentSymbols } from "./symbols.ts";
@@ -27,16 +25,7 @@ machine m {
     await Deno.writeTextFile(path, text);
     const ws = new Workspace(true);
     const uri = pathToUri(path);
-    const d: OpenDoc = {
-      uri,
-      path,
-      doc: TextDocument.create(uri, "vmdesc", 1, text),
-      parser: createIncrementalParser(path, text),
-      analysis: null,
-      timer: undefined,
-    };
-    ws.docs.set(uri, d);
-    ws.byPath.set(path, d);
+    const d = ws.open(uri, text);
     const at = (needle: string, delta = 1) => d.doc.positionAt(text.indexOf(needle) + delta);
     const hoverAt = (needle: string) => {
       const h = hover(ws, { textDocument: { uri }, position: at(needle) });

@@ -15,6 +15,13 @@
  * SIGUSR1: Deno opens its inspector on that one); immediate_exit covers the window where
  * the signal lands just before the thread re-enters KVM_RUN. Pausing is the same with
  * REQUEST pause: each thread parks and says so in its state word.
+ *
+ * Why one file of ~660 lines: the Machine class is the one owner of a machine's life, and
+ * every method reads and moves the same private state (the state, how it ended, a pause in
+ * progress, the held guest clocks, the times); split across modules, that state would be
+ * shared and mutable from several places. What needs none of it is elsewhere: the states
+ * and transitions (lifecycle.ts), events (events.ts), the vCPU threads and their drivers
+ * (threads/), statistics (stats.ts), the run loop (run_loop.ts).
  */
 import type { Plan } from "../plan/types.ts";
 import { MAX_CPUS } from "../plan/limits.ts";

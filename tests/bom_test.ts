@@ -3,9 +3,7 @@
  * item 3): `check`, `plan` and `fmt` on the command line and the language server answer
  * exactly as for the file without it, and `fmt` keeps it.
  */
-import { TextDocument } from "vscode-languageserver-textdocument";
-import { createIncrementalParser } from "../lang/mod.ts";
-import { type OpenDoc, Workspace } from "../lsp/mod.ts";
+import { Workspace } from "../lsp/mod.ts";
 import { definition } from "../lsp/navigation.ts";
 import { pathToUri } from "../lsp/convert.ts";
 
@@ -102,16 +100,7 @@ Deno.test("BOM: the language server reads an imported file as the editor shows i
     // Editors strip the mark of the file they open; the imported file is read from disk.
     const text = MAIN;
     const uri = pathToUri(path);
-    const d: OpenDoc = {
-      uri,
-      path,
-      doc: TextDocument.create(uri, "vmdesc", 1, text),
-      parser: createIncrementalParser(path, text),
-      analysis: null,
-      timer: undefined,
-    };
-    ws.docs.set(uri, d);
-    ws.byPath.set(path, d);
+    const d = ws.open(uri, text);
     const a = ws.analysis(uri)!;
     assert(!a.diagnostics.some((x) => x.code === "E0001"), "no syntax error from the import");
     const at = text.indexOf("serial_port }") + 2;

@@ -4,39 +4,9 @@
  * NO_COLOR, no path meaning the current directory, and outputs written durably (fsync
  * before the rename, then the directory). All through the real CLI in a subprocess.
  */
+import { assertRun as assert, CLI, vmdesc } from "./util/cli.ts";
+
 const root = new URL("../", import.meta.url);
-const CLI = new URL("cli/vmdesc.ts", root).pathname;
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function vmdesc(
-  args: string[],
-  opts: { cwd?: string; env?: Record<string, string> } = {},
-): Promise<Run> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-read", "--allow-write", "--allow-env", CLI, ...args],
-    cwd: opts.cwd ?? root.pathname,
-    env: { NO_COLOR: "", ...opts.env },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
-
-function assert(cond: unknown, msg: string, r?: Run): asserts cond {
-  if (!cond) {
-    throw new Error(
-      r ? `${msg}\n[exit ${r.code}]\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}` : msg,
-    );
-  }
-}
-
 async function scratch(): Promise<string> {
   await Deno.mkdir(new URL(".cache/", root), { recursive: true });
   return await Deno.makeTempDir({ dir: new URL(".cache/", root).pathname, prefix: "conv_" });

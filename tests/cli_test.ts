@@ -3,42 +3,12 @@
  * statuses (0 ok, 1 problems, 2 usage) and the files it writes.
  */
 import { checkXml } from "./util/xml.ts";
+import { assertRun as assert, CLI, denoTask, type Run, vmdesc as run } from "./util/cli.ts";
 
 const root = new URL("../", import.meta.url);
-const CLI = new URL("cli/vmdesc.ts", root).pathname;
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function vmdesc(args: string[], stdin?: string): Promise<Run> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-read", "--allow-write", "--allow-env", CLI, ...args],
-    cwd: root.pathname,
-    stdin: stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "" },
-  }).spawn();
-  if (stdin !== undefined) {
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(stdin));
-    await w.close();
-  }
-  const out = await child.output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
-
-function assert(cond: unknown, msg: string, r?: Run): asserts cond {
-  if (!cond) {
-    throw new Error(
-      r ? `${msg}\n[exit ${r.code}]\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}` : msg,
-    );
-  }
-}
+/** `vmdesc ARGS` (with `stdin` on standard input), in the repository. */
+const vmdesc = (args: string[], stdin?: string) => run(args, { stdin });
 
 async function examples(): Promise<string[]> {
   const out: string[] = [];
@@ -287,28 +257,8 @@ Deno.test("cli: check --format json on an unreadable file is not a pass (E2002 i
   );
 });
 
-/** `deno task vmdesc ARGS` typed in `cwd`, as a user would (not inside our own task). */
-async function task(args: string[], cwd: string): Promise<Run> {
-  // `env -u`: the test runner's own `deno task test` set INIT_CWD; a user's shell has none.
-  const out = await new Deno.Command("env", {
-    args: [
-      "-u",
-      "INIT_CWD",
-      "-u",
-      "VMDESC_INIT_CWD",
-      Deno.execPath(),
-      "task",
-      "-q",
-      "vmdesc",
-      ...args,
-    ],
-    cwd,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+/** `deno task vmdesc ARGS` typed in `cwd`, as a user would. */
+const task = (args: string[], cwd: string): Promise<Run> => denoTask("vmdesc", args, cwd);
 
 Deno.test("cli: deno task vmdesc resolves paths from the directory it was typed in", async () => {
   const dir = await scratch();

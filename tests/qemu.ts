@@ -11,11 +11,29 @@ import { kvmAbsent, skipReason, which } from "./skip.ts";
 /** The QEMU binary, or null. */
 export const QEMU: string | null = which("qemu-system-x86_64");
 
+/** KVM with the host's CPU (less the MSR this host's KVM does not offer). */
+export const QEMU_KVM_HOST: readonly string[] = [
+  "-enable-kvm",
+  "-cpu",
+  "host,arch-capabilities=off",
+];
+
+/**
+ * Nothing but what the other arguments ask for: no default devices, no user configuration,
+ * no display; the guest's COM1 on QEMU's stdout.
+ */
+export const QEMU_BARE: readonly string[] = [
+  "-nodefaults",
+  "-no-user-config",
+  "-display",
+  "none",
+  "-serial",
+  "stdio",
+];
+
 /** How QEMU accelerates guests here: KVM where /dev/kvm is usable, else TCG. */
 export function qemuAccel(): string[] {
-  return kvmAbsent() === null
-    ? ["-enable-kvm", "-cpu", "host,arch-capabilities=off"]
-    : ["-accel", "tcg", "-cpu", "max"];
+  return kvmAbsent() === null ? [...QEMU_KVM_HOST] : ["-accel", "tcg", "-cpu", "max"];
 }
 
 /** A test that needs QEMU, or a skipped one that says why. */
@@ -72,12 +90,7 @@ export function microvm(opts: { pcie: boolean; acpi?: boolean; memory?: number }
     m,
     "-m",
     String(opts.memory ?? 128),
-    "-nodefaults",
-    "-no-user-config",
-    "-display",
-    "none",
-    "-serial",
-    "stdio",
+    ...QEMU_BARE,
     "-device",
     "isa-debug-exit,iobase=0xf4,iosize=1",
     "-global",

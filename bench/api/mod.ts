@@ -25,6 +25,7 @@
  */
 import { buildGuests } from "../../examples/guests/build.ts";
 import { apiEvents, apiRequest } from "../../runtime/api/client.ts";
+import { median } from "../stats.ts";
 
 const ROOT = decodeURIComponent(new URL("../../", import.meta.url).pathname);
 const args = Deno.args;
@@ -39,10 +40,6 @@ type Mode = "worker" | "caller";
 type Load = "quiet" | "bursts" | "flood";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length ? s[Math.min(s.length - 1, Math.floor(p * s.length))] : NaN;

@@ -30,6 +30,9 @@ import { buildGuests, guestPath } from "../../examples/guests/build.ts";
 import { renderChart } from "./chart.ts";
 import { vmdescDenoArgs } from "../vmdesc_command.ts";
 import { prng } from "../../tests/fuzz/mutate.ts";
+import { median, round } from "../stats.ts";
+import { which } from "../../tests/skip.ts";
+import { QEMU_BARE, QEMU_KVM_HOST } from "../../tests/qemu.ts";
 
 const ROOT = decodeURIComponent(new URL("../../", import.meta.url).pathname);
 const RESULTS = ROOT + "bench/results/";
@@ -43,17 +46,10 @@ const DENO_RUN = vmdescDenoArgs();
 const QEMU_ARGS = [
   "-M",
   "microvm,pcie=on,x-option-roms=off,rtc=off,isa-serial=on",
-  "-enable-kvm",
-  "-cpu",
-  "host,arch-capabilities=off",
+  ...QEMU_KVM_HOST,
   "-m",
   "128",
-  "-nodefaults",
-  "-no-user-config",
-  "-display",
-  "none",
-  "-serial",
-  "stdio",
+  ...QEMU_BARE,
   "-device",
   "isa-debug-exit,iobase=0xf4,iosize=1",
 ];
@@ -69,13 +65,6 @@ interface Sample {
   exits: Record<string, number> | null;
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
-
 function parseArgs(args: string[]) {
   let reps = 5;
   let qemu = true;
@@ -90,19 +79,9 @@ function parseArgs(args: string[]) {
   return { reps, qemu };
 }
 
-async function which(cmd: string): Promise<string | null> {
-  for (const dir of (Deno.env.get("PATH") ?? "/usr/bin:/bin").split(":")) {
-    try {
-      const p = `${dir}/${cmd}`;
-      if ((await Deno.stat(p)).isFile) return p;
-    } catch { /* not here */ }
-  }
-  return null;
-}
-
 /** QEMU from Debian; installed on demand when running as root (apt-get). */
 async function findQemu(): Promise<string | null> {
-  let q = await which("qemu-system-x86_64");
+  let q = which("qemu-system-x86_64");
   if (q) return q;
   if (Deno.uid?.() !== 0) return null;
   console.log("qemu-system-x86_64 not found: apt-get install -y qemu-system-x86 …");
@@ -120,7 +99,7 @@ async function findQemu(): Promise<string | null> {
     stdout: "null",
     stderr: "null",
   }).output().catch(() => null);
-  q = await which("qemu-system-x86_64");
+  q = which("qemu-system-x86_64");
   return q;
 }
 

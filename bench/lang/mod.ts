@@ -14,7 +14,8 @@
  */
 import { compile, createMemoryHost, format } from "../../lang/mod.ts";
 import { vmdescArgv } from "../vmdesc_command.ts";
-import { compareParsers, median, type ParserRow, parsersChart } from "./parsers.ts";
+import { compareParsers, type ParserRow, parsersChart } from "./parsers.ts";
+import { median } from "../stats.ts";
 
 const root = new URL("../../", import.meta.url);
 

@@ -7,6 +7,7 @@
  */
 import { fastParse } from "../../lang/syntax/fast_parse.ts";
 import { parseWithOhm } from "../../lang/parse.ts";
+import { median, round as roundTo } from "../stats.ts";
 
 export interface ParserRow {
   text: string;
@@ -24,13 +25,8 @@ export interface ParserRow {
 }
 
 /** The middle of `xs` (the mean of the two middle values for an even count). */
-export function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
 
-const round = (x: number) => Math.round(x * 100) / 100;
+const round = (x: number) => roundTo(x, 2);
 
 /** A tree as text, for comparing two (number literals hold bigints). */
 const treeText = (tree: unknown) =>

@@ -25,7 +25,9 @@
  */
 import { vmdescDenoArgs } from "../vmdesc_command.ts";
 import { prng } from "../../tests/fuzz/mutate.ts";
-import { linuxKvmAbsent } from "../../tests/skip.ts";
+import { linuxKvmAbsent, which } from "../../tests/skip.ts";
+import { median, round } from "../stats.ts";
+import { QEMU_BARE } from "../../tests/qemu.ts";
 import { ensureKernel } from "../../tests/linux/kernel.ts";
 import { buildInitramfs } from "../../examples/linux/initramfs/build.ts";
 
@@ -55,13 +57,6 @@ interface Sample {
   exitCode: number | null;
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
-
 function parseArgs(args: string[]) {
   let reps = 5;
   for (let i = 0; i < args.length; i++) {
@@ -74,21 +69,12 @@ function parseArgs(args: string[]) {
   return { reps };
 }
 
-async function which(cmd: string): Promise<string | null> {
-  for (const dir of (Deno.env.get("PATH") ?? "/usr/bin:/bin").split(":")) {
-    try {
-      if ((await Deno.stat(`${dir}/${cmd}`)).isFile) return `${dir}/${cmd}`;
-    } catch { /* not here */ }
-  }
-  return null;
-}
-
 /** The C loader, rebuilt with gcc when its source is newer; a prebuilt one without gcc. */
 async function cloader(): Promise<string> {
   const mtime = async (p: string) => (await Deno.stat(p).catch(() => null))?.mtime?.getTime();
   const built = await mtime(CLOADER);
   if (built !== undefined && built >= (await mtime(CLOADER_SRC))!) return CLOADER;
-  if (!(await which("gcc"))) {
+  if (!(which("gcc"))) {
     throw new Error(`no gcc to build ${CLOADER} (build it where gcc is, then carry it in)`);
   }
   await Deno.mkdir(`${HERE}build`, { recursive: true });
@@ -173,7 +159,7 @@ async function main(): Promise<number> {
   }
   const kernel = k.kernel.path;
   const initrd = (await buildInitramfs()).path;
-  const qemu = await which("qemu-system-x86_64");
+  const qemu = which("qemu-system-x86_64");
   if (!qemu) {
     console.error("qemu-system-x86_64 not found (apt-get install qemu-system-x86)");
     return 1;
@@ -205,12 +191,7 @@ async function main(): Promise<number> {
       "1",
       "-m",
       `${MEMORY_MIB}`,
-      "-nodefaults",
-      "-no-user-config",
-      "-display",
-      "none",
-      "-serial",
-      "stdio",
+      ...QEMU_BARE,
       "-no-reboot",
       "-kernel",
       kernel,

@@ -25,6 +25,9 @@ import { prng } from "../../tests/fuzz/mutate.ts";
 import { runMode as notifyRound } from "./notify.ts";
 import { notifyGuest } from "./notify.ts";
 import { writeTemp } from "../../tests/runtime/plans.ts";
+import { median, round } from "../stats.ts";
+import { which } from "../../tests/skip.ts";
+import { QEMU_BARE, QEMU_KVM_HOST } from "../../tests/qemu.ts";
 
 const ROOT = decodeURIComponent(new URL("../../", import.meta.url).pathname);
 const MACHINES = ROOT + "examples/guests/virtio.vmdesc";
@@ -67,21 +70,6 @@ const CONFIGS: Config[] = [
     qemu: { pcie: false, device: "virtio-blk-device,drive=d0" },
   },
 ];
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
-
-async function which(cmd: string): Promise<string | null> {
-  for (const dir of (Deno.env.get("PATH") ?? "/usr/bin:/bin").split(":")) {
-    try {
-      if ((await Deno.stat(`${dir}/${cmd}`)).isFile) return `${dir}/${cmd}`;
-    } catch { /* not here */ }
-  }
-  return null;
-}
 
 /** Another process's /proc or debugfs file, through cat(1) (the task has no --allow-all). */
 async function readOther(path: string): Promise<string | null> {
@@ -137,17 +125,10 @@ function argv(t: Tools, vmm: Vmm, c: Config, n: number, stats: string, trace?: s
     `microvm,pcie=${
       c.qemu.pcie ? "on" : "off"
     },rtc=off,isa-serial=on,ioapic2=off,x-option-roms=off`,
-    "-enable-kvm",
-    "-cpu",
-    "host,arch-capabilities=off",
+    ...QEMU_KVM_HOST,
     "-m",
     "128",
-    "-nodefaults",
-    "-no-user-config",
-    "-display",
-    "none",
-    "-serial",
-    "stdio",
+    ...QEMU_BARE,
     "-global",
     "virtio-mmio.force-legacy=false",
     "-drive",
@@ -278,7 +259,7 @@ async function main() {
   await buildGuests(["virtio-blk"]);
   const tmp = await Deno.makeTempDir({ prefix: "vmdesc-bench-virtio-" });
   try {
-    const qemu = WITH_QEMU ? await which("qemu-system-x86_64") : null;
+    const qemu = WITH_QEMU ? which("qemu-system-x86_64") : null;
     if (WITH_QEMU && !qemu) console.log("qemu-system-x86_64 not found: QEMU columns left out");
     const t: Tools = { deno: Deno.execPath(), qemu, tmp, image: await ensureDiskImage() };
     const khz = await tscKhz(tmp);

@@ -1,8 +1,8 @@
 /**
  * Renders diagnostics for people (rustc/Elm-like snippets). The JSON report, positions
  * and counts live in report.ts (re-exported here); this module adds what a terminal
- * needs: display columns (string-width: East Asian Width, emoji, grapheme clusters),
- * tabs, control characters, colors.
+ * needs: display columns (widths.ts: string-width for East Asian Width, emoji and
+ * grapheme clusters, loaded only for text beyond ASCII), tabs, control characters, colors.
  *
  * Pure: the caller passes a lookup from file name to source text (the CLI's host keeps
  * every file it read, imports included). No colors unless asked; the CLI decides from
@@ -18,10 +18,11 @@ import {
   positionAt,
   type SourceLookup,
 } from "./report.ts";
-import stringWidth from "string-width";
+import { clusterWidth } from "./widths.ts";
 
 // Everything of report.ts too, so one import serves a caller that renders both ways.
 export * from "./report.ts";
+export { loadWidths, withWidthsOnDemand } from "./widths.ts";
 
 export interface RenderOptions {
   /** ANSI colors (default false). */
@@ -49,16 +50,6 @@ function painter(color: boolean) {
 }
 
 // ── human rendering ────────────────────────────────────────────────────────
-
-/**
- * Terminal width of one grapheme cluster (a character as the user sees it: an emoji with
- * its modifiers or ZWJ sequence, a letter with its combining marks): 2 for East Asian
- * wide characters and emoji, 0 for marks and other invisible clusters. string-width
- * follows Unicode's East Asian Width and emoji data and what terminals do with clusters.
- */
-function clusterWidth(cluster: string): number {
-  return stringWidth(cluster);
-}
 
 const graphemes = new Intl.Segmenter(undefined, { granularity: "grapheme" });
 

@@ -3,11 +3,15 @@ import {
   dedupe,
   jsonReport,
   lineStarts,
+  loadWidths,
   positionAt,
   renderDiagnostic,
   renderDiagnostics,
   renderSummary,
 } from "./render.ts";
+
+// The renderer at work with every width known (widths_test.ts covers the ASCII-only path).
+await loadWidths();
 
 function assertEquals(actual: unknown, expected: unknown, msg = "") {
   const a = JSON.stringify(actual);

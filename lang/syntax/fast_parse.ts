@@ -12,6 +12,12 @@
  * up and returns null, and the caller runs Ohm, which produces the diagnostics. lang/syntax/fast_parse_test.ts checks on the examples,
  * the diagnostic cases and thousands of mutated inputs that both parsers accept exactly
  * the same texts and build identical trees.
+ *
+ * Why one file of ~670 lines: the parser is one class with a method per grammar rule, the
+ * methods calling each other as the rules do, and recover.ts subclasses it to hook a few
+ * of them. Cut into files, rules the grammar keeps side by side would be read apart from
+ * each other and from vmdesc.ohm's order. What is not a rule lives elsewhere: the word
+ * lists (keywords.ts), literals (literals.ts), recovery (recover.ts, braces.ts).
  */
 import type * as A from "../ast.ts";
 import { decodeString as decode, parseIntLiteral } from "./literals.ts";

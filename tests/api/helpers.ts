@@ -3,6 +3,7 @@
  * exactly as `deno task vmdesc` does), curl as the client (`curl --unix-socket`, every
  * answer held to the OpenAPI document), and the ticker guest's lines.
  */
+import { equal } from "node:assert/strict";
 import { vmdescArgv } from "../../bench/vmdesc_command.ts";
 import { checkAnswer } from "./openapi.ts";
 
@@ -116,6 +117,32 @@ export async function bootWithApi(
     }
   }
   return { child, socket: path, stdout, stderr, status };
+}
+
+/**
+ * The ticker guest (`--machine MACHINE`) under `vmdesc boot --api-sock`, in a fresh
+ * directory, handed to `fn`; then stopped through the API, which must answer 200 and end
+ * the process with status 0. Whatever happens, the process is killed and the directory
+ * removed.
+ */
+export async function withTicker(
+  machine: string,
+  fn: (m: Booted, socket: string) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "vmdesc-ticker-" });
+  const socket = `${dir}/api.sock`;
+  const m = await bootWithApi([TICKER, "--machine", machine], socket);
+  try {
+    await fn(m, socket);
+    equal((await curl(socket, "POST", "/v1/actions", { body: '{"action":"stop"}' })).status, 200);
+    equal(await m.status, 0);
+  } finally {
+    try {
+      m.child.kill("SIGKILL");
+    } catch { /* ended */ }
+    await m.status;
+    await Deno.remove(dir, { recursive: true });
+  }
 }
 
 export interface CurlAnswer {

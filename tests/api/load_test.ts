@@ -17,7 +17,7 @@ import { apiEvents, apiRequest } from "../../runtime/api/client.ts";
 import { BODY_TIMEOUT_MS } from "../../runtime/api/server.ts";
 import { skipReason } from "../skip.ts";
 import { checkAnswer } from "./openapi.ts";
-import { bootWithApi, curl, type Lines, sleep, TICKER, until } from "./helpers.ts";
+import { curl, type Lines, sleep, until, withTicker } from "./helpers.ts";
 
 const kvm = skipReason("control API load tests", { kvm: true }) === null;
 if (!kvm) console.log("skip control API load tests: /dev/kvm is absent");
@@ -27,21 +27,10 @@ const test = (name: string, fn: (sock: string, stdout: Lines, pid: number) => Pr
     ignore: !kvm,
     async fn() {
       await buildGuests(["ticker"]);
-      const dir = await Deno.makeTempDir({ prefix: "vmdesc-load-" });
-      const sock = `${dir}/l.sock`;
-      const m = await bootWithApi([TICKER, "--machine", "ticker"], sock);
-      try {
+      await withTicker("ticker", async (m, sock) => {
         await until(() => m.stdout.ticks().length > 20, 10_000, "the guest prints");
         await fn(sock, m.stdout, m.child.pid);
-        equal((await curl(sock, "POST", "/v1/actions", { body: '{"action":"stop"}' })).status, 200);
-        equal(await m.status, 0);
-      } finally {
-        try {
-          m.child.kill("SIGKILL");
-        } catch { /* ended */ }
-        await m.status;
-        await Deno.remove(dir, { recursive: true });
-      }
+      });
     },
   });
 

@@ -17,7 +17,6 @@ import { createMachine } from "../../runtime/mod.ts";
 import { apiRequest } from "../../runtime/api/client.ts";
 import { skipReason } from "../skip.ts";
 import {
-  bootWithApi,
   curl,
   parseTick,
   processResources,
@@ -25,6 +24,7 @@ import {
   type Tick,
   TICKER,
   until,
+  withTicker,
 } from "./helpers.ts";
 
 const kvm = skipReason("control API pause tests", { kvm: true }) === null;
@@ -138,10 +138,7 @@ for (const [mode, machine] of [["caller", "ticker"], ["worker", "smp"]] as const
 
 for (const machine of ["ticker", "smp"]) {
   test(`pause (control API, ${machine}): clocks held; 100 cycles leave no thread or fd`, async () => {
-    const dir = await Deno.makeTempDir({ prefix: "vmdesc-pause-" });
-    const sock = `${dir}/p.sock`;
-    const m = await bootWithApi([TICKER, "--machine", machine], sock);
-    try {
+    await withTicker(machine, async (m, sock) => {
       const pid = m.child.pid;
       await until(() => m.stdout.ticks().length > 30, 10_000, "the guest prints");
       const pause = await curl(sock, "POST", "/v1/actions", { body: '{"action":"pause"}' });
@@ -182,14 +179,6 @@ for (const machine of ["ticker", "smp"]) {
       }
       deepEqual(after, before, "threads and fds of the vmdesc process");
       await until(() => m.stdout.ticks().length > ticksBefore + 20, 10_000, "still running");
-      equal((await curl(sock, "POST", "/v1/actions", { body: '{"action":"stop"}' })).status, 200);
-      equal(await m.status, 0);
-    } finally {
-      try {
-        m.child.kill("SIGKILL");
-      } catch { /* ended */ }
-      await m.status;
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   });
 }

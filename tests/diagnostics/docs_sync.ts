@@ -8,8 +8,11 @@
  * docs_test.ts fails when the document and the cases disagree.
  */
 import { compile } from "../../lang/mod.ts";
-import { renderDiagnostics } from "../../lang/diagnostics/render.ts";
+import { loadWidths, renderDiagnostics } from "../../lang/diagnostics/render.ts";
 import { listDir, repoHost, root } from "../golden/harness.ts";
+
+// Rendered as the CLI renders them (string-width loaded on demand there).
+await loadWidths();
 
 const DIR = "tests/diagnostics/cases/";
 const MAX_LINES = 24;

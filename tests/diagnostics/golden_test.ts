@@ -9,9 +9,17 @@
  * every code the case reports, and it reports exactly those; goldens as above.
  */
 import { compile } from "../../lang/mod.ts";
-import { jsonReport, renderDiagnostics, renderSummary } from "../../lang/diagnostics/render.ts";
+import {
+  jsonReport,
+  loadWidths,
+  renderDiagnostics,
+  renderSummary,
+} from "../../lang/diagnostics/render.ts";
 import { CODES } from "../../plan/codes.ts";
 import { golden, listDir, repoHost } from "../golden/harness.ts";
+
+// Rendered as the CLI renders them (string-width loaded on demand there).
+await loadWidths();
 
 const DIR = "tests/diagnostics/cases/";
 const cases = (await listDir(DIR, /^[EW]\d{4}\.vmdesc$/)).map((n) => n.slice(0, 5));

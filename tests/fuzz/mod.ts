@@ -7,6 +7,7 @@
  */
 import type { Failure, WorkerRequest, WorkerResult } from "./worker.ts";
 import { CASE_LIMIT_MS, makeCase } from "./mutate.ts";
+import { emptyResult } from "./result.ts";
 
 const root = new URL("../../", import.meta.url);
 
@@ -68,18 +69,7 @@ export async function fuzz(options: FuzzOptions): Promise<FuzzSummary> {
   const timeoutMs = options.timeoutMs ?? 10_000;
   const workers = Math.max(1, Math.min(options.workers ?? 1, options.cases));
   const t0 = performance.now();
-  const total: FuzzSummary = {
-    seed: options.seed,
-    cases: 0,
-    withPlans: 0,
-    withErrors: 0,
-    clean: 0,
-    codes: {},
-    failures: [],
-    slowest: [],
-    hangs: [],
-    seconds: 0,
-  };
+  const total: FuzzSummary = { seed: options.seed, ...emptyResult(), hangs: [], seconds: 0 };
   const merge = (r: WorkerResult) => {
     total.cases += r.cases;
     total.withPlans += r.withPlans;

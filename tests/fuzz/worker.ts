@@ -8,11 +8,15 @@
  */
 import { compile, format } from "../../lang/mod.ts";
 import { resolvePath } from "../../plan/paths.ts";
-import { jsonReport, renderDiagnostics } from "../../lang/diagnostics/render.ts";
+import { jsonReport, loadWidths, renderDiagnostics } from "../../lang/diagnostics/render.ts";
 import { isKnownCode } from "../../plan/codes.ts";
 import { CASE_LIMIT_MS, makeCase } from "./mutate.ts";
 import { caseClock } from "./clock.ts";
+import { emptyResult } from "./result.ts";
 import type { Diagnostic } from "../../lang/diagnostics/types.ts";
+
+// Mutants carry any character: render them with every width known.
+await loadWidths();
 
 export interface WorkerRequest {
   seed: number;
@@ -99,15 +103,7 @@ export function runCases(req: WorkerRequest): WorkerResult {
   const progress = new Int32Array(req.progress);
   const corpus = req.texts;
   const limitMs = req.limitMs ?? CASE_LIMIT_MS;
-  const result: WorkerResult = {
-    cases: 0,
-    withPlans: 0,
-    withErrors: 0,
-    clean: 0,
-    codes: {},
-    failures: [],
-    slowest: [],
-  };
+  const result = emptyResult();
   const clock = caseClock();
   result.clock = clock.kind;
   for (let i = req.from; i < req.to; i++) {

@@ -5,27 +5,14 @@
 import assert from "node:assert/strict";
 import { kvmTest } from "./boot.ts";
 import { checkTripleFaultDump } from "../kvm.ts";
+import { type Run, run } from "../util/cli.ts";
 import { buildGuests } from "../../examples/guests/build.ts";
 
 const ROOT = decodeURIComponent(new URL("../../", import.meta.url).pathname);
 
-async function vmdesc(
-  args: string[],
-  stdin = "",
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "cli/vmdesc.ts", ...args],
-    cwd: ROOT,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const w = child.stdin.getWriter();
-  await w.write(new TextEncoder().encode(stdin));
-  await w.close();
-  const r = await child.output();
-  const d = new TextDecoder();
-  return { code: r.code, stdout: d.decode(r.stdout), stderr: d.decode(r.stderr) };
+/** `vmdesc ARGS` in the repository, `stdin` on its standard input (closed after it). */
+function vmdesc(args: string[], stdin = ""): Promise<Run> {
+  return run(Deno.execPath(), { args: ["run", "-A", "cli/vmdesc.ts", ...args], cwd: ROOT }, stdin);
 }
 
 kvmTest("vmdesc boot hello.vmdesc: the guest's line on stdout, status 85", async () => {

@@ -20,6 +20,30 @@ const E820_NAMES: Record<string, E820Entry["type"]> = {
 };
 const TYPE_RANK: Record<E820Entry["type"], number> = { ram: 1, reserved: 2, acpi: 3, nvs: 4 };
 
+/**
+ * The guest's serial output cut into lines (without "\r\n"): `write` is the machine's
+ * serial callback and hands each complete line to `onLine` as it arrives; `rest` is what
+ * came after the last newline.
+ */
+export function serialLines(
+  onLine: (line: string) => void,
+): { write: (bytes: Uint8Array) => void; rest: () => string } {
+  const dec = new TextDecoder();
+  let partial = "";
+  return {
+    write(bytes) {
+      partial += dec.decode(bytes, { stream: true });
+      let i: number;
+      while ((i = partial.indexOf("\n")) >= 0) {
+        const line = partial.slice(0, i).replace(/\r$/, "");
+        partial = partial.slice(i + 1);
+        onLine(line);
+      }
+    },
+    rest: () => partial,
+  };
+}
+
 /** "BIOS-e820: [mem 0x…-0x…] usable" lines → entries (end inclusive in the log). */
 export function parseE820(lines: readonly string[]): E820Entry[] {
   const out: E820Entry[] = [];

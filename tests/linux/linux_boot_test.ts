@@ -19,7 +19,7 @@ import { parseElf, PT_LOAD } from "../../runtime/boot/elf.ts";
 import { placeHigh } from "../../runtime/boot/placement.ts";
 import { placeLinux } from "../../runtime/boot/linux.ts";
 import { kernelOrSkip, skipReason } from "../skip.ts";
-import { checkLog, fmtE820, PVH_ISA_HOLE, sanitize } from "./kernel_log.ts";
+import { checkLog, fmtE820, PVH_ISA_HOLE, sanitize, serialLines } from "./kernel_log.ts";
 
 const HERE = new URL(".", import.meta.url).pathname;
 const EXAMPLE = new URL("../../examples/linux.vmdesc", import.meta.url).pathname;
@@ -48,23 +48,15 @@ async function bootUntil(
   const lines: string[] = [];
   const times = new Map<string, number>();
   const stop = new AbortController();
-  let partial = "";
   const t0 = performance.now();
-  const dec = new TextDecoder();
   using m = await createMachine(plan, {
-    serial: (bytes) => {
-      partial += dec.decode(bytes, { stream: true });
-      let i: number;
-      while ((i = partial.indexOf("\n")) >= 0) {
-        const line = partial.slice(0, i).replace(/\r$/, "");
-        partial = partial.slice(i + 1);
-        lines.push(line);
-        const at = (performance.now() - t0) / 1000;
-        if (/Linux version/.test(line)) times.set("banner", at);
-        if (/ACPI: RSDP/.test(line)) times.set("acpi", at);
-        if (!stop.signal.aborted && done(lines)) stop.abort();
-      }
-    },
+    serial: serialLines((line) => {
+      lines.push(line);
+      const at = (performance.now() - t0) / 1000;
+      if (/Linux version/.test(line)) times.set("banner", at);
+      if (/ACPI: RSDP/.test(line)) times.set("acpi", at);
+      if (!stop.signal.aborted && done(lines)) stop.abort();
+    }).write,
   });
   const r = await m.run({ signal: stop.signal, timeout: limitSeconds });
   return { lines, times, reason: r.reason };

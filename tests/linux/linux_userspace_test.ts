@@ -21,7 +21,7 @@ import {
 import { compileFile, createMachine } from "../../mod.ts";
 import type { BootProtocol, Plan } from "../../plan/types.ts";
 import { kernelOrSkip } from "../skip.ts";
-import { checkLog, PVH_ISA_HOLE, sanitize } from "./kernel_log.ts";
+import { checkLog, PVH_ISA_HOLE, sanitize, serialLines } from "./kernel_log.ts";
 import { buildInitramfs } from "../../examples/linux/initramfs/build.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -73,24 +73,15 @@ interface Boot {
 
 async function boot(plan: Plan): Promise<Boot> {
   const lines: string[] = [];
-  let partial = "";
   let toInit: number | null = null;
-  const dec = new TextDecoder();
   const t0 = performance.now();
-  using m = await createMachine(plan, {
-    serial: (bytes) => {
-      partial += dec.decode(bytes, { stream: true });
-      let i: number;
-      while ((i = partial.indexOf("\n")) >= 0) {
-        const line = partial.slice(0, i).replace(/\r$/, "");
-        partial = partial.slice(i + 1);
-        lines.push(line);
-        if (toInit === null && line.includes(INIT_LINE)) toInit = (performance.now() - t0) / 1000;
-      }
-    },
+  const serial = serialLines((line) => {
+    lines.push(line);
+    if (toInit === null && line.includes(INIT_LINE)) toInit = (performance.now() - t0) / 1000;
   });
+  using m = await createMachine(plan, { serial: serial.write });
   const r = await m.run({ timeout: TIMEOUT_S });
-  if (partial) lines.push(partial);
+  if (serial.rest()) lines.push(serial.rest());
   return { lines, reason: r.reason, exitStatus: r.exitStatus, message: r.message, toInit };
 }
 

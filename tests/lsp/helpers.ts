@@ -1,17 +1,12 @@
 /** Shared pieces of the LSP tests and benchmark: starting the real server, paths, `vmdesc check`. */
 import { LspClient, type Message } from "./jsonrpc_client.ts";
+import { vmdescDenoArgs } from "../../bench/vmdesc_command.ts";
+import { run } from "../util/cli.ts";
 
 export const ROOT = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
 export const FIXTURES = `${ROOT}/tests/lsp/fixtures`;
-/** The permissions `deno task vmdesc` grants. */
-export const DENO_FLAGS = [
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-ffi",
-  "--allow-run",
-  "--allow-sys",
-];
+/** `deno run` with the flags and permissions of `deno task vmdesc` (deno.json). */
+export const DENO_RUN = vmdescDenoArgs();
 
 export function fileUri(path: string): string {
   return "file://" + path.split("/").map(encodeURIComponent).join("/");
@@ -20,15 +15,16 @@ export function fileUri(path: string): string {
 export function startServer(extraArgs: string[] = []): LspClient {
   return LspClient.start(
     Deno.execPath(),
-    ["run", ...DENO_FLAGS, `${ROOT}/cli/vmdesc.ts`, "lsp", "--stdio", ...extraArgs],
+    [...DENO_RUN, `${ROOT}/cli/vmdesc.ts`, "lsp", "--stdio", ...extraArgs],
     { cwd: ROOT },
   );
 }
 
-export async function initialize(c: LspClient): Promise<unknown> {
+/** The `initialize` handshake, with `root` (the project by default) as the workspace. */
+export async function initialize(c: LspClient, root = ROOT): Promise<unknown> {
   const r = await c.request("initialize", {
     processId: Deno.pid,
-    rootUri: fileUri(ROOT),
+    rootUri: fileUri(root),
     capabilities: {
       textDocument: {
         publishDiagnostics: { relatedInformation: true, versionSupport: true },
@@ -52,25 +48,29 @@ export interface CheckDiag {
 }
 
 /** `vmdesc check --format json` on `text` (as file `path`, through stdin when given text). */
-export async function checkJson(path: string, text?: string): Promise<CheckDiag[]> {
+export function checkJson(path: string, text?: string): Promise<CheckDiag[]> {
   const dir = path.slice(0, path.lastIndexOf("/"));
-  const args = ["run", ...DENO_FLAGS, `${ROOT}/cli/vmdesc.ts`, "check", "--format", "json"];
-  const cmd = new Deno.Command(Deno.execPath(), {
-    args: text === undefined ? [...args, path] : [...args, "-"],
-    cwd: dir,
-    stdin: text === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (text !== undefined) {
-    const w = cmd.stdin.getWriter();
-    await w.write(new TextEncoder().encode(text));
-    await w.close();
-  }
-  const out = await cmd.output();
-  const report = JSON.parse(new TextDecoder().decode(out.stdout));
+  return checkJsonIn(dir, [text === undefined ? path : "-"], text);
+}
+
+/**
+ * `vmdesc check --format json INPUTS` in `cwd` (`.`: the folder's files checked together);
+ * with `file`, only the diagnostics in that file (as the report names it).
+ */
+export async function checkJsonIn(
+  cwd: string,
+  inputs: string[],
+  stdin?: string,
+  file?: string,
+): Promise<CheckDiag[]> {
+  const args = [...DENO_RUN, `${ROOT}/cli/vmdesc.ts`, "check", "--format", "json", ...inputs];
+  const out = await run(Deno.execPath(), { args, cwd }, stdin);
+  const report = JSON.parse(out.stdout);
   // deno-lint-ignore no-explicit-any
-  return report.diagnostics.map((d: any) => ({
+  return report.diagnostics.filter((d: any) => file === undefined || d.file === file).map((
+    // deno-lint-ignore no-explicit-any
+    d: any,
+  ) => ({
     code: d.code,
     message: d.message,
     range: d.range
@@ -100,15 +100,8 @@ export function sortDiags(ds: CheckDiag[]): CheckDiag[] {
 }
 
 export async function vmdescFmt(text: string): Promise<{ code: number; text: string }> {
-  const cmd = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...DENO_FLAGS, `${ROOT}/cli/vmdesc.ts`, "fmt", "-"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const w = cmd.stdin.getWriter();
-  await w.write(new TextEncoder().encode(text));
-  await w.close();
-  const out = await cmd.output();
-  return { code: out.code, text: new TextDecoder().decode(out.stdout) };
+  const out = await run(Deno.execPath(), {
+    args: [...DENO_RUN, `${ROOT}/cli/vmdesc.ts`, "fmt", "-"],
+  }, text);
+  return { code: out.code, text: out.stdout };
 }

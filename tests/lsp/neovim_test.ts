@@ -9,7 +9,7 @@
  * every path.
  */
 import { assert, assertEquals } from "./assert.ts";
-import { checkJson, DENO_FLAGS, FIXTURES, ROOT, vmdescFmt } from "./helpers.ts";
+import { checkJson, DENO_RUN, FIXTURES, ROOT, vmdescFmt } from "./helpers.ts";
 import { skipReason, which } from "../skip.ts";
 
 const skip = skipReason("neovim test", { tools: ["nvim"] });
@@ -107,8 +107,7 @@ Deno.test({
   async fn() {
     await throughNeovim([
       Deno.execPath(),
-      "run",
-      ...DENO_FLAGS,
+      ...DENO_RUN,
       `${ROOT}/cli/vmdesc.ts`,
       "lsp",
       "--stdio",

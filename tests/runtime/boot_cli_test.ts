@@ -7,35 +7,19 @@ import { equal, match, ok } from "node:assert/strict";
 import { buildGuests } from "../../examples/guests/build.ts";
 import { skipReason } from "../skip.ts";
 import { checkTripleFaultDump } from "../kvm.ts";
+import { type Run, run } from "../util/cli.ts";
 
 const ROOT = decodeURIComponent(new URL("../../", import.meta.url).pathname);
 const CLI = ROOT + "cli/vmdesc.ts";
 const kvm = skipReason("vmdesc boot CLI tests", { kvm: true }) === null;
 
-interface Out {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function boot(args: string[], stdin?: string): Promise<Out> {
-  const cmd = new Deno.Command(Deno.execPath(), {
+/** `vmdesc boot ARGS` (with `stdin` on standard input), in the repository. */
+function boot(args: string[], stdin?: string): Promise<Run> {
+  return run(Deno.execPath(), {
     args: ["run", "-A", CLI, "boot", ...args],
     cwd: ROOT,
-    stdin: stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
     env: { NO_COLOR: "1" },
-  });
-  const child = cmd.spawn();
-  if (stdin !== undefined) {
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(stdin));
-    await w.close();
-  }
-  const o = await child.output();
-  const d = new TextDecoder();
-  return { code: o.code, stdout: d.decode(o.stdout), stderr: d.decode(o.stderr) };
+  }, stdin);
 }
 
 const test = (name: string, fn: () => Promise<void>) =>

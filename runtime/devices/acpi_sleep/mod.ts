@@ -16,9 +16,10 @@
  * (S1-S4 are not implemented) is counted and sees the machine wake at once (WAK_STS
  * set), so a driver waiting for the wake-up does not spin forever.
  */
-import type { AccessSize, Device, DeviceContext, Space } from "../device.ts";
+import type { Device, DeviceContext } from "../device.ts";
 import type { DevicePlan, Plan, Range } from "../../../plan/types.ts";
 import { invalidPlan } from "../errors.ts";
+import { byteRegisters } from "../byte_registers.ts";
 
 /** Sleep control register: SLP_TYP in bits 4:2, SLP_EN bit 5. */
 export const SLP_TYP_SHIFT = 2;
@@ -74,17 +75,8 @@ export function createAcpiSleep(entry: DevicePlan, ctx: DeviceContext, _plan: Pl
     kind: entry.kind,
     ports,
     mmio: [],
-    read(_space: Space, addr: number, size: AccessSize): number {
-      counters.reads++;
-      // Two 8-bit registers: a wider read at the control port returns both.
-      let value = 0;
-      for (let i = 0; i < size; i++) value |= readByte(addr + i) << (8 * i);
-      return value >>> 0;
-    },
-    write(_space: Space, addr: number, size: AccessSize, value: number): void {
-      counters.writes++;
-      for (let i = 0; i < size; i++) writeByte(addr + i, (value >>> (8 * i)) & 0xff);
-    },
+    // Two 8-bit registers: a wider read at the control port returns both.
+    ...byteRegisters(counters, readByte, writeByte),
     reset(): void {
       slpTyp = 0;
       status = 0;

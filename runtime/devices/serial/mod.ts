@@ -17,9 +17,10 @@
  * when none is. With the in-kernel IOAPIC/PIC (edge-triggered ISA lines) that gives the
  * rising edge Linux's 8250 driver waits for; it then loops on IIR until "no interrupt".
  */
-import type { AccessSize, Device, DeviceContext, InputSource, Space } from "../device.ts";
+import type { Device, DeviceContext, InputSource } from "../device.ts";
 import type { DevicePlan, Plan, Range } from "../../../plan/types.ts";
 import { invalidPlan } from "../errors.ts";
+import { byteRegisters } from "../byte_registers.ts";
 
 // IER bits
 const IER_RDI = 0x01; // received data available
@@ -334,17 +335,12 @@ export function createSerial(
     kind: entry.kind,
     ports,
     mmio: [],
-    read(_space: Space, addr: number, size: AccessSize): number {
-      counters.reads++;
-      // Wider accesses read consecutive registers, as the ISA bus splits them.
-      let value = 0;
-      for (let i = 0; i < size; i++) value |= readReg((addr - base + i) & 7) << (8 * i);
-      return value >>> 0;
-    },
-    write(_space: Space, addr: number, size: AccessSize, value: number): void {
-      counters.writes++;
-      for (let i = 0; i < size; i++) writeReg((addr - base + i) & 7, (value >>> (8 * i)) & 0xff);
-    },
+    // Wider accesses reach consecutive registers, as the ISA bus splits them.
+    ...byteRegisters(
+      counters,
+      (port) => readReg((port - base) & 7),
+      (port, byte) => writeReg((port - base) & 7, byte),
+    ),
     reset,
     stats(): Record<string, number> {
       return { ...counters, rx_queued: pending.length - pendingHead + rxFifo.length };
