@@ -70,6 +70,9 @@ function virtioBacking(v: VirtioPlan | undefined): string[] {
   if (!v) return [];
   const b = v.backing;
   if (b.kind === "getrandom") return ["getrandom"];
+  if (b.kind === "tap") {
+    return [`tap=${/^[\w.-]+$/.test(b.tap) ? b.tap : JSON.stringify(b.tap)}`, `mac=${b.mac}`];
+  }
   const parts = [`file=${/^[\w./:-]+$/.test(b.path) ? b.path : JSON.stringify(b.path)}`];
   if (b.readonly) parts.push("readonly");
   if (b.serial) parts.push(`serial=${JSON.stringify(b.serial)}`);

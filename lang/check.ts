@@ -18,6 +18,7 @@ import { resolveEcam, resolveHole } from "./check/hole.ts";
 import { resolveRam } from "./check/ram.ts";
 import { checkConsole, resolveDevices } from "./check/devices.ts";
 import { resolvePci } from "./check/pci.ts";
+import { checkNetworks } from "./check/virtio.ts";
 import { checkFlatEntry, resolveBoot } from "./check/boot.ts";
 import {
   checkEcamUse,
@@ -58,6 +59,7 @@ export function checkMachine(
   const ram = resolveRam(m, settings.get("memory"), holeRange, ctx, span, where, diags);
   const resolvedDevices = resolveDevices(m, ctx, diags, host, program.main);
   const pci = resolvePci(m, holeRange, ctx, diags, host, program.main);
+  checkNetworks([...resolvedDevices, ...pci].map((d) => d.virtio?.backing), diags);
   const hole = holeRange && { ...holeRange, ecam: resolveEcam(m, pci, holeRange, ctx, diags) };
   const boot = resolveBoot(m, ctx, host, opts, span, where, diags, program.main);
   const cpuidHide = resolveCpuid(m.cpuid, diags);

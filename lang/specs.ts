@@ -62,6 +62,9 @@ export const UART_PORT_IRQ: Record<number, number> = { 0x3f8: 4, 0x2f8: 3, 0x3e8
 /** A virtio disk's GET_ID answers at most this many bytes (VIRTIO_BLK_ID_BYTES). */
 export const VIRTIO_BLK_ID_BYTES = 20;
 
+/** Linux network interface names: at most IFNAMSIZ - 1 bytes. */
+export const TAP_NAME_MAX = 15;
+
 export interface DeviceKindSpec {
   doc: string;
   props: PropTable;
@@ -112,7 +115,29 @@ export const DEVICE_KINDS: Record<string, DeviceKindSpec> = {
       "virtio entropy device on the virtio-mmio transport (version 2): bytes from the host's getrandom",
     props: virtioMmioProps(),
   },
+  virtio_net: {
+    doc:
+      "virtio network device on the virtio-mmio transport (version 2), for machines without PCI: frames to and from a host TAP device",
+    props: { ...virtioNetProps(), ...virtioMmioProps() },
+  },
 };
+
+/** The settings of a virtio network device, on either transport. */
+function virtioNetProps(): PropTable {
+  return {
+    tap: {
+      type: { t: "string" },
+      doc:
+        `the host TAP device the guest's frames go to and come from (at most ${TAP_NAME_MAX} bytes); created when absent and removed at exit, kept when it existed before`,
+      required: true,
+    },
+    mac: {
+      type: { t: "string" },
+      doc:
+        'the guest\'s MAC address, "52:54:00:12:34:56" (unicast; default: 52:54:00 and three bytes derived from the machine and device names, the same on every boot)',
+    },
+  };
+}
 
 /** The settings of a virtio block device, on either transport. */
 function virtioBlkProps(): PropTable {
@@ -183,20 +208,20 @@ const VIRTIO_PCI_PROPS: PropTable = {
  * `virtio_blk` and `virtio_rng` are virtio 1.x modern functions (no legacy interface): IDs
  * 1af4:1040 + device type, revision 1, subsystem 1af4:1100 (QEMU's choice for modern-only
  * functions). Their model brings its BAR (lowering places it; VIRTIO_PCI_BAR says what is
- * in it), so `bar` is refused there. `virtio_net` is still a config-space shell with the
- * transitional IDs 1af4:1000 (revision 0, the device type as subsystem ID) until the
- * network device lands.
+ * in it), so `bar` is refused there. `virtio_net` (1af4:1041) too.
  */
 export const PCI_KINDS: Record<string, PciKindSpec> = {
   virtio_net: {
-    doc: "virtio network device (IDs 1af4:1000, class 0x020000), config space only",
+    doc:
+      "virtio network device (modern, IDs 1af4:1041, class 0x020000) with MSI-X: frames to and from a host TAP device",
     vendor_id: 0x1af4,
-    device_id: 0x1000,
+    device_id: 0x1041,
     class_code: 0x020000,
-    revision: 0,
+    revision: 1,
     subsystem_vendor_id: 0x1af4,
-    subsystem_id: 1,
-    props: PCI_COMMON,
+    subsystem_id: 0x1100,
+    bars: false,
+    props: { ...VIRTIO_PCI_PROPS, ...virtioNetProps() },
   },
   virtio_blk: {
     doc: "virtio block device (modern, IDs 1af4:1042, class 0x010000) with MSI-X: a raw disk image",
@@ -276,6 +301,8 @@ export interface VirtioKindSpec {
 export const VIRTIO_KINDS: Record<string, VirtioKindSpec> = {
   virtio_blk: { deviceType: 2, queueSizes: [256] },
   virtio_rng: { deviceType: 4, queueSizes: [256] },
+  /** One receive queue and one transmit queue (no multiqueue, no control queue). */
+  virtio_net: { deviceType: 1, queueSizes: [256, 256] },
 };
 
 /**

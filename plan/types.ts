@@ -152,7 +152,7 @@ export interface DevicePlan {
   /** Device-specific settings, already defaulted by the compiler. */
   props: Record<string, PropValue>;
   /**
-   * A virtio device on the virtio-mmio transport (kind "virtio_blk", "virtio_rng"): its
+   * A virtio device on the virtio-mmio transport (kind "virtio_blk", "virtio_rng", "virtio_net"): its
    * registers are `mmio[0]`, its interrupt the IOAPIC line `irq`. Absent on other devices.
    */
   virtio?: VirtioPlan;
@@ -163,7 +163,7 @@ export interface DevicePlan {
  * PciFunctionPlan) or virtio-mmio version 2 (on a DevicePlan). No legacy interface.
  */
 export interface VirtioPlan {
-  /** The virtio device ID (spec section 5): 2 block, 4 entropy source. */
+  /** The virtio device ID (spec section 5): 1 network, 2 block, 4 entropy source. */
   device_type: number;
   /** The largest size the driver may give each virtqueue, in queue order (powers of two). */
   queue_sizes: number[];
@@ -220,7 +220,13 @@ export type VirtioBacking =
    */
   | { kind: "file"; path: string; readonly: boolean; serial: string }
   /** virtio-rng: bytes from the host's getrandom(2). */
-  | { kind: "getrandom" };
+  | { kind: "getrandom" }
+  /**
+   * virtio-net: frames to and from the host TAP device `tap` (created when absent and
+   * removed when the machine closes; kept when it existed before). `mac` is the guest's
+   * address, six lower-case hex pairs joined by colons, unicast.
+   */
+  | { kind: "tap"; tap: string; mac: string };
 
 export type BarKind = "mem32" | "mem64" | "io";
 
@@ -263,7 +269,7 @@ export interface PciFunctionPlan extends PciIds {
   /** GSI wired to the pin, or null. */
   irq: number | null;
   props: Record<string, PropValue>;
-  /** A virtio function (kind "virtio_blk", "virtio_rng"): the modern PCI transport. */
+  /** A virtio function (kind "virtio_blk", "virtio_rng", "virtio_net"): the modern PCI transport. */
   virtio?: VirtioPlan;
 }
 
