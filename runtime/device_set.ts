@@ -20,6 +20,7 @@ import type {
   InputSource,
   PciEndpoint,
   PciFunctionFactory,
+  VcpuWaker,
 } from "./devices/device.ts";
 import { DEVICE_MODELS, PCI_FUNCTION_DEVICES } from "./devices/registry.ts";
 import type { GuestMemory } from "./memory/mod.ts";
@@ -42,17 +43,21 @@ export interface DeviceHost {
   stdinDevice: string | null;
   /** Disk images the machine opened, by device id (runtime/io/disk_images.ts). */
   disks?: readonly DiskImage[];
+  /** How an I/O thread kicks the models' thread (`DeviceContext.waker`). */
+  waker?: VcpuWaker;
 }
 
 export class DeviceSet {
   readonly devices: Device[];
   readonly map: AddressMap;
   readonly #inputSinks: ((b: Uint8Array) => void)[];
+  readonly #polled: Device[];
   #closed = false;
 
   private constructor(devices: Device[], inputSinks: ((b: Uint8Array) => void)[]) {
     this.devices = devices;
     this.#inputSinks = inputSinks;
+    this.#polled = devices.filter((d) => d.poll);
     this.map = new AddressMap(devices);
   }
 
@@ -83,6 +88,7 @@ export class DeviceSet {
       warn: host.warn,
       now: () => performance.now(),
       disk: (id) => disks.get(id),
+      waker: host.waker,
       pciEndpoint: (bdf) => {
         const e = endpoints.get(bdf.toLowerCase());
         if (e) presented.add(bdf.toLowerCase());
@@ -186,6 +192,11 @@ export class DeviceSet {
    */
   flush(): void {
     for (const d of this.devices) d.flush?.();
+  }
+
+  /** Host-side work the models were woken for (`Device.poll`): at every kick. */
+  poll(): void {
+    for (const d of this.#polled) d.poll!();
   }
 
   /** Per-device exit counts (from the loop's counters) and each model's own numbers. */

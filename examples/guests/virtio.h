@@ -12,6 +12,7 @@
 
 #include "lib.h"
 
+#define VIRTIO_ID_NET 1
 #define VIRTIO_ID_BLOCK 2
 #define VIRTIO_ID_RNG 4
 
@@ -34,6 +35,7 @@ enum vtransport { T_PCI, T_MMIO };
 #define VQ_MAX 16
 
 struct vq {
+  uint16_t index;
   uint16_t size;
   uint16_t avail_idx;  /* next free slot in the available ring (ours) */
   uint16_t last_used;  /* used entries seen */
@@ -99,6 +101,13 @@ int virtio_queue_setup(struct vdev *d, uint16_t size, uint32_t desc, uint32_t av
 /* Puts `head` in the available ring (no notify); the device's used index. */
 void virtio_offer(struct vdev *d, uint16_t head);
 uint16_t virtio_used_idx(struct vdev *d);
+
+/* More queues than queue 0 (a network device's receive and transmit queues): queue `index`
+ * on the given rings with `size` entries (at most the device's maximum), MSI-X `vector`
+ * (0xffff: none), described in *q. 0, or negative. */
+int virtio_queue_setup_at(struct vdev *d, uint16_t index, struct vq *q, uint16_t size, uint32_t desc,
+                          uint32_t avail, uint32_t used, uint16_t vector);
+void virtio_notify_queue(struct vdev *d, struct vq *q);
 
 /* Raw access for the hostile guest. */
 uint32_t vpci_cfg_read32(const struct vdev *d, uint32_t reg);

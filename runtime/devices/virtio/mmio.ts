@@ -223,5 +223,6 @@ function createVirtioMmio(
     close() {
       backend.close();
     },
+    ...(backend.poll ? { poll: () => backend.poll!() } : {}),
   };
 }

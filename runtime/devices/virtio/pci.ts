@@ -499,6 +499,7 @@ function createVirtioPci(
     close() {
       backend.close();
     },
+    ...(backend.poll ? { poll: () => backend.poll!() } : {}),
   };
   return dev;
 }
