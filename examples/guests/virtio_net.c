@@ -10,6 +10,10 @@
  *               the device has taken all: "virtio-net: sent N frames in C cycles"
  *   mode=rx     counts frames of ethertype 0x88b5 until one of 0x88b6 (or n= of them):
  *               "virtio-net: received N frames in C cycles"
+ *   mode=badtx  sends frames a device must refuse (a 4-byte frame, checksum requests and a
+ *               segmentation request, none of which it negotiated, unknown header flags),
+ *               then one good frame:
+ *               "virtio-net: sent 5 bad frames and 1 good one"
  *
  * Exit value 0, or the step that failed.
  */
@@ -39,6 +43,8 @@ static struct vq rxq, txq;
 static uint8_t mac[6];
 static uint32_t ip, rxbuf, nrx;
 static uint32_t tx_free = TX_SLOTS, tx_next;
+#define RX_REFILL 16
+static uint32_t rx_refills;
 
 static const uint8_t broadcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 
@@ -81,8 +87,9 @@ static void tx_reclaim(void) {
   }
 }
 
-/* Sends `len` bytes of `f` (an Ethernet frame); waits for a free slot first. */
-static int send(const uint8_t *f, uint32_t len, int notify) {
+/* Sends `len` bytes of `f` (an Ethernet frame) behind header `hdr` (NULL: zeros); waits for
+ * a free slot first. */
+static int send_with(const uint8_t *hdr, const uint8_t *f, uint32_t len, int notify) {
   for (uint32_t spin = 0; tx_free == 0; spin++) {
     tx_reclaim();
     if (spin > 400000000u) return -1;
@@ -90,7 +97,8 @@ static int send(const uint8_t *f, uint32_t len, int notify) {
   uint16_t slot = (uint16_t)(tx_next++ % TX_SLOTS);
   tx_free--;
   uint8_t *b = tx_bufs[slot];
-  memset(b, 0, HDR);
+  if (hdr) memcpy(b, hdr, HDR);
+  else memset(b, 0, HDR);
   memcpy(b + HDR, f, len);
   txq.desc[slot].addr = (uint32_t)(uintptr_t)b;
   txq.desc[slot].len = HDR + len;
@@ -100,6 +108,8 @@ static int send(const uint8_t *f, uint32_t len, int notify) {
   if (notify) virtio_notify_queue(&dev, &txq);
   return 0;
 }
+
+static int send(const uint8_t *f, uint32_t len, int notify) { return send_with(0, f, len, notify); }
 
 /*
  * The next received frame (header stripped) into `frame`, its length in *len: 1, or 0 when
@@ -128,7 +138,8 @@ static int receive(uint32_t *len) {
     at += n;
     rx_post(id);
   }
-  virtio_notify_queue(&dev, &rxq);
+  /* Buffers go back in batches, as a real driver refills: one notify per RX_REFILL. */
+  if (++rx_refills % RX_REFILL == 0 || used_idx(&rxq) == rxq.last_used) virtio_notify_queue(&dev, &rxq);
   *len = at < HDR ? 0 : at - HDR;
   return 1;
 }
@@ -264,6 +275,28 @@ uint32_t guest_main(const struct hvm_start_info *info) {
     puts(" cycles\n");
     return 0;
   }
+  if (cmdline_is("mode", "badtx")) {
+    static uint8_t f[60];
+    memcpy(f, broadcast, 6);
+    memcpy(f + 6, mac, 6);
+    put16(f + 12, 0x88b5);
+    /* struct virtio_net_hdr_v1: flags, gso_type, hdr_len, gso_size, csum_start, csum_offset. */
+    static const uint8_t needs_csum[HDR] = {1, 0, 0, 0, 0, 0, 14, 0, 16, 0, 0, 0};
+    static const uint8_t tso4[HDR] = {1, 1, 54, 0, 0xb4, 5, 34, 0, 16, 0, 0, 0};
+    static const uint8_t odd_flags[HDR] = {0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    static const uint8_t csum_outside[HDR] = {1, 0, 0, 0, 0, 0, 58, 0, 16, 0, 0, 0};
+    if (send_with(0, f, 4, 1) || send_with(needs_csum, f, sizeof f, 1) || send_with(tso4, f, sizeof f, 1) ||
+        send_with(odd_flags, f, sizeof f, 1) || send_with(csum_outside, f, sizeof f, 1))
+      return 12;
+    put32(f + 14, 0x600d);
+    if (send(f, sizeof f, 1)) return 13;
+    for (uint32_t spin = 0; tx_free != TX_SLOTS; spin++) {
+      tx_reclaim();
+      if (spin > 400000000u) return 14;
+    }
+    puts("virtio-net: sent 5 bad frames and 1 good one\n");
+    return 0;
+  }
   if (cmdline_is("mode", "rx")) {
     uint32_t n = cmdline_u32("n", 0xffffffffu), got = 0;
     uint64_t t0 = 0;
@@ -292,6 +325,11 @@ uint32_t guest_main(const struct hvm_start_info *info) {
     if (receive(&len)) answer(frame + HDR, len);
     else cpu_relax();
     tx_reclaim();
+  }
+  /* The last reply is out only once the device has used it (QEMU sends from another thread). */
+  for (uint32_t spin = 0; tx_free != TX_SLOTS; spin++) {
+    tx_reclaim();
+    if (spin > 400000000u) return 15;
   }
   puts("virtio-net: answered ");
   put_dec(pings);

@@ -110,6 +110,20 @@ netTest("virtio-net: N frames sent by the guest arrive on the host, exactly N", 
   assert.match(r.stderr, new RegExp(`tx_frames ${n}\\b`), "--stats counts them too");
 });
 
+netTest("virtio-net: frames with bad headers or lengths never reach the host", async () => {
+  await using ns = await NetNs.create();
+  await ns.tap(TAP, null);
+  const before = await ns.stat(TAP, "rx_packets");
+  const r = await (await startVmdesc(ns, "net_pci", "mode=badtx", { stats: true })).done;
+  assert.match(r.stdout, /sent 5 bad frames and 1 good one/, r.stdout + r.stderr);
+  assert.equal((await ns.stat(TAP, "rx_packets")) - before, 1, "only the good frame");
+  assert.match(r.stderr, /tx_frames 1\b/);
+  assert.match(r.stderr, /tx_malformed 5\b/);
+  // Warned once per kind, not per frame.
+  assert.match(r.stderr, /a 16-byte transmit chain/);
+  assert.equal(r.stderr.match(/a transmit header with/g)?.length, 1, r.stderr);
+});
+
 netTest("virtio-net: a TAP device vmdesc creates is removed when the machine ends", async () => {
   await using ns = await NetNs.create();
   assert.equal(await ns.hasLink(TAP), false);
