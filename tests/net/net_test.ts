@@ -7,7 +7,16 @@
  */
 import assert from "node:assert/strict";
 import { skipReason } from "../skip.ts";
-import { GUEST_IP_HEX, NetNs, type Started, startQemu, startVmdesc, TAP } from "./netns.ts";
+import { buildGuests, guestPath } from "../../examples/guests/build.ts";
+import {
+  GUEST_IP_HEX,
+  NET_VMDESC,
+  NetNs,
+  type Started,
+  startQemu,
+  startVmdesc,
+  TAP,
+} from "./netns.ts";
 
 const NEEDS = { kvm: true, tools: ["ip", "ping"] };
 
@@ -142,6 +151,48 @@ netTest("virtio-net: a TAP device vmdesc creates is removed when the machine end
   assert.equal(ping.received, 2, ping.output + r.stdout + r.stderr);
   assert.equal(await ns.hasLink(TAP), false, "the TAP device vmdesc created is gone");
 });
+
+netTest(
+  "virtio-net: a closed machine leaves no TAP descriptor, waiter thread or eventfd",
+  async () => {
+    await using ns = await NetNs.create();
+    await ns.tap(TAP, null);
+    await buildGuests(["virtio-net"]);
+    // The Plan of net_pci with the guest's path made absolute, booting the transmit mode.
+    const { compile } = await import("../../lang/mod.ts");
+    const { DenoHost } = await import("../../host/disk_host.ts");
+    const text = await Deno.readTextFile(NET_VMDESC);
+    const c = compile(text, { file: NET_VMDESC, host: new DenoHost(), machine: "net_pci" });
+    const plan = c.plans.get("net_pci")!;
+    plan.boot.path = guestPath("virtio-net");
+    plan.boot.cmdline = "mode=tx n=20";
+    const file = await Deno.makeTempFile({ suffix: ".json" });
+    try {
+      await Deno.writeTextFile(file, JSON.stringify(plan));
+      const probe = decodeURIComponent(new URL("./resources_probe.ts", import.meta.url).pathname);
+      const r = await ns.run([Deno.execPath(), "run", "-A", probe, file, "4"], 180);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      const got = JSON.parse(r.stdout.trim().split("\n").at(-1)!);
+      assert.deepEqual(
+        got.runs,
+        [
+          "caller:debug_exit",
+          "worker:debug_exit",
+          "caller:debug_exit",
+          "worker:debug_exit",
+          "caller:debug_exit",
+          "worker:debug_exit",
+        ],
+        r.stdout,
+      );
+      assert.equal(got.after.fds, got.before.fds, `open fds: ${r.stdout}`);
+      assert.equal(got.after.threads, got.before.threads, `threads: ${r.stdout}`);
+      assert.equal(got.tapAfter, true, "the persistent TAP device is left as it was");
+    } finally {
+      await Deno.remove(file);
+    }
+  },
+);
 
 netTest("virtio-net: a name taken by another kind of interface is E1042", async () => {
   await using ns = await NetNs.create();
