@@ -28,9 +28,14 @@ Deno.test("registry: every v1 device kind builds from a Plan entry and closes", 
     "pci_host",
     "serial",
     "virtio_blk",
+    "virtio_net",
     "virtio_rng",
   ]);
-  assert.deepEqual([...PCI_FUNCTION_DEVICES.keys()].sort(), ["virtio_blk", "virtio_rng"]);
+  assert.deepEqual([...PCI_FUNCTION_DEVICES.keys()].sort(), [
+    "virtio_blk",
+    "virtio_net",
+    "virtio_rng",
+  ]);
   for (const entry of entries) {
     const dev = DEVICE_MODELS.get(entry.kind)!(entry, recordingContext(), plan);
     assert.equal(dev.id, entry.id);
@@ -43,7 +48,17 @@ Deno.test("registry: every v1 device kind builds from a Plan entry and closes", 
 
 Deno.test("registry: a hand-written Plan entry without ports is E1006, not a crash", () => {
   // (The virtio kinds without their `virtio` entry or MMIO page too.)
-  for (const kind of ["serial", "debug_exit", "i8042", "acpi_sleep", "virtio_blk", "virtio_rng"]) {
+  for (
+    const kind of [
+      "serial",
+      "debug_exit",
+      "i8042",
+      "acpi_sleep",
+      "virtio_blk",
+      "virtio_rng",
+      "virtio_net",
+    ]
+  ) {
     assert.throws(
       () =>
         DEVICE_MODELS.get(kind)!(devicePlan({ id: kind, kind }), recordingContext(), minimalPlan()),
