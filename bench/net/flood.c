@@ -1,7 +1,8 @@
-/* Host → guest load for bench/net: sends 60-byte broadcast frames of ethertype 0x88b5 out of
- * interface argv[1] (the TAP device's host side, so the VMM reads them) through a packet
- * socket, as fast as the socket takes them, until killed. A full TAP queue makes send()
- * block or the kernel drop; the drops are the TAP's tx_dropped counter. */
+/* Host → guest load for bench/net: sends argv[2] 60-byte broadcast frames of ethertype 0x88b5
+ * out of interface argv[1] (the TAP device's host side, so the VMM reads them) through a
+ * packet socket, as fast as the socket takes them. What does not fit the TAP's queue the
+ * kernel drops (the TAP's tx_dropped counter). */
+#include <stdlib.h>
 #include <arpa/inet.h>
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
@@ -11,8 +12,8 @@
 #include <sys/socket.h>
 
 int main(int argc, char **argv) {
-  if (argc != 2) {
-    fprintf(stderr, "usage: flood IFNAME\n");
+  if (argc != 3) {
+    fprintf(stderr, "usage: flood IFNAME COUNT\n");
     return 2;
   }
   int s = socket(AF_PACKET, SOCK_RAW, htons(0x88b5));
@@ -34,8 +35,13 @@ int main(int argc, char **argv) {
   f[6] = 0x02;
   f[12] = 0x88;
   f[13] = 0xb5;
-  for (unsigned long i = 0;; i++) {
+  unsigned long n = strtoul(argv[2], 0, 10);
+  for (unsigned long i = 0; i < n; i++) {
     memcpy(f + 14, &i, sizeof i);
-    if (sendto(s, f, sizeof f, 0, (struct sockaddr *)&to, sizeof to) < 0) perror("sendto");
+    if (sendto(s, f, sizeof f, 0, (struct sockaddr *)&to, sizeof to) < 0) {
+      perror("sendto");
+      return 1;
+    }
   }
+  return 0;
 }

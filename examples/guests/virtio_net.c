@@ -9,7 +9,9 @@
  *   mode=tx     sends n= broadcast frames (ethertype 0x88b5, 60 bytes), then waits until
  *               the device has taken all: "virtio-net: sent N frames in C cycles"
  *   mode=rx     counts frames of ethertype 0x88b5 until one of 0x88b6 (or n= of them):
- *               "virtio-net: received N frames in C cycles"
+ *               "virtio-net: received N frames in C cycles"; with wait=M it first spins M
+ *               million TSC cycles before it gives the device any buffer (the host queues
+ *               the frames on the TAP device meanwhile)
  *   mode=badtx  sends frames a device must refuse (a 4-byte frame, checksum requests and a
  *               segmentation request, none of which it negotiated, unknown header flags),
  *               then one good frame:
@@ -214,6 +216,8 @@ static int setup(void) {
                             (uint32_t)(uintptr_t)tx_ring.avail, (uint32_t)(uintptr_t)tx_ring.used, 0xffff) != 0)
     return 6;
   virtio_set_status(&dev, 1 | 2 | 8 | 4); /* ACK, DRIVER, FEATURES_OK, DRIVER_OK */
+  uint64_t wait = (uint64_t)cmdline_u32("wait", 0) * 1000000u;
+  for (uint64_t t0 = rdtsc(); rdtsc() - t0 < wait;) cpu_relax();
   for (uint16_t i = 0; i < nrx; i++) rx_post(i);
   virtio_notify_queue(&dev, &rxq);
   puts("virtio-net: ");
