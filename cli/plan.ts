@@ -214,6 +214,7 @@ const ORDERS: string[][] = [
   ["offset", "size"],
   ["kind", "version"],
   ["kind", "path", "readonly", "serial"],
+  ["kind", "tap", "mac"],
   ["protocol", "path", "cmdline", "initrd", "load_address", "entry", "cpu_mode", "layout"],
   [
     "info_addr",

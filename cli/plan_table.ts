@@ -71,6 +71,9 @@ function virtioBacking(v: VirtioPlan | undefined): string[] {
   const b = v.backing;
   if (b.kind === "getrandom") return ["getrandom"];
   if (b.kind === "console") return []; // output= and input= are its props
+  if (b.kind === "tap") {
+    return [`tap=${/^[\w.-]+$/.test(b.tap) ? b.tap : JSON.stringify(b.tap)}`, `mac=${b.mac}`];
+  }
   const parts = [`file=${/^[\w./:-]+$/.test(b.path) ? b.path : JSON.stringify(b.path)}`];
   if (b.readonly) parts.push("readonly");
   if (b.serial) parts.push(`serial=${JSON.stringify(b.serial)}`);

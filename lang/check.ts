@@ -19,6 +19,7 @@ import { resolveRam } from "./check/ram.ts";
 import { checkConsole, resolveDevices } from "./check/devices.ts";
 import { resolvePci } from "./check/pci.ts";
 import { assignStdin } from "./check/console.ts";
+import { checkNetworks } from "./check/virtio.ts";
 import { checkFlatEntry, resolveBoot } from "./check/boot.ts";
 import {
   checkEcamUse,
@@ -60,6 +61,7 @@ export function checkMachine(
   const resolvedDevices = resolveDevices(m, ctx, diags, host, program.main);
   const pci = resolvePci(m, holeRange, ctx, diags, host, program.main);
   assignStdin(resolvedDevices, pci, diags);
+  checkNetworks([...resolvedDevices, ...pci].map((d) => d.virtio?.backing), diags);
   const hole = holeRange && { ...holeRange, ecam: resolveEcam(m, pci, holeRange, ctx, diags) };
   const boot = resolveBoot(m, ctx, host, opts, span, where, diags, program.main);
   const cpuidHide = resolveCpuid(m.cpuid, diags);

@@ -184,7 +184,7 @@ const SMALL = `machine m {
   pci_hole 0xC000_0000 .. 4 GiB { ecam 0xE000_0000 buses 0..3 }
   device serial com1 { port 0x3f8 }
   pci 00:02.0 virtio_rng
-  pci 00:02.1 virtio_net
+  pci 00:02.1 virtio_net { tap "vm0" }
   boot pvh "guest.elf" { cmdline "a" }
 }
 `;

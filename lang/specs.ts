@@ -64,6 +64,8 @@ export const VIRTIO_BLK_ID_BYTES = 20;
 
 /** The values of a console's `input`. */
 export const CONSOLE_INPUTS = ["stdin", "none"] as const;
+/** Linux network interface names: at most IFNAMSIZ - 1 bytes. */
+export const TAP_NAME_MAX = 15;
 
 export interface DeviceKindSpec {
   doc: string;
@@ -116,6 +118,11 @@ export const DEVICE_KINDS: Record<string, DeviceKindSpec> = {
       "virtio console (one port) on the virtio-mmio transport (version 2): output routed like a serial port's, stdin as input",
     props: { ...consoleIoProps(), ...virtioMmioProps() },
   },
+  virtio_net: {
+    doc:
+      "virtio network device on the virtio-mmio transport (version 2), for machines without PCI: frames to and from a host TAP device",
+    props: { ...virtioNetProps(), ...virtioMmioProps() },
+  },
 };
 
 /**
@@ -135,6 +142,23 @@ function consoleIoProps(): PropTable {
       type: { t: "enum", values: CONSOLE_INPUTS },
       doc:
         "`stdin`: this device receives the machine's stdin (only one device may); `none`: it receives nothing (default: the first serial port, else the first virtio_console)",
+    },
+  };
+}
+
+/** The settings of a virtio network device, on either transport. */
+function virtioNetProps(): PropTable {
+  return {
+    tap: {
+      type: { t: "string" },
+      doc:
+        `the host TAP device the guest's frames go to and come from (at most ${TAP_NAME_MAX} bytes); created when absent and removed at exit, kept when it existed before`,
+      required: true,
+    },
+    mac: {
+      type: { t: "string" },
+      doc:
+        'the guest\'s MAC address, "52:54:00:12:34:56" (unicast; default: 52:54:00 and three bytes derived from the machine and device names, the same on every boot)',
     },
   };
 }
@@ -208,20 +232,20 @@ const VIRTIO_PCI_PROPS: PropTable = {
  * `virtio_blk` and `virtio_rng` are virtio 1.x modern functions (no legacy interface): IDs
  * 1af4:1040 + device type, revision 1, subsystem 1af4:1100 (QEMU's choice for modern-only
  * functions). Their model brings its BAR (lowering places it; VIRTIO_PCI_BAR says what is
- * in it), so `bar` is refused there. `virtio_net` is still a config-space shell with the
- * transitional IDs 1af4:1000 (revision 0, the device type as subsystem ID) until the
- * network device lands.
+ * in it), so `bar` is refused there. `virtio_net` (1af4:1041) too.
  */
 export const PCI_KINDS: Record<string, PciKindSpec> = {
   virtio_net: {
-    doc: "virtio network device (IDs 1af4:1000, class 0x020000), config space only",
+    doc:
+      "virtio network device (modern, IDs 1af4:1041, class 0x020000) with MSI-X: frames to and from a host TAP device",
     vendor_id: 0x1af4,
-    device_id: 0x1000,
+    device_id: 0x1041,
     class_code: 0x020000,
-    revision: 0,
+    revision: 1,
     subsystem_vendor_id: 0x1af4,
-    subsystem_id: 1,
-    props: PCI_COMMON,
+    subsystem_id: 0x1100,
+    bars: false,
+    props: { ...VIRTIO_PCI_PROPS, ...virtioNetProps() },
   },
   virtio_blk: {
     doc: "virtio block device (modern, IDs 1af4:1042, class 0x010000) with MSI-X: a raw disk image",
@@ -315,6 +339,8 @@ export const VIRTIO_KINDS: Record<string, VirtioKindSpec> = {
   virtio_rng: { deviceType: 4, queueSizes: [256] },
   // One port: receiveq0, transmitq0 (no MULTIPORT, so no control queues).
   virtio_console: { deviceType: 3, queueSizes: [256, 256] },
+  /** One receive queue and one transmit queue (no multiqueue, no control queue). */
+  virtio_net: { deviceType: 1, queueSizes: [256, 256] },
 };
 
 /**

@@ -53,6 +53,10 @@ export const CODES = {
   E0214: { severity: "error", title: "invalid BAR" },
   E0215: { severity: "error", title: "PCI function outside the ECAM bus range" },
   E0216: { severity: "error", title: "PCI function without a PCI hole" },
+  E0220: { severity: "error", title: "invalid TAP device name" },
+  E0221: { severity: "error", title: "invalid MAC address" },
+  E0222: { severity: "error", title: "MAC address not unicast" },
+  E0223: { severity: "error", title: "TAP device used twice" },
   E0230: { severity: "error", title: "stdin taken by two devices" },
   // ── devices and properties ───────────────────────────────────────────
   E0301: { severity: "error", title: "unknown device kind" },
@@ -85,6 +89,9 @@ export const CODES = {
   E1016: { severity: "error", title: "payload does not fit in guest RAM" },
   E1017: { severity: "error", title: "serial output file cannot be opened" },
   E1018: { severity: "error", title: "disk image cannot be opened" },
+  E1040: { severity: "error", title: "no TUN/TAP support" },
+  E1041: { severity: "error", title: "TAP device refused" },
+  E1042: { severity: "error", title: "name taken by a non-TAP interface" },
   E1050: { severity: "error", title: "stdin given to two devices in the Plan" },
   E1030: { severity: "error", title: "control socket in use" },
   E1031: { severity: "error", title: "control socket cannot be created" },
@@ -106,6 +113,7 @@ export const CODES = {
   W0006: { severity: "warning", title: "boot payload not found" },
   W0007: { severity: "warning", title: "setting overridden in the same block" },
   W0008: { severity: "warning", title: "disk image not found" },
+  W0010: { severity: "warning", title: "MAC address used twice" },
 } as const satisfies Record<string, CodeInfo>;
 
 export type Code = keyof typeof CODES;

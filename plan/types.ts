@@ -152,7 +152,7 @@ export interface DevicePlan {
   /** Device-specific settings, already defaulted by the compiler. */
   props: Record<string, PropValue>;
   /**
-   * A virtio device on the virtio-mmio transport (kind "virtio_blk", "virtio_rng"): its
+   * A virtio device on the virtio-mmio transport (kind "virtio_blk", "virtio_rng", "virtio_net"): its
    * registers are `mmio[0]`, its interrupt the IOAPIC line `irq`. Absent on other devices.
    */
   virtio?: VirtioPlan;
@@ -163,7 +163,7 @@ export interface DevicePlan {
  * PciFunctionPlan) or virtio-mmio version 2 (on a DevicePlan). No legacy interface.
  */
 export interface VirtioPlan {
-  /** The virtio device ID (spec section 5): 2 block, 3 console, 4 entropy source. */
+  /** The virtio device ID (spec section 5): 1 network, 2 block, 3 console, 4 entropy source. */
   device_type: number;
   /** The largest size the driver may give each virtqueue, in queue order (powers of two). */
   queue_sizes: number[];
@@ -225,7 +225,13 @@ export type VirtioBacking =
    * virtio-console: one port whose output and input are the entry's `props.output` and
    * `props.input`, as a serial port's are.
    */
-  | { kind: "console" };
+  | { kind: "console" }
+  /**
+   * virtio-net: frames to and from the host TAP device `tap` (created when absent and
+   * removed when the machine closes; kept when it existed before). `mac` is the guest's
+   * address, six lower-case hex pairs joined by colons, unicast.
+   */
+  | { kind: "tap"; tap: string; mac: string };
 
 export type BarKind = "mem32" | "mem64" | "io";
 
@@ -268,7 +274,7 @@ export interface PciFunctionPlan extends PciIds {
   /** GSI wired to the pin, or null. */
   irq: number | null;
   props: Record<string, PropValue>;
-  /** A virtio function (kind "virtio_blk", "virtio_rng"): the modern PCI transport. */
+  /** A virtio function (kind "virtio_blk", "virtio_rng", "virtio_net"): the modern PCI transport. */
   virtio?: VirtioPlan;
 }
 

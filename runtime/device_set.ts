@@ -20,6 +20,7 @@ import type {
   InputSource,
   PciEndpoint,
   PciFunctionFactory,
+  VcpuWaker,
 } from "./devices/device.ts";
 import { DEVICE_MODELS, PCI_FUNCTION_DEVICES } from "./devices/registry.ts";
 import type { GuestMemory } from "./memory/mod.ts";
@@ -44,17 +45,21 @@ export interface DeviceHost {
   disks?: readonly DiskImage[];
   /** Console device ids whose output is shown on a terminal. */
   terminals?: readonly string[];
+  /** How an I/O thread kicks the models' thread (`DeviceContext.waker`). */
+  waker?: VcpuWaker;
 }
 
 export class DeviceSet {
   readonly devices: Device[];
   readonly map: AddressMap;
   readonly #inputSinks: ((b: Uint8Array) => void)[];
+  readonly #polled: Device[];
   #closed = false;
 
   private constructor(devices: Device[], inputSinks: ((b: Uint8Array) => void)[]) {
     this.devices = devices;
     this.#inputSinks = inputSinks;
+    this.#polled = devices.filter((d) => d.poll);
     this.map = new AddressMap(devices);
   }
 
@@ -87,6 +92,7 @@ export class DeviceSet {
       now: () => performance.now(),
       disk: (id) => disks.get(id),
       terminalSize: (id) => terminals.has(id) ? terminalSize() : null,
+      waker: host.waker,
       pciEndpoint: (bdf) => {
         const e = endpoints.get(bdf.toLowerCase());
         if (e) presented.add(bdf.toLowerCase());
@@ -200,6 +206,11 @@ export class DeviceSet {
     const d = this.devices.find((d) => d.id.toLowerCase() === id.toLowerCase());
     if (!d?.swapImage) throw new Error(`no block device '${id}' among the models`);
     d.swapImage(image);
+  }
+
+  /** Host-side work the models were woken for (`Device.poll`): at every kick. */
+  poll(): void {
+    for (const d of this.#polled) d.poll!();
   }
 
   /** Per-device exit counts (from the loop's counters) and each model's own numbers. */

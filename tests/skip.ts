@@ -56,6 +56,8 @@ const PACKAGES: Record<string, string> = {
   bash: "bash",
   busybox: "busybox-static",
   "qemu-system-x86_64": "qemu-system-x86",
+  ip: "iproute2",
+  ping: "iputils-ping",
 };
 
 const FILE_PACKAGES: Record<string, string> = {

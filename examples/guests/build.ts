@@ -98,6 +98,12 @@ export const GUESTS: Readonly<Record<string, GuestSpec>> = {
     sources: ["virtio_console.c", "virtio.c", "virtio_irq.S"],
     inputs: ["virtio.h"],
   },
+  "virtio-net": {
+    summary:
+      "virtio network driver: answers ARP and ping (mode=echo), sends n= frames (mode=tx), counts frames (mode=rx)",
+    sources: ["virtio_net.c", "virtio.c", "virtio_irq.S"],
+    inputs: ["virtio.h"],
+  },
   "virtio-hostile": {
     summary: "breaks one virtio rule (attack=NAME) and checks the device's documented answer",
     sources: ["virtio_hostile.c", "virtio.c", "virtio_irq.S"],

@@ -493,28 +493,23 @@ static struct {
   uint8_t used[6 + 8 * VQ_MAX] __attribute__((aligned(64)));
 } ring;
 
-int virtio_queue_setup(struct vdev *d, uint16_t size, uint32_t desc, uint32_t avail, uint32_t used) {
-  struct vq *q = &d->q;
+int virtio_queue_setup_at(struct vdev *d, uint16_t index, struct vq *q, uint16_t size, uint32_t desc,
+                          uint32_t avail, uint32_t used, uint16_t vector) {
   uint32_t max;
   if (d->transport == T_PCI) {
-    vcommon_write(d, C_Q_SELECT, 2, 0);
+    vcommon_write(d, C_Q_SELECT, 2, index);
     max = vcommon_read(d, C_Q_SIZE, 2);
   } else {
-    mmio_write32(d->base + M_QSEL, 0);
+    mmio_write32(d->base + M_QSEL, index);
     max = mmio_read32(d->base + M_QNUM_MAX);
   }
   if (!max) return -1;
-  q->size = size ? size : max < VQ_MAX ? (uint16_t)max : VQ_MAX;
-  memset(&ring, 0, sizeof ring);
-  q->desc = desc ? (struct virtq_desc *)(uintptr_t)desc : ring.desc;
-  q->avail = avail ? (volatile uint16_t *)(uintptr_t)avail : ring.avail;
-  q->used = used ? (volatile uint8_t *)(uintptr_t)used : ring.used;
+  q->index = index;
+  q->size = size;
+  q->desc = (struct virtq_desc *)(uintptr_t)desc;
+  q->avail = (volatile uint16_t *)(uintptr_t)avail;
+  q->used = (volatile uint8_t *)(uintptr_t)used;
   q->avail_idx = q->last_used = 0;
-  desc = (uint32_t)(uintptr_t)q->desc;
-  avail = (uint32_t)(uintptr_t)q->avail;
-  used = (uint32_t)(uintptr_t)q->used;
-  /* Polling: ask the device not to interrupt at all (in RAM only: a hostile ring may not be). */
-  if (avail == (uint32_t)(uintptr_t)ring.avail) q->avail[0] = d->wait == WAIT_POLL ? 1 : 0;
   if (d->transport == T_PCI) {
     vcommon_write(d, C_Q_SIZE, 2, q->size);
     vcommon_write(d, C_Q_DESC, 4, desc);
@@ -523,9 +518,9 @@ int virtio_queue_setup(struct vdev *d, uint16_t size, uint32_t desc, uint32_t av
     vcommon_write(d, C_Q_DRIVER + 4, 4, 0);
     vcommon_write(d, C_Q_DEVICE, 4, used);
     vcommon_write(d, C_Q_DEVICE + 4, 4, 0);
-    if (d->wait == WAIT_MSIX) {
-      vcommon_write(d, C_Q_MSIX, 2, 1);
-      if (vcommon_read(d, C_Q_MSIX, 2) != 1) return -2;
+    if (vector != 0xffff) {
+      vcommon_write(d, C_Q_MSIX, 2, vector);
+      if (vcommon_read(d, C_Q_MSIX, 2) != vector) return -2;
     }
     q->notify_addr = d->notify + vcommon_read(d, C_Q_NOFF, 2) * d->notify_mult;
     vcommon_write(d, C_Q_ENABLE, 2, 1);
@@ -541,6 +536,35 @@ int virtio_queue_setup(struct vdev *d, uint16_t size, uint32_t desc, uint32_t av
     q->notify_addr = d->base + M_QNOTIFY;
   }
   return 0;
+}
+
+int virtio_queue_setup(struct vdev *d, uint16_t size, uint32_t desc, uint32_t avail, uint32_t used) {
+  uint32_t max;
+  if (d->transport == T_PCI) {
+    vcommon_write(d, C_Q_SELECT, 2, 0);
+    max = vcommon_read(d, C_Q_SIZE, 2);
+  } else {
+    mmio_write32(d->base + M_QSEL, 0);
+    max = mmio_read32(d->base + M_QNUM_MAX);
+  }
+  if (!max) return -1;
+  if (!size) size = max < VQ_MAX ? (uint16_t)max : VQ_MAX;
+  memset(&ring, 0, sizeof ring);
+  uint32_t own_avail = (uint32_t)(uintptr_t)ring.avail;
+  desc = desc ? desc : (uint32_t)(uintptr_t)ring.desc;
+  avail = avail ? avail : own_avail;
+  used = used ? used : (uint32_t)(uintptr_t)ring.used;
+  /* Polling: ask the device not to interrupt at all (in RAM only: a hostile ring may not be). */
+  if (avail == own_avail) ring.avail[0] = d->wait == WAIT_POLL ? 1 : 0;
+  /* The hostile guest's sizes go through as given (the device must refuse bad ones). */
+  struct vq *q = &d->q;
+  return virtio_queue_setup_at(d, 0, q, size, desc, avail, used, d->wait == WAIT_MSIX ? 1 : 0xffff);
+}
+
+void virtio_notify_queue(struct vdev *d, struct vq *q) {
+  mb();
+  if (d->transport == T_PCI) mmio_write16(q->notify_addr, q->index);
+  else mmio_write32(q->notify_addr, q->index);
 }
 
 int virtio_negotiate(struct vdev *d, uint64_t want) {

@@ -12,6 +12,7 @@
 
 #include "lib.h"
 
+#define VIRTIO_ID_NET 1
 #define VIRTIO_ID_BLOCK 2
 #define VIRTIO_ID_CONSOLE 3
 #define VIRTIO_ID_RNG 4
@@ -35,6 +36,7 @@ enum vtransport { T_PCI, T_MMIO };
 #define VQ_MAX 16
 
 struct vq {
+  uint16_t index;
   uint16_t size;
   uint16_t avail_idx;  /* next free slot in the available ring (ours) */
   uint16_t last_used;  /* used entries seen */
@@ -120,6 +122,12 @@ int virtio_init_queues(struct vdev *d, uint64_t want, enum vwait wait, int n, st
  * entry (sleeping in HLT unless polling) and returns 0 with the used length in *len. */
 void virtio_submit_queue(struct vdev *d, struct vq *q, uint16_t index, const struct vbuf *bufs, int n);
 int virtio_wait_queue(struct vdev *d, struct vq *q, uint32_t *len);
+/* More queues than queue 0 (a network device's receive and transmit queues): queue `index`
+ * on the given rings with `size` entries (at most the device's maximum), MSI-X `vector`
+ * (0xffff: none), described in *q. 0, or negative. */
+int virtio_queue_setup_at(struct vdev *d, uint16_t index, struct vq *q, uint16_t size, uint32_t desc,
+                          uint32_t avail, uint32_t used, uint16_t vector);
+void virtio_notify_queue(struct vdev *d, struct vq *q);
 
 /* Raw access for the hostile guest. */
 uint32_t vpci_cfg_read32(const struct vdev *d, uint32_t reg);

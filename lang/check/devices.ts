@@ -162,7 +162,7 @@ export function resolveDevices(
       ports.push({ base: p, size: 1, span, owner: `device \`${d.id}\`` });
       ports.push({ base: p + 4, size: 1, span, owner: `device \`${d.id}\` (command port)` });
     } else if (isVirtioKind(d.kind)) {
-      const backing = resolveBacking(d.kind, v, host, mainFile, diags);
+      const backing = resolveBacking(d.kind, v, host, mainFile, diags, `${m.sym.name}/${d.id}`);
       if (!backing) continue;
       const address = v.get("address");
       if (address) {

@@ -89,7 +89,7 @@ export function resolvePci(
       bars = [];
     } else bars = resolveBars(f, ctx, diags);
     if (isVirtioKind(kind)) {
-      const backing = resolveBacking(kind, v, host, mainFile, diags);
+      const backing = resolveBacking(kind, v, host, mainFile, diags, `${m.sym.name}/${f.key}`);
       if (!backing) continue;
       const mmio64 = (v.get("mmio64")?.value as boolean | undefined) ?? false;
       bars = [virtioBar(mmio64, v.get("mmio64")?.span ?? f.node.span)];

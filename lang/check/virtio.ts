@@ -7,11 +7,23 @@
  *
  * A disk image that is not there is W0008 (checking a machine needs no disk; booting it
  * does, and then it is E1018); a serial longer than GET_ID can answer is E0304.
+ *
+ * A network device: a TAP name Linux would refuse is E0220, a MAC that is not six hex
+ * pairs E0221, a multicast or all-zero one E0222; two network devices on one TAP is E0223
+ * (the second open would fail at boot), two with one MAC W0010. Without `mac`, the
+ * address is derived from the machine's and the device's names (`generatedMac`), so it is
+ * the same on every boot and differs between the devices of a machine.
  */
 import type { Span } from "../diagnostics/types.ts";
 import { type Diags, error, warning } from "../diagnostics/make.ts";
 import type { LangHost } from "../program.ts";
-import { BOOT_LAYOUT, VIRTIO_BLK_ID_BYTES, VIRTIO_KINDS, VIRTIO_PCI_BAR } from "../specs.ts";
+import {
+  BOOT_LAYOUT,
+  TAP_NAME_MAX,
+  VIRTIO_BLK_ID_BYTES,
+  VIRTIO_KINDS,
+  VIRTIO_PCI_BAR,
+} from "../specs.ts";
 import type { VirtioBacking, VirtioPlan, VirtioTransportPlan } from "../../plan/types.ts";
 import type { ResolvedBar, ResolvedBoot, ResolvedDevice } from "./model.ts";
 import { finalCmdline } from "../placement.ts";
@@ -32,10 +44,13 @@ export function resolveBacking(
   host: LangHost,
   mainFile: string,
   diags: Diags,
+  /** "machine/device": what a generated MAC is derived from (network devices). */
+  identity = "",
 ): VirtioBacking | null {
   if (kind === "virtio_rng") return { kind: "getrandom" };
   // Its output and input are console settings (lang/check/console.ts), in `props`.
   if (kind === "virtio_console") return { kind: "console" };
+  if (kind === "virtio_net") return resolveTap(v, identity, diags);
   const file = v.get("file");
   if (!file) return null; // E0303 from evalProps
   const path = file.value as string;
@@ -153,5 +168,146 @@ export function checkVirtioCmdline(
         "without ACPI the guest learns each virtio-mmio device from a `virtio_mmio.device=` word on the command line: shorten the command line, or turn ACPI on",
       ),
     );
+  }
+}
+
+// ── network devices ──────────────────────────────────────────────────────
+
+/** Where a network device's settings were written, for the checks across devices. */
+const NET_SPANS = new WeakMap<VirtioBacking, { tap: Span; mac: Span | null }>();
+
+/** Why Linux would refuse `name` as an interface name (dev_valid_name), or null. */
+function tapNameProblem(name: string): string | null {
+  if (name === "") return "the TAP device name is empty";
+  const bytes = new TextEncoder().encode(name).length;
+  if (bytes > TAP_NAME_MAX) {
+    return `the TAP device name \`${name}\` is ${bytes} bytes; Linux allows at most ${TAP_NAME_MAX}`;
+  }
+  if (name === "." || name === "..") return `\`${name}\` is not a valid interface name`;
+  if (/[/:\s]/.test(name)) {
+    return `the TAP device name \`${name}\` has a \`/\`, \`:\` or white space, which Linux refuses`;
+  }
+  return null;
+}
+
+/** "52:54:00:12:34:56" (either case) as six bytes, or null. */
+export function parseMac(text: string): number[] | null {
+  if (!/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(text)) return null;
+  return text.split(":").map((h) => parseInt(h, 16));
+}
+
+export function formatMac(bytes: readonly number[]): string {
+  return bytes.map((b) => b.toString(16).padStart(2, "0")).join(":");
+}
+
+/**
+ * The MAC a network device gets without `mac`: QEMU's 52:54:00 prefix (locally
+ * administered, unicast) and three bytes of the FNV-1a hash of "machine/device", so the
+ * guest sees the same address on every boot (DHCP leases and neighbour tables stay valid)
+ * and two devices of a machine differ.
+ */
+export function generatedMac(identity: string): string {
+  let h = 0x811c9dc5;
+  for (const b of new TextEncoder().encode(identity)) {
+    h = Math.imul(h ^ b, 0x01000193) >>> 0;
+  }
+  return formatMac([0x52, 0x54, 0x00, (h >>> 16) & 0xff, (h >>> 8) & 0xff, h & 0xff]);
+}
+
+function resolveTap(v: PropValues, identity: string, diags: Diags): VirtioBacking | null {
+  const tapV = v.get("tap");
+  if (!tapV) return null; // E0303 from evalProps
+  const tap = tapV.value as string;
+  const problem = tapNameProblem(tap);
+  if (problem) {
+    diags.push(
+      error(
+        "E0220",
+        problem,
+        tapV.span,
+        `name the host TAP device with 1 to ${TAP_NAME_MAX} bytes and no \`/\`, \`:\` or spaces, e.g. \`tap "vm0"\``,
+      ),
+    );
+    return null;
+  }
+  const macV = v.get("mac");
+  let mac = generatedMac(identity);
+  if (macV) {
+    const text = macV.value as string;
+    const bytes = parseMac(text);
+    if (!bytes) {
+      diags.push(
+        error(
+          "E0221",
+          `\`${text}\` is not a MAC address`,
+          macV.span,
+          'write six hex byte pairs joined by colons, e.g. `mac "52:54:00:12:34:56"` (or leave `mac` out for one derived from the names)',
+        ),
+      );
+      return null;
+    }
+    if ((bytes[0] & 1) !== 0 || bytes.every((b) => b === 0)) {
+      const fixed = formatMac([(bytes[0] & 0xfe) | 2, ...bytes.slice(1)]);
+      diags.push(
+        error(
+          "E0222",
+          (bytes[0] & 1) !== 0
+            ? `\`${text}\` is a multicast address (the low bit of its first byte is set); a network card's own address is unicast`
+            : "the all-zero MAC address is not a valid station address",
+          macV.span,
+          bytes.every((b) => b === 0)
+            ? 'use a locally administered unicast address such as `mac "52:54:00:12:34:56"`'
+            : `clear the low bit of the first byte: \`mac "${fixed}"\` is locally administered and unicast`,
+          [],
+          bytes.every((b) => b === 0)
+            ? undefined
+            : [{ title: `change to "${fixed}"`, span: macV.span, replacement: `"${fixed}"` }],
+        ),
+      );
+      return null;
+    }
+    mac = formatMac(bytes);
+  }
+  const backing: VirtioBacking = { kind: "tap", tap, mac };
+  NET_SPANS.set(backing, { tap: tapV.span, mac: macV?.span ?? null });
+  return backing;
+}
+
+/**
+ * The network devices of one machine against each other: one TAP each (E0223: a TAP
+ * without multiqueue takes one open, so the second device could not attach), one MAC each
+ * (W0010: frames for the one address would reach only one of them).
+ */
+export function checkNetworks(backings: readonly (VirtioBacking | undefined)[], diags: Diags) {
+  const taps = new Map<string, Span>();
+  const macs = new Map<string, Span>();
+  for (const b of backings) {
+    if (b?.kind !== "tap") continue;
+    const spans = NET_SPANS.get(b);
+    if (!spans) continue;
+    const tapFirst = taps.get(b.tap);
+    if (tapFirst) {
+      diags.push(
+        error(
+          "E0223",
+          `two network devices on the TAP device \`${b.tap}\``,
+          spans.tap,
+          "a TAP device takes one network device: give this one a TAP of its own",
+          [{ span: tapFirst, message: "the first device on it" }],
+        ),
+      );
+    } else taps.set(b.tap, spans.tap);
+    const macFirst = macs.get(b.mac);
+    if (macFirst) {
+      diags.push(
+        warning(
+          "W0010",
+          `two network devices with the MAC address ${b.mac}`,
+          spans.mac ?? spans.tap,
+          "frames for one address reach only one device: give each its own `mac`",
+          [{ span: macFirst, message: "the first device with it" }],
+        ),
+      );
+    } else macs.set(b.mac, spans.mac ?? spans.tap);
   }
 }

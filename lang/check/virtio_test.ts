@@ -151,3 +151,68 @@ Deno.test("a disk image named by a constant from another folder stays relative t
   const b = r.plans.get("m")!.devices.find((x) => x.id === "d")!.virtio!.backing;
   eq(b.kind === "file" && b.path, "lib/images/base.img", "Plan path from the main file");
 });
+
+Deno.test("virtio_net: `tap` is required (E0303), the MAC is derived stably when absent", () => {
+  eq(codes(run(`${HOLE}  pci 00:06.0 virtio_net\n`).diags), ["E0303"], "pci, no tap");
+  eq(codes(run("  device virtio_net eth0 {}\n").diags), ["E0303"], "mmio, no tap");
+  const a = run(
+    `${HOLE}  pci 00:06.0 virtio_net { tap "vm0" }\n  device virtio_net eth0 { tap "vm1" }\n`,
+  );
+  eq(codes(a.diags), [], "clean");
+  const pciMac = a.plan?.pci.find((f) => f.bdf === "00:06.0")?.virtio?.backing;
+  const mmioMac = a.plan?.devices.find((d) => d.id === "eth0")?.virtio?.backing;
+  if (pciMac?.kind !== "tap" || mmioMac?.kind !== "tap") throw new Error("tap backings");
+  for (const mac of [pciMac.mac, mmioMac.mac]) {
+    if (!/^52:54:00(:[0-9a-f]{2}){3}$/.test(mac)) throw new Error(`generated MAC ${mac}`);
+  }
+  if (pciMac.mac === mmioMac.mac) throw new Error("two devices got one MAC");
+  const again = run(
+    `${HOLE}  pci 00:06.0 virtio_net { tap "vm0" }\n  device virtio_net eth0 { tap "vm1" }\n`,
+  );
+  const pciAgain = again.plan?.pci.find((f) => f.bdf === "00:06.0")?.virtio?.backing;
+  eq(pciAgain, pciMac, "the same on every compile");
+  eq(a.plan?.pci.find((f) => f.bdf === "00:06.0")?.virtio?.queue_sizes, [256, 256], "rx + tx");
+  const given = run(`${HOLE}  pci 00:06.0 virtio_net { tap "vm0" mac "52:54:00:AB:cd:EF" }\n`);
+  eq(
+    given.plan?.pci.find((f) => f.bdf === "00:06.0")?.virtio?.backing,
+    { kind: "tap", tap: "vm0", mac: "52:54:00:ab:cd:ef" },
+    "given MAC, lower-cased",
+  );
+});
+
+Deno.test("virtio_net: bad TAP names, bad and group MACs, a TAP or MAC used twice", () => {
+  for (const name of ["", "a/b", "a b", "eth0:1", ".", "sixteen-bytes-xx"]) {
+    eq(
+      codes(run(`  device virtio_net eth0 { tap ${JSON.stringify(name)} }\n`).diags),
+      ["E0220"],
+      name,
+    );
+  }
+  eq(codes(run('  device virtio_net eth0 { tap "fifteen-bytes-x" }\n').diags), [], "15 bytes fit");
+  for (const mac of ["52:54:00:12:34", "52-54-00-12-34-56", "52:54:00:12:34:5g", "525400123456"]) {
+    eq(codes(run(`  device virtio_net eth0 { tap "vm0" mac "${mac}" }\n`).diags), ["E0221"], mac);
+  }
+  const group = run('  device virtio_net eth0 { tap "vm0" mac "ff:ff:ff:ff:ff:ff" }\n').diags;
+  eq(codes(group), ["E0222"], "broadcast");
+  eq(group[0].fixes?.[0]?.replacement, '"fe:ff:ff:ff:ff:ff"', "the fix clears the group bit");
+  eq(codes(run('  device virtio_net eth0 { tap "vm0" mac "00:00:00:00:00:00" }\n').diags), [
+    "E0222",
+  ], "zero");
+  eq(
+    codes(
+      run(`${HOLE}  pci 00:06.0 virtio_net { tap "vm0" }\n  device virtio_net eth0 { tap "vm0" }\n`)
+        .diags,
+    ),
+    ["E0223"],
+    "one tap twice, across transports",
+  );
+  eq(
+    codes(
+      run(
+        '  device virtio_net a { tap "vm0" mac "52:54:00:00:00:01" }\n  device virtio_net b { tap "vm1" mac "52:54:00:00:00:01" }\n',
+      ).diags,
+    ),
+    ["W0010"],
+    "one MAC twice",
+  );
+});

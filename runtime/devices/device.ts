@@ -91,6 +91,24 @@ export interface DeviceContext {
    * when its output is not a terminal (a file, a pipe, the library's sink).
    */
   terminalSize?(deviceId: string): { cols: number; rows: number } | null;
+  /**
+   * How a device's I/O thread (virtio-net's TAP waiter) takes the models' thread out of
+   * KVM_RUN so the models' `poll()` runs there: absent where the models' thread cannot
+   * be kicked (unit tests).
+   */
+  waker?: VcpuWaker;
+}
+
+/**
+ * Plain numbers (they cross to a Worker): set the byte at `flagAddress` to 1 (the models'
+ * vCPU's kvm_run.immediate_exit, so a thread about to enter KVM_RUN does not) and send
+ * `signal` to `thread` (one already inside returns EINTR). The vCPU then calls every
+ * model's `poll()` before it enters the guest again.
+ */
+export interface VcpuWaker {
+  thread: bigint;
+  flagAddress: bigint;
+  signal: number;
 }
 
 /** Guest-physical RAM as a device sees it (runtime/memory/mod.ts GuestMemory implements it). */
@@ -189,6 +207,12 @@ export interface PolledInput {
 }
 
 export interface Device {
+  /**
+   * Work that arrived from the host side (frames on a TAP device): called on the models'
+   * thread at every kick of it, an I/O thread's (`ctx.waker`) or the machine's periodic
+   * one, never inside another model's call.
+   */
+  poll?(): void;
   readonly id: string;
   readonly kind: string;
   readonly ports: readonly Range[];

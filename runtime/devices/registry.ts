@@ -1,8 +1,8 @@
 /**
  * Every device model the runtime knows, by the Plan's `kind`. Adding a device = its
  * folder + one line here. Models needing host-side extras get them from the context
- * (serial, virtio_console: `ctx.input`; pci_host: `ctx.shadowConfigPage`, `ctx.pciEndpoint`; virtio_blk:
- * `ctx.disk`). Nothing outside runtime/devices/ imports a device's folder: it goes through
+ * (serial, virtio_console: `ctx.input`; pci_host: `ctx.shadowConfigPage`, `ctx.pciEndpoint`;
+ * virtio_blk: `ctx.disk`; virtio_net: `ctx.waker`). Nothing outside runtime/devices/ imports a device's folder: it goes through
  * these maps and device.ts.
  */
 import type { DeviceFactory, PciFunctionFactory } from "./device.ts";
@@ -16,6 +16,7 @@ import { virtioPci } from "./virtio/pci.ts";
 import { createBlk } from "./virtio/blk/mod.ts";
 import { createRng } from "./virtio/rng/mod.ts";
 import { createConsole } from "./virtio/console/mod.ts";
+import { createNet } from "./virtio/net/mod.ts";
 
 /** Platform devices (the Plan's `devices`). */
 export const DEVICE_MODELS: ReadonlyMap<string, DeviceFactory> = new Map<string, DeviceFactory>([
@@ -27,6 +28,7 @@ export const DEVICE_MODELS: ReadonlyMap<string, DeviceFactory> = new Map<string,
   ["virtio_blk", virtioMmio(createBlk)],
   ["virtio_rng", virtioMmio(createRng)],
   ["virtio_console", virtioMmio(createConsole)],
+  ["virtio_net", virtioMmio(createNet)],
 ]);
 
 /**
@@ -40,4 +42,5 @@ export const PCI_FUNCTION_DEVICES: ReadonlyMap<string, PciFunctionFactory> = new
   ["virtio_blk", virtioPci(createBlk)],
   ["virtio_rng", virtioPci(createRng)],
   ["virtio_console", virtioPci(createConsole)],
+  ["virtio_net", virtioPci(createNet)],
 ]);

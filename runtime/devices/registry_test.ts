@@ -29,11 +29,13 @@ Deno.test("registry: every v1 device kind builds from a Plan entry and closes", 
     "serial",
     "virtio_blk",
     "virtio_console",
+    "virtio_net",
     "virtio_rng",
   ]);
   assert.deepEqual([...PCI_FUNCTION_DEVICES.keys()].sort(), [
     "virtio_blk",
     "virtio_console",
+    "virtio_net",
     "virtio_rng",
   ]);
   for (const entry of entries) {
@@ -57,6 +59,7 @@ Deno.test("registry: a hand-written Plan entry without ports is E1006, not a cra
       "virtio_blk",
       "virtio_rng",
       "virtio_console",
+      "virtio_net",
     ]
   ) {
     assert.throws(

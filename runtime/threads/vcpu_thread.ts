@@ -5,8 +5,10 @@
  *
  * - vCPU 0 hosts every device model (device_set.ts) and dispatches its exits to them;
  *   an AP has no devices and forwards its accesses to vCPU 0 (run_loop.ts).
- * - A kick on vCPU 0 takes stdin bytes from the control block's ring to the input device
- *   and has the models flush buffered output (the machine kicks it every 100 ms for that).
+ * - A kick on vCPU 0 takes stdin bytes from the control block's ring to the input device,
+ *   has the models take in host-side work (`Device.poll`: frames a TAP waiter woke it for,
+ *   through the `waker` the models get) and flush buffered output (the machine kicks it
+ *   every 100 ms for that).
  * - Output and warnings leave through the routes the driver gives: postMessage from a
  *   worker, a direct call on the caller's thread.
  * - The thread's counters (stats.ts) are shared memory, handed to the machine when the
@@ -21,7 +23,8 @@
  *   paused → exited.
  */
 import type { Plan } from "../../plan/types.ts";
-import { libc, pthreadSelf } from "../host/libc.ts";
+import { KICK_SIGNAL, libc, pthreadSelf } from "../host/libc.ts";
+import { KVM_RUN_STRUCT } from "../kvm/abi.ts";
 import type { Vcpu } from "../kvm/vcpu.ts";
 import { setIrqLine, signalMsi } from "../kvm/vm.ts";
 import type { GuestMemory } from "../memory/mod.ts";
@@ -156,6 +159,11 @@ export class VcpuThread {
         stdinDevice: init.stdinDevice,
         disks: init.disks,
         terminals: init.terminals,
+        waker: {
+          thread: pthreadSelf(),
+          flagAddress: vcpu.runAddr + BigInt(KVM_RUN_STRUCT.f.immediate_exit.off),
+          signal: KICK_SIGNAL,
+        },
       })
       : null;
     try {
@@ -165,6 +173,7 @@ export class VcpuThread {
           ? () => {
             const bytes = ringTake(ctl);
             if (bytes) devices.deliver(bytes);
+            devices.poll();
             devices.flush();
             thread?.serveCall();
           }

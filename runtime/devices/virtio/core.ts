@@ -52,12 +52,25 @@ export interface VirtioBackend {
    */
   readonly receiveQueues?: readonly number[];
   pending?(queue: number): boolean;
-  /** Called once by the core: how the backend tells it that data for a receive queue arrived. */
-  attach?(device: { receive(queue: number): void; configChanged(): void }): void;
   /** The periodic kick (every ~100 ms on vCPU 0's thread): look at the host side again. */
   tick?(): void;
   /** A disk: serve from `image` from now on (Device.swapImage; the transport raises the change). */
   swapImage?(image: DiskImage): void;
+  /**
+   * A device that also fills queues unasked (virtio-net's receive queue, from the host's
+   * side; a console's receive queue when input arrives: `receive`) or changes its
+   * configuration (`configChanged`) gets the core once, right after it is made.
+   */
+  attach?(core: VirtioCore): void;
+  /**
+   * The driver notified `queue`: true when the backend took care of it itself (a receive
+   * queue's buffers wait for frames), false to have the core serve it chain by chain.
+   */
+  notify?(queue: number): boolean;
+  /** The models' thread was kicked (`Device.poll`): take in host-side work. */
+  poll?(): void;
+  /** The driver set DRIVER_OK: the negotiated features are final. */
+  activate?(): void;
 }
 
 /** How a transport delivers what the core raises. */
@@ -114,10 +127,7 @@ export class VirtioCore {
     this.queues = plan.queue_sizes.map((n, i) => new SplitQueue(i, n));
     this.offered = bit(F.VERSION_1) | bit(F.INDIRECT_DESC) | bit(F.EVENT_IDX) | backend.features;
     this.#receiveQueues = new Set(backend.receiveQueues ?? []);
-    backend.attach?.({
-      receive: (q) => this.receive(q),
-      configChanged: () => this.configChanged(),
-    });
+    backend.attach?.(this);
   }
 
   /** The transport's interrupt delivery (set once, right after construction). */
@@ -207,7 +217,15 @@ export class VirtioCore {
       this.needsReset("status_protocol", "the driver set DRIVER_OK without FEATURES_OK");
       return;
     }
+    const wasOk = (this.status & STATUS.DRIVER_OK) !== 0;
     this.status = next | (this.status & STATUS.NEEDS_RESET);
+    if (!wasOk && (next & STATUS.DRIVER_OK)) this.backend.activate?.();
+  }
+
+  /** Whether the device may use its queues: DRIVER_OK, and not stopped (NEEDS_RESET, FAILED). */
+  get live(): boolean {
+    return (this.status & (STATUS.DRIVER_OK | STATUS.NEEDS_RESET | STATUS.FAILED)) ===
+      STATUS.DRIVER_OK;
   }
 
   reset(): void {
@@ -253,6 +271,7 @@ export class VirtioCore {
       return;
     }
     if (!queue.ready) return; // nothing to serve until the driver enables it
+    if (this.backend.notify?.(index)) return;
     this.serve(queue);
   }
 
@@ -295,6 +314,14 @@ export class VirtioCore {
       }
       queue.push(p.head, this.backend.handle(queue.index, p));
     }
+    this.usedAdded(queue, oldUsed);
+  }
+
+  /**
+   * Used entries oldUsed..usedIdx were added to `queue` (by serve, or by a backend filling
+   * a queue unasked): interrupt the driver if it wants to hear of them.
+   */
+  usedAdded(queue: SplitQueue, oldUsed: number): void {
     if (queue.needsInterrupt(oldUsed)) {
       this.#counters.used_interrupts++;
       this.#irq?.queue(queue);

@@ -233,5 +233,6 @@ function createVirtioMmio(
         core.configChanged();
       }
       : undefined,
+    ...(backend.poll ? { poll: () => backend.poll!() } : {}),
   };
 }

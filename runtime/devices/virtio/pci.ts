@@ -502,6 +502,7 @@ function createVirtioPci(
         core.configChanged();
       }
       : undefined,
+    ...(backend.poll ? { poll: () => backend.poll!() } : {}),
   };
   return dev;
 }

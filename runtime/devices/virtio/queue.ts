@@ -269,6 +269,28 @@ export class SplitQueue {
     }
   }
 
+  /**
+   * Gives back the last `n` chains popped, unused (a frame that did not fit the buffers
+   * available): they are walked and checked again when popped next.
+   */
+  unpop(n: number): void {
+    this.#lastAvail = (this.#lastAvail - n) & 0xffff;
+  }
+
+  /**
+   * EVENT_IDX: ask to be notified when the driver makes one more entry available than it
+   * has now (a device waiting for room, holding back what it popped).
+   */
+  notifyOnMore(): void {
+    if (!this.ready || !this.#eventIdx) return;
+    Atomics.store(this.#availEvent!, 0, Atomics.load(this.#availIdx!, 1));
+  }
+
+  /** The driver's available index as it is now. */
+  get availIdx(): number {
+    return this.ready ? Atomics.load(this.#availIdx!, 1) : this.#lastAvail;
+  }
+
   /** Returns chain `head` to the driver with `len` bytes written. */
   push(head: number, len: number): void {
     const slot = this.#usedIdx & (this.size - 1);
