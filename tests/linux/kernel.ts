@@ -46,6 +46,7 @@ export const KERNEL_MODULES = {
   "virtio_mmio": "kernel/drivers/virtio/virtio_mmio.ko",
   "virtio_blk": "kernel/drivers/block/virtio_blk.ko",
   "virtio-rng": "kernel/drivers/char/hw_random/virtio-rng.ko",
+  "virtio_console": "kernel/drivers/char/virtio_console.ko",
 } as const;
 export type KernelModule = keyof typeof KERNEL_MODULES;
 /**
@@ -61,6 +62,7 @@ export const VIRTIO_MODULES = [
   "virtio_mmio",
   "virtio_blk",
   "virtio-rng",
+  "virtio_console",
 ] as const satisfies readonly KernelModule[];
 const MODULE_NAMES = Object.keys(KERNEL_MODULES) as KernelModule[];
 
