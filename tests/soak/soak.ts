@@ -188,13 +188,49 @@ export function writerSector(seq: number, sector: number): Uint8Array {
 }
 
 /**
+ * What blk-writer's output promises about the image: the last write it reported for each
+ * sector is there (or a later write to it, finished but not yet reported when the machine
+ * closed), and every changed sector holds a write it could have made (sector 0 never).
+ */
+export function checkWriterImage(
+  output: string,
+  now: Uint8Array,
+  original: Uint8Array,
+): { reported: number; lost: string[]; stray: string[] } {
+  const latest = new Map<number, number>();
+  let reported = 0;
+  // Only whole lines: a report cut off by the close is not a report.
+  for (const m of output.slice(0, output.lastIndexOf("\n") + 1).matchAll(/^w (\d+) (\d+)$/gm)) {
+    latest.set(Number(m[1]), Number(m[2]));
+    reported++;
+  }
+  const seqOf = (s: Uint8Array) => new DataView(s.buffer, s.byteOffset).getUint32(0, true);
+  const lost: string[] = [];
+  for (const [sector, seq] of latest) {
+    const got = now.subarray(sector * 512, sector * 512 + 512);
+    const want = writerSector(seqOf(got), sector);
+    if (seqOf(got) < seq || !got.every((x, i) => x === want[i])) {
+      lost.push(`sector ${sector}: reported write ${seq}, image holds ${seqOf(got)}`);
+    }
+  }
+  const stray: string[] = [];
+  for (let s = 0; s * 512 < now.length; s++) {
+    const got = now.subarray(s * 512, s * 512 + 512);
+    if (got.every((x, i) => x === original[s * 512 + i])) continue;
+    const want = writerSector(seqOf(got), s);
+    if (s === 0 || !got.every((x, i) => x === want[i])) stray.push(`sector ${s}`);
+  }
+  return { reported, lost, stray };
+}
+
+/**
  * The blk-writer guest on `machine` of examples/guests/virtio.vmdesc (its disk a fresh
  * copy of the example image), closed by the host once it has reported `after` writes
  * (while it is writing more); then every reported write must be in the image, with
  * nothing left behind.
  */
 export async function inflightClose(machine: string, after: number): Promise<InflightResult> {
-  await buildGuests(["blk-writer", "hello"]);
+  await buildGuests(["blk-writer"]);
   const plan = compileMachine(GUESTS + "virtio.vmdesc", machine);
   plan.boot.path = GUESTS + "build/blk-writer.elf";
   const image = Deno.makeTempFileSync({ prefix: "vmdesc-inflight-", suffix: ".img" });
@@ -223,34 +259,8 @@ export async function inflightClose(machine: string, after: number): Promise<Inf
     await Promise.race([enough, run]);
     m.close(); // mid-run: the guest is still writing
     const r = await run;
-    const now = Deno.readFileSync(image);
-    const latest = new Map<number, number>();
-    let reported = 0;
-    // Only whole lines: a report cut off by the close is not a report.
-    for (const m of out.slice(0, out.lastIndexOf("\n") + 1).matchAll(/^w (\d+) (\d+)$/gm)) {
-      latest.set(Number(m[1]), Number(m[2]));
-      reported++;
-    }
-    const lost: string[] = [];
-    for (const [sector, seq] of latest) {
-      const got = now.subarray(sector * 512, sector * 512 + 512);
-      const gotSeq = new DataView(got.buffer, got.byteOffset).getUint32(0, true);
-      const want = writerSector(gotSeq, sector);
-      // The sector holds write `seq`, or a later one the guest finished but had not
-      // reported yet when the machine closed.
-      if (gotSeq < seq || !got.every((x, i) => x === want[i])) {
-        lost.push(`sector ${sector}: reported write ${seq}, image holds ${gotSeq}`);
-      }
-    }
-    const stray: string[] = [];
-    for (let s = 0; s * 512 < now.length; s++) {
-      const got = now.subarray(s * 512, s * 512 + 512);
-      if (got.every((x, i) => x === original[s * 512 + i])) continue;
-      const seq = new DataView(got.buffer, got.byteOffset).getUint32(0, true);
-      const want = writerSector(seq, s);
-      if (s === 0 || !got.every((x, i) => x === want[i])) stray.push(`sector ${s}`);
-    }
-    return { reported, lost, stray, leaks: leaks(base, resources()), reason: r.reason };
+    const check = checkWriterImage(out, Deno.readFileSync(image), original);
+    return { ...check, leaks: leaks(base, resources()), reason: r.reason };
   } finally {
     Deno.removeSync(image);
   }
