@@ -82,11 +82,20 @@ export async function libraryBoots(
   return { boots, baseline, problems };
 }
 
+/** The peak RSS (VmHWM, KiB) of process `pid` as last seen, or 0 once it is gone. */
+function peakRss(pid: number): number {
+  try {
+    return Number(/VmHWM:\s+(\d+)/.exec(Deno.readTextFileSync(`/proc/${pid}/status`))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
 /**
  * `n` boots of hello through the CLI (`vmdesc boot`, started as `deno task vmdesc` starts
- * it). The resources are this process's (the parent's: nothing may pile up here either);
- * each child's peak RSS is read from its /proc status just before it is reaped is not
- * possible, so the CLI boots report time only.
+ * it). Each boot's resources are the child's own where that means anything: its peak RSS
+ * (VmHWM, read every few ms while it runs: the last value seen before it exits) in
+ * `rssKiB`; the fds and threads are this process's, which must not pile up either.
  */
 export async function cliBoots(
   n: number,
@@ -94,19 +103,27 @@ export async function cliBoots(
 ): Promise<SoakResult> {
   await buildGuests(["hello"]);
   const argv = vmdescArgv(Deno.execPath(), ["boot", HELLO]);
-  const once = async (): Promise<string | null> => {
-    const out = await new Deno.Command(argv[0], {
+  const once = async (): Promise<{ bad: string | null; rss: number }> => {
+    const child = new Deno.Command(argv[0], {
       args: argv.slice(1),
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
       env: { NO_COLOR: "1" },
-    }).output();
+    }).spawn();
+    let rss = 0;
+    let done = false;
+    const output = child.output().finally(() => done = true);
+    while (!done) {
+      rss = Math.max(rss, peakRss(child.pid));
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const out = await output;
     const text = new TextDecoder().decode(out.stdout);
     if (out.code !== HELLO_STATUS || !text.includes("Hello from vmdesc guest")) {
-      return `status ${out.code}: ${text}${new TextDecoder().decode(out.stderr)}`;
+      return { bad: `status ${out.code}: ${text}${new TextDecoder().decode(out.stderr)}`, rss };
     }
-    return null;
+    return { bad: null, rss };
   };
   await once();
   const baseline = resources();
@@ -114,9 +131,9 @@ export async function cliBoots(
   const problems: string[] = [];
   for (let i = 0; i < n; i++) {
     const t0 = performance.now();
-    const bad = await once();
+    const { bad, rss } = await once();
     const ms = performance.now() - t0;
-    const res = resources();
+    const res = { ...resources(), rssKiB: rss };
     if (bad) problems.push(`CLI boot ${i}: ${bad}`);
     if (res.fds !== baseline.fds) {
       problems.push(`CLI boot ${i}: this process's fds ${baseline.fds} → ${res.fds}`);

@@ -31,6 +31,9 @@ kvmTest("soak: 30 CLI boots of hello", async () => {
   const { first, last } = firstAndLast(r.boots, 10);
   console.log(`soak CLI: first 10 ${JSON.stringify(first)}\n  last 10 ${JSON.stringify(last)}`);
   assert.ok(last.ms.median < first.ms.median * 2.5, "CLI boots got slower");
+  // Each boot's own peak RSS (a fresh process each time: nothing should move at all).
+  assert.ok(first.rssKiB.median > 0, "the children's RSS was read");
+  assert.ok(last.rssKiB.median < first.rssKiB.median * 1.25, "CLI boots grew");
 });
 
 for (const machine of ["virtio_pci", "virtio_mmio"]) {
