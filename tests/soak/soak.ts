@@ -5,6 +5,7 @@
  * with what each boot left behind and how long it took; and the in-flight test, a machine
  * closed by the host while its guest writes to a disk in a loop.
  */
+import process from "node:process";
 import { compile, type Plan } from "../../lang/mod.ts";
 import { DenoHost } from "../../host/disk_host.ts";
 import { createMachine } from "../../runtime/mod.ts";
@@ -25,7 +26,13 @@ function compileMachine(file: string, machine?: string): Plan {
 }
 
 export interface Boot {
+  /** Wall time of the boot (createMachine → run → close, or the CLI process). */
   ms: number;
+  /**
+   * Library boots: the CPU time this process (every thread) spent on the boot, which
+   * other load on a shared host disturbs far less than the wall time. 0 for CLI boots.
+   */
+  cpuMs: number;
   res: Resources;
 }
 
@@ -69,13 +76,15 @@ export async function libraryBoots(
   const problems: string[] = [];
   for (let i = 0; i < n; i++) {
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     const bad = await once();
+    const c1 = process.cpuUsage(c0);
     const ms = performance.now() - t0;
     const res = resources();
     if (bad) problems.push(`boot ${i}: ${bad}`);
     const lost = leaks(baseline, res);
     if (lost.length) problems.push(`boot ${i}: not back to baseline: ${lost.join(", ")}`);
-    const b = { ms, res };
+    const b = { ms, cpuMs: (c1.user + c1.system) / 1000, res };
     boots.push(b);
     onBoot?.(b, i);
   }
@@ -138,7 +147,7 @@ export async function cliBoots(
     if (res.fds !== baseline.fds) {
       problems.push(`CLI boot ${i}: this process's fds ${baseline.fds} → ${res.fds}`);
     }
-    const b = { ms, res };
+    const b = { ms, cpuMs: 0, res };
     boots.push(b);
     onBoot?.(b, i);
   }
@@ -148,6 +157,7 @@ export async function cliBoots(
 export interface BlockSummary {
   boots: number;
   ms: { mean: number; median: number };
+  cpuMs: { mean: number; median: number };
   rssKiB: { mean: number; median: number };
   mapsTotal: { mean: number; median: number };
   threads: { mean: number; median: number };
@@ -164,6 +174,7 @@ export function summarize(boots: Boot[]): BlockSummary {
   return {
     boots: boots.length,
     ms: stat(boots.map((b) => b.ms)),
+    cpuMs: stat(boots.map((b) => b.cpuMs)),
     rssKiB: stat(boots.map((b) => b.res.rssKiB)),
     mapsTotal: stat(boots.map((b) => b.res.mapsTotal)),
     threads: stat(boots.map((b) => b.res.threads)),

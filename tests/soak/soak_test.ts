@@ -22,7 +22,8 @@ kvmTest("soak: 200 library boots of hello stay flat", async () => {
   assert.ok(last.rssKiB.median < first.rssKiB.median * 1.25 + 16 * 1024, "RSS grew");
   assert.ok(last.mapsTotal.median <= first.mapsTotal.median + 20, "mappings grew");
   assert.ok(last.threads.median <= first.threads.median + 2, "threads grew");
-  assert.ok(last.ms.median < first.ms.median * 2.5, "boots got slower");
+  // Time: the CPU each boot cost (wall time swings with the other load of a shared host).
+  assert.ok(last.cpuMs.median < first.cpuMs.median * 1.5, "boots cost more CPU");
 });
 
 kvmTest("soak: 30 CLI boots of hello", async () => {
