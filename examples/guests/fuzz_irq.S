@@ -8,7 +8,7 @@
  * Vectors 32-255 are interrupts (MSI-X of the virtio functions, at whatever vector the
  * fuzzer wrote). As in virtio_irq.S they return WITHOUT iret, because this host's software
  * KVM fails to emulate a 32-bit iret: the fuzzer takes interrupts only inside a
- * `sti; nop; nop; cli` window, where EFLAGS needs no restoring, so the stub drops CS and
+ * `sti; hlt; cli` or `sti; nop; nop; cli` window, where EFLAGS needs no restoring, so the stub drops CS and
  * EFLAGS from the frame and returns to the saved EIP with a plain ret.
  */
         .text
