@@ -966,7 +966,7 @@ uint32_t guest_main(const struct hvm_start_info *info) {
   fill_regions();
   for (uint32_t i = 0; i < ndevs; i++) sane_init(&devs[i]);
   /* trace=K: from operation K on, each operation's number before it runs (to find the
-   * one that breaks a seed: the runner's `--trace`). */
+   * one that breaks a seed: the runner's `--trace K`). */
   uint32_t trace = cmdline_u32("trace", 0xffffffffu);
   for (uint32_t i = 0; i < ops; i++) {
     if (i >= trace) {

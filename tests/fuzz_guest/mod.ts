@@ -5,7 +5,7 @@
  * tests/fuzz_guest/regressions/ (fuzz_guest_test.ts replays every file there).
  *
  *   deno task fuzz-guest [--seeds N] [--start S] [--ops M] [--machine pci|mmio|both]
- *                        [--json OUT.json] [--no-save]
+ *                        [--json OUT.json] [--no-save] [--trace K]
  *
  * Exit status 0 when every seed passed, 1 otherwise.
  */
@@ -27,6 +27,8 @@ export interface FuzzRunOptions {
   ops: number;
   machines: readonly FuzzMachine[];
   save: boolean;
+  /** trace=K for the guest (see run.ts). */
+  trace?: number;
   /** Called after each seed (progress). */
   onSeed?: (r: SeedResult, i: number) => void;
 }
@@ -45,7 +47,7 @@ export async function fuzzSeeds(opts: FuzzRunOptions): Promise<SeedResult[]> {
   for (let i = 0; i < opts.seeds; i++) {
     const seed = opts.start + i;
     const machine = opts.machines[i % opts.machines.length];
-    const r = await runSeed({ seed, ops: opts.ops, machine, baseline });
+    const r = await runSeed({ seed, ops: opts.ops, machine, baseline, trace: opts.trace });
     if (r.problems.length && opts.save) saveRegression(r);
     results.push(r);
     opts.onSeed?.(r, i);
@@ -62,6 +64,7 @@ if (import.meta.main) {
       ops: { type: "string", default: "2000" },
       machine: { type: "string", default: "both" },
       json: { type: "string" },
+      trace: { type: "string" },
       "no-save": { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -69,9 +72,10 @@ if (import.meta.main) {
   if (values.help) {
     console.log(
       "usage: deno task fuzz-guest [--seeds N] [--start S] [--ops M] [--machine pci|mmio|both]\n" +
-        "                            [--json OUT.json] [--no-save]\n" +
+        "                            [--json OUT.json] [--no-save] [--trace K]\n" +
         "Runs examples/guests/fuzz.elf with seeds S..S+N-1 (M operations each) on vmdesc and\n" +
-        "checks each run (tests/fuzz_guest/run.ts); failing seeds go to tests/fuzz_guest/regressions/.",
+        "checks each run (tests/fuzz_guest/run.ts); failing seeds go to tests/fuzz_guest/regressions/.\n" +
+        "--trace K: the guest prints each operation's number from K on (a failure shows the last).",
     );
     Deno.exit(0);
   }
@@ -87,6 +91,7 @@ if (import.meta.main) {
     ops: Number(values.ops),
     machines,
     save: !values["no-save"],
+    trace: values.trace !== undefined ? Number(values.trace) : undefined,
     onSeed: (r, i) => {
       if (r.problems.length) {
         console.log(`seed ${r.seed} (${r.machine}): FAILED\n  ${r.problems.join("\n  ")}`);

@@ -159,6 +159,8 @@ export async function runSeed(opts: {
   machine: FuzzMachine;
   baseline?: Resources;
   timeout?: number;
+  /** trace=K for the guest: it prints each operation's number from K on. */
+  trace?: number;
 }): Promise<SeedResult> {
   const { seed, ops, machine } = opts;
   const t0 = performance.now();
@@ -183,7 +185,8 @@ export async function runSeed(opts: {
     Deno.writeFileSync(ro, original);
     Deno.writeFileSync(rw, original);
     const plan = planFor(machine);
-    plan.boot.cmdline = `seed=${seed} ops=${ops} ${plan.boot.cmdline}`;
+    const trace = opts.trace !== undefined ? ` trace=${opts.trace}` : "";
+    plan.boot.cmdline = `seed=${seed} ops=${ops}${trace} ${plan.boot.cmdline}`;
     for (const entry of [...plan.devices, ...plan.pci]) {
       const b = entry.virtio?.backing;
       if (b?.kind === "file") b.path = b.readonly ? ro : rw;
@@ -218,9 +221,10 @@ export async function runSeed(opts: {
             ? r.debugValue === FUZZ_EXCEPTION ? "exception" : `debug_exit ${r.debugValue}`
             : r.reason;
           const exc = /fuzz: EXCEPTION .*/.exec(output)?.[0];
+          const tail = output.trimEnd().split("\n").slice(-6).join("\n    ");
           problems.push(
             `the run ended with ${result.outcome} (${r.message})${exc ? `: ${exc}` : ""}` +
-              (r.dump ? `\n${r.dump}` : ""),
+              (r.dump ? `\n${r.dump}` : "") + `\n  last output:\n    ${tail}`,
           );
         }
       } finally {
