@@ -24,7 +24,8 @@ kvmTest(`guest fuzzer: ${SEEDS} seeds × ${OPS} operations on PCI and virtio-mmi
   const t = tally(results);
   console.log(
     `fuzz-guest: ${t.seeds} seeds, ${t.ops} operations, ${t.exits} exits, ${t.failed} failed; ` +
-      `outcomes ${JSON.stringify(t.outcomes)}; device faults ${JSON.stringify(t.faults)}`,
+      `outcomes ${JSON.stringify(t.outcomes)}; device faults ${JSON.stringify(t.faults)}; ` +
+      `after each close ${JSON.stringify(t.after)}`,
   );
   const failed = results.filter((r) => r.problems.length);
   assert.deepEqual(

@@ -54,6 +54,8 @@ export interface SeedResult {
   exits: number;
   warnings: number;
   ms: number;
+  /** This process after close(): for the record (the exact counts are held to baseline). */
+  after: Resources;
 }
 
 const SERVED = [
@@ -180,6 +182,7 @@ export async function runSeed(opts: {
     exits: 0,
     warnings: 0,
     ms: 0,
+    after: resources(),
   };
   try {
     Deno.writeFileSync(ro, original);
@@ -239,8 +242,9 @@ export async function runSeed(opts: {
     Deno.removeSync(ro);
     Deno.removeSync(rw);
   }
+  result.after = resources();
   if (opts.baseline) {
-    const lost = leaks(opts.baseline, resources());
+    const lost = leaks(opts.baseline, result.after);
     if (lost.length) problems.push(`not back to baseline after close(): ${lost.join(", ")}`);
   }
   result.ms = Math.round(performance.now() - t0);
@@ -302,9 +306,15 @@ export interface Tally {
   counts: Record<string, number>;
   exits: number;
   ms: number;
+  /** Ranges over the seeds, after each close(): every thread, every mapping, RSS. */
+  after: Record<"threads" | "mapsTotal" | "rssKiB" | "fds", { min: number; max: number }>;
 }
 
 export function tally(results: SeedResult[]): Tally {
+  const range = (k: "threads" | "mapsTotal" | "rssKiB" | "fds") => ({
+    min: Math.min(...results.map((r) => r.after[k])),
+    max: Math.max(...results.map((r) => r.after[k])),
+  });
   const t: Tally = {
     seeds: 0,
     ops: 0,
@@ -314,6 +324,12 @@ export function tally(results: SeedResult[]): Tally {
     counts: {},
     exits: 0,
     ms: 0,
+    after: {
+      threads: range("threads"),
+      mapsTotal: range("mapsTotal"),
+      rssKiB: range("rssKiB"),
+      fds: range("fds"),
+    },
   };
   for (const r of results) {
     t.seeds++;
