@@ -23,7 +23,11 @@ kvmTest("soak: 200 library boots of hello stay flat", async () => {
   assert.ok(last.mapsTotal.median <= first.mapsTotal.median + 20, "mappings grew");
   assert.ok(last.threads.median <= first.threads.median + 2, "threads grew");
   // Time: the CPU each boot cost (wall time swings with the other load of a shared host).
-  assert.ok(last.cpuMs.median < first.cpuMs.median * 1.5, "boots cost more CPU");
+  // Under `deno test` it steps once, not grows: measured 38 → 81 ms a boot at about boot
+  // 100, when the test process's heap shrank from 353 to 177 MiB (a major GC), then flat
+  // for 300 boots more; `deno task soak` (plain `deno run`) measured 49.7 → 49.5 ms over
+  // 1000. A bound of 3× allows that step and still fails a cost that grows with every boot.
+  assert.ok(last.cpuMs.median < first.cpuMs.median * 3, "boots cost more CPU");
 });
 
 kvmTest("soak: 30 CLI boots of hello", async () => {
