@@ -55,6 +55,19 @@ export async function fuzzSeeds(opts: FuzzRunOptions): Promise<SeedResult[]> {
   return results;
 }
 
+/** Which KVM this host has (the loaded module), for the record. */
+function kvmModule(): string {
+  for (const m of ["kvm_pvm", "kvm_intel", "kvm_amd"]) {
+    try {
+      Deno.statSync(`/sys/module/${m}`);
+      return m;
+    } catch {
+      // not this one
+    }
+  }
+  return "unknown";
+}
+
 if (import.meta.main) {
   const { values } = parseArgs({
     args: Deno.args,
@@ -119,7 +132,7 @@ if (import.meta.main) {
         {
           what: "deno task fuzz-guest: seeded guest fuzzer against vmdesc (tests/fuzz_guest/)",
           date: new Date().toISOString(),
-          host: { kvm: "see README (this host's /dev/kvm)", cpus: navigator.hardwareConcurrency },
+          host: { kvm: kvmModule(), cpus: navigator.hardwareConcurrency },
           args: { seeds: t.seeds, start: Number(values.start), ops: Number(values.ops), machines },
           wall_s: Math.round(wallS),
           per_seed_ms: { median: ms[ms.length >> 1], max: ms[ms.length - 1] },
