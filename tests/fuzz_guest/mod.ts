@@ -120,9 +120,9 @@ if (import.meta.main) {
       wallS.toFixed(0)
     } s\noutcomes ${JSON.stringify(t.outcomes)}\nfaults the devices counted ${
       JSON.stringify(t.faults)
-    }\nthe fuzzer's operations ${JSON.stringify(t.counts)}\nafter each close ${
-      JSON.stringify(t.after)
-    }`,
+    }\nthe fuzzer's operations ${JSON.stringify(t.counts)}\nwhat the devices served ${
+      JSON.stringify(t.served)
+    }\nafter each close ${JSON.stringify(t.after)}`,
   );
   if (values.json) {
     const ms = results.map((r) => r.ms).sort((a, b) => a - b);

@@ -304,6 +304,8 @@ export interface Tally {
   outcomes: Record<string, number>;
   faults: Record<string, number>;
   counts: Record<string, number>;
+  /** What the virtio devices served, summed (chains, reads, writes, interrupts, ...). */
+  served: Record<string, number>;
   exits: number;
   ms: number;
   /** Ranges over the seeds, after each close(): every thread, every mapping, RSS. */
@@ -322,6 +324,7 @@ export function tally(results: SeedResult[]): Tally {
     outcomes: {},
     faults: {},
     counts: {},
+    served: {},
     exits: 0,
     ms: 0,
     after: {
@@ -338,6 +341,7 @@ export function tally(results: SeedResult[]): Tally {
     t.outcomes[r.outcome] = (t.outcomes[r.outcome] ?? 0) + 1;
     for (const [k, v] of Object.entries(r.faults)) t.faults[k] = (t.faults[k] ?? 0) + v;
     for (const [k, v] of Object.entries(r.counts)) t.counts[k] = (t.counts[k] ?? 0) + v;
+    for (const [k, v] of Object.entries(r.served)) t.served[k] = (t.served[k] ?? 0) + v;
     t.exits += r.exits;
     t.ms += r.ms;
   }
