@@ -29,6 +29,8 @@ export interface FuzzRunOptions {
   save: boolean;
   /** trace=K for the guest (see run.ts). */
   trace?: number;
+  /** Stops after the seed in progress (its temporary images removed, the totals kept). */
+  signal?: AbortSignal;
   /** Called after each seed (progress). */
   onSeed?: (r: SeedResult, i: number) => void;
 }
@@ -44,7 +46,7 @@ export async function fuzzSeeds(opts: FuzzRunOptions): Promise<SeedResult[]> {
   await workersGone();
   const baseline = resources();
   const results: SeedResult[] = [];
-  for (let i = 0; i < opts.seeds; i++) {
+  for (let i = 0; i < opts.seeds && !opts.signal?.aborted; i++) {
     const seed = opts.start + i;
     const machine = opts.machines[i % opts.machines.length];
     const r = await runSeed({ seed, ops: opts.ops, machine, baseline, trace: opts.trace });
@@ -98,7 +100,17 @@ if (import.meta.main) {
     ? ["fuzz_mmio" as const]
     : MACHINES;
   const t0 = performance.now();
+  // Ctrl-C or SIGTERM: finish the seed in progress, then report what ran.
+  const stop = new AbortController();
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(sig, () => {
+      if (stop.signal.aborted) Deno.exit(130);
+      console.log("stopping after this seed (again: at once)");
+      stop.abort();
+    });
+  }
   const results = await fuzzSeeds({
+    signal: stop.signal,
     seeds: Number(values.seeds),
     start: Number(values.start),
     ops: Number(values.ops),
