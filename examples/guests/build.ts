@@ -109,6 +109,15 @@ export const GUESTS: Readonly<Record<string, GuestSpec>> = {
     sources: ["virtio_hostile.c", "virtio.c", "virtio_irq.S"],
     inputs: ["virtio.h"],
   },
+  fuzz: {
+    summary: "seeded random attacks on ports, MMIO, config space and virtio (seed= ops=)",
+    sources: ["fuzz.c", "fuzz_irq.S"],
+  },
+  "blk-writer": {
+    summary: "writes virtio-blk sectors for ever, `w SECTOR SEQ` after each completes",
+    sources: ["fuzz_writer.c", "virtio.c", "virtio_irq.S"],
+    inputs: ["virtio.h"],
+  },
   "bar-size": {
     summary: "sizes BARs, toggles COMMAND via ECAM (cmdline ecam= buses=)",
     sources: ["bar_size.c"],
