@@ -10,11 +10,20 @@ import assert from "node:assert/strict";
 import { kvmTest } from "../guests/boot.ts";
 import { cliBoots, firstAndLast, inflightClose, libraryBoots } from "./soak.ts";
 
-kvmTest("soak: 200 library boots of hello stay flat", async () => {
-  const r = await libraryBoots(200);
+// The sizes: CI in the nested test bed (a boot there takes seconds) sets smaller ones.
+const BOOTS = Number(Deno.env.get("VMDESC_SOAK_BOOTS") ?? 200);
+const CLI_BOOTS = Number(Deno.env.get("VMDESC_SOAK_CLI") ?? 30);
+
+kvmTest(`soak: ${BOOTS} library boots of hello stay flat`, async () => {
+  const r = await libraryBoots(BOOTS);
   assert.deepEqual(r.problems, []);
-  const { first, last } = firstAndLast(r.boots, 50);
-  console.log(`soak library: first 50 ${JSON.stringify(first)}\n  last 50 ${JSON.stringify(last)}`);
+  const block = Math.floor(BOOTS / 4);
+  const { first, last } = firstAndLast(r.boots, block);
+  console.log(
+    `soak library: first ${block} ${JSON.stringify(first)}\n  last ${block} ${
+      JSON.stringify(last)
+    }`,
+  );
   // Exact: fds never moved from the baseline (checked per boot above, summarized here).
   assert.equal(first.fds.min, r.baseline.fds);
   assert.equal(last.fds.max, r.baseline.fds);
@@ -30,11 +39,14 @@ kvmTest("soak: 200 library boots of hello stay flat", async () => {
   assert.ok(last.cpuMs.median < first.cpuMs.median * 3, "boots cost more CPU");
 });
 
-kvmTest("soak: 30 CLI boots of hello", async () => {
-  const r = await cliBoots(30);
+kvmTest(`soak: ${CLI_BOOTS} CLI boots of hello`, async () => {
+  const r = await cliBoots(CLI_BOOTS);
   assert.deepEqual(r.problems, []);
-  const { first, last } = firstAndLast(r.boots, 10);
-  console.log(`soak CLI: first 10 ${JSON.stringify(first)}\n  last 10 ${JSON.stringify(last)}`);
+  const block = Math.floor(CLI_BOOTS / 3);
+  const { first, last } = firstAndLast(r.boots, block);
+  console.log(
+    `soak CLI: first ${block} ${JSON.stringify(first)}\n  last ${block} ${JSON.stringify(last)}`,
+  );
   assert.ok(last.ms.median < first.ms.median * 2.5, "CLI boots got slower");
   // Each boot's own peak RSS (a fresh process each time: nothing should move at all).
   assert.ok(first.rssKiB.median > 0, "the children's RSS was read");
