@@ -38,8 +38,8 @@ const FORMAT = "vmdesc-bed-1";
  * Programs the tests spawn (besides deno), carried when the host has them: bash (the
  * caller-thread tests), objcopy (machine and ELF tests), setpriv (E1002 as root), script
  * (tests under a pseudo-terminal), the coreutils the tests and shells call, lz4,
- * acpica's iasl/acpiexec, and iproute2's ip and iputils' ping (the network tests: their
- * namespaces, TAP devices and pings). gcc is not carried (its tree is far larger than all of this):
+ * acpica's iasl/acpiexec, iproute2's ip and iputils' ping (the network tests: their
+ * namespaces, TAP devices and pings), and curl (the control API's client in tests/api/). gcc is not carried (its tree is far larger than all of this):
  * the guests are built before packing.
  */
 export const TEST_TOOLS = [
@@ -56,6 +56,7 @@ export const TEST_TOOLS = [
   "acpiexec",
   "ip",
   "ping",
+  "curl",
 ];
 
 export interface ImageOptions {
