@@ -18,8 +18,9 @@ Usage: vmdesc doctor [options] [FILE]
 Checks: /dev/kvm (present, opens read-write), the KVM API version, each KVM
 capability and limit the runtime uses, whether this host is itself a virtual
 machine and what virtualization it shows (vmx/svm, hypervisor, kvm-pvm),
-vm.max_map_count and RLIMIT_MEMLOCK, and (for information) the tools the tests
-use: gcc, iasl, nvim, lz4, qemu-system-x86_64.
+vm.max_map_count and RLIMIT_MEMLOCK, /dev/net/tun (only virtio_net's TAP
+devices need it: never ✗), and (for information) the tools the tests use: gcc,
+iasl, nvim, lz4, qemu-system-x86_64.
 
 Options:
   --machine NAME       check only this machine of FILE

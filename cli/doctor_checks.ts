@@ -280,6 +280,8 @@ export function diagnose(plans: Plan[], device = KVM_DEVICE): Report {
     }: vmdesc locks no guest memory, so any limit will do`,
   });
 
+  add(tunCheck(plans));
+
   for (const [name, what, pkg] of TOOLS) {
     const path = which(name);
     add(
@@ -297,6 +299,39 @@ export function diagnose(plans: Plan[], device = KVM_DEVICE): Report {
     machines: plans.map((p) => p.machine),
     checks,
   };
+}
+
+/**
+ * /dev/net/tun, which only virtio_net's TAP devices open: present ✓; absent, a warning for
+ * machines that have such a device (they would stop with E1040), else a note. Never a
+ * failure: vmdesc boots everything else without it.
+ */
+function tunCheck(plans: Plan[]): Check {
+  const id = "host.tun";
+  const device = "/dev/net/tun";
+  if (exists(device)) {
+    return { id, status: "ok", title: `${device} is present (virtio_net's TAP devices)` };
+  }
+  const hint = "load the tun module (sudo modprobe tun); in a container, pass the device in " +
+    "(--device /dev/net/tun)";
+  const needing = plans.filter((p) =>
+    [...p.devices, ...p.pci].some((d) => d.virtio?.backing.kind === "tap")
+  ).map((p) => p.machine);
+  return needing.length > 0
+    ? {
+      id,
+      status: "warn",
+      title: `${device} is absent: needed for the virtio_net TAP device of machine ${
+        needing.join(", ")
+      }`,
+      hint,
+    }
+    : {
+      id,
+      status: "info",
+      title: `${device} is absent (only virtio_net's TAP devices need it; optional)`,
+      hint,
+    };
 }
 
 /** API version, then every capability and limit, for each machine (or for any machine). */

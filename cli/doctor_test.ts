@@ -42,6 +42,40 @@ Deno.test({
     for (const c of report.checks) ok(["ok", "fail", "warn", "info"].includes(c.status), c.id);
     ok(report.checks.some((c) => c.id === "host.max_map_count"));
     ok(report.checks.some((c) => c.id === "tool.qemu-system-x86_64"));
+    // This /dev has no net/tun either: a note, never a failure, with the module to load.
+    const tun = report.checks.find((c) => c.id === "host.tun")!;
+    equal(tun.status, "info", JSON.stringify(tun));
+    match(tun.title, /^\/dev\/net\/tun is absent \(only virtio_net's TAP devices need it/);
+    match(tun.hint ?? "", /modprobe tun/);
+  },
+});
+
+Deno.test({
+  name: "doctor FILE without /dev/net/tun: a warning for a machine with a TAP device, not ✗",
+  ignore: skip !== null,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "vmdesc-doctor-" });
+    try {
+      await Deno.writeTextFile(`${dir}/k.elf`, "not looked at");
+      await Deno.writeTextFile(
+        `${dir}/net.vmdesc`,
+        `machine net {
+  memory 64 MiB
+  device virtio_net eth0 { tap "vmdesc0" }
+  boot pvh "k.elf"
+}
+`,
+      );
+      const r = await doctorWithoutKvm([`${dir}/net.vmdesc`]);
+      match(
+        r.stdout,
+        /^! \/dev\/net\/tun is absent: needed for the virtio_net TAP device of machine net$/m,
+      );
+      match(r.stdout, /^ {2}= help: load the tun module \(sudo modprobe tun\)/m);
+      doesNotMatch(r.stdout, /^✗ \/dev\/net\/tun/m);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
   },
 });
 
@@ -84,7 +118,16 @@ Deno.test("doctor: usage errors exit 2; a FILE with errors exits 1 with its diag
 Deno.test("doctor --help names every check; vmdesc --help lists doctor", async () => {
   const r = await doctor(["--help"]);
   equal(r.code, 0);
-  for (const word of ["/dev/kvm", "vm.max_map_count", "RLIMIT_MEMLOCK", "kvm-pvm", "--format"]) {
+  for (
+    const word of [
+      "/dev/kvm",
+      "vm.max_map_count",
+      "RLIMIT_MEMLOCK",
+      "/dev/net/tun",
+      "kvm-pvm",
+      "--format",
+    ]
+  ) {
     ok(r.stdout.includes(word), word);
   }
   const main = await new Deno.Command(Deno.execPath(), {

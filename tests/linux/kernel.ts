@@ -8,7 +8,7 @@
  * `$VMDESC_KERNEL_CACHE`, else `.cache/kernel/` at the repository root (gitignored).
  * The cache holds the vmlinuz, the few modules of the same package that the nested test
  * bed (tests/nested/) loads to get a `/dev/kvm` inside QEMU (KVM itself, its AMD and Intel
- * backends, irqbypass, and qemu_fw_cfg), the virtio modules the Linux virtio test loads
+ * backends, irqbypass, qemu_fw_cfg, and tun for TAP devices), the virtio modules the Linux virtio test loads
  * from its initramfs (VIRTIO_MODULES), and a `kernel.json` naming the files, package and
  * version. A cache without all of these modules is fetched again.
  *
@@ -29,8 +29,9 @@ export interface Kernel {
 /**
  * The modules kept from the package, by name, with their path under lib/modules/<release>/.
  * Enough for KVM on an emulated CPU (irqbypass before kvm, kvm before its backend), for
- * reading QEMU's fw_cfg files from /sys/firmware, and for a guest to drive virtio devices
- * (VIRTIO_MODULES).
+ * reading QEMU's fw_cfg files from /sys/firmware, for TAP devices (`tun`: the network
+ * tests inside the bed), and for a guest to drive virtio devices (VIRTIO_MODULES,
+ * NET_MODULES).
  */
 export const KERNEL_MODULES = {
   "irqbypass": "kernel/virt/lib/irqbypass.ko",
@@ -47,6 +48,10 @@ export const KERNEL_MODULES = {
   "virtio_blk": "kernel/drivers/block/virtio_blk.ko",
   "virtio-rng": "kernel/drivers/char/hw_random/virtio-rng.ko",
   "virtio_console": "kernel/drivers/char/virtio_console.ko",
+  "tun": "kernel/drivers/net/tun.ko",
+  "failover": "kernel/net/core/failover.ko",
+  "net_failover": "kernel/drivers/net/net_failover.ko",
+  "virtio_net": "kernel/drivers/net/virtio_net.ko",
 } as const;
 export type KernelModule = keyof typeof KERNEL_MODULES;
 /**
@@ -63,6 +68,16 @@ export const VIRTIO_MODULES = [
   "virtio_blk",
   "virtio-rng",
   "virtio_console",
+] as const satisfies readonly KernelModule[];
+/**
+ * virtio_net and what it needs beyond VIRTIO_MODULES, in an order `insmod` accepts
+ * (`depends=` of each .ko: virtio_net needs virtio, virtio_ring and net_failover, which
+ * needs failover).
+ */
+export const NET_MODULES = [
+  "failover",
+  "net_failover",
+  "virtio_net",
 ] as const satisfies readonly KernelModule[];
 const MODULE_NAMES = Object.keys(KERNEL_MODULES) as KernelModule[];
 

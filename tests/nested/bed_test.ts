@@ -28,7 +28,7 @@ async function bed(opts: Parameters<typeof runInBed>[0]) {
 
 Deno.test({
   name: "bed: /dev/kvm inside, vmdesc doctor's verdict ok, QEMU and included files carried, " +
-    "the command's output and exit status brought back",
+    "TAP devices in a network namespace, the command's output and exit status brought back",
   ignore: skip !== null,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "vmdesc-bed-" });
@@ -43,6 +43,11 @@ Deno.test({
            grep -E '^(✓|✗) vmdesc boot' /tmp/doctor.txt
            qemu-system-x86_64 --version | head -n 1
            cat ${dir}/marker
+           test -c /dev/net/tun && echo "tun: yes"
+           bash -c 'ip -V; ip netns add t && ip netns exec t sh -c "
+             ip link set lo up && ping -c 1 -W 5 -n 127.0.0.1 >/dev/null &&
+             ip tuntap add dev tap0 mode tap && ip link show tap0 >/dev/null" && echo "netns: yes"
+             ip netns del t'
            printf 'no newline at the end'; exit 7`,
         ],
         include: [dir],
@@ -54,6 +59,11 @@ Deno.test({
       match(r.output, /^✓ vmdesc boot can work on this host$/m);
       match(r.output, /^QEMU emulator version /m);
       match(r.output, /^carried$/m);
+      // The network tests' tools (tests/net/): the tun module loaded, iproute2's ip (not
+      // busybox's applet, which has no netns), ping, and namespaces that work.
+      match(r.output, /^tun: yes$/m);
+      match(r.output, /^ip utility, iproute2/m);
+      match(r.output, /^netns: yes$/m);
       ok(r.output.endsWith("no newline at the end"), "output is byte for byte");
       ok(r.bootSeconds > 0 && r.bootSeconds < r.seconds, `boot ${r.bootSeconds} s`);
     } finally {

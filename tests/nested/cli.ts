@@ -20,7 +20,7 @@ Options:
   --include PATH   also carry PATH (file or directory; relative to the project
                    root), at the same path inside; repeatable (e.g. .cache/kernel)
   --tool NAME      also carry the program NAME with its libraries; repeatable
-  --with-qemu      carry qemu-system-x86_64, its libraries and /usr/share/qemu
+  --with-qemu      carry qemu-system-x86_64, its libraries and firmware (-L help)
   --no-kvm         do not load the kvm modules (no /dev/kvm inside)
   --env K=V        set K for the command; repeatable
   --memory MIB     guest memory (default 4096)

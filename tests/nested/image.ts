@@ -12,8 +12,9 @@
  *   spawn, with their libraries, where the host has them (TEST_TOOLS);
  * - the kvm modules of Debian's cloud kernel (tests/linux/kernel.ts), and the init script;
  * - on request: more host paths (`include`, e.g. `.cache/kernel` for a kernel to boot inside),
- *   more tools, and QEMU (`withQemu`: the binary, its libraries and /usr/share/qemu, where it
- *   finds `bios-microvm.bin`).
+ *   more tools, and QEMU (`withQemu`: the binary, its libraries and its firmware path,
+ *   `-L help`: /usr/share/qemu, where it finds `bios-microvm.bin`, and on Debian seabios and
+ *   ipxe's option ROMs).
  *
  * The image is `.cache/nested/images/<hash>.cpio.lz4` (`.gz` without lz4); the hash covers every entry's path,
  * type, mode and content (the host's programs by size, mtime and inode), so an unchanged
@@ -23,7 +24,7 @@
 import { BUILD_DIR, buildGuests } from "../../examples/guests/build.ts";
 import { ensureKernel, type Kernel, KERNEL_MODULES } from "../linux/kernel.ts";
 import { CpioWriter } from "./cpio.ts";
-import { type Entry, ImageTree, whichSync } from "./host_files.ts";
+import { type Entry, ImageTree, normalize, whichSync } from "./host_files.ts";
 
 /** The project root (this file is tests/nested/image.ts). */
 export const PROJECT_ROOT = decodeURIComponent(new URL("../../", import.meta.url).pathname)
@@ -36,8 +37,9 @@ const FORMAT = "vmdesc-bed-1";
 /**
  * Programs the tests spawn (besides deno), carried when the host has them: bash (the
  * caller-thread tests), objcopy (machine and ELF tests), setpriv (E1002 as root), script
- * (tests under a pseudo-terminal), the coreutils the tests and shells call, lz4 and
- * acpica's iasl/acpiexec. gcc is not carried (its tree is far larger than all of this):
+ * (tests under a pseudo-terminal), the coreutils the tests and shells call, lz4,
+ * acpica's iasl/acpiexec, iproute2's ip and iputils' ping (the network tests: their
+ * namespaces, TAP devices and pings), and curl (the control API's client in tests/api/). gcc is not carried (its tree is far larger than all of this):
  * the guests are built before packing.
  */
 export const TEST_TOOLS = [
@@ -52,6 +54,9 @@ export const TEST_TOOLS = [
   "lz4",
   "iasl",
   "acpiexec",
+  "ip",
+  "ping",
+  "curl",
 ];
 
 export interface ImageOptions {
@@ -158,6 +163,8 @@ async function collect(opts: ImageOptions, kernel: Kernel) {
   const tree = new ImageTree();
   const missingTools: string[] = [];
   for (const d of ["/proc", "/sys", "/dev", "/run", "/mnt", "/root"]) tree.dir(d);
+  // /var/run -> /run, as on Debian (iproute2 builds name /run/netns or /var/run/netns).
+  tree.set("/var/run", { kind: "symlink", target: "../run" });
   tree.dir("/tmp", 0o1777);
   tree.set("/dev/console", { kind: "device", major: 5, minor: 1, mode: 0o600 });
   tree.data("/etc/passwd", "root:x:0:0:root:/root:/bin/sh\n");
@@ -199,6 +206,11 @@ async function collect(opts: ImageOptions, kernel: Kernel) {
       );
     }
     await tree.addExecutable(qemu);
+    // Its firmware search path (`-L help`): /usr/share/qemu, and on Debian also seabios
+    // and ipxe's option ROMs (a virtio-net-pci device wants efi-virtio.rom from there).
+    const firmware = (await run(qemu, ["-L", "help"])).split("\n").filter(Boolean)
+      .map((dir) => normalize(dir));
+    for (const dir of firmware) tree.addHostPath(dir, "stat");
     if (!tree.addHostPath("/usr/share/qemu", "stat")) throw new Error("/usr/share/qemu is missing");
   }
 

@@ -1,6 +1,6 @@
 #!/bed/busybox sh
 # PID 1 of the nested test bed (tests/nested/): mounts the kernel's file systems, loads
-# KVM into this emulated CPU, runs the host's command in the project root, reports its exit
+# KVM into this emulated CPU (and tun for TAP devices), runs the host's command in the project root, reports its exit
 # status and powers the VM off.
 #
 # Serial ports (QEMU -serial, in order): ttyS0 the kernel console and this script's own
@@ -52,6 +52,13 @@ if [ "$BED_KVM" = 1 ]; then
   fi
   [ -c /dev/kvm ] || die "/dev/kvm did not appear"
 fi
+
+# TAP devices for the network tests (tests/net/): /dev/net/tun appears with the module.
+$bb insmod /bed/modules/tun.ko || die "cannot load tun"
+[ -c /dev/net/tun ] || die "/dev/net/tun did not appear"
+# The loopback device up, as on any booted system (nothing else is configured: the network
+# tests make their own namespaces and TAP devices).
+$bb ip link set lo up || die "cannot bring up lo"
 
 # The command writes into a pipe, as under CI on the host (a terminal would change what
 # programs print); `cat` copies it to ttyS1 byte for byte (raw: no \n -> \r\n, no echo).

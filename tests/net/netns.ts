@@ -90,9 +90,27 @@ export class NetNs implements AsyncDisposable {
     return r.stdout;
   }
 
-  /** A persistent TAP device `name`, up, with the host's address (or none). */
+  /**
+   * A persistent TAP device `name`, up, with the host's address (or none). Its ARP asks
+   * for a neighbour 30 times (a second apart) instead of 3: a guest may take seconds from
+   * opening the TAP to giving its first receive buffers (the nested test bed runs it on an
+   * emulated CPU), and the requests wait in the TAP meanwhile. With 3, in one bed run of
+   * two, the host gave up after 3 s and every ping of a test failed "Destination Host
+   * Unreachable" while the guest went on waiting for them.
+   */
   async tap(name = TAP, address: string | null = `${HOST_IP}/24`): Promise<void> {
     await this.must(["ip", "tuntap", "add", "dev", name, "mode", "tap"]);
+    await this.must([
+      "ip",
+      "ntable",
+      "change",
+      "name",
+      "arp_cache",
+      "dev",
+      name,
+      "mcast_probes",
+      "30",
+    ]);
     if (address) await this.must(["ip", "addr", "add", address, "dev", name]);
     await this.must(["ip", "link", "set", name, "up"]);
   }
@@ -118,12 +136,25 @@ export class NetNs implements AsyncDisposable {
     return false;
   }
 
-  /** `ping` from the host side: its output, and how many replies came back. */
+  /**
+   * `ping` from the host side: its output, and how many replies came back. It waits up to
+   * 30 s for replies (the guest may still be starting, see `tap`); it ends as soon as all
+   * have come.
+   */
   async ping(count: number, opts: { size?: number; to?: string; interval?: number } = {}): Promise<{
     received: number;
     output: string;
   }> {
-    const args = ["ping", "-c", String(count), "-i", String(opts.interval ?? 0.2), "-W", "5", "-n"];
+    const args = [
+      "ping",
+      "-c",
+      String(count),
+      "-i",
+      String(opts.interval ?? 0.2),
+      "-W",
+      "30",
+      "-n",
+    ];
     if (opts.size !== undefined) args.push("-s", String(opts.size));
     const r = await this.run([...args, opts.to ?? GUEST_IP], 60);
     const m = /(\d+) received/.exec(r.stdout);
