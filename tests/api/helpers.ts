@@ -298,6 +298,19 @@ export function processResources(pid: number): { threads: number; fds: number } 
   };
 }
 
+/**
+ * The fd count of process `pid` once it is down to `target` (the server closes a connection
+ * it has answered a moment after curl has read the answer), or what it is after `ms`.
+ */
+export async function settledFds(pid: number, target: number, ms = 5000): Promise<number> {
+  const end = performance.now() + ms;
+  for (;;) {
+    const fds = processResources(pid).fds;
+    if (fds <= target || performance.now() > end) return fds;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 export function exists(path: string): boolean {
   try {
     Deno.lstatSync(path);

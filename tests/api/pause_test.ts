@@ -171,13 +171,20 @@ for (const machine of ["ticker", "smp"]) {
       const before = processResources(pid);
       const ticksBefore = m.stdout.ticks().length;
       for (let i = 0; i < 100; i++) await cycle();
-      // Connections the server has answered close a moment later.
+      // Connections the server has answered close a moment later (seconds under an
+      // emulator); a thread of Deno's pool counted before may have ended since: a leak is
+      // what grows.
       let after = processResources(pid);
-      for (let i = 0; i < 100 && (after.fds > before.fds || after.threads > before.threads); i++) {
+      for (let i = 0; i < 500 && (after.fds > before.fds || after.threads > before.threads); i++) {
         await sleep(20);
         after = processResources(pid);
       }
-      deepEqual(after, before, "threads and fds of the vmdesc process");
+      ok(
+        after.fds <= before.fds && after.threads <= before.threads,
+        `threads and fds of the vmdesc process: ${JSON.stringify(before)} → ${
+          JSON.stringify(after)
+        }`,
+      );
       await until(() => m.stdout.ticks().length > ticksBefore + 20, 10_000, "still running");
     });
   });
