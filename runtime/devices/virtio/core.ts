@@ -19,7 +19,7 @@
  *   the device sets NEEDS_RESET, raises a configuration-change interrupt, and serves
  *   nothing more until the driver resets it.
  */
-import type { AccessSize, DeviceContext, DiskImage, GuestRam } from "../device.ts";
+import type { AccessSize, Device, DeviceContext, DiskImage, GuestRam } from "../device.ts";
 import type { VirtioPlan } from "../../../plan/types.ts";
 import { type Chain, type Fault, type FaultKind, SplitQueue } from "./queue.ts";
 import { bit, F, STATUS } from "./spec.ts";
@@ -342,4 +342,30 @@ export class VirtioCore {
   get faults(): ReadonlyMap<DeviceFaultKind, number> {
     return this.#faults;
   }
+}
+
+/**
+ * The Device hooks a transport passes through to its backend alike (PCI and MMIO): the
+ * periodic kick, close, a disk's image swap (its capacity changed, and the driver hears so),
+ * and host-side work an I/O thread woke vCPU 0 for.
+ */
+export function backendHooks(
+  core: VirtioCore,
+): Pick<Device, "flush" | "close" | "swapImage" | "poll"> {
+  const backend = core.backend;
+  return {
+    flush() {
+      backend.tick?.(); // the periodic kick: a backend looks at the host side again
+    },
+    close() {
+      backend.close();
+    },
+    swapImage: backend.swapImage
+      ? (image) => {
+        backend.swapImage!(image);
+        core.configChanged();
+      }
+      : undefined,
+    ...(backend.poll ? { poll: () => backend.poll!() } : {}),
+  };
 }

@@ -15,7 +15,7 @@
 import type { AccessSize, Device, DeviceContext, DeviceFactory } from "../device.ts";
 import type { DevicePlan, Plan } from "../../../plan/types.ts";
 import { invalidPlan } from "../errors.ts";
-import { type VirtioBackend, VirtioCore, type VirtioInterrupts } from "./core.ts";
+import { backendHooks, type VirtioBackend, VirtioCore, type VirtioInterrupts } from "./core.ts";
 import { INT_CONFIG_CHANGE, INT_USED_BUFFER, MMIO, MMIO_MAGIC, MMIO_VENDOR_ID } from "./spec.ts";
 import { type BackendFactory, checkQueueSizes } from "./backend.ts";
 
@@ -220,19 +220,6 @@ function createVirtioMmio(
     stats() {
       return { ...core.stats(), ...counters };
     },
-    flush() {
-      backend.tick?.(); // the periodic kick: a backend looks at the host side again
-    },
-    close() {
-      backend.close();
-    },
-    // A disk's image swapped while paused: its capacity changed, and the driver hears so.
-    swapImage: backend.swapImage
-      ? (image) => {
-        backend.swapImage!(image);
-        core.configChanged();
-      }
-      : undefined,
-    ...(backend.poll ? { poll: () => backend.poll!() } : {}),
+    ...backendHooks(core),
   };
 }

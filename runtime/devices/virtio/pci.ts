@@ -33,7 +33,7 @@ import type {
 } from "../device.ts";
 import type { PciFunctionPlan, Plan, VirtioPciTransport } from "../../../plan/types.ts";
 import { invalidPlan } from "../errors.ts";
-import { type VirtioBackend, VirtioCore, type VirtioInterrupts } from "./core.ts";
+import { backendHooks, type VirtioBackend, VirtioCore, type VirtioInterrupts } from "./core.ts";
 import type { SplitQueue } from "./queue.ts";
 import { COMMON, INT_CONFIG_CHANGE, INT_USED_BUFFER, NO_VECTOR, PCI_CAP } from "./spec.ts";
 import { type BackendFactory, checkQueueSizes } from "./backend.ts";
@@ -489,20 +489,7 @@ function createVirtioPci(
     stats() {
       return { ...core.stats(), ...counters, msi: msix.sent, msi_deferred: msix.deferred };
     },
-    flush() {
-      backend.tick?.(); // the periodic kick: a backend looks at the host side again
-    },
-    close() {
-      backend.close();
-    },
-    // A disk's image swapped while paused: its capacity changed, and the driver hears so.
-    swapImage: backend.swapImage
-      ? (image) => {
-        backend.swapImage!(image);
-        core.configChanged();
-      }
-      : undefined,
-    ...(backend.poll ? { poll: () => backend.poll!() } : {}),
+    ...backendHooks(core),
   };
   return dev;
 }
