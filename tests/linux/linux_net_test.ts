@@ -20,10 +20,8 @@
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { compileFile } from "../../mod.ts";
-import { kernelOrSkip } from "../skip.ts";
+import { moduleInitramfs, type Setup } from "./module_initramfs.ts";
 import { type KernelModule, NET_MODULES } from "./kernel.ts";
-import { buildInitramfs } from "../../examples/linux/initramfs/build.ts";
-import type { CpioEntry } from "../../examples/linux/initramfs/cpio.ts";
 import { GUEST_IP, HOST_IP, NetNs, TAP } from "../net/netns.ts";
 
 const HERE = decodeURIComponent(new URL("./", import.meta.url).pathname);
@@ -47,43 +45,15 @@ const MODULES: readonly KernelModule[] = [
   ...NET_MODULES,
 ];
 
-interface Setup {
-  kernel: string;
-  initramfs: string;
-  dir: string;
-}
-
 /** The initramfs: busybox, ./net/init, the modules and the order to load them. */
-async function setup(): Promise<Setup | { skip: string }> {
-  const busybox = Deno.env.get("VMDESC_BUSYBOX") ?? "/bin/busybox";
-  const k = await kernelOrSkip("Linux virtio-net", {
-    linux: true,
-    tools: ["ip", "ping"],
-    files: [busybox],
+function setup() {
+  return moduleInitramfs({
+    what: "Linux virtio-net",
+    needs: { tools: ["ip", "ping"] },
+    init: `${HERE}net/init`,
+    modules: MODULES,
+    prefix: "vmdesc-linux-net-",
   });
-  if (k.skip !== null) return { skip: k.skip };
-  const extra: CpioEntry[] = [
-    { kind: "dir", path: "lib", mode: 0o755 },
-    { kind: "dir", path: "lib/modules", mode: 0o755 },
-    { kind: "file", path: "lib/modules/order", data: enc.encode(MODULES.join("\n")) },
-  ];
-  for (const m of MODULES) {
-    extra.push({
-      kind: "file",
-      path: `lib/modules/${m}.ko`,
-      data: await Deno.readFile(k.kernel.modules[m]),
-      mode: 0o644,
-    });
-  }
-  const dir = await Deno.makeTempDir({ prefix: "vmdesc-linux-net-" });
-  const initramfs = `${dir}/initramfs.cpio.gz`;
-  try {
-    await buildInitramfs({ busybox, out: initramfs, init: `${HERE}net/init`, extra });
-  } catch (e) {
-    await Deno.remove(dir, { recursive: true });
-    throw e;
-  }
-  return { kernel: k.kernel.path, initramfs, dir };
 }
 
 const ready = await setup();

@@ -26,10 +26,8 @@ import {
 import { createHash } from "node:crypto";
 import { compileFile, createMachine } from "../../mod.ts";
 import type { Plan } from "../../plan/types.ts";
-import { kernelOrSkip } from "../skip.ts";
+import { moduleInitramfs, type Setup } from "./module_initramfs.ts";
 import { VIRTIO_MODULES } from "./kernel.ts";
-import { buildInitramfs } from "../../examples/linux/initramfs/build.ts";
-import type { CpioEntry } from "../../examples/linux/initramfs/cpio.ts";
 
 const HERE = decodeURIComponent(new URL("./", import.meta.url).pathname);
 const MACHINES = `${HERE}linux_virtio.vmdesc`;
@@ -47,39 +45,14 @@ const typedLine = () =>
 const enc = new TextEncoder();
 const hex = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
 
-interface Setup {
-  kernel: string;
-  initramfs: string;
-  dir: string;
-}
-
 /** The initramfs: busybox, ./virtio/init, the virtio modules and the order to load them. */
-async function setup(): Promise<Setup | { skip: string }> {
-  const busybox = Deno.env.get("VMDESC_BUSYBOX") ?? "/bin/busybox";
-  const k = await kernelOrSkip("Linux virtio", { linux: true, files: [busybox] });
-  if (k.skip !== null) return { skip: k.skip };
-  const extra: CpioEntry[] = [
-    { kind: "dir", path: "lib", mode: 0o755 },
-    { kind: "dir", path: "lib/modules", mode: 0o755 },
-    { kind: "file", path: "lib/modules/order", data: enc.encode(VIRTIO_MODULES.join("\n")) },
-  ];
-  for (const m of VIRTIO_MODULES) {
-    extra.push({
-      kind: "file",
-      path: `lib/modules/${m}.ko`,
-      data: await Deno.readFile(k.kernel.modules[m]),
-      mode: 0o644,
-    });
-  }
-  const dir = await Deno.makeTempDir({ prefix: "vmdesc-linux-virtio-" });
-  const initramfs = `${dir}/initramfs.cpio.gz`;
-  try {
-    await buildInitramfs({ busybox, out: initramfs, init: `${HERE}virtio/init`, extra });
-  } catch (e) {
-    await Deno.remove(dir, { recursive: true });
-    throw e;
-  }
-  return { kernel: k.kernel.path, initramfs, dir };
+function setup() {
+  return moduleInitramfs({
+    what: "Linux virtio",
+    init: `${HERE}virtio/init`,
+    modules: VIRTIO_MODULES,
+    prefix: "vmdesc-linux-virtio-",
+  });
 }
 
 const ready = await setup();
