@@ -8,6 +8,7 @@
  */
 import { createMachine } from "../../runtime/mod.ts";
 import type { Plan } from "../../plan/types.ts";
+import { workersGone } from "../util/workers.ts";
 
 const [planPath, roundsArg] = Deno.args;
 const plan = JSON.parse(await Deno.readTextFile(planPath)) as Plan;
@@ -23,29 +24,6 @@ const tapThere = (name: string) => {
     return false;
   }
 };
-
-/** Worker threads of this process (Deno names their threads worker-N). */
-function workerThreads(): number {
-  return [...Deno.readDirSync("/proc/self/task")].filter((t) => {
-    try {
-      return Deno.readTextFileSync(`/proc/self/task/${t.name}/comm`).startsWith("worker-");
-    } catch {
-      return false; // ended while listing
-    }
-  }).length;
-}
-
-/**
- * A terminated Worker's thread ends after terminate() returns, and only then closes the
- * fds its runtime holds: wait (up to 10 s) until no worker thread is left, as
- * tests/runtime/resources_test.ts does. A leaked waiter never ends, and then the counts
- * differ.
- */
-async function settle(): Promise<void> {
-  for (let i = 0; i < 1000 && workerThreads() > 0; i++) {
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 const tap = plan.pci.find((f) => f.virtio?.backing.kind === "tap")?.virtio?.backing;
 const tapName = tap?.kind === "tap" ? tap.tap : "";
@@ -64,9 +42,9 @@ async function boot(vcpuThread: "caller" | "worker") {
 // One round first: libraries opened and pools started stay for the life of the process.
 await boot("caller");
 await boot("worker");
-await settle();
+await workersGone();
 const before = { fds: fds(), threads: threads() };
 for (let i = 0; i < rounds; i++) await boot(i % 2 === 0 ? "caller" : "worker");
-await settle();
+await workersGone();
 const after = { fds: fds(), threads: threads() };
 console.log(JSON.stringify({ before, after, tapAfter: tapThere(tapName), runs }));

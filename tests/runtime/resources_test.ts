@@ -11,35 +11,12 @@ import { exitGuest, flatPlan, MiB, writeTemp } from "./plans.ts";
 import { skipReason } from "../skip.ts";
 import * as host from "../../runtime/host/libc.ts";
 import type { Plan } from "../../plan/types.ts";
+import { workersGone, workerThreads } from "../util/workers.ts";
 
 const kvm = skipReason("runtime resource tests", { kvm: true }) === null;
 
 function fdCount(): number {
   return [...Deno.readDirSync("/proc/self/fd")].length;
-}
-
-/** Worker threads of this process (Deno names their threads worker-N). */
-function workerThreads(): number {
-  return [...Deno.readDirSync("/proc/self/task")].filter((t) => {
-    try {
-      return Deno.readTextFileSync(`/proc/self/task/${t.name}/comm`).startsWith("worker-");
-    } catch {
-      return false; // ended while listing
-    }
-  }).length;
-}
-
-/**
- * Waits (up to 10 s) until no worker thread is left. A terminated Worker's thread ends
- * after terminate() returns, and only then closes the fds its runtime holds (two epolls, an
- * eventfd, copies of stdio: ~6 each). `deno test` runs every test file in one process, so
- * the vCPU workers of the machines an earlier file (or test) closed may still be ending:
- * counting fds before they are gone made "open fds" fail now and then in full runs.
- */
-async function workersGone(): Promise<void> {
-  for (let i = 0; i < 1000 && workerThreads() > 0; i++) {
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 interface MapLine {
