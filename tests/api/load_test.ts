@@ -27,7 +27,7 @@ const test = (name: string, fn: (sock: string, stdout: Lines, pid: number) => Pr
     ignore: !kvm,
     async fn() {
       await buildGuests(["ticker"]);
-      await withTicker("ticker", async (m, sock) => {
+      await withTicker("ticker_20ms", async (m, sock) => {
         await until(() => m.stdout.ticks().length > 20, 10_000, "the guest prints");
         await fn(sock, m.stdout, m.child.pid);
       });
@@ -146,7 +146,15 @@ test(
     // What the server costs the vCPU itself. Loose: even per CPU-second, a busy neighbour
     // on this shared host moves single runs by ~10%. The benchmark (interleaved, medians
     // and bests) measures the real figure: a few percent.
-    ok(l / q > 0.75, `the guest kept ${(l / q * 100).toFixed(0)}% of its progress per CPU-second`);
+    // Inside the nested test bed the emulator runs the bed's vCPUs, and so the server and
+    // the guest, on one host thread (single-threaded TCG): there the server's work is the
+    // guest's lost time by construction (measured ~0.26), and the test asks only that the
+    // guest goes on under load.
+    const bound = Deno.env.get("VMDESC_IN_BED") === "1" ? 0.05 : 0.75;
+    ok(
+      l / q > bound,
+      `the guest kept ${(l / q * 100).toFixed(0)}% of its progress per CPU-second`,
+    );
   },
 );
 
