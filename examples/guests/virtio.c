@@ -505,7 +505,7 @@ int virtio_queue_setup_at(struct vdev *d, uint16_t index, struct vq *q, uint16_t
   }
   if (!max) return -1;
   q->index = index;
-  q->size = size;
+  q->size = size < max ? size : (uint16_t)max; /* at most the device's maximum */
   q->desc = (struct virtq_desc *)(uintptr_t)desc;
   q->avail = (volatile uint16_t *)(uintptr_t)avail;
   q->used = (volatile uint8_t *)(uintptr_t)used;
@@ -655,50 +655,11 @@ int32_t virtio_request(struct vdev *d, const struct vbuf *bufs, int n) {
 /* ── more than one queue (added for virtio-console) ─────────────────────────────────── */
 
 static int queue_setup_index(struct vdev *d, uint16_t index, struct vq *q, struct vq_mem *mem) {
-  uint32_t max;
-  if (d->transport == T_PCI) {
-    vcommon_write(d, C_Q_SELECT, 2, index);
-    max = vcommon_read(d, C_Q_SIZE, 2);
-  } else {
-    mmio_write32(d->base + M_QSEL, index);
-    max = mmio_read32(d->base + M_QNUM_MAX);
-  }
-  if (!max) return -1;
-  q->size = max < VQ_MAX ? (uint16_t)max : VQ_MAX;
   memset(mem, 0, sizeof *mem);
-  q->desc = mem->desc;
-  q->avail = mem->avail;
-  q->used = mem->used;
-  q->avail_idx = q->last_used = 0;
-  q->avail[0] = d->wait == WAIT_POLL ? 1 : 0;
-  uint32_t desc = (uint32_t)(uintptr_t)q->desc, avail = (uint32_t)(uintptr_t)q->avail,
-           used = (uint32_t)(uintptr_t)q->used;
-  if (d->transport == T_PCI) {
-    vcommon_write(d, C_Q_SIZE, 2, q->size);
-    vcommon_write(d, C_Q_DESC, 4, desc);
-    vcommon_write(d, C_Q_DESC + 4, 4, 0);
-    vcommon_write(d, C_Q_DRIVER, 4, avail);
-    vcommon_write(d, C_Q_DRIVER + 4, 4, 0);
-    vcommon_write(d, C_Q_DEVICE, 4, used);
-    vcommon_write(d, C_Q_DEVICE + 4, 4, 0);
-    if (d->wait == WAIT_MSIX) {
-      vcommon_write(d, C_Q_MSIX, 2, 1);
-      if (vcommon_read(d, C_Q_MSIX, 2) != 1) return -2;
-    }
-    q->notify_addr = d->notify + vcommon_read(d, C_Q_NOFF, 2) * d->notify_mult;
-    vcommon_write(d, C_Q_ENABLE, 2, 1);
-  } else {
-    mmio_write32(d->base + M_QNUM, q->size);
-    mmio_write32(d->base + M_QDESC, desc);
-    mmio_write32(d->base + M_QDESC + 4, 0);
-    mmio_write32(d->base + M_QDRIVER, avail);
-    mmio_write32(d->base + M_QDRIVER + 4, 0);
-    mmio_write32(d->base + M_QDEVICE, used);
-    mmio_write32(d->base + M_QDEVICE + 4, 0);
-    mmio_write32(d->base + M_QREADY, 1);
-    q->notify_addr = d->base + M_QNOTIFY;
-  }
-  return 0;
+  mem->avail[0] = d->wait == WAIT_POLL ? 1 : 0; /* VIRTQ_AVAIL_F_NO_INTERRUPT when polling */
+  return virtio_queue_setup_at(d, index, q, VQ_MAX, (uint32_t)(uintptr_t)mem->desc,
+                               (uint32_t)(uintptr_t)mem->avail, (uint32_t)(uintptr_t)mem->used,
+                               d->wait == WAIT_MSIX ? 1 : 0xffff);
 }
 
 int virtio_init_queues(struct vdev *d, uint64_t want, enum vwait wait, int n, struct vq *qs,
