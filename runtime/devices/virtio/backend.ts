@@ -3,7 +3,7 @@
  * given the device's id, its Plan entry and the context. The registry pairs each kind
  * with a transport: `virtioPci(createBlk)`, `virtioMmio(createBlk)`, ...
  */
-import type { DeviceContext } from "../device.ts";
+import type { AccessSize, DeviceContext } from "../device.ts";
 import type { VirtioPlan } from "../../../plan/types.ts";
 import { invalidPlan } from "../errors.ts";
 import type { VirtioBackend } from "./core.ts";
@@ -33,4 +33,16 @@ export function checkQueueSizes(where: string, v: VirtioPlan): void {
       );
     }
   }
+}
+
+/**
+ * A backend's `readConfig` over the device's configuration as bytes (little-endian, as
+ * virtio configuration fields are); the transports have already checked offset + size.
+ */
+export function configReader(config: Uint8Array): (offset: number, size: AccessSize) => number {
+  return (offset, size) => {
+    let v = 0;
+    for (let i = size - 1; i >= 0; i--) v = v * 256 + config[offset + i];
+    return v >>> 0;
+  };
 }

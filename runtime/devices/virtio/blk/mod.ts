@@ -19,8 +19,8 @@
  * configuration generation and raises a configuration-change interrupt, as a driver
  * expects of a resized disk (Linux's virtio_blk re-reads the capacity then).
  */
-import type { AccessSize, DiskImage } from "../../device.ts";
-import type { BackendArgs } from "../backend.ts";
+import type { DiskImage } from "../../device.ts";
+import { type BackendArgs, configReader } from "../backend.ts";
 import type { VirtioBackend } from "../core.ts";
 import type { Chain } from "../queue.ts";
 import { bit } from "../spec.ts";
@@ -201,11 +201,7 @@ export function createBlk({ id, label, plan, ctx }: BackendArgs): VirtioBackend 
   return {
     features,
     configSize: CONFIG_SIZE,
-    readConfig(offset: number, size: AccessSize): number {
-      let v = 0;
-      for (let i = size - 1; i >= 0; i--) v = v * 256 + config[offset + i];
-      return v >>> 0;
-    },
+    readConfig: configReader(config),
     writeConfig() {
       // Nothing in virtio_blk_config is the driver's to write without CONFIG_WCE.
     },

@@ -27,10 +27,9 @@
  * or than one buffer without MRG_RXBUF) is dropped and counted. A reset drops the staged
  * frame (counted).
  */
-import type { BackendArgs } from "../backend.ts";
+import { type BackendArgs, configReader } from "../backend.ts";
 import type { VirtioBackend, VirtioCore } from "../core.ts";
 import type { Chain, SplitQueue } from "../queue.ts";
-import type { AccessSize } from "../../device.ts";
 import { bit } from "../spec.ts";
 import { sliceStream, writeStream } from "../buffers.ts";
 import { invalidPlan } from "../../errors.ts";
@@ -236,11 +235,7 @@ export function createNet({ label, plan, ctx }: BackendArgs): VirtioBackend {
   return {
     features,
     configSize: CONFIG_SIZE,
-    readConfig(offset: number, size: AccessSize): number {
-      let v = 0;
-      for (let i = size - 1; i >= 0; i--) v = v * 256 + config[offset + i];
-      return v >>> 0;
-    },
+    readConfig: configReader(config),
     writeConfig() {
       // The MAC is read-only without VIRTIO_NET_F_CTRL_MAC_ADDR (not offered).
     },
