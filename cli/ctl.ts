@@ -143,6 +143,10 @@ function eventText(e: Record<string, unknown>): string {
       return `${t} ${e.from} → ${e.to}`;
     case "warning":
       return `${t} warning: ${e.message}`;
+    case "disk": {
+      const d = e.disk as { id?: string; path?: string; readonly?: boolean };
+      return `${t} disk ${d.id} now ${d.path}${d.readonly ? " (read-only)" : ""}`;
+    }
     case "exit":
       return `${t} exit: ${e.message} (status ${e.exit_status})`;
     case "dropped":

@@ -1,7 +1,8 @@
 /**
  * What happens to a machine, as a stream of events: its state changes, the warnings it
  * gives about the guest (unassigned MMIO, writes to read-only memory, a guest's TSC that
- * could not be held, whatever a device model finds hostile), and how the guest ended.
+ * could not be held, whatever a device model finds hostile), a disk that took another
+ * image, and how the guest ended.
  * The front door (mod.ts) feeds one EventHub per machine; the library reads it with
  * `machine.events()`, the control API streams it (`GET /v1/events`).
  *
@@ -12,6 +13,7 @@
  */
 import type { MachineState } from "./lifecycle.ts";
 import type { ExitReason } from "./errors.ts";
+import type { DiskInfo } from "./io/disk_images.ts";
 
 interface EventBase {
   /** 1, 2, 3, ... per machine. */
@@ -25,6 +27,8 @@ interface EventBase {
 export type MachineEvent =
   | EventBase & { type: "state"; from: MachineState; to: MachineState }
   | EventBase & { type: "warning"; message: string }
+  /** A disk took another image (a swap while paused): the disk as it is now. */
+  | EventBase & { type: "disk"; disk: DiskInfo }
   | EventBase & {
     type: "exit";
     reason: ExitReason;
@@ -38,6 +42,7 @@ export type MachineEvent =
 export type EventBody =
   | { type: "state"; from: MachineState; to: MachineState }
   | { type: "warning"; message: string }
+  | { type: "disk"; disk: DiskInfo }
   | { type: "exit"; reason: ExitReason; exit_status: number; message: string };
 
 /** How many events one reader may have waiting before the oldest are dropped. */

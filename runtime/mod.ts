@@ -470,7 +470,11 @@ export async function createMachine(
     get disks() {
       return machine.disks;
     },
-    swapDisk: (id, o) => machine.swapDisk(id, o),
+    async swapDisk(id, o) {
+      const disk = await machine.swapDisk(id, o);
+      events.emit({ type: "disk", disk });
+      return disk;
+    },
     events: () => events.read(),
     onStateChange: (listener) => machine.onStateChange(listener),
     close,

@@ -7,7 +7,7 @@
  *   GET  /v1/machine/plan     the full Plan
  *   GET  /v1/machine/stats    live stats (exits by reason and device, per vCPU, model counters)
  *   POST /v1/actions          {"action": "pause" | "resume" | "stop" | "reset"}
- *   GET  /v1/events           state changes, warnings and the exit as they happen
+ *   GET  /v1/events           state changes, warnings, disk swaps and the exit as they happen
  *                             (NDJSON; Server-Sent Events with Accept: text/event-stream)
  *   GET  /v1/disks            the block devices' images now
  *   GET  /v1/disks/{id}       one of them

@@ -17,7 +17,16 @@ import { createMachine, type Plan } from "../../runtime/mod.ts";
 import { close, O_RDONLY, O_RDWR, open } from "../../runtime/host/libc.ts";
 import { flock, LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN } from "../../runtime/host/file_io.ts";
 import { skipReason } from "../skip.ts";
-import { bootWithApi, curl, processResources, ROOT, settledFds, until } from "./helpers.ts";
+import {
+  bootWithApi,
+  curl,
+  followEvents,
+  processResources,
+  ROOT,
+  settledFds,
+  until,
+} from "./helpers.ts";
+import { fdsOpenedSince, openFds } from "../util/fds.ts";
 
 const kvm = skipReason("disk swap tests", { kvm: true }) === null;
 if (!kvm) console.log("skip disk swap tests: /dev/kvm is absent");
@@ -142,6 +151,8 @@ test("disk swap over the API (PCI): refusals with their codes, then the guest re
   const pid = m.child.pid;
   try {
     await until(() => m.stdout.text.includes("swap: before"), 30_000, "the guest's first read");
+    const stream = followEvents(sock);
+    await until(() => stream.soFar().length > 0, 5000, "the event stream opens");
     match(
       m.stdout.text,
       /swap: before capacity 2048 sector 0 starts 564d444553432d544553542d4449534b/,
@@ -257,6 +268,14 @@ test("disk swap over the API (PCI): refusals with their codes, then the guest re
     want.set(marked(), 7 * 512);
     deepEqual(Deno.readFileSync(f.new), want);
     deepEqual(Deno.readFileSync(f.old), f.oldBytes);
+    // The swap was an event, between the pause and the resume, on the documented schema.
+    const { events } = await stream.ended;
+    const kinds = events.map((e) => e.type === "state" ? `${e.from}→${e.to}` : e.type);
+    deepEqual(
+      kinds.filter((k) => k !== "warning").slice(0, 4),
+      ["open", "running→paused", "disk", "paused→running"],
+    );
+    deepEqual(events.find((e) => e.type === "disk")!.disk, now);
   } finally {
     try {
       m.child.kill("SIGKILL");
@@ -286,13 +305,14 @@ test("disk swap in the library (virtio-mmio, caller's thread): a read-only disk 
     const backing = p.devices.find((d) => d.id === "disk0")!.virtio!.backing;
     if (backing.kind === "file") backing.readonly = true;
   });
-  const fdsAtStart = [...Deno.readDirSync("/proc/self/fd")].length;
+  const fdsAtStart = openFds();
   const chunks: string[] = [];
   const m = await createMachine(plan, {
     serial: (b) => chunks.push(decoder.decode(b, { stream: true })),
     vcpuThread: "caller",
     warn: () => {},
   });
+  const events = m.events();
   try {
     const run = m.run({ timeout: 60 });
     await until(() => chunks.join("").includes("swap: before"), 30_000, "the guest's first read");
@@ -329,11 +349,17 @@ test("disk swap in the library (virtio-mmio, caller's thread): a read-only disk 
     equal(dev.model.swaps, 1);
     equal(dev.model.capacity_sectors, 4096);
     equal(dev.model.config_interrupts, 1);
+    // One disk event, for the swap that was taken (none for the refusals).
+    const seen = [];
+    for await (const e of events) seen.push(e);
+    const disks = seen.filter((e) => e.type === "disk");
+    equal(disks.length, 1);
+    deepEqual(disks[0].type === "disk" && disks[0].disk, info);
   } finally {
     m.close();
   }
   deepEqual(Deno.readFileSync(f.new), f.newBytes, "nothing written to a read-only image");
-  equal([...Deno.readDirSync("/proc/self/fd")].length, fdsAtStart, "every fd closed");
+  deepEqual(fdsOpenedSince(fdsAtStart), [], "every fd the machine opened is closed");
   ok(lockable(f.new, true), "the machine let go of the new image");
 });
 
