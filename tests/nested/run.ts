@@ -6,8 +6,8 @@
  * The host side of the protocol in ./init.sh: the command and its settings go in through
  * fw_cfg files; ttyS1 carries the command's output to QEMU's stdout, which is streamed to
  * the caller; ttyS2 carries "ready <uptime>" and "exit <status>" into a file in the run's
- * directory; ttyS0 (kernel console, init messages) goes to `.cache/nested/console.log`,
- * shown when the bed fails. Everything the run writes on the host is under
+ * directory; ttyS0 (kernel console, init messages) goes to the run's own console log,
+ * shown when the bed fails and left as `.cache/nested/console.log` (the last run's). Everything the run writes on the host is under
  * `.cache/nested/`, and the run directory is removed afterwards.
  */
 import { type BedImage, buildImage, CACHE_DIR, type ImageOptions, PROJECT_ROOT } from "./image.ts";
@@ -96,7 +96,9 @@ export async function runInBed(opts: RunOptions): Promise<RunResult> {
     await Deno.mkdir(`${CACHE_DIR}/runs`, { recursive: true });
     return await Deno.makeTempDir({ dir: `${CACHE_DIR}/runs` });
   })();
-  const consoleLog = `${CACHE_DIR}/console.log`;
+  // Each run writes its own console (beds may run side by side: .ci/run runs two), and
+  // leaves it as `.cache/nested/console.log` when it ends: the last bed's, to read after.
+  const consoleLog = `${runDir}/console.log`;
   try {
     const statusFile = `${runDir}/status`;
     await Deno.writeTextFile(`${runDir}/config`, `BED_KVM=${opts.kvm === false ? 0 : 1}\n`);
@@ -217,6 +219,7 @@ export async function runInBed(opts: RunOptions): Promise<RunResult> {
       seconds: (end - t0) / 1000,
     };
   } finally {
+    await Deno.rename(consoleLog, `${CACHE_DIR}/console.log`).catch(() => {});
     await Deno.remove(runDir, { recursive: true }).catch(() => {});
   }
 }
