@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { skipReason } from "../skip.ts";
+import { curl } from "../api/helpers.ts";
 import { buildGuests, guestPath } from "../../examples/guests/build.ts";
 import {
   GUEST_IP_HEX,
@@ -104,6 +105,55 @@ netTest(
     assert.ok(waits && Number(waits[1]) > 1, `the ring was full at times: ${r.stderr}`);
     assert.doesNotMatch(r.stderr, /rx_dropped [1-9]/, "nothing dropped by vmdesc");
   },
+);
+
+netTest(
+  "virtio-net: frames that arrive while the machine is paused wait in the TAP device and arrive after resume",
+  async () => {
+    await using ns = await NetNs.create();
+    await ns.tap();
+    const dir = await Deno.makeTempDir();
+    try {
+      const sock = `${dir}/m.sock`;
+      // 1 ping before the pause, 3 while paused, 2 after: the guest ends after answering 6.
+      const vm = await startVmdesc(ns, "net_pci", `ip=${GUEST_IP_HEX} pings=6`, {
+        stats: true,
+        apiSock: sock,
+      });
+      await ready(ns, vm);
+      const first = await ns.ping(1);
+      assert.equal(first.received, 1, first.output);
+      const action = async (action: string) =>
+        assert.equal(
+          (await curl(sock, "POST", "/v1/actions", { body: JSON.stringify({ action }) })).status,
+          200,
+        );
+      const rxFrames = async () => {
+        const stats = (await curl(sock, "GET", "/v1/machine/stats")).json as {
+          devices: { kind: string; model: { rx_frames: number } }[];
+        };
+        return stats.devices.find((d) => d.kind === "virtio_net")!.model.rx_frames;
+      };
+      await action("pause");
+      const before = await rxFrames();
+      // Paused: no answer, and the device takes in nothing (vCPU 0, which reads the TAP
+      // device, is parked); the frames wait in the TAP device's queue.
+      const paused = await ns.ping(3, { wait: 1 });
+      assert.equal(paused.received, 0, paused.output);
+      assert.equal(await rxFrames(), before, "no frame read while paused");
+      await action("resume");
+      const after = await ns.ping(2);
+      const r = await vm.done;
+      assert.equal(after.received, 2, after.output + r.stdout + r.stderr);
+      // The three that waited were answered too (late, to a ping that had given up).
+      assert.match(r.stdout, /answered 6 pings/, r.stdout + r.stderr);
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      assert.doesNotMatch(r.stderr, /rx_dropped [1-9]/, "nothing dropped by vmdesc");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+  ["curl"],
 );
 
 netTest("virtio-net: N frames sent by the guest arrive on the host, exactly N", async () => {

@@ -138,10 +138,13 @@ export class NetNs implements AsyncDisposable {
 
   /**
    * `ping` from the host side: its output, and how many replies came back. It waits up to
-   * 30 s for replies (the guest may still be starting, see `tap`); it ends as soon as all
-   * have come.
+   * `wait` (default 30) s for replies (the guest may still be starting, see `tap`); it ends
+   * as soon as all have come.
    */
-  async ping(count: number, opts: { size?: number; to?: string; interval?: number } = {}): Promise<{
+  async ping(
+    count: number,
+    opts: { size?: number; to?: string; interval?: number; wait?: number } = {},
+  ): Promise<{
     received: number;
     output: string;
   }> {
@@ -152,7 +155,7 @@ export class NetNs implements AsyncDisposable {
       "-i",
       String(opts.interval ?? 0.2),
       "-W",
-      "30",
+      String(opts.wait ?? 30),
       "-n",
     ];
     if (opts.size !== undefined) args.push("-s", String(opts.size));
@@ -181,11 +184,12 @@ export async function startVmdesc(
   ns: NetNs,
   machine: string,
   cmdline: string,
-  opts: { file?: string; stats?: boolean; timeout?: number } = {},
+  opts: { file?: string; stats?: boolean; timeout?: number; apiSock?: string } = {},
 ): Promise<Started> {
   await buildGuests(["virtio-net"]);
   const args = [Deno.execPath(), "run", "-A", `${ROOT}cli/vmdesc.ts`, "boot", "--machine", machine];
   if (opts.stats) args.push("--stats");
+  if (opts.apiSock) args.push("--api-sock", opts.apiSock);
   args.push("--cmdline", cmdline, opts.file ?? NET_VMDESC);
   return ns.start(args, opts.timeout ?? 90);
 }
