@@ -1,7 +1,7 @@
 /**
  * Builds the freestanding test guests into examples/guests/build/ with the system gcc.
  *
- * Table-driven: each guest is its own sources plus the shared start.S + lib.c, linked by
+ * Table-driven: each guest is its own sources plus the shared start.S + lib.c + irq.S, linked by
  * link.ld at 1 MiB with a PVH note. A guest is rebuilt only when its ELF is older than
  * any of its inputs (sources, lib.h, link.ld, this script). Outputs are written to a
  * temporary name and renamed, so a failed or concurrent build never leaves half an ELF.
@@ -32,13 +32,13 @@ export const CFLAGS = [
   "-Wno-builtin-declaration-mismatch",
 ];
 const LDFLAGS = ["-Wl,--build-id=none", "-Wl,-z,noexecstack", "-Wl,--no-warn-rwx-segments"];
-const COMMON_SOURCES = ["start.S", "lib.c"];
+const COMMON_SOURCES = ["start.S", "lib.c", "irq.S"];
 const COMMON_INPUTS = ["lib.h", "link.ld", "build.ts"];
 
 export interface GuestSpec {
   /** What it does, for `build.ts --list`. */
   summary: string;
-  /** Sources besides start.S and lib.c. */
+  /** Sources besides start.S, lib.c and irq.S. */
   sources: string[];
   /** Headers besides lib.h that it includes (a change rebuilds it). */
   inputs?: string[];

@@ -11,19 +11,9 @@
 #include "lib.h"
 
 #define IOAPIC 0xfec00000u
-#define LAPIC 0xfee00000u
 #define SERIAL_GSI 4
 #define SERIAL_VECTOR 0x24
 
-struct __attribute__((packed)) idt_gate {
-  uint16_t off_lo;
-  uint16_t sel;
-  uint8_t zero;
-  uint8_t type;
-  uint16_t off_hi;
-};
-
-static struct idt_gate idt[256];
 static volatile char line[128];
 static volatile uint32_t len;
 static volatile int done;
@@ -46,18 +36,8 @@ void serial_irq(void) {
 }
 
 extern void serial_irq_stub(void);
-extern void spurious_stub(void);
 
-static void set_gate(int vec, void (*fn)(void)) {
-  uint32_t a = (uint32_t)(uintptr_t)fn;
-  uint16_t cs;
-  __asm__ volatile("mov %%cs, %0" : "=r"(cs));
-  idt[vec].off_lo = (uint16_t)a;
-  idt[vec].off_hi = (uint16_t)(a >> 16);
-  idt[vec].sel = cs;
-  idt[vec].zero = 0;
-  idt[vec].type = 0x8e; /* present, ring 0, 32-bit interrupt gate */
-}
+static void set_gate(int vec, void (*fn)(void)) { idt_set(vec, (uint32_t)(uintptr_t)fn); }
 
 static void ioapic_write(uint32_t reg, uint32_t v) {
   mmio_write32(IOAPIC, reg);
@@ -68,16 +48,9 @@ uint32_t guest_main(const struct hvm_start_info *info) {
   lib_init(info);
   int poll = cmdline_is("mode", "poll");
   if (!poll) {
-    for (int v = 0; v < 256; v++) set_gate(v, spurious_stub);
+    for (int v = 0; v < 256; v++) set_gate(v, irq_spurious_stub);
     set_gate(SERIAL_VECTOR, serial_irq_stub);
-    struct __attribute__((packed)) {
-      uint16_t limit;
-      uint32_t base;
-    } idtr = {sizeof idt - 1, (uint32_t)(uintptr_t)idt};
-    __asm__ volatile("lidt %0" ::"m"(idtr));
-    outb(0x21, 0xff); /* mask the legacy PICs: the IOAPIC delivers */
-    outb(0xa1, 0xff);
-    mmio_write32(LAPIC + 0xf0, 0x1ff); /* LAPIC on, spurious vector 0xff */
+    idt_load(); /* the legacy PICs masked: the IOAPIC delivers */
     uint32_t apic_id = mmio_read32(LAPIC + 0x20) >> 24;
     ioapic_write(0x10 + 2 * SERIAL_GSI + 1, apic_id << 24);
     ioapic_write(0x10 + 2 * SERIAL_GSI, SERIAL_VECTOR); /* fixed, physical, edge, high, unmasked */

@@ -55,7 +55,6 @@
 #define DATA 0x04000000u
 #define QMAX 256 /* the largest queue the slots hold */
 
-#define LAPIC 0xfee00000u
 #define IOAPIC 0xfec00000u
 
 /* ── PRNG ───────────────────────────────────────────────────────────────────────────── */
@@ -836,12 +835,6 @@ static void mmio_op(void) {
 
 /* ── interrupts ─────────────────────────────────────────────────────────────────────── */
 
-struct __attribute__((packed)) gate {
-  uint16_t off_lo, sel;
-  uint8_t zero, type;
-  uint16_t off_hi;
-};
-static struct gate idt[256];
 extern const uint32_t fuzz_exc_stubs[32];
 extern void fuzz_irq_stub(void);
 
@@ -861,24 +854,10 @@ void fuzz_exception(uint32_t vector, uint32_t eip) {
   debug_exit(FUZZ_EXCEPTION);
 }
 
-static void set_gate(int v, uint32_t a) {
-  uint16_t cs;
-  __asm__ volatile("mov %%cs, %0" : "=r"(cs));
-  idt[v].off_lo = (uint16_t)a;
-  idt[v].off_hi = (uint16_t)(a >> 16);
-  idt[v].sel = cs;
-  idt[v].zero = 0;
-  idt[v].type = 0x8e;
-}
-
 static void interrupts_init(void) {
-  for (int v = 0; v < 32; v++) set_gate(v, fuzz_exc_stubs[v]);
-  for (int v = 32; v < 256; v++) set_gate(v, (uint32_t)(uintptr_t)fuzz_irq_stub);
-  struct __attribute__((packed)) { uint16_t limit; uint32_t base; } idtr = {sizeof idt - 1, (uint32_t)(uintptr_t)idt};
-  __asm__ volatile("lidt %0" ::"m"(idtr));
-  outb(0x21, 0xff); /* both PICs masked: MSIs only */
-  outb(0xa1, 0xff);
-  mmio_write32(LAPIC + 0xf0, 0x1ff); /* LAPIC on, spurious vector 0xff */
+  for (int v = 0; v < 32; v++) idt_set(v, fuzz_exc_stubs[v]);
+  for (int v = 32; v < 256; v++) idt_set(v, (uint32_t)(uintptr_t)fuzz_irq_stub);
+  idt_load(); /* both PICs masked: MSIs only */
 }
 
 /* Whether the LAPIC holds a requested interrupt (IRR, vectors 0x20-0xff; read only). */

@@ -6,10 +6,8 @@
  * state was corrupted; fuzz_exception(vector, eip) reports it and ends the run.
  *
  * Vectors 32-255 are interrupts (MSI-X of the virtio functions, at whatever vector the
- * fuzzer wrote). As in virtio_irq.S they return WITHOUT iret, because this host's software
- * KVM fails to emulate a 32-bit iret: the fuzzer takes interrupts only inside a
- * `sti; hlt; cli` or `sti; nop; nop; cli` window, where EFLAGS needs no restoring, so the stub drops CS and
- * EFLAGS from the frame and returns to the saved EIP with a plain ret.
+ * fuzzer wrote), taken only inside a `sti; hlt; cli` or `sti; nop; nop; cli` window; they
+ * return as irq.S says (without iret).
  */
         .text
         .code32
@@ -44,13 +42,7 @@ fuzz_irq_stub:
         cld
         call    fuzz_irq
         popal
-/* Stack: EIP, CS, EFLAGS. Move EIP over EFLAGS, drop the other two, ret. */
-        push    %eax
-        mov     4(%esp), %eax
-        mov     %eax, 12(%esp)
-        pop     %eax
-        add     $8, %esp
-        ret
+        jmp     irq_return_no_iret
 
 /* The table of exception stubs, for fuzz.c's IDT. */
         .section .rodata

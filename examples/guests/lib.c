@@ -172,3 +172,33 @@ size_t strlen(const char *s) {
   while (s[n]) n++;
   return n;
 }
+
+/* ── interrupts ──────────────────────────────────────────────────────────────────── */
+
+struct __attribute__((packed)) idt_gate {
+  uint16_t off_lo, sel;
+  uint8_t zero, type;
+  uint16_t off_hi;
+};
+static struct idt_gate idt[256];
+
+void idt_set(int vector, uint32_t handler) {
+  uint16_t cs;
+  __asm__ volatile("mov %%cs, %0" : "=r"(cs));
+  idt[vector].off_lo = (uint16_t)handler;
+  idt[vector].off_hi = (uint16_t)(handler >> 16);
+  idt[vector].sel = cs;
+  idt[vector].zero = 0;
+  idt[vector].type = 0x8e; /* present, ring 0, 32-bit interrupt gate */
+}
+
+void idt_load(void) {
+  struct __attribute__((packed)) {
+    uint16_t limit;
+    uint32_t base;
+  } idtr = {sizeof idt - 1, (uint32_t)(uintptr_t)idt};
+  __asm__ volatile("lidt %0" ::"m"(idtr));
+  outb(0x21, 0xff);
+  outb(0xa1, 0xff);
+  mmio_write32(LAPIC + 0xf0, 0x1ff);
+}

@@ -11,6 +11,7 @@
 
 #define COM1 0x3f8
 #define DEBUG_EXIT_PORT 0xf4
+#define LAPIC 0xfee00000u
 
 /* struct hvm_start_info from Xen's public/arch-x86/hvm/start_info.h (version 1). */
 #define HVM_START_MAGIC 0x336ec578u
@@ -79,6 +80,17 @@ int cmdline_range(const char *key, uint32_t *lo, uint32_t *hi);
 int acpi_sig_is(uint32_t addr, const char *sig, uint32_t n);
 uint32_t acpi_rsdp(void);
 uint32_t acpi_table(const char *sig);
+
+/*
+ * Interrupts: one IDT for the guest. idt_set makes `vector` a 32-bit interrupt gate to
+ * `handler`; idt_load loads the table, masks both legacy PICs (the IOAPIC and MSIs
+ * deliver) and turns the LAPIC on (spurious vector 0xff). Interrupts stay off until the
+ * guest's own sti.
+ */
+void idt_set(int vector, uint32_t handler);
+void idt_load(void);
+/* irq.S: the entry point for a vector nobody expects (it only returns). */
+void irq_spurious_stub(void);
 
 void *memcpy(void *dst, const void *src, size_t n);
 void *memset(void *dst, int c, size_t n);

@@ -10,7 +10,6 @@
  */
 #include "lib.h"
 
-#define LAPIC 0xfee00000u
 #define LAPIC_ID 0x20
 #define LAPIC_SVR 0xf0
 #define LAPIC_ICR_LO 0x300

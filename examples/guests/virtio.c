@@ -6,7 +6,6 @@
 #include "virtio.h"
 
 #define IOAPIC 0xfec00000u
-#define LAPIC 0xfee00000u
 #define VEC_CONFIG 0x30
 #define VEC_QUEUE 0x31
 #define VEC_LINE 0x32
@@ -408,17 +407,10 @@ static void driver_features(struct vdev *d, uint64_t f) {
 
 /* ── interrupts ──────────────────────────────────────────────────────────────────── */
 
-struct __attribute__((packed)) idt_gate {
-  uint16_t off_lo, sel;
-  uint8_t zero, type;
-  uint16_t off_hi;
-};
-static struct idt_gate idt[256];
 static struct vdev *irq_dev;
 volatile uint32_t virtio_irqs;
 
 extern void virtio_irq_stub(void);
-extern void virtio_spurious_stub(void);
 
 /* Called from virtio_irq.S: acknowledge the device's line (INTx: read the ISR byte;
  * virtio-mmio: InterruptStatus → InterruptACK), then the local APIC. */
@@ -432,16 +424,7 @@ void virtio_irq(void) {
   mmio_write32(LAPIC + 0xb0, 0);
 }
 
-static void set_gate(int vec, void (*fn)(void)) {
-  uint32_t a = (uint32_t)(uintptr_t)fn;
-  uint16_t cs;
-  __asm__ volatile("mov %%cs, %0" : "=r"(cs));
-  idt[vec].off_lo = (uint16_t)a;
-  idt[vec].off_hi = (uint16_t)(a >> 16);
-  idt[vec].sel = cs;
-  idt[vec].zero = 0;
-  idt[vec].type = 0x8e;
-}
+static void set_gate(int vec, void (*fn)(void)) { idt_set(vec, (uint32_t)(uintptr_t)fn); }
 
 static void ioapic_write(uint32_t reg, uint32_t v) {
   mmio_write32(IOAPIC, reg);
@@ -450,18 +433,11 @@ static void ioapic_write(uint32_t reg, uint32_t v) {
 
 static void interrupts_on(struct vdev *d) {
   irq_dev = d;
-  for (int v = 0; v < 256; v++) set_gate(v, virtio_spurious_stub);
+  for (int v = 0; v < 256; v++) set_gate(v, irq_spurious_stub);
   set_gate(VEC_CONFIG, virtio_irq_stub);
   set_gate(VEC_QUEUE, virtio_irq_stub);
   set_gate(VEC_LINE, virtio_irq_stub);
-  struct __attribute__((packed)) {
-    uint16_t limit;
-    uint32_t base;
-  } idtr = {sizeof idt - 1, (uint32_t)(uintptr_t)idt};
-  __asm__ volatile("lidt %0" ::"m"(idtr));
-  outb(0x21, 0xff); /* the legacy PICs stay masked: the IOAPIC and MSIs deliver */
-  outb(0xa1, 0xff);
-  mmio_write32(LAPIC + 0xf0, 0x1ff); /* LAPIC on, spurious vector 0xff */
+  idt_load(); /* the legacy PICs stay masked: the IOAPIC and MSIs deliver */
   if (d->wait == WAIT_INTX && d->gsi < 24) {
     ioapic_write(0x10 + 2 * d->gsi + 1, 0); /* to APIC 0 */
     ioapic_write(0x10 + 2 * d->gsi,

@@ -7,6 +7,7 @@ import { kvmTest } from "./boot.ts";
 import { checkTripleFaultDump } from "../kvm.ts";
 import { type Run, run } from "../util/cli.ts";
 import { buildGuests } from "../../examples/guests/build.ts";
+import { typeOnTerminal } from "../util/terminal.ts";
 
 const ROOT = decodeURIComponent(new URL("../../", import.meta.url).pathname);
 
@@ -68,32 +69,9 @@ kvmTest(
     // `script` gives vmdesc a pseudo-terminal; `stty -a` afterwards shows the mode it left.
     const inner = `'${Deno.execPath()}' run -A cli/vmdesc.ts boot examples/guests/echo.vmdesc ` +
       `--timeout 20; echo "status=$?"; stty -a`;
-    const child = new Deno.Command("script", {
-      args: ["-qfec", inner, "/dev/null"],
-      cwd: ROOT,
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const reader = child.stdout.getReader();
-    const writer = child.stdin.getWriter();
-    const decoder = new TextDecoder();
-    let out = "";
-    let sent = false;
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      out += decoder.decode(value, { stream: true });
-      if (!sent && out.includes("echo: ready")) {
-        sent = true;
-        // No newline: a terminal still in canonical mode would hold these bytes back and
-        // echo them; in raw mode each goes to the guest as typed, and CR ends its line.
-        await writer.write(new TextEncoder().encode("tty\r"));
-      }
-    }
-    await writer.close().catch(() => {});
-    await child.stderr.cancel();
-    await child.status;
+    // No newline: a terminal still in canonical mode would hold these bytes back and echo
+    // them; in raw mode each goes to the guest as typed, and CR ends its line.
+    const out = await typeOnTerminal(inner, ROOT, "echo: ready", "tty\r");
     // On a loaded host the guest may stay silent for over 0.5 s before "ready", and the
     // progress line (drawn and cleared with CR + erase-line on stderr, the same terminal)
     // shows up: it belongs to the terminal run, not to the guest's bytes checked here.

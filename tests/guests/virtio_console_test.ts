@@ -13,6 +13,7 @@ import { compile, type Plan } from "../../lang/mod.ts";
 import { DenoHost } from "../../host/disk_host.ts";
 import { createMachine, type RunResult } from "../../runtime/mod.ts";
 import { buildGuests } from "../../examples/guests/build.ts";
+import { typeOnTerminal } from "../util/terminal.ts";
 
 const ROOT = decodeURIComponent(new URL("../../", import.meta.url).pathname);
 const VMDESC = ROOT + "examples/guests/virtio.vmdesc";
@@ -163,31 +164,8 @@ kvmTest("vmdesc boot on a terminal: the console offers the terminal's size", asy
   await buildGuests(["virtio-console"]);
   const inner = `stty cols 100 rows 30; '${Deno.execPath()}' run -A cli/vmdesc.ts boot ` +
     `examples/guests/virtio.vmdesc --machine console_mmio --timeout 30; echo "status=$?"`;
-  const child = new Deno.Command("script", {
-    args: ["-qfec", inner, "/dev/null"],
-    cwd: ROOT,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const reader = child.stdout.getReader();
-  const writer = child.stdin.getWriter();
-  const decoder = new TextDecoder();
-  let out = "";
-  let sent = false;
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    out += decoder.decode(value, { stream: true });
-    if (!sent && out.includes("echo until ^D")) {
-      sent = true;
-      // Raw mode: ^D is a byte for the guest, not end-of-file for the terminal.
-      await writer.write(new TextEncoder().encode("tty" + EOT));
-    }
-  }
-  await writer.close().catch(() => {});
-  await child.stderr.cancel();
-  await child.status;
+  // Raw mode: ^D is a byte for the guest, not end-of-file for the terminal.
+  const out = await typeOnTerminal(inner, ROOT, "echo until ^D", "tty" + EOT);
   assert.match(out, /virtio-console: size 100x30/, JSON.stringify(out));
   assert.match(out, /echoed 3 bytes/, JSON.stringify(out));
   assert.match(out, /status=1/);
