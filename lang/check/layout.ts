@@ -67,16 +67,7 @@ export function checkLayout(ram: RamRange[], hole: ResolvedHole | null, diags: D
     });
   }
   for (const r of regions) {
-    if (r.end > MAX_PHYS) {
-      diags.push(
-        error(
-          "E0212",
-          `${r.what} ends at ${hex(r.end)}, beyond the 52-bit physical address space`,
-          r.span,
-          "guest-physical addresses stop at 0x10_0000_0000_0000 (4 PiB)",
-        ),
-      );
-    }
+    beyondPhysical(r, diags);
   }
   sweep(regions, (a, b) =>
     diags.push(
@@ -350,6 +341,20 @@ export function checkIrqs(
   }
 }
 
+/** E0212 when `r` ends beyond the 52-bit physical address space; whether it does. */
+function beyondPhysical(r: Region, diags: Diags): boolean {
+  if (r.end <= MAX_PHYS) return false;
+  diags.push(
+    error(
+      "E0212",
+      `${r.what} ends at ${hex(r.end)}, beyond the 52-bit physical address space`,
+      r.span,
+      "guest-physical addresses stop at 0x10_0000_0000_0000 (4 PiB)",
+    ),
+  );
+  return true;
+}
+
 /**
  * Virtio-mmio pages: placed (E0201 when the window is full, E0203 when no line is free),
  * inside the 52-bit space (E0212), and overlapping neither RAM, the ECAM window, the fixed
@@ -394,18 +399,7 @@ export function checkMmioDevices(
       what: `virtio-mmio device \`${d.id}\``,
       span: d.mmio.span,
     };
-    if (r.end > MAX_PHYS) {
-      diags.push(
-        error(
-          "E0212",
-          `${r.what} ends at ${hex(r.end)}, beyond the 52-bit physical address space`,
-          r.span,
-          "guest-physical addresses stop at 0x10_0000_0000_0000 (4 PiB)",
-        ),
-      );
-      continue;
-    }
-    regions.push(r);
+    if (!beyondPhysical(r, diags)) regions.push(r);
   }
   if (regions.length === 0) return;
   const others: Region[] = ram.map((x) => ({
