@@ -4,16 +4,14 @@
  * readline sets them), fish through `complete -C`, zsh by loading the script under
  * compinit (and a syntax check).
  */
+import { skipReason } from "./skip.ts";
+
 const root = new URL("../", import.meta.url).pathname;
 const CLI = `${root}cli/vmdesc.ts`;
 
-function which(cmd: string): string | null {
-  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
-    try {
-      if (Deno.statSync(`${dir}/${cmd}`).isFile) return `${dir}/${cmd}`;
-    } catch { /* not here */ }
-  }
-  return null;
+/** A test that needs `tools` (skipped only as tests/skip.ts decides and prints). */
+function shellTest(name: string, tools: string[], fn: () => Promise<void>) {
+  Deno.test({ name, ignore: skipReason(name, { tools }) !== null, fn });
 }
 
 async function script(shell: string): Promise<string> {
@@ -90,38 +88,32 @@ Deno.test("completions: bash completes commands, flags, flag values, codes and f
   }
 });
 
-const fish = which("fish");
-Deno.test({
-  name: "completions: fish completes commands, flags and their values",
-  ignore: fish === null,
-  async fn() {
-    const file = await script("fish");
-    try {
-      const ask = async (line: string) =>
-        (await sh(fish!, ["--no-config", "-c", `source '${file}'; complete -C '${line}'`]))
-          .split("\n").filter((l) => l).map((l) => l.split("\t")[0]);
-      equal(await ask("vmdesc ch"), ["check"], "vmdesc ch");
-      equal(await ask("vmdesc plan --fo"), ["--format"], "vmdesc plan --fo");
-      equal((await ask("vmdesc plan --format ")).sort(), ["json", "svg", "table"], "values");
-      equal((await ask("vmdesc explain E020")).length, 9, "codes E0201..E0209");
-      equal(await ask("vmdesc check examples/hel"), ["examples/hello.vmdesc"], "files");
-    } finally {
-      await Deno.remove(file);
-    }
-  },
+shellTest("completions: fish completes commands, flags and their values", ["fish"], async () => {
+  const file = await script("fish");
+  try {
+    const ask = async (line: string) =>
+      (await sh("fish", ["--no-config", "-c", `source '${file}'; complete -C '${line}'`]))
+        .split("\n").filter((l) => l).map((l) => l.split("\t")[0]);
+    equal(await ask("vmdesc ch"), ["check"], "vmdesc ch");
+    equal(await ask("vmdesc plan --fo"), ["--format"], "vmdesc plan --fo");
+    equal((await ask("vmdesc plan --format ")).sort(), ["json", "svg", "table"], "values");
+    equal((await ask("vmdesc explain E020")).length, 9, "codes E0201..E0209");
+    equal(await ask("vmdesc check examples/hel"), ["examples/hello.vmdesc"], "files");
+  } finally {
+    await Deno.remove(file);
+  }
 });
 
-const zsh = which("zsh");
-Deno.test({
-  name: "completions: zsh loads the script under compinit and binds it to vmdesc",
-  ignore: zsh === null,
-  async fn() {
+shellTest(
+  "completions: zsh loads the script under compinit and binds it to vmdesc",
+  ["zsh"],
+  async () => {
     const file = await script("zsh");
     const dir = await Deno.makeTempDir({ prefix: "vmdesc-zfunc-" });
     try {
-      await sh(zsh!, ["-n", file]);
+      await sh("zsh", ["-n", file]);
       await Deno.copyFile(file, `${dir}/_vmdesc`);
-      const out = await sh(zsh!, [
+      const out = await sh("zsh", [
         "-f",
         "-c",
         `fpath=('${dir}' $fpath); autoload -U compinit; compinit -u -d '${dir}/.zcompdump'; ` +
@@ -133,7 +125,7 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
-});
+);
 
 /**
  * A runtime directory holding one live control socket, `web1` (as `vmdesc boot
@@ -151,7 +143,10 @@ async function withMachineSocket(fn: (xdg: string) => Promise<void>): Promise<vo
   }
 }
 
-Deno.test("completions: ctl completes running machines' names, then its commands", async () => {
+shellTest("completions: ctl completes running machines' names, then its commands", [
+  "bash",
+  "fish",
+], async () => {
   const file = await script("bash");
   try {
     await withMachineSocket(async (xdg) => {
@@ -180,12 +175,11 @@ Deno.test("completions: ctl completes running machines' names, then its commands
   } finally {
     await Deno.remove(file);
   }
-  if (fish === null) return;
   const fishFile = await script("fish");
   try {
     await withMachineSocket(async (xdg) => {
       const ask = async (line: string) =>
-        (await sh(fish!, ["--no-config", "-c", `source '${fishFile}'; complete -C '${line}'`], {
+        (await sh("fish", ["--no-config", "-c", `source '${fishFile}'; complete -C '${line}'`], {
           XDG_RUNTIME_DIR: xdg,
         })).split("\n").filter((l) => l).map((l) => l.split("\t")[0]);
       equal(await ask("vmdesc ctl we"), ["web1"], "fish: vmdesc ctl we");
@@ -199,7 +193,3 @@ Deno.test("completions: ctl completes running machines' names, then its commands
     await Deno.remove(fishFile);
   }
 });
-
-if (fish === null || zsh === null) {
-  console.log("completion tests for fish/zsh skipped: apt-get install -y fish zsh");
-}

@@ -54,6 +54,8 @@ const PACKAGES: Record<string, string> = {
   mknod: "coreutils",
   mkfifo: "coreutils",
   bash: "bash",
+  fish: "fish",
+  zsh: "zsh",
   busybox: "busybox-static",
   "qemu-system-x86_64": "qemu-system-x86",
   ip: "iproute2",
