@@ -27,3 +27,35 @@ Deno.test("style: deno fmt --check finds nothing to reformat", async () => {
   const r = await deno(["fmt", "--check"]);
   equal(r.code, 0, r.output);
 });
+
+/** Every *_test.ts of the tree (not node_modules, not the built guests). */
+function testFiles(dir = ROOT): string[] {
+  const out: string[] = [];
+  for (const e of Deno.readDirSync(dir)) {
+    if (e.name.startsWith(".") || e.name === "node_modules") continue;
+    const path = `${dir}${e.name}`;
+    if (e.isDirectory) out.push(...testFiles(`${path}/`));
+    else if (e.name.endsWith("_test.ts")) out.push(path);
+  }
+  return out;
+}
+
+Deno.test("style: a test skips only for a reason tests/skip.ts decides (and prints)", () => {
+  const offenders: string[] = [];
+  for (const path of testFiles()) {
+    const text = Deno.readTextFileSync(path);
+    const name = path.slice(ROOT.length);
+    if (name === "tests/style_test.ts") continue;
+    // An `ignore:` holds a decision of skip.ts (`skipReason(...)`, `kernelOrSkip(...)`),
+    // kept in a variable named for it: skip, why, IGNORE, kvm.
+    for (const m of text.matchAll(/\bignore:\s*([^,\n]+)/g)) {
+      if (!/skip|why|IGNORE|kvm/.test(m[1])) offenders.push(`${name}: ignore: ${m[1]}`);
+    }
+    // Looking for a program by itself (instead of `tools` in skip.ts) is how a test comes
+    // to skip quietly, or to return early, when the program is missing.
+    for (const m of text.matchAll(/^(?:function|const) which\b.*$/gm)) {
+      offenders.push(`${name}: its own which(): ${m[0]}`);
+    }
+  }
+  equal(offenders.join("\n"), "");
+});
