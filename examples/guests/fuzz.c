@@ -433,6 +433,13 @@ static void make_desc(struct desc *e, uint32_t qsize, int in_table) {
   e->next = (uint16_t)(chance(16) ? rnd() : below(qsize ? qsize : 1));
 }
 
+/* Records of SRC that good_chain picks on purpose for a DISCARD / WRITE_ZEROES: headers of
+ * those types, and segments that fit the disk (found by fill_regions). By chance alone
+ * the pair came up about once in 5,000 chains. */
+#define PICKS 128
+static uint16_t zero_heads[PICKS], fit_segments[PICKS];
+static uint32_t n_zero_heads, n_fit_segments;
+
 /* Records of SRC: a request header wherever a readable buffer starts. */
 static void make_record(uint32_t *r) {
   static const uint32_t types[] = {0, 1, 1, 4, 8, 11, 13, 0x7fffffff};
@@ -443,6 +450,14 @@ static void make_record(uint32_t *r) {
   } else {
     r[0] = 1024 + below(1024); /* an unknown type; as a segment: a sector of the upper half */
     r[1] = 0;
+    if (!chance(8)) {
+      /* As a segment, mostly one that fits: a DISCARD or WRITE_ZEROES the device carries out (zeros
+       * in the upper half), with WRITE_ZEROES' unmap flag now and then (which a DISCARD
+       * must refuse). As a header, the unknown type is refused whatever its sector. */
+      r[2] = 1 + below(2048 - r[0]);
+      r[3] = chance(4) ? 1 : 0;
+      return;
+    }
   }
   if (chance(8)) {
     r[2] = rnd() | 0x800; /* past the end (2048 sectors) */
@@ -584,7 +599,13 @@ static uint16_t good_chain(struct desc *t, uint32_t size) {
     uint32_t rec = below(SRC_SIZE / 16 - 32 * 8);
     t[i1].addr_lo = SRC + 16 * rec;
     t[i1].flags = F_NEXT;
-    if (chance(2)) sectors = 0, t[i1].len = 16; /* one DISCARD segment */
+    if (chance(2)) { /* one DISCARD / WRITE_ZEROES segment */
+      sectors = 0, t[i1].len = 16;
+      if (chance(2) && n_zero_heads && n_fit_segments) { /* of the right type, and fitting */
+        t[h].addr_lo = SRC + 16 * zero_heads[below(n_zero_heads)];
+        t[i1].addr_lo = SRC + 16 * fit_segments[below(n_fit_segments)];
+      }
+    }
   }
   t[i1].addr_hi = 0;
   if (sectors) t[i1].len = 512 * sectors;
@@ -880,7 +901,14 @@ static void irq_window(void) {
 
 static void fill_regions(void) {
   uint32_t *r = (uint32_t *)(uintptr_t)SRC;
-  for (uint32_t i = 0; i < SRC_SIZE / 16; i++) make_record(&r[4 * i]);
+  for (uint32_t i = 0; i < SRC_SIZE / 16; i++) {
+    uint32_t *rec = &r[4 * i];
+    make_record(rec);
+    if (rec[1] == 1 && (rec[0] == 11 || rec[0] == 13) && n_zero_heads < PICKS)
+      zero_heads[n_zero_heads++] = (uint16_t)i;
+    if (rec[1] == 0 && rec[2] >= 1 && rec[0] + rec[2] <= 2048 && n_fit_segments < PICKS)
+      fit_segments[n_fit_segments++] = (uint16_t)i;
+  }
   struct desc *t = (struct desc *)(uintptr_t)TABLES;
   for (uint32_t i = 0; i < TABLES_SIZE / 16; i++) make_desc(&t[i], 8, 1);
   /* The slots' descriptor tables are filled as queues are first set up in them: until

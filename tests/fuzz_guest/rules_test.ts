@@ -37,6 +37,7 @@ Deno.test("fuzz rules: untouched images pass, and whole sectors of records or ze
       for (let o = 0; o < 512; o += 16) rw.set(record(1, 1, 1500, 0), 1500 * 512 + o);
       rw.fill(0, 1600 * 512, 1601 * 512);
       for (let o = 0; o < 512; o += 16) rw.set(record(1030, 0, 0xffff_f800, 7), 2000 * 512 + o);
+      for (let o = 0; o < 512; o += 16) rw.set(record(1500, 0, 548, 1), 1700 * 512 + o);
     }),
     [],
   );
@@ -66,6 +67,13 @@ Deno.test("fuzz rules: each kind of damage is caught", () => {
       for (let o = 0; o < 512; o += 16) rw.set(record(1, 1, 12, 0), 1200 * 512 + o);
     },
     /sector 1200: bytes 0\.\.15 are not a record/,
+  );
+  // An unknown type's segment that runs past the end (1500 + 549 > 2048) is not one either.
+  one(
+    (_ro, rw) => {
+      for (let o = 0; o < 512; o += 16) rw.set(record(1500, 0, 549, 0), 1300 * 512 + o);
+    },
+    /sector 1300: bytes 0\.\.15 are not a record/,
   );
 });
 

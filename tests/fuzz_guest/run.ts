@@ -104,7 +104,10 @@ function sectorProblem(s: Uint8Array): string | null {
     const known = reserved === 1 && types.has(type);
     const unknown = reserved === 0 && type >= 1024 && type < 2048;
     const sector = (hi === 0 && lo >= 1024 && lo < 2048) || (lo & 0x800) !== 0;
-    if (!(known || unknown) || !sector) {
+    // fuzz.c make_record: an unknown type may also be a DISCARD / WRITE_ZEROES segment that
+    // fits (sector `type`, `lo` sectors up to the end, flags 0 or unmap).
+    const segment = unknown && hi <= 1 && lo >= 1 && type + lo <= 2048;
+    if (!(known || unknown) || !(sector || segment)) {
       return `bytes ${o}..${o + 15} are not a record of the fuzzer's source region`;
     }
   }
