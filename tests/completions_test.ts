@@ -14,6 +14,31 @@ function shellTest(name: string, tools: string[], fn: () => Promise<void>) {
   Deno.test({ name, ignore: skipReason(name, { tools }) !== null, fn });
 }
 
+/**
+ * Asks bash's completion function (the script at `file` sourced) for each case's words, as
+ * readline sets COMP_WORDS and COMP_CWORD after a Tab; the candidates, per case. A case
+ * whose first word is `complete` is run as a command instead (its output is the block).
+ */
+async function bashComplete(
+  file: string,
+  cases: [string[], string[]][],
+  env: Record<string, string> = {},
+): Promise<string[][]> {
+  const calls = cases.map(([words]) =>
+    words[0] === "complete"
+      ? `${words.join(" ")}; echo '--'`
+      : `COMP_WORDS=(${words.map((w) => `'${w}'`).join(" ")}); COMP_CWORD=${words.length - 1}; ` +
+        `COMPREPLY=(); _vmdesc; printf '%s\\n' "\${COMPREPLY[@]}"; echo '--'`
+  );
+  const out = await sh("bash", [
+    "--norc",
+    "--noprofile",
+    "-c",
+    `source '${file}'\n${calls.join("\n")}`,
+  ], env);
+  return out.split("--\n").map((b) => b.split("\n").filter((l) => l));
+}
+
 async function script(shell: string): Promise<string> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-read", "--allow-env", CLI, "completions", shell],
@@ -70,19 +95,12 @@ Deno.test("completions: bash completes commands, flags, flag values, codes and f
       [["vmdesc", "check", "examples/he"], ["examples/hello.vmdesc"]],
       [["vmdesc", "check", "exampl"], ["examples"]],
     ];
-    const calls = cases.map(([words]) =>
-      `COMP_WORDS=(${words.map((w) => `'${w}'`).join(" ")}); COMP_CWORD=${words.length - 1}; ` +
-      `COMPREPLY=(); _vmdesc; printf '%s\\n' "\${COMPREPLY[@]}"; echo '--'`
+    const [registered, ...blocks] = await bashComplete(
+      file,
+      [[["complete", "-p", "vmdesc"], []], ...cases],
     );
-    const out = await sh("bash", [
-      "--norc",
-      "--noprofile",
-      "-c",
-      `source '${file}'\ncomplete -p vmdesc\necho '--'\n${calls.join("\n")}`,
-    ]);
-    const blocks = out.split("--\n").map((b) => b.split("\n").filter((l) => l));
-    equal(blocks[0], ["complete -F _vmdesc vmdesc"], "the function is registered for vmdesc");
-    cases.forEach(([words, want], i) => equal(blocks[i + 1], want, words.join(" ")));
+    equal(registered, ["complete -F _vmdesc vmdesc"], "the function is registered for vmdesc");
+    cases.forEach(([words, want], i) => equal(blocks[i], want, words.join(" ")));
   } finally {
     await Deno.remove(file);
   }
@@ -159,17 +177,7 @@ shellTest("completions: ctl completes running machines' names, then its commands
         [["vmdesc", "ctl", "web1", "--format", ""], ["text", "json"]],
         [["vmdesc", "ps", "--f"], ["--format"]],
       ];
-      const calls = cases.map(([words]) =>
-        `COMP_WORDS=(${words.map((w) => `'${w}'`).join(" ")}); COMP_CWORD=${words.length - 1}; ` +
-        `COMPREPLY=(); _vmdesc; printf '%s\\n' "\${COMPREPLY[@]}"; echo '--'`
-      );
-      const out = await sh("bash", [
-        "--norc",
-        "--noprofile",
-        "-c",
-        `source '${file}'\n${calls.join("\n")}`,
-      ], { XDG_RUNTIME_DIR: xdg });
-      const blocks = out.split("--\n").map((b) => b.split("\n").filter((l) => l));
+      const blocks = await bashComplete(file, cases, { XDG_RUNTIME_DIR: xdg });
       cases.forEach(([words, want], i) => equal(blocks[i], want, words.join(" ")));
     });
   } finally {
