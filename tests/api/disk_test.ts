@@ -21,6 +21,7 @@ import {
   bootWithApi,
   curl,
   followEvents,
+  Lines,
   processResources,
   ROOT,
   settledFds,
@@ -152,7 +153,18 @@ test("disk swap over the API (PCI): refusals with their codes, then the guest re
   try {
     await until(() => m.stdout.text.includes("swap: before"), 30_000, "the guest's first read");
     const stream = followEvents(sock);
+    // `vmdesc ctl events` follows them too, as text, until the machine ends.
+    const [ctlCmd, ...ctlArgs] = vmdescArgv(Deno.execPath(), ["ctl", sock, "events"]);
+    const ctl = new Deno.Command(ctlCmd, {
+      args: ctlArgs,
+      cwd: ROOT,
+      stdin: "null",
+      stdout: "piped",
+      env: { NO_COLOR: "1" },
+    }).spawn();
+    const ctlOut = new Lines(ctl.stdout);
     await until(() => stream.soFar().length > 0, 5000, "the event stream opens");
+    await until(() => /running/.test(ctlOut.text), 60_000, "vmdesc ctl events opens");
     match(
       m.stdout.text,
       /swap: before capacity 2048 sector 0 starts 564d444553432d544553542d4449534b/,
@@ -276,6 +288,9 @@ test("disk swap over the API (PCI): refusals with their codes, then the guest re
       ["open", "running→paused", "disk", "paused→running"],
     );
     deepEqual(events.find((e) => e.type === "disk")!.disk, now);
+    equal((await ctl.status).code, 0);
+    await ctlOut.done;
+    match(ctlOut.text, new RegExp(`^\\S+ disk 00:03\\.0 now ${f.new}$`, "m"));
   } finally {
     try {
       m.child.kill("SIGKILL");
