@@ -23,7 +23,7 @@ Usage: vmdesc ctl [options] SOCK COMMAND
     info     the machine: state, vCPUs, uptime, exit, allowed actions, Plan
     plan     the full Plan (table; JSON with --format json)
     stats    live stats: exits by reason and by device, per vCPU, device counters
-    events   follow state changes, warnings and the exit until the machine ends
+    events   follow state changes, warnings, disk swaps and the exit until it ends
     pause    every vCPU out of KVM_RUN and parked; the guest's clocks held
     resume   back to running
     stop     end the run cleanly (vmdesc boot exits with status 0)
