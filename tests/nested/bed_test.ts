@@ -4,7 +4,7 @@
  * Each boot costs ~5 s plus what runs inside (deno starts in ~3 s under the emulator).
  */
 import { equal, match, notEqual, ok } from "node:assert/strict";
-import { buildImage, runInBed } from "./mod.ts";
+import { BedNotReady, buildImage, runInBed } from "./mod.ts";
 import { kernelOrSkip } from "../skip.ts";
 
 const { skip } = await kernelOrSkip("nested test bed", {
@@ -107,5 +107,23 @@ Deno.test({
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
+  },
+});
+
+Deno.test({
+  name: "bed: one that does not come up in time is booted again once, then BedNotReady",
+  ignore: skip !== null,
+  async fn() {
+    const said: string[] = [];
+    let error: unknown = null;
+    try {
+      // No bed is up in 0.3 s: both attempts are cut short, and nothing of `true` runs.
+      await runInBed({ command: ["true"], bootTimeoutSeconds: 0.3, log: (l) => said.push(l) });
+    } catch (e) {
+      error = e;
+    }
+    ok(error instanceof BedNotReady, String(error));
+    match((error as Error).message, /the bed did not come up in 0\.3 s/);
+    equal(said.filter((l) => /booting it again/.test(l)).length, 1, said.join("\n"));
   },
 });

@@ -9,4 +9,11 @@
  * ```
  */
 export { type BedImage, buildImage, type ImageOptions, TEST_TOOLS } from "./image.ts";
-export { BedError, runInBed, type RunOptions, type RunResult, shellQuote } from "./run.ts";
+export {
+  BedError,
+  BedNotReady,
+  runInBed,
+  type RunOptions,
+  type RunResult,
+  shellQuote,
+} from "./run.ts";

@@ -39,6 +39,8 @@ export interface RunOptions extends ImageOptions {
    *   ~5 s multi-threaded, where the Linux-to-userspace tests run (.ci/run).
    */
   tcgThreads?: "single" | "multi";
+  /** A bed not up (its init's "ready") after this many seconds is booted again (default 120). */
+  bootTimeoutSeconds?: number;
   /** Kill the VM after this many seconds (default: no limit). */
   timeoutSeconds?: number;
   /** Receives the command's output (stdout and stderr, interleaved); default: our stdout. */
@@ -83,8 +85,29 @@ function commandScript(opts: RunOptions): string {
 
 const QEMU = "qemu-system-x86_64";
 
+/**
+ * The bed's kernel did not come up (no "ready" from its init) in BOOT_TIMEOUT_S. It boots in
+ * ~5-7 s (two beds side by side included); seen once in many runs: a multi-threaded bed whose
+ * console stayed empty for minutes. Nothing of the command has run then, so the bed is
+ * booted again, once.
+ */
+export class BedNotReady extends BedError {}
+const BOOT_TIMEOUT_S = 120;
+const BOOT_ATTEMPTS = 2;
+
 /** Builds (or reuses) the image, boots it, runs the command; resolves to its exit status. */
 export async function runInBed(opts: RunOptions): Promise<RunResult> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await runOnce(opts);
+    } catch (e) {
+      if (!(e instanceof BedNotReady) || attempt >= BOOT_ATTEMPTS) throw e;
+      opts.log?.(`${e.message.split("\n")[0]}; booting it again`);
+    }
+  }
+}
+
+async function runOnce(opts: RunOptions): Promise<RunResult> {
   if (opts.command.length === 0) throw new Error("runInBed: empty command");
   const t0 = performance.now();
   const qemu = whichSync(QEMU);
@@ -150,6 +173,18 @@ export async function runInBed(opts: RunOptions): Promise<RunResult> {
       stderr: "piped",
     }).spawn();
     let timedOut = false;
+    // No "ready" in BOOT_TIMEOUT_S: the bed hung in its boot (see BedNotReady).
+    let notReady = false;
+    const bootTimeout = opts.bootTimeoutSeconds ?? BOOT_TIMEOUT_S;
+    const bootTimer = setTimeout(() => {
+      if (readyAt !== null) return;
+      notReady = true;
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // already gone
+      }
+    }, bootTimeout * 1000);
     const timer = opts.timeoutSeconds === undefined ? undefined : setTimeout(() => {
       timedOut = true;
       try {
@@ -189,6 +224,7 @@ export async function runInBed(opts: RunOptions): Promise<RunResult> {
     const stderr = new Response(child.stderr).text();
     const exit = await child.status;
     clearTimeout(timer);
+    clearTimeout(bootTimer);
     clearInterval(poll);
     await pump;
     const qemuErr = (await stderr).trim();
@@ -200,6 +236,9 @@ export async function runInBed(opts: RunOptions): Promise<RunResult> {
         .join("\n");
     if (timedOut) {
       throw new BedError(`the bed timed out after ${opts.timeoutSeconds} s`, await tail());
+    }
+    if (notReady) {
+      throw new BedNotReady(`the bed did not come up in ${bootTimeout} s`, await tail());
     }
     if (!done) {
       throw new BedError(
