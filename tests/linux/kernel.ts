@@ -55,16 +55,20 @@ export const KERNEL_MODULES = {
 } as const;
 export type KernelModule = keyof typeof KERNEL_MODULES;
 /**
- * The virtio modules in an order `insmod` accepts (each after the modules it needs: the
- * Debian kernel builds none of them in).
+ * The virtio core and both transports in an order `insmod` accepts (each after the modules
+ * it needs: the Debian kernel builds none of them in).
  */
-export const VIRTIO_MODULES = [
+export const VIRTIO_TRANSPORT_MODULES = [
   "virtio_ring",
   "virtio",
   "virtio_pci_legacy_dev",
   "virtio_pci_modern_dev",
   "virtio_pci",
   "virtio_mmio",
+] as const satisfies readonly KernelModule[];
+/** The transports and the block, entropy and console drivers, in an order `insmod` accepts. */
+export const VIRTIO_MODULES = [
+  ...VIRTIO_TRANSPORT_MODULES,
   "virtio_blk",
   "virtio-rng",
   "virtio_console",

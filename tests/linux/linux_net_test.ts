@@ -21,7 +21,7 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { compileFile } from "../../mod.ts";
 import { moduleInitramfs, type Setup } from "./module_initramfs.ts";
-import { type KernelModule, NET_MODULES } from "./kernel.ts";
+import { type KernelModule, NET_MODULES, VIRTIO_TRANSPORT_MODULES } from "./kernel.ts";
 import { GUEST_IP, HOST_IP, NetNs, TAP } from "../net/netns.ts";
 
 const HERE = decodeURIComponent(new URL("./", import.meta.url).pathname);
@@ -35,15 +35,7 @@ const HOST_PINGS = 5;
 const enc = new TextEncoder();
 
 /** The transports and virtio_net, each after the modules it needs (`depends=` of the .ko). */
-const MODULES: readonly KernelModule[] = [
-  "virtio_ring",
-  "virtio",
-  "virtio_pci_legacy_dev",
-  "virtio_pci_modern_dev",
-  "virtio_pci",
-  "virtio_mmio",
-  ...NET_MODULES,
-];
+const MODULES: readonly KernelModule[] = [...VIRTIO_TRANSPORT_MODULES, ...NET_MODULES];
 
 /** The initramfs: busybox, ./net/init, the modules and the order to load them. */
 function setup() {
